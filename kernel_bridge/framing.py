@@ -1,0 +1,101 @@
+"""Wire format: one JSON header frame plus one raw frame per array. Never pickle.
+
+The header names the session, the computation, the step, the message kind, and the dtype and
+shape of every array that follows; the receiver checks all of it before touching a byte.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import FrameError
+
+VERSION = 1
+MAX_HEADER_BYTES = 1 << 20
+ALLOWED_DTYPES = {"uint64", "int64", "float64", "uint8", "bool"}
+MAX_DIMS = 8
+
+
+@dataclass
+class Header:
+    session: str
+    kind: str
+    computation: str = ""
+    step: int = 0
+    label: str = ""
+    meta: dict = field(default_factory=dict)
+    arrays: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+
+
+def encode(header: Header, arrays: list[np.ndarray]) -> list:
+    """Frames for one message: JSON header, then each array's raw bytes (not copied)."""
+    specs = []
+    frames: list = []
+    for arr in arrays:
+        arr = np.asarray(arr)
+        if arr.dtype.name not in ALLOWED_DTYPES:
+            raise FrameError(f"cannot send dtype {arr.dtype.name}")
+        arr = np.ascontiguousarray(arr) if arr.ndim else arr.reshape(())
+        specs.append([arr.dtype.name, list(arr.shape)])
+        frames.append(memoryview(np.ascontiguousarray(arr).reshape(-1)).cast("B"))
+    doc = {
+        "v": VERSION,
+        "session": header.session,
+        "kind": header.kind,
+        "computation": header.computation,
+        "step": int(header.step),
+        "label": header.label,
+        "meta": header.meta,
+        "arrays": specs,
+    }
+    return [json.dumps(doc, separators=(",", ":")).encode("utf-8"), *frames]
+
+
+def _shape(value) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > MAX_DIMS:
+        raise FrameError("bad array shape in header")
+    if not all(isinstance(v, int) and 0 <= v < (1 << 40) for v in value):
+        raise FrameError("bad array shape in header")
+    return tuple(value)
+
+
+def decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarray]]:
+    """Parse and check a message; raises FrameError on anything malformed or foreign."""
+    if not frames:
+        raise FrameError("empty message")
+    raw = bytes(frames[0].buffer if hasattr(frames[0], "buffer") else frames[0])
+    if len(raw) > MAX_HEADER_BYTES:
+        raise FrameError("header too large")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FrameError("header is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("v") != VERSION:
+        raise FrameError("unknown message version")
+    if doc.get("session") != expected_session:
+        raise FrameError(f"message for another session ({doc.get('session')!r})")
+    kind, computation, step, label, meta = (doc.get(k) for k in ("kind", "computation", "step", "label", "meta"))
+    if not isinstance(kind, str) or not isinstance(computation, str) or not isinstance(step, int):
+        raise FrameError("malformed header fields")
+    if not isinstance(label, str) or not isinstance(meta, dict):
+        raise FrameError("malformed header fields")
+    specs = doc.get("arrays")
+    if not isinstance(specs, list) or len(specs) != len(frames) - 1:
+        raise FrameError("header does not match the number of array frames")
+    arrays = []
+    parsed_specs = []
+    for spec, frame in zip(specs, frames[1:]):
+        if not isinstance(spec, list) or len(spec) != 2 or spec[0] not in ALLOWED_DTYPES:
+            raise FrameError("array of a forbidden dtype")
+        dtype = np.dtype(spec[0])
+        shape = _shape(spec[1])
+        buf = frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if len(buf) != expected:
+            raise FrameError(f"array frame has {len(buf)} bytes, header says {expected}")
+        arrays.append(np.frombuffer(buf, dtype=dtype).reshape(shape))
+        parsed_specs.append((dtype.name, shape))
+    return Header(doc["session"], kind, computation, step, label, meta, parsed_specs), arrays

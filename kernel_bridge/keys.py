@@ -1,0 +1,64 @@
+"""CurveZMQ key pairs: one per party and one for the dealer, stored as small TOML files."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+
+from .errors import SessionFileError
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A Z85-encoded CurveZMQ key pair. The public half goes into the session file."""
+
+    public: str
+    secret: str
+
+    def __repr__(self) -> str:  # never print the secret half
+        return f"KeyPair(public={self.public!r})"
+
+
+def generate_keypair() -> KeyPair:
+    public, secret = zmq.curve_keypair()
+    return KeyPair(public.decode("ascii"), secret.decode("ascii"))
+
+
+def write_keypair(path: str | os.PathLike, keys: KeyPair, name: str) -> Path:
+    """Write a key file readable only by its owner (mode 0600)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        f"# CurveZMQ key pair of {name!r}. Keep this file secret: whoever holds it can act as {name!r}.\n"
+        f'[curve]\npublic = "{keys.public}"\nsecret = "{keys.secret}"\n'
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def _check_z85(value, what: str, path) -> str:
+    if not isinstance(value, str) or len(value) != 40:
+        raise SessionFileError(f"{path}: {what} must be a 40-character Z85 CurveZMQ key")
+    try:
+        zmq.utils.z85.decode(value.encode("ascii"))
+    except Exception:
+        raise SessionFileError(f"{path}: {what} is not valid Z85") from None
+    return value
+
+
+def load_keypair(path: str | os.PathLike) -> KeyPair:
+    path = Path(path)
+    if not path.exists():
+        raise SessionFileError(f"key file {path} does not exist; make one with `smpc keygen NAME`")
+    try:
+        data = tomllib.loads(path.read_text())
+        curve = data["curve"]
+        return KeyPair(_check_z85(curve["public"], "public", path), _check_z85(curve["secret"], "secret", path))
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise SessionFileError(f"{path} is not a key file written by `smpc keygen` ({exc})") from None

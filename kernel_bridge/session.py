@@ -1,0 +1,175 @@
+"""The session file: who takes part (in order), where they listen, their public keys, the
+dealer, the protocol, the fixed-point settings and the timeout."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SessionFileError
+from .keys import generate_keypair, write_keypair
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+PROTOCOLS = ("additive",)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    address: str
+    public_key: str
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    session_id: str
+    parties: tuple[Endpoint, ...]
+    dealer: Endpoint | None
+    protocol: str = "additive"
+    frac_bits: int = 16
+    timeout: float = 60.0
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.parties]
+
+    @property
+    def n_parties(self) -> int:
+        return len(self.parties)
+
+    def index(self, name: str) -> int:
+        for i, party in enumerate(self.parties):
+            if party.name == name:
+                return i
+        raise SessionFileError(f"{name!r} is not a party of this session; the parties are {', '.join(self.names)}")
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def default_key_path(self, name: str) -> Path:
+        return self.directory / "keys" / f"{name}.key"
+
+
+def _endpoint(entry, what: str, path) -> Endpoint:
+    try:
+        name, address, key = entry["name"], entry["address"], entry["public_key"]
+    except (KeyError, TypeError):
+        raise SessionFileError(f"{path}: each {what} needs name, address and public_key") from None
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise SessionFileError(f"{path}: {what} name {name!r} must be letters, digits, '_' or '-'")
+    if not isinstance(address, str) or not address.startswith(("tcp://", "ipc://")):
+        raise SessionFileError(f"{path}: address of {name!r} must look like tcp://HOST:PORT")
+    if not isinstance(key, str) or len(key) != 40:
+        raise SessionFileError(f"{path}: public_key of {name!r} must be a 40-character Z85 key")
+    return Endpoint(name, address, key)
+
+
+def load_session(path: str | os.PathLike) -> SessionConfig:
+    """Read and validate a session file."""
+    path = Path(path)
+    if not path.exists():
+        raise SessionFileError(f"session file {path} does not exist; make one with `smpc session new`")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SessionFileError(f"{path} is not valid TOML: {exc}") from None
+    info = data.get("session", {})
+    parties = tuple(_endpoint(p, "party", path) for p in data.get("party", []))
+    if len(parties) < 2:
+        raise SessionFileError(f"{path}: a session needs at least two [[party]] entries")
+    names = [p.name for p in parties]
+    if len(set(names)) != len(names):
+        raise SessionFileError(f"{path}: party names must be distinct")
+    keys = [p.public_key for p in parties]
+    dealer = _endpoint(data["dealer"], "dealer", path) if "dealer" in data else None
+    if dealer:
+        keys.append(dealer.public_key)
+    if len(set(keys)) != len(keys):
+        raise SessionFileError(f"{path}: every party and the dealer need their own key")
+    protocol = info.get("protocol", "additive")
+    if protocol not in PROTOCOLS:
+        raise SessionFileError(f"{path}: protocol {protocol!r} is not available; choose one of {PROTOCOLS}")
+    frac_bits = int(info.get("frac_bits", 16))
+    if not 0 < frac_bits <= 30:
+        raise SessionFileError(f"{path}: frac_bits must be between 1 and 30")
+    timeout = float(info.get("timeout", 60.0))
+    if timeout <= 0:
+        raise SessionFileError(f"{path}: timeout must be positive (seconds)")
+    if protocol == "additive" and dealer is None:
+        raise SessionFileError(f"{path}: the additive protocol needs a [dealer]")
+    session_id = str(info.get("id", ""))
+    if not session_id:
+        raise SessionFileError(f"{path}: [session] needs an id")
+    return SessionConfig(session_id, parties, dealer, protocol, frac_bits, timeout, path.resolve())
+
+
+def _toml_endpoint(table: str, ep: Endpoint) -> str:
+    return f'{table}\nname = "{ep.name}"\naddress = "{ep.address}"\npublic_key = "{ep.public_key}"\n'
+
+
+def write_session(config: SessionConfig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    lines = [
+        "# smpc_magic session: every site uses the same file (only the key files differ).",
+        "[session]",
+        f'id = "{config.session_id}"',
+        f'protocol = "{config.protocol}"',
+        f"frac_bits = {config.frac_bits}",
+        f"timeout = {float(config.timeout)}",
+        "",
+    ]
+    text = "\n".join(lines)
+    if config.dealer:
+        text += _toml_endpoint("[dealer]", config.dealer) + "\n"
+    for party in config.parties:
+        text += _toml_endpoint("[[party]]", party) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def new_session(
+    names: list[str],
+    directory: str | os.PathLike,
+    *,
+    protocol: str = "additive",
+    frac_bits: int = 16,
+    timeout: float = 60.0,
+    host: str = "127.0.0.1",
+    dealer_name: str = "dealer",
+) -> Path:
+    """Write ``directory/session.toml`` and ``directory/keys/<name>.key`` for a local session."""
+    directory = Path(directory)
+    if len(names) < 2:
+        raise SessionFileError("a session needs at least two parties")
+    for name in [*names, dealer_name]:
+        if not NAME_PATTERN.match(name):
+            raise SessionFileError(f"party name {name!r} must be letters, digits, '_' or '-'")
+    if len(set(names)) != len(names) or dealer_name in names:
+        raise SessionFileError("party names must be distinct and differ from the dealer's")
+    endpoints = []
+    for name in names:
+        keys = generate_keypair()
+        write_keypair(directory / "keys" / f"{name}.key", keys, name)
+        endpoints.append(Endpoint(name, f"tcp://{host}:{free_port(host)}", keys.public))
+    dealer = None
+    if protocol == "additive":
+        keys = generate_keypair()
+        write_keypair(directory / "keys" / f"{dealer_name}.key", keys, dealer_name)
+        dealer = Endpoint(dealer_name, f"tcp://{host}:{free_port(host)}", keys.public)
+    config = SessionConfig(secrets.token_hex(8), tuple(endpoints), dealer, protocol, frac_bits, timeout)
+    return write_session(config, directory / "session.toml")

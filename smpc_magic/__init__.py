@@ -1,0 +1,37 @@
+"""smpc_magic: secure multiparty computation for health data research, inside Jupyter.
+
+Public API: :func:`simulate`, :class:`SecretArray`, the error classes in :mod:`smpc_magic.errors`,
+and the ``smpc`` command line.
+"""
+
+from .errors import (
+    CellError,
+    EncodingError,
+    InputMismatchError,
+    PartyFailed,
+    PeerAborted,
+    PeerDisconnected,
+    PeerTimeout,
+    SecretValueError,
+    SmpcError,
+    UnknownNameError,
+)
+from .secure_array import SecretArray
+from .simulate import simulate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CellError",
+    "EncodingError",
+    "InputMismatchError",
+    "PartyFailed",
+    "PeerAborted",
+    "PeerDisconnected",
+    "PeerTimeout",
+    "SecretArray",
+    "SecretValueError",
+    "SmpcError",
+    "UnknownNameError",
+    "simulate",
+]

@@ -1,0 +1,71 @@
+"""Exception classes raised by smpc_magic, with messages written for the analyst.
+
+Every error a user can meet derives from :class:`SmpcError`; transport errors from
+``kernel_bridge`` derive from :class:`kernel_bridge.errors.BridgeError` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from kernel_bridge.errors import (
+    BridgeError,
+    FrameError,
+    PeerAborted,
+    PeerDisconnected,
+    PeerTimeout,
+    SessionFileError,
+)
+
+__all__ = [
+    "BridgeError",
+    "CellError",
+    "EncodingError",
+    "FrameError",
+    "InputMismatchError",
+    "PartyFailed",
+    "PeerAborted",
+    "PeerDisconnected",
+    "PeerTimeout",
+    "PreprocessingError",
+    "SecretValueError",
+    "SessionFileError",
+    "SmpcError",
+    "UnknownNameError",
+]
+
+
+class SmpcError(Exception):
+    """Base class of every smpc_magic error."""
+
+
+class EncodingError(SmpcError, ValueError):
+    """A private value cannot be encoded (NaN, infinity, out of the fixed-point range, bad type)."""
+
+
+class SecretValueError(SmpcError, TypeError):
+    """A secret was used where a plain value is needed (``if``, ``float()``, printing...)."""
+
+
+class CellError(SmpcError):
+    """The cell cannot run as a secure computation (syntax, forbidden construct, bad reveal)."""
+
+
+class UnknownNameError(CellError, NameError):
+    """The cell uses a name that is neither private, public, assigned in the cell nor built in."""
+
+
+class InputMismatchError(SmpcError):
+    """The parties disagree on the cell, its arguments, public values or input shapes."""
+
+
+class PreprocessingError(SmpcError):
+    """Preprocessing material (triples, masks) is missing, inconsistent or could not be fetched."""
+
+
+class PartyFailed(SmpcError):
+    """A party's process failed during :func:`smpc_magic.simulate`; names the party."""
+
+    def __init__(self, party: str, message: str, error_type: str = "SmpcError"):
+        super().__init__(f"party {party!r} failed: {error_type}: {message}")
+        self.party = party
+        self.error_type = error_type
+        self.detail = message

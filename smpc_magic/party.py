@@ -1,0 +1,317 @@
+"""One site's side of a session: connect to the peers and the dealer, run cells securely.
+
+This is the engine path shared by :func:`smpc_magic.simulate` (one OS process per party) and
+the Jupyter magics (the party lives inside the site's kernel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kernel_bridge.errors import PeerError
+from kernel_bridge.keys import load_keypair
+from kernel_bridge.mesh import Mesh
+from kernel_bridge.session import SessionConfig, load_session
+from kernel_bridge.store import MaterialStore
+
+from . import lib
+from .cell import analyse, cell_digest, check_names, public_digest, run_in_sandbox
+from .errors import CellError, InputMismatchError, SmpcError
+from .protocols.channel import ArraySpec, Message
+from .protocols.context import ProtocolContext
+from .runtime import BridgeChannel, BridgeMaterial
+from .secure_array import SecretArray, reveal
+from .sharing.prg import expand, new_seed
+from .sharing.ring import encode
+
+SEED_SPEC = ArraySpec("uint8", (32,))
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class CellOutcome:
+    """What one party learned from a cell, and what it records in the audit log."""
+
+    values: dict[str, np.ndarray] | None
+    released: list[str]
+    recipients: list[str]
+    shapes: dict[str, list[int]]
+    cell_sha256: str
+    parties: list[str]
+    computation: str
+    rounds: int = 0
+    bytes_sent: int = 0
+    material: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Input:
+    share: np.ndarray
+    scale: int
+
+
+class Party:
+    """A connected party of a session."""
+
+    def __init__(
+        self,
+        session: str | os.PathLike | SessionConfig,
+        name: str,
+        *,
+        key_path: str | os.PathLike | None = None,
+        store_dir: str | os.PathLike | None = None,
+        record_path: str | None = None,
+    ):
+        self.config = session if isinstance(session, SessionConfig) else load_session(session)
+        self.name = name
+        self.index = self.config.index(name)
+        self.keys = load_keypair(key_path or self.config.default_key_path(name))
+        self.store = MaterialStore(store_dir or Path(self.config.directory) / "store" / name)
+        self.record_path = record_path
+        self.mesh: Mesh | None = None
+        self._runs = 0
+
+    # ----- connection ---------------------------------------------------------------------------
+    def connect(self, timeout: float | None = None) -> None:
+        """Open the CurveZMQ connections and wait until every peer and the dealer answer."""
+        if self.mesh is None:
+            self.mesh = Mesh(self.config, self.name, self.keys, record_path=self.record_path)
+        self.mesh.wait_for_peers(timeout)
+
+    def close(self) -> None:
+        if self.mesh is not None:
+            self.mesh.close()
+            self.mesh = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _require_mesh(self) -> Mesh:
+        if self.mesh is None:
+            raise SmpcError("this party is not connected; call connect() (or %smpc connect) first")
+        return self.mesh
+
+    # ----- offline phase ------------------------------------------------------------------------
+    def preprocess(self, kind: str, params: tuple = (), count: int = 1) -> None:
+        """Fetch material ahead of time into the store (e.g. ``("mul", (), 10**6)``)."""
+        material = BridgeMaterial(self._require_mesh(), self.store, self.index)
+        material.ensure(kind, tuple(params), count)
+
+    # ----- online phase -------------------------------------------------------------------------
+    def run(
+        self,
+        code: str,
+        private: dict[str, object] | None = None,
+        *,
+        public: dict[str, object] | None = None,
+        reveal_names: list[str] | tuple[str, ...] = (),
+        to: list[str] | None = None,
+        computation: str | None = None,
+        keep: dict[str, SecretArray] | None = None,
+    ) -> CellOutcome:
+        """Run ``code`` with the peers; return the revealed values this party receives.
+
+        Everything that can be checked locally is checked before any message is sent; the first
+        round compares the cell, its arguments and public values with every peer before any
+        input is shared.
+        """
+        mesh = self._require_mesh()
+        private = dict(private or {})
+        public = dict(public or {})
+        names = analyse(code)
+        reveal_names = list(reveal_names)
+        for name in [*reveal_names, *private, *public]:
+            if not _IDENT.match(name):
+                raise CellError(f"{name!r} is not a valid variable name")
+        overlap = set(private) & set(public)
+        if overlap:
+            raise CellError(f"{sorted(overlap)[0]!r} is both private and public; choose one")
+        recipients = self._recipients(to)
+        encoded = {
+            name: _Input(*encode(value, self.config.frac_bits, what=f"private input {name!r} of party {self.name!r}"))
+            for name, value in private.items()
+        }
+        code_sha = cell_digest(code)
+        self._runs += 1
+        computation = computation or hashlib_hex(f"{code_sha}:{self._runs}")
+        material = BridgeMaterial(mesh, self.store, self.index)
+        channel = BridgeChannel(mesh, computation, material)
+        ctx = ProtocolContext(channel, material, self.config.frac_bits)
+        mesh.forget_all_but(computation)
+        label = "agree on the cell"
+        try:
+            seeds = {j: new_seed() for j in range(self.config.n_parties) if j != self.index}
+            my_meta = {
+                "cell": code_sha,
+                "reveal": reveal_names,
+                "to": [self.config.names[i] for i in recipients],
+                "public": public_digest(public),
+                "public_names": sorted(public),
+                "inputs": {k: {"shape": list(v.share.shape), "scale": v.scale} for k, v in encoded.items()},
+                "cursors": self.store.cursors(),
+                "frac_bits": self.config.frac_bits,
+                "kept": sorted(keep or {}),
+            }
+            outgoing = {j: Message([np.frombuffer(seed, np.uint8)], my_meta) for j, seed in seeds.items()}
+            received = channel.exchange(ctx.next_step(), label, outgoing, {j: [SEED_SPEC] for j in seeds})
+            metas = {j: _validated_meta(self.config.names[j], msg.meta) for j, msg in received.items()}
+            self._check_agreement(my_meta, metas)
+            self.store.advance(_max_cursors([my_meta["cursors"], *(m["cursors"] for m in metas.values())]))
+            label = "share the inputs"
+            declared = {self.index: my_meta["inputs"], **{j: m["inputs"] for j, m in metas.items()}}
+            check_names(names, set().union(*map(set, declared.values())), set(public), set(keep or {}))
+            secrets_ns = self._share_inputs(ctx, encoded, declared, seeds, {j: msg.arrays[0].tobytes() for j, msg in received.items()})
+            label = "run the cell"
+            namespace = {"np": np, "numpy": np, "smpc": lib, **(keep or {}), **public, **secrets_ns}
+            run_in_sandbox(code, namespace)
+            label = "reveal"
+            to_open, plain = {}, {}
+            for name in reveal_names:
+                if name not in namespace:
+                    raise CellError(f"--reveal {name}: the cell never assigned {name!r}")
+                value = namespace[name]
+                if isinstance(value, SecretArray):
+                    to_open[name] = value
+                else:
+                    arr = np.asarray(value)
+                    if arr.dtype.kind not in "biuf":
+                        raise CellError(f"--reveal {name}: only numbers and secret arrays can be released")
+                    plain[name] = arr
+            opened = reveal(to_open, to=recipients if to is not None else None) if to_open else {}
+            values = None if self.index not in recipients else {**plain, **(opened or {})}
+            if values is not None:
+                values = {k: values[k] for k in reveal_names}
+            shapes = {k: list(np.shape(namespace[k])) for k in reveal_names}
+            self.last_namespace = namespace
+            return CellOutcome(
+                values,
+                reveal_names,
+                [self.config.names[i] for i in recipients],
+                shapes,
+                code_sha,
+                self.config.names,
+                computation,
+                channel.stats.rounds,
+                channel.stats.bytes_sent,
+                dict(material.taken),
+            )
+        except PeerError:
+            raise
+        except Exception as exc:
+            mesh.broadcast_abort(computation, label, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            mesh.forget(computation)
+
+    # ----- helpers ------------------------------------------------------------------------------
+    def _recipients(self, to: list[str] | None) -> list[int]:
+        if to is None or to == ["all"] or to == "all":
+            return list(range(self.config.n_parties))
+        out = []
+        for name in to:
+            if name not in self.config.names:
+                raise CellError(f"--to {name}: not a party of this session (parties: {', '.join(self.config.names)})")
+            out.append(self.config.index(name))
+        return sorted(set(out))
+
+    def _check_agreement(self, mine: dict, metas: dict[int, dict]) -> None:
+        checks = [
+            ("cell", "runs a different cell"),
+            ("reveal", "reveals different names (--reveal)"),
+            ("to", "releases to different parties (--to)"),
+            ("public_names", "passes different public names (--public)"),
+            ("public", "has different public values (--public)"),
+            ("frac_bits", "uses different fixed-point settings"),
+            ("kept", "keeps different values from earlier cells (--keep)"),
+        ]
+        for key, what in checks:
+            differing = [self.config.names[j] for j, m in sorted(metas.items()) if m[key] != mine[key]]
+            if differing:
+                names = ", ".join(repr(n) for n in differing)
+                raise InputMismatchError(
+                    f"party {names} {what} than this party ({self.name!r}); nothing was shared. "
+                    "Make every site run the identical cell with identical arguments and public values."
+                )
+
+    def _share_inputs(self, ctx, encoded, declared, seeds_sent, seeds_received) -> dict[str, SecretArray]:
+        """Every party's share of every private input, pooled by name in party order.
+
+        The owner keeps x minus the PRG expansions of the seeds it sent; each peer's share is
+        the expansion of the seed it received. No share travels except those 32-byte seeds.
+        """
+        all_names = sorted(set().union(*map(set, declared.values())))
+        out = {}
+        for label, name in enumerate(all_names):
+            owners = [i for i in sorted(declared) if name in declared[i]]
+            shapes = [tuple(declared[i][name]["shape"]) for i in owners]
+            scales = [int(declared[i][name]["scale"]) for i in owners]
+            if len(owners) > 1:
+                trailing = {s[1:] if len(s) else () for s in shapes}
+                if len(trailing) > 1 or any(len(s) != len(shapes[0]) for s in shapes):
+                    detail = ", ".join(f"{self.config.names[i]} {s}" for i, s in zip(owners, shapes))
+                    raise InputMismatchError(
+                        f"private {name!r} is pooled from several parties but their shapes do not line up "
+                        f"({detail}); rows are stacked, so everything after the first dimension must match."
+                    )
+            scale = max(scales)
+            parts = []
+            for owner, shape, own_scale in zip(owners, shapes, scales):
+                size = int(np.prod(shape, dtype=np.int64))
+                if owner == self.index:
+                    share = encoded[name].share.reshape(-1).copy()
+                    for seed in seeds_sent.values():
+                        share -= expand(seed, label, size)
+                else:
+                    share = expand(seeds_received[owner], label, size)
+                share = share.reshape(shape)
+                if own_scale != scale:
+                    share = share * np.uint64(1 << (scale - own_scale))
+                parts.append(share.reshape(1) if len(owners) > 1 and share.ndim == 0 else share)
+            share = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            out[name] = SecretArray(ctx, share, scale)
+        return out
+
+
+def hashlib_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _max_cursors(all_cursors: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for cursors in all_cursors:
+        for stream, pos in cursors.items():
+            out[stream] = max(out.get(stream, 0), int(pos))
+    return out
+
+
+def _validated_meta(sender: str, meta: dict) -> dict:
+    """Check the shape of a peer's agreement message before trusting any field of it."""
+
+    def bad(what):
+        return InputMismatchError(f"party {sender!r} sent a malformed agreement message ({what}); is it running the same smpc_magic version?")
+
+    required = {"cell": str, "reveal": list, "to": list, "public": str, "public_names": list, "inputs": dict, "cursors": dict, "frac_bits": int, "kept": list}
+    for key, typ in required.items():
+        if not isinstance(meta.get(key), typ):
+            raise bad(key)
+    for name, info in meta["inputs"].items():
+        if not isinstance(name, str) or not _IDENT.match(name) or not isinstance(info, dict):
+            raise bad("inputs")
+        shape, scale = info.get("shape"), info.get("scale")
+        if not isinstance(shape, list) or len(shape) > 8 or not all(isinstance(v, int) and 0 <= v < 1 << 40 for v in shape):
+            raise bad("input shape")
+        if not isinstance(scale, int) or not 0 <= scale <= 62:
+            raise bad("input scale")
+    for stream, pos in meta["cursors"].items():
+        if not isinstance(stream, str) or not isinstance(pos, int) or pos < 0:
+            raise bad("cursors")
+    return meta

@@ -1,0 +1,234 @@
+"""Correlated randomness from the trusted dealer: what each kind is and how shares are made.
+
+Each kind has *independent* components (every party's share is a PRG expansion of its own seed)
+and *dependent* ones (a function of the independent values: c = a*b for a triple). Party 0 gets
+a correction for each dependent component; everyone else gets only a 32-byte seed. This is the
+dealer's seed compression: for n parties the dealer sends 32*(n-1) bytes plus one party's
+dependent arrays, instead of n full copies.
+
+Flat kinds (``mul``, ``div``) are streams of scalars consumed by count; shaped kinds (``matmul``,
+``gram``, ``bmul``) are items made for one pair of shapes and consumed whole.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..sharing.prg import derive_seed, expand
+
+MASK63 = np.uint64((1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    shape: tuple[int, ...]
+    dependent: bool
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+class MaterialKind:
+    """Layout and dealer-side derivation of one kind of material."""
+
+    name: str
+    flat: bool
+
+    def components(self, params: tuple, count: int) -> list[Component]:
+        raise NotImplementedError
+
+    def derive(self, params: tuple, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Dealer only: the full dependent values from the full independent ones."""
+        raise NotImplementedError
+
+
+class MulTriples(MaterialKind):
+    """Elementwise Beaver triples (a, b, c = a*b)."""
+
+    name, flat = "mul", True
+
+    def components(self, params, count):
+        return [Component("a", (count,), False), Component("b", (count,), False), Component("c", (count,), True)]
+
+    def derive(self, params, values):
+        return {"c": values["a"] * values["b"]}
+
+
+class DivMasks(MaterialKind):
+    """Masks for dividing by a public positive integer d (truncation is d = 2**f).
+
+    r is uniform in the ring; the dealer also shares floor((r mod 2**63) / d) and the top bit of r.
+    """
+
+    name, flat = "div", True
+
+    def components(self, params, count):
+        return [Component("r", (count,), False), Component("rdiv", (count,), True), Component("rmsb", (count,), True)]
+
+    def derive(self, params, values):
+        (d,) = params
+        r = values["r"]
+        return {"rdiv": (r & MASK63) // np.uint64(d), "rmsb": r >> np.uint64(63)}
+
+
+class MatmulTriples(MaterialKind):
+    """Matrix triples (A, B, C = A @ B) for one pair of shapes."""
+
+    name, flat = "matmul", False
+
+    def components(self, params, count):
+        shape_a, shape_b = params
+        shape_c = np.matmul(np.empty(shape_a, np.uint8), np.empty(shape_b, np.uint8)).shape
+        return [Component("A", tuple(shape_a), False), Component("B", tuple(shape_b), False), Component("C", shape_c, True)]
+
+    def derive(self, params, values):
+        return {"C": np.matmul(values["A"], values["B"])}
+
+
+class GramTriples(MaterialKind):
+    """Triples (A, C = A.T @ A) for X.T @ X: one opening of X - A instead of two."""
+
+    name, flat = "gram", False
+
+    def components(self, params, count):
+        (shape_a,) = params
+        return [Component("A", tuple(shape_a), False), Component("C", (shape_a[-1], shape_a[-1]), True)]
+
+    def derive(self, params, values):
+        a = values["A"]
+        return {"C": a.T @ a}
+
+
+class BroadcastTriples(MaterialKind):
+    """Triples (a, b, c = a*b) with numpy broadcasting between the shapes of a and b."""
+
+    name, flat = "bmul", False
+
+    def components(self, params, count):
+        shape_a, shape_b = params
+        shape_c = np.broadcast_shapes(tuple(shape_a), tuple(shape_b))
+        return [Component("a", tuple(shape_a), False), Component("b", tuple(shape_b), False), Component("c", shape_c, True)]
+
+    def derive(self, params, values):
+        return {"c": values["a"] * values["b"]}
+
+
+KINDS: dict[str, MaterialKind] = {k.name: k for k in (MulTriples(), DivMasks(), MatmulTriples(), GramTriples(), BroadcastTriples())}
+
+
+def stream_key(kind: str, params: tuple) -> str:
+    """A stable text name for one stream of material, e.g. ``div:65536`` or ``matmul:100x10,10x1``."""
+
+    def fmt(p):
+        if isinstance(p, tuple | list):
+            return "x".join(str(int(v)) for v in p) if all(not isinstance(v, tuple | list) for v in p) else ",".join(fmt(v) for v in p)
+        return str(int(p))
+
+    return f"{kind}:{fmt(params)}" if params else kind
+
+
+@dataclass
+class PartyMaterial:
+    """What the dealer sends one party for one chunk: its seed, and (party 0) corrections."""
+
+    seed: bytes
+    corrections: dict[str, np.ndarray]
+
+
+def deal(kind: str, params: tuple, count: int, master_seed: bytes, n_parties: int) -> list[PartyMaterial]:
+    """Dealer side: every party's material for one chunk, derived deterministically from a seed."""
+    spec = KINDS[kind]
+    comps = spec.components(params, count)
+    seeds = [derive_seed(master_seed, i) for i in range(n_parties)]
+    full: dict[str, np.ndarray] = {}
+    for label, comp in enumerate(comps):
+        if not comp.dependent:
+            total = np.zeros(_size(comp.shape), np.uint64)
+            for seed in seeds:
+                total += expand(seed, label, _size(comp.shape))
+            full[comp.name] = total.reshape(comp.shape)
+    dependent = spec.derive(params, full)
+    corrections = {}
+    for label, comp in enumerate(comps):
+        if comp.dependent:
+            corr = np.ascontiguousarray(dependent[comp.name], dtype=np.uint64).reshape(-1).copy()
+            for seed in seeds[1:]:
+                corr -= expand(seed, label, _size(comp.shape))
+            corrections[comp.name] = corr.reshape(comp.shape)
+    return [PartyMaterial(seeds[0], corrections)] + [PartyMaterial(s, {}) for s in seeds[1:]]
+
+
+def expand_share(
+    kind: str, params: tuple, count: int, party: int, material: PartyMaterial, offset: int = 0, take: int | None = None
+) -> dict[str, np.ndarray]:
+    """Party side: this party's shares of a chunk (or of ``take`` elements from ``offset`` of a flat chunk)."""
+    spec = KINDS[kind]
+    comps = spec.components(params, count)
+    if not spec.flat:
+        offset, take = 0, None
+    out = {}
+    for label, comp in enumerate(comps):
+        n = _size(comp.shape) if take is None else take
+        if comp.dependent and party == 0:
+            corr = material.corrections[comp.name]
+            arr = np.asarray(corr).reshape(-1)[offset : offset + n]
+            out[comp.name] = np.array(arr, dtype=np.uint64)
+        else:
+            out[comp.name] = expand(material.seed, label, n, offset=offset)
+        if take is None:
+            out[comp.name] = out[comp.name].reshape(comp.shape)
+    return out
+
+
+class MaterialSource(ABC):
+    """Where a party's protocols take preprocessing material from. Never hands out the same twice."""
+
+    @abstractmethod
+    def take(self, kind: str, params: tuple, count: int = 1) -> dict[str, np.ndarray]:
+        """This party's shares of the next ``count`` elements (flat kinds) or next item (shaped)."""
+
+
+class LocalDealer:
+    """An in-process dealer shared by in-memory parties (unit tests of protocol math only).
+
+    The k-th request of a stream gets the k-th deal at every party, as with the real dealer.
+    """
+
+    def __init__(self, n_parties: int):
+        import threading
+
+        from ..sharing.prg import new_seed
+
+        self.n_parties = n_parties
+        self._new_seed = new_seed
+        self._lock = threading.Lock()
+        self._deals: dict[tuple[str, int], tuple[int, list[PartyMaterial]]] = {}
+        self.taken: dict[tuple[int, str], int] = {}
+
+    def source(self, party: int) -> MaterialSource:
+        return _LocalSource(self, party)
+
+    def _take(self, party, kind, params, count):
+        key = stream_key(kind, params)
+        with self._lock:
+            seq = self.taken.get((party, key), 0)
+            self.taken[(party, key)] = seq + 1
+            if (key, seq) not in self._deals:
+                self._deals[(key, seq)] = (count, deal(kind, params, count, self._new_seed(), self.n_parties))
+            dealt_count, mats = self._deals[(key, seq)]
+        if dealt_count != count:
+            raise AssertionError(f"parties asked for different amounts of {key}")
+        return expand_share(kind, params, count, party, mats[party])
+
+
+class _LocalSource(MaterialSource):
+    def __init__(self, dealer: LocalDealer, party: int):
+        self.dealer, self.party = dealer, party
+
+    def take(self, kind, params, count=1):
+        return self.dealer._take(self.party, kind, params, count)

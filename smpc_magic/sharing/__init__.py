@@ -1,0 +1,1 @@
+"""Ring arithmetic, fixed-point encoding, CSPRNG and additive sharing (the bottom layer)."""

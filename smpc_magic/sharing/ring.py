@@ -1,0 +1,83 @@
+"""Fixed-point encoding of real numbers into the ring Z_2^64 (two's complement).
+
+A value v is stored as round(v * 2**scale) mod 2**64. ``scale`` is 0 for exact integers and
+``frac_bits`` (16 by default) for fixed-point numbers. numpy's uint64 arithmetic wraps modulo
+2**64, which is exactly ring arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import EncodingError
+
+RING_DTYPE = np.dtype(np.uint64)
+RING_BITS = 64
+#: Largest magnitude (in encoded units) that the truncation and division protocols accept.
+ENCODED_LIMIT = 1 << 62
+DEFAULT_FRAC_BITS = 16
+
+
+def max_fixed_magnitude(frac_bits: int) -> float:
+    """Largest |value| a fixed-point input may have with ``frac_bits`` fractional bits."""
+    return float(ENCODED_LIMIT >> frac_bits)
+
+
+def _check_numeric(values: np.ndarray, what: str) -> None:
+    if values.dtype.kind not in "biuf":
+        raise EncodingError(
+            f"{what} has dtype {values.dtype}; only numbers and booleans can be secret inputs. "
+            "Convert text or dates to numeric codes before marking it private."
+        )
+
+
+def is_integer_valued(values: np.ndarray) -> bool:
+    """True for arrays that are stored exactly as integers (bool and integer dtypes)."""
+    return values.dtype.kind in "biu"
+
+
+def encode(values, frac_bits: int, what: str = "value") -> tuple[np.ndarray, int]:
+    """Encode numbers into ring elements; returns (uint64 array, scale).
+
+    Integer and boolean arrays keep scale 0 (exact); floats get scale ``frac_bits``. NaN,
+    infinities and values beyond the representable range raise :class:`EncodingError` so nothing
+    is shared.
+    """
+    arr = np.asarray(values)
+    _check_numeric(arr, what)
+    if is_integer_valued(arr):
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) >= ENCODED_LIMIT:
+            raise EncodingError(f"{what} has integers of magnitude 2**62 or more; they cannot be encoded.")
+        as_int = arr.astype(np.int64)
+        if as_int.size and int(np.abs(as_int).max()) >= ENCODED_LIMIT:
+            raise EncodingError(f"{what} has integers of magnitude 2**62 or more; they cannot be encoded.")
+        return as_int.view(RING_DTYPE), 0
+    arr = arr.astype(np.float64)
+    if arr.size and not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise EncodingError(
+            f"{what} contains {bad} NaN or infinite value(s). Secure computation needs finite "
+            "numbers: drop or impute missing values before marking the data private."
+        )
+    limit = max_fixed_magnitude(frac_bits)
+    if arr.size and float(np.abs(arr).max()) >= limit:
+        raise EncodingError(
+            f"{what} has a value of magnitude {float(np.abs(arr).max()):.4g}, beyond the fixed-point "
+            f"range ±{limit:.4g} with {frac_bits} fractional bits. Rescale the data (for example "
+            "thousands instead of units) or lower the session's frac_bits."
+        )
+    return np.rint(arr * float(1 << frac_bits)).astype(np.int64).view(RING_DTYPE), frac_bits
+
+
+def decode(ring: np.ndarray, scale: int) -> np.ndarray:
+    """Decode ring elements: int64 for scale 0, float64 otherwise."""
+    signed = np.asarray(ring, dtype=RING_DTYPE).view(np.int64)
+    if scale == 0:
+        return signed.copy()
+    return signed.astype(np.float64) / float(1 << scale)
+
+
+def encode_public_integer(values) -> np.ndarray:
+    """Encode a public integer array at scale 0 (used to multiply a secret exactly)."""
+    arr = np.asarray(values)
+    return arr.astype(np.int64).view(RING_DTYPE)
