@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+from zmq.utils import z85
 
 from .errors import SessionFileError
 
@@ -46,7 +47,7 @@ def _check_z85(value, what: str, path) -> str:
     if not isinstance(value, str) or len(value) != 40:
         raise SessionFileError(f"{path}: {what} must be a 40-character Z85 CurveZMQ key")
     try:
-        zmq.utils.z85.decode(value.encode("ascii"))
+        z85.decode(value.encode("ascii"))
     except Exception:
         raise SessionFileError(f"{path}: {what} is not valid Z85") from None
     return value

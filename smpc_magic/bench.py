@@ -57,14 +57,18 @@ def _material_needs(op: str, n: int, frac_bits: int) -> list[tuple[str, tuple, i
 
 def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
     """Valid sharings of public random data (party 0 holds the value): timing is the same."""
-    rng = np.random.default_rng(n)  # benchmark data only, never shares or masks
     shape = (n, GRAM_COLUMNS) if op == "gram" else (n,)
     count = 1 if op in ("gram", "sum", "mean") else 2
     out = []
     for _ in range(count):
-        enc, scale = encode(rng.uniform(-10, 10, size=shape), ctx.frac_bits)
+        enc, scale = encode(_bench_data(shape), ctx.frac_bits)
         out.append(SecretArray(ctx, enc if ctx.is_leader else np.zeros_like(enc), scale))
     return out
+
+
+def _bench_data(shape) -> np.ndarray:
+    """Deterministic values in [-10, 10] (benchmark data only; shares and masks use the CSPRNG)."""
+    return 10 * np.sin(np.arange(int(np.prod(shape)), dtype=np.float64) * 0.7 + 0.3).reshape(shape)
 
 
 def _barrier(ctx: ProtocolContext) -> None:
@@ -142,9 +146,8 @@ def run_party_bench(party, plan: dict) -> list[dict]:
 
 
 def _numpy_time(op: str, n: int, repeats: int) -> float:
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-10, 10, (n, GRAM_COLUMNS) if op == "gram" else n)
-    y = rng.uniform(-10, 10, n)
+    x = _bench_data((n, GRAM_COLUMNS) if op == "gram" else (n,))
+    y = _bench_data((n,))[::-1].copy()
     fn = {
         "share": lambda: x.copy(),
         "mul": lambda: x * y,

@@ -28,7 +28,7 @@ from .protocols.context import ProtocolContext
 from .runtime import BridgeChannel, BridgeMaterial
 from .secure_array import SecretArray, reveal
 from .sharing.prg import expand, new_seed
-from .sharing.ring import encode
+from .sharing.ring import encode, ring_op
 
 SEED_SPEC = ArraySpec("uint8", (32,))
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -242,6 +242,7 @@ class Party:
                     "Make every site run the identical cell with identical arguments and public values."
                 )
 
+    @ring_op
     def _share_inputs(self, ctx, encoded, declared, seeds_sent, seeds_received) -> dict[str, SecretArray]:
         """Every party's share of every private input, pooled by name in party order.
 

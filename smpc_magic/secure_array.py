@@ -20,7 +20,7 @@ import numpy as np
 from .errors import EncodingError, SecretValueError
 from .protocols import arithmetic as proto
 from .protocols.context import ProtocolContext
-from .sharing.ring import ENCODED_LIMIT, RING_DTYPE, decode, encode
+from .sharing.ring import ENCODED_LIMIT, RING_DTYPE, decode, encode, ring_op
 
 U64 = np.uint64
 #: Significant bits kept when a secret is multiplied by a small public non-integer.
@@ -116,6 +116,7 @@ class SecretArray:
     def _new(self, share: np.ndarray, scale: int | None = None) -> SecretArray:
         return SecretArray(self._ctx, share, self._scale if scale is None else scale)
 
+    @ring_op
     def _at_scale(self, scale: int) -> np.ndarray:
         """This party's share at a larger scale (exact: multiply by a public power of two)."""
         if scale == self._scale:
@@ -150,6 +151,7 @@ class SecretArray:
         _check_public_index(index)
         return self._new(self._share[index])
 
+    @ring_op
     def __setitem__(self, index, value) -> None:
         _check_public_index(index)
         other = as_secret(self._ctx, value)
@@ -167,12 +169,14 @@ class SecretArray:
             yield self[i]
 
     # ----- arithmetic ---------------------------------------------------------------------------
+    @ring_op
     def __neg__(self) -> SecretArray:
         return self._new(U64(0) - self._share)
 
     def __pos__(self) -> SecretArray:
         return self
 
+    @ring_op
     def __add__(self, other) -> SecretArray:
         if isinstance(other, SecretArray):
             scale = max(self._scale, other._scale)
@@ -197,6 +201,7 @@ class SecretArray:
     def __rsub__(self, other) -> SecretArray:
         return (-self) + other
 
+    @ring_op
     def __mul__(self, other) -> SecretArray:
         if isinstance(other, SecretArray):
             product = proto.mul(self._ctx, self._share, other._share)
@@ -208,6 +213,7 @@ class SecretArray:
 
     __rmul__ = __mul__
 
+    @ring_op
     def __truediv__(self, other) -> SecretArray:
         if isinstance(other, SecretArray):
             raise SecretValueError(
@@ -229,6 +235,7 @@ class SecretArray:
     def __rtruediv__(self, other):
         raise SecretValueError("division by a secret is not available in this version; divide by public values only.")
 
+    @ring_op
     def __matmul__(self, other) -> SecretArray:
         if isinstance(other, SecretArray):
             if self._transpose_of is other and other.ndim == 2:
@@ -241,6 +248,7 @@ class SecretArray:
             return NotImplemented
         return self._matmul_public(plain, left=False)
 
+    @ring_op
     def __rmatmul__(self, other) -> SecretArray:
         plain = _public(other)
         if plain is None:
@@ -256,6 +264,7 @@ class SecretArray:
         raise SecretValueError("secret ** n is available for whole n >= 1 only.")
 
     # ----- reductions ---------------------------------------------------------------------------
+    @ring_op
     def sum(self, axis=None, keepdims=False) -> SecretArray:
         return self._new(np.sum(self._share, axis=axis, keepdims=keepdims, dtype=RING_DTYPE))
 
@@ -270,6 +279,7 @@ class SecretArray:
         return self @ other
 
     # ----- internals ----------------------------------------------------------------------------
+    @ring_op
     def _renormalise(self, share: np.ndarray, scale: int) -> SecretArray:
         """Bring a product back to at most frac_bits fractional bits (one truncation round)."""
         f = self._ctx.frac_bits
@@ -293,16 +303,19 @@ class SecretArray:
             raise EncodingError(f"a public multiplier of magnitude {biggest:.3g} is too large for fixed point")
         return np.rint(values * 2.0**exponent).astype(np.int64).view(U64), exponent
 
+    @ring_op
     def _mul_public(self, plain: np.ndarray, force_fixed: bool = False) -> SecretArray:
         enc, exponent = self._public_multiplier(plain, force_fixed)
         scale = self._scale + exponent
         return self._rescale_down(self._share * enc, scale)
 
+    @ring_op
     def _matmul_public(self, plain: np.ndarray, left: bool) -> SecretArray:
         enc, exponent = self._public_multiplier(plain, False)
         share = enc @ self._share if left else self._share @ enc
         return self._rescale_down(share, self._scale + exponent)
 
+    @ring_op
     def _rescale_down(self, share: np.ndarray, scale: int) -> SecretArray:
         """Truncate a product with a public value to scale frac_bits (or keep an integer exact)."""
         f = self._ctx.frac_bits
@@ -356,10 +369,11 @@ def _check_public_index(index) -> None:
     if any(isinstance(p, SecretArray) for p in parts):
         raise SecretValueError(
             "indexing by a secret would reveal which rows are chosen. Use arithmetic masks instead "
-            "(multiply by a 0/1 secret column)."
+            "(multiply by a 0/1 secret column). " + _SECRET_HINT
         )
 
 
+@ring_op
 def as_secret(ctx: ProtocolContext, value) -> SecretArray:
     """A secret version of a public value (party 0 holds it, the others hold zero)."""
     if isinstance(value, SecretArray):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .channel import ArraySpec, Message
+from ..sharing.ring import ring_op
 from .context import ProtocolContext
 
 U64 = np.uint64
@@ -18,6 +19,7 @@ MASK63 = U64((1 << 63) - 1)
 OFFSET = 1 << 62  # inputs to division must satisfy |x| < 2**62 as signed integers
 
 
+@ring_op
 def open_values(
     ctx: ProtocolContext, shares: Sequence[np.ndarray], label: str, to: Sequence[int] | None = None
 ) -> list[np.ndarray] | None:
@@ -44,6 +46,7 @@ def open_values(
     return totals
 
 
+@ring_op
 def add_public(ctx: ProtocolContext, share: np.ndarray, public: np.ndarray) -> np.ndarray:
     """Share of x + p for public ring value p: only party 0 adds it. No communication."""
     if ctx.is_leader:
@@ -51,6 +54,7 @@ def add_public(ctx: ProtocolContext, share: np.ndarray, public: np.ndarray) -> n
     return np.broadcast_to(share, np.broadcast_shapes(np.shape(share), np.shape(public))).copy()
 
 
+@ring_op
 def mul(ctx: ProtocolContext, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Share of x*y (elementwise, numpy broadcasting) by a Beaver triple.
 
@@ -71,6 +75,7 @@ def mul(ctx: ProtocolContext, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return z
 
 
+@ring_op
 def matmul(ctx: ProtocolContext, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Share of x @ y with a matrix triple (A, B, C = A @ B).
 
@@ -87,6 +92,7 @@ def matmul(ctx: ProtocolContext, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return z
 
 
+@ring_op
 def gram(ctx: ProtocolContext, x: np.ndarray) -> np.ndarray:
     """Share of x.T @ x for a 2-D x, opening x - A only once (|x|*8 bytes to each peer, one round)."""
     m = ctx.material.take("gram", (tuple(x.shape),))
@@ -100,13 +106,15 @@ def gram(ctx: ProtocolContext, x: np.ndarray) -> np.ndarray:
     return z
 
 
+@ring_op
 def div_public(ctx: ProtocolContext, x: np.ndarray, divisor: int) -> np.ndarray:
-    """Share of round(x / divisor) for a public integer divisor >= 1; truncation is divisor 2**f.
+    """Share of x / divisor for a public integer divisor >= 1; truncation is divisor 2**f.
 
     Needs |x| < 2**62 (as a signed integer). Opens x + 2**62 + r with r uniform in the whole ring
     (so the opened value says nothing about x) and corrects the carry with the dealer's shared
-    top bit of r. The result is within 2 units of x / divisor (within 1 when the divisor is a
-    power of two). One round; each party sends |x|*8 bytes to each peer.
+    top bit of r. The result is within 1 unit of x / divisor when the divisor is a power of two
+    and within 2 units otherwise, and unbiased (the rounding direction depends on the uniform
+    mask). One round; each party sends |x|*8 bytes to each peer.
     """
     divisor = int(divisor)
     if divisor < 1:
@@ -115,7 +123,7 @@ def div_public(ctx: ProtocolContext, x: np.ndarray, divisor: int) -> np.ndarray:
         return x.copy()
     m = ctx.material.take("div", (divisor,), x.size)
     r, rdiv, rmsb = (m[k].reshape(x.shape) for k in ("r", "rdiv", "rmsb"))
-    shift = U64(OFFSET + divisor // 2)
+    shift = U64(OFFSET)
     masked = x + r
     if ctx.is_leader:
         masked += shift

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..sharing.prg import derive_seed, expand
+from ..sharing.ring import ring_op
 
 MASK63 = np.uint64((1 << 63) - 1)
 
@@ -140,6 +141,7 @@ class PartyMaterial:
     corrections: dict[str, np.ndarray]
 
 
+@ring_op
 def deal(kind: str, params: tuple, count: int, master_seed: bytes, n_parties: int) -> list[PartyMaterial]:
     """Dealer side: every party's material for one chunk, derived deterministically from a seed."""
     spec = KINDS[kind]
@@ -163,6 +165,7 @@ def deal(kind: str, params: tuple, count: int, master_seed: bytes, n_parties: in
     return [PartyMaterial(seeds[0], corrections)] + [PartyMaterial(s, {}) for s in seeds[1:]]
 
 
+@ring_op
 def expand_share(
     kind: str, params: tuple, count: int, party: int, material: PartyMaterial, offset: int = 0, take: int | None = None
 ) -> dict[str, np.ndarray]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .prg import expand
+from .ring import ring_op
 
 
+@ring_op
 def share(secret: np.ndarray, n_parties: int, seeds: list[bytes] | None = None, label: int = 0) -> list[np.ndarray]:
     """Split ``secret`` into ``n_parties`` shares.
 
@@ -25,6 +27,7 @@ def share(secret: np.ndarray, n_parties: int, seeds: list[bytes] | None = None, 
     return [first, *others]
 
 
+@ring_op
 def reconstruct(shares: list[np.ndarray]) -> np.ndarray:
     """Add the shares back together."""
     total = np.array(shares[0], dtype=np.uint64, copy=True)

@@ -7,6 +7,8 @@ A value v is stored as round(v * 2**scale) mod 2**64. ``scale`` is 0 for exact i
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import EncodingError
@@ -81,3 +83,17 @@ def encode_public_integer(values) -> np.ndarray:
     """Encode a public integer array at scale 0 (used to multiply a secret exactly)."""
     arr = np.asarray(values)
     return arr.astype(np.int64).view(RING_DTYPE)
+
+
+def ring_op(fn):
+    """Run ``fn`` with numpy's overflow warnings off: wrapping modulo 2**64 is the point.
+
+    (numpy warns on overflow of 0-d uint64 scalars, not of arrays; results are the same.)
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper

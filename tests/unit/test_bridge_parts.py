@@ -1,0 +1,113 @@
+"""kernel_bridge pieces that need no sockets: framing checks, the store's single-use cursor,
+session and key files."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kernel_bridge import framing
+from kernel_bridge.errors import BridgeError, FrameError, SessionFileError
+from kernel_bridge.keys import load_keypair
+from kernel_bridge.session import load_session, new_session
+from kernel_bridge.store import Chunk, MaterialStore
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _frames(header, arrays):
+    return [bytes(f) for f in framing.encode(header, arrays)]
+
+
+def test_frames_roundtrip_and_checks():
+    arr = np.arange(6, dtype=np.uint64).reshape(2, 3)
+    frames = _frames(framing.Header("S", "data", "c1", 4, "beaver multiply"), [arr])
+    header, arrays = framing.decode(frames, "S")
+    assert (header.kind, header.computation, header.step, header.label) == ("data", "c1", 4, "beaver multiply")
+    np.testing.assert_array_equal(arrays[0], arr)
+    with pytest.raises(FrameError, match="another session"):
+        framing.decode(frames, "OTHER")
+    with pytest.raises(FrameError, match="bytes"):
+        framing.decode([frames[0], frames[1][:-8]], "S")
+    with pytest.raises(FrameError, match="number of array frames"):
+        framing.decode(frames[:1], "S")
+    with pytest.raises(FrameError, match="JSON"):
+        framing.decode([b"\x80\x03pickle", frames[1]], "S")
+    doc = json.loads(frames[0])
+    doc["arrays"][0][0] = "object"
+    with pytest.raises(FrameError, match="forbidden dtype"):
+        framing.decode([json.dumps(doc).encode(), frames[1]], "S")
+    doc["arrays"][0] = ["uint64", [-1, 3]]
+    with pytest.raises(FrameError, match="shape"):
+        framing.decode([json.dumps(doc).encode(), frames[1]], "S")
+    with pytest.raises(FrameError):
+        framing.encode(framing.Header("S", "data"), [np.array(["text"])])
+
+
+def _chunk(stream, start, length, value):
+    return Chunk(stream, start // length, start, length, bytes(32), {"c": np.full(length, value, np.uint64)})
+
+
+def test_store_cursor_is_persisted_before_material_is_read(tmp_path):
+    store = MaterialStore(tmp_path)
+    store.add_chunk(_chunk("mul", 0, 100, 1))
+    store.add_chunk(_chunk("mul", 100, 100, 2))
+    assert store.available("mul") == 200
+    pieces = store.reserve("mul", 150)
+    assert [(p.chunk.start, p.offset, p.take) for p in pieces] == [(0, 0, 100), (100, 0, 50)]
+    assert json.loads((tmp_path / "cursors.json").read_text())["mul"] == 150
+    store.release("mul")
+    # a restarted process (new store object) continues after the cursor and never sees chunk 0 again
+    again = MaterialStore(tmp_path)
+    assert again.cursor("mul") == 150 and again.available("mul") == 50
+    (piece,) = again.reserve("mul", 50)
+    assert (piece.chunk.start, piece.offset, piece.take) == (100, 50, 50)
+    with pytest.raises(BridgeError, match="not enough"):
+        again.reserve("mul", 1)
+    again.release("mul")
+    assert not [f for f in os.listdir(next(p for p in tmp_path.iterdir() if p.is_dir())) if not f.endswith(".tmp")]
+
+
+def test_store_never_moves_cursor_back_and_ignores_used_chunks(tmp_path):
+    store = MaterialStore(tmp_path)
+    store.advance({"div:65536": 500})
+    store.advance({"div:65536": 100})
+    assert store.cursor("div:65536") == 500
+    store.add_chunk(_chunk("div:65536", 0, 400, 1))  # wholly used: not stored
+    assert store.available("div:65536") == 0
+
+
+def test_damaged_cursor_file_is_an_error_not_a_reset(tmp_path):
+    (tmp_path / "cursors.json").write_text("{not json")
+    with pytest.raises(BridgeError, match="damaged"):
+        MaterialStore(tmp_path)
+
+
+def test_session_new_writes_a_valid_session_and_private_keys(tmp_path):
+    path = new_session(["a", "b", "c"], tmp_path, timeout=12.5)
+    config = load_session(path)
+    assert config.names == ["a", "b", "c"] and config.dealer.name == "dealer" and config.timeout == 12.5
+    assert len({p.address for p in config.parties} | {config.dealer.address}) == 4
+    for name in ["a", "b", "c", "dealer"]:
+        key_file = tmp_path / "keys" / f"{name}.key"
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        assert load_keypair(key_file).public in path.read_text()
+    assert "secret" not in repr(load_keypair(tmp_path / "keys" / "a.key"))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace('name = "b"', 'name = "a"'), "distinct"),
+        (lambda t: t.replace("frac_bits = 16", "frac_bits = 70"), "frac_bits"),
+        (lambda t: t.replace('protocol = "additive"', 'protocol = "magic"'), "not available"),
+        (lambda t: t.replace("tcp://", "http://", 1), "address"),
+        (lambda t: t + "\n[[[broken", "TOML"),
+    ],
+)
+def test_bad_session_files_are_refused_clearly(tmp_path, edit, message):
+    path = new_session(["a", "b"], tmp_path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(SessionFileError, match=message):
+        load_session(path)

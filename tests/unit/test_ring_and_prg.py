@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smpc_magic.errors import EncodingError
+from smpc_magic.sharing.additive import reconstruct, share
+from smpc_magic.sharing.prg import expand, new_seed
+from smpc_magic.sharing.ring import decode, encode, max_fixed_magnitude
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_integers_stay_exact_integers():
+    values = np.array([-(2**61), -5, 0, 7, 2**61], dtype=np.int64)
+    enc, scale = encode(values, 16)
+    assert scale == 0
+    out = decode(enc, scale)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, values)
+
+
+def test_booleans_encode_as_zero_one_integers():
+    enc, scale = encode(np.array([True, False, True]), 16)
+    assert scale == 0
+    np.testing.assert_array_equal(decode(enc, 0), [1, 0, 1])
+
+
+@given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), min_size=1, max_size=50))
+@settings(max_examples=50, deadline=None)
+def test_fixed_point_roundtrip_within_half_ulp(values):
+    arr = np.array(values)
+    enc, scale = encode(arr, 16)
+    assert scale == 16
+    assert np.all(np.abs(decode(enc, 16) - arr) <= 2.0**-17 * (1 + 1e-9) + np.abs(arr) * 1e-15)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_are_refused(bad):
+    with pytest.raises(EncodingError, match="NaN or infinite"):
+        encode(np.array([1.0, bad]), 16)
+
+
+def test_out_of_range_is_refused_with_the_limit():
+    limit = max_fixed_magnitude(16)
+    encode(np.array([limit * 0.999, -limit * 0.999]), 16)  # near the limit: fine
+    with pytest.raises(EncodingError, match="fixed-point range"):
+        encode(np.array([limit * 1.01]), 16)
+    with pytest.raises(EncodingError, match="2\\*\\*62"):
+        encode(np.array([2**62], dtype=np.int64), 16)
+
+
+def test_text_is_refused():
+    with pytest.raises(EncodingError, match="only numbers"):
+        encode(np.array(["a", "b"]), 16)
+
+
+def test_prg_slices_match_the_whole_stream():
+    seed = new_seed()
+    whole = expand(seed, 3, 101)
+    for offset, count in [(0, 10), (1, 7), (50, 51), (99, 2)]:
+        np.testing.assert_array_equal(expand(seed, 3, count, offset=offset), whole[offset : offset + count])
+
+
+def test_prg_labels_and_seeds_are_independent():
+    seed = new_seed()
+    a, b = expand(seed, 0, 1000), expand(seed, 1, 1000)
+    c = expand(new_seed(), 0, 1000)
+    assert not np.intersect1d(a, b).size and not np.intersect1d(a, c).size
+    # roughly uniform top bit
+    assert 400 < int((a >> np.uint64(63)).sum()) < 600
+
+
+@given(st.integers(min_value=2, max_value=6), st.lists(st.integers(-(2**60), 2**60), min_size=1, max_size=20))
+@settings(max_examples=30, deadline=None)
+def test_additive_sharing_reconstructs(n, values):
+    secret, _ = encode(np.array(values, dtype=np.int64), 16)
+    shares = share(secret, n)
+    assert len(shares) == n
+    np.testing.assert_array_equal(reconstruct(shares), secret)
+    # any n-1 shares are not the secret
+    assert not np.array_equal(reconstruct(shares[1:]), secret) or secret.size == 0
+
+
+def test_library_code_never_uses_numpy_random():
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    offenders = []
+    for folder in ("smpc_magic", "kernel_bridge"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text()
+            if "np.random" in text or "numpy.random" in text:
+                offenders.append(str(path))
+    assert offenders == [], f"numpy.random in library code: {offenders}"

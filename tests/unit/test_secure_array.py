@@ -1,0 +1,98 @@
+"""The SecretArray surface: operators, numpy dispatch, shapes, and refusals."""
+
+import numpy as np
+import pytest
+
+from smpc_magic.errors import SecretValueError
+from smpc_magic.secure_array import SecretArray
+from tests.helpers import InMemoryParties
+
+pytestmark = pytest.mark.timeout(60)
+ULP = 2.0**-16
+
+
+@pytest.fixture
+def parties():
+    return InMemoryParties(3)
+
+
+def test_linear_operations_with_public_values(parties):
+    x = np.array([[1.5, -2.0, 3.25], [4.0, 0.0, -1.0]])
+    got = parties.compute(lambda a: (2 * a - 1) / 4 + a * 0.5 - (3 - a), x)
+    np.testing.assert_allclose(got, (2 * x - 1) / 4 + x * 0.5 - (3 - x), atol=3 * ULP)
+
+
+def test_secret_plus_secret_mixes_integer_and_fixed(parties):
+    got = parties.compute(lambda a, b: a + b - a * b, np.array([1, 2, 3]), np.array([0.5, -0.25, 2.0]))
+    np.testing.assert_allclose(got, [1.0, 2.25, -1.0], atol=ULP)
+
+
+def test_reductions_along_axes(parties):
+    x = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 7 - 1
+    np.testing.assert_allclose(parties.compute(lambda a: a.sum(axis=1), x), x.sum(axis=1), atol=ULP * 4)
+    np.testing.assert_allclose(parties.compute(lambda a: np.mean(a, axis=(0, 2)), x), x.mean(axis=(0, 2)), atol=3 * ULP)
+    np.testing.assert_allclose(parties.compute(lambda a: np.sum(a), x), x.sum(), atol=ULP * 24)
+    np.testing.assert_allclose(parties.compute(lambda a: a.mean(), np.arange(10)), 4.5, atol=ULP)
+
+
+def test_numpy_dispatch(parties):
+    x = np.array([1.0, 2.0, 3.0])
+    y = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(parties.compute(lambda a, b: np.dot(a, b), x, y), x @ y, atol=ULP)
+    np.testing.assert_allclose(parties.compute(lambda a, b: np.concatenate([a, b, [7.0]]), x, y), np.r_[x, y, 7.0])
+    np.testing.assert_allclose(parties.compute(lambda a, b: np.stack([a, b], axis=1), x, y), np.stack([x, y], 1))
+    np.testing.assert_allclose(parties.compute(lambda a, b: np.add(a, b) * np.multiply(a, 2), x, y), (x + y) * 2 * x, atol=ULP)
+    np.testing.assert_allclose(parties.compute(lambda a: np.transpose(np.reshape(a, (3, 1))), x), x.reshape(3, 1).T)
+    np.testing.assert_allclose(parties.compute(lambda a: np.array([[1.0, 2, 3]]) @ a, x), [x.sum() + x[1] + 2 * x[2]], atol=ULP)
+
+
+def test_shapes_indexing_and_slicing(parties):
+    X = np.arange(12.0).reshape(4, 3)
+
+    def body(a):
+        assert a.shape == (4, 3) and a.ndim == 2 and len(a) == 4 and a.T.shape == (3, 4)
+        return np.concatenate([a[1:3, 0], a[-1], a[[0, 2], 2]])
+
+    np.testing.assert_allclose(parties.compute(body, X), np.r_[X[1:3, 0], X[-1], X[[0, 2], 2]])
+
+
+def test_setitem_with_public_index(parties):
+    def body(a):
+        b = a.copy()
+        b[0] = 5
+        b[2] = a[1] * 2
+        return b
+
+    np.testing.assert_allclose(parties.compute(body, np.array([1.0, 2.0, 3.0])), [5.0, 2.0, 4.0], atol=ULP)
+
+
+def test_small_public_multiplier_keeps_relative_precision(parties):
+    x = np.array([1234.5, -987.25, 10000.0])
+    got = parties.compute(lambda a: a * 0.0001234 + a / 3.7, x)
+    np.testing.assert_allclose(got, x * 0.0001234 + x / 3.7, rtol=1e-6, atol=2 * ULP)
+
+
+def test_pooled_mean_precision_with_large_count(parties):
+    x = np.linspace(40, 60, 300_001)
+    np.testing.assert_allclose(parties.compute(lambda a: a.mean(), x), x.mean(), rtol=1e-6)
+
+
+def test_repr_shows_no_value_and_plaintext_uses_are_refused(parties):
+    shares, scale = parties.share(np.array([42.0, 17.0]))
+    secret = SecretArray(parties.ctxs[0], shares[0], scale)
+    text = repr(secret)
+    assert "shape=(2,)" in text and "3 parties" in text and "42" not in text
+    for use in (bool, float, int, str, lambda s: f"{s}", np.asarray, lambda s: s[secret]):
+        with pytest.raises(SecretValueError, match="--reveal"):
+            use(secret)
+    with pytest.raises(SecretValueError):
+        if secret:
+            pass
+    with pytest.raises(SecretValueError, match="comparisons"):
+        secret < 3  # noqa: B015
+    with pytest.raises(SecretValueError, match="np.exp"):
+        np.exp(secret)
+    with pytest.raises(SecretValueError, match="np.median"):
+        np.median(secret)
+    with pytest.raises(ZeroDivisionError):
+        secret / 0
