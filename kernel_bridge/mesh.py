@@ -109,8 +109,11 @@ class Mesh:
     def _open_link(self, kind: int, name: str, address: str, server_key: str) -> _PeerLink:
         sock = curve_client(self._ctx, kind, self.keys, server_key)
         monitor = sock.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            zmq.EVENT_HANDSHAKE_SUCCEEDED
+            | zmq.EVENT_DISCONNECTED
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
         )
         sock.connect(address)
         return _PeerLink(name, sock, monitor)
@@ -163,7 +166,16 @@ class Mesh:
             self._poll_once(min(POLL_SLICE_S, max(0.0, deadline - time.monotonic())))
 
     # ----- sending ------------------------------------------------------------------------------
-    def send(self, peer: int, kind: str, computation: str, step: int, label: str, arrays: Sequence[np.ndarray], meta: dict | None = None) -> None:
+    def send(
+        self,
+        peer: int,
+        kind: str,
+        computation: str,
+        step: int,
+        label: str,
+        arrays: Sequence[np.ndarray],
+        meta: dict | None = None,
+    ) -> None:
         header = framing.Header(self.config.session_id, kind, computation, step, label, meta or {})
         frames = framing.encode(header, list(arrays))
         self._links[peer].socket.send_multipart(frames, copy=False)
@@ -176,7 +188,9 @@ class Mesh:
             if j == DEALER:
                 continue
             try:
-                header = framing.Header(self.config.session_id, "abort", computation, 0, label, {"message": message[:2000]})
+                header = framing.Header(
+                    self.config.session_id, "abort", computation, 0, label, {"message": message[:2000]}
+                )
                 link.socket.send_multipart(framing.encode(header, []), flags=zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass
@@ -244,7 +258,9 @@ class Mesh:
                 f"party {name!r} stopped the computation at step '{label}': {message}", party=name, step=label
             )
 
-    def recv(self, peer: int, computation: str, step: int, label: str, timeout: float | None = None) -> tuple[framing.Header, list[np.ndarray]]:
+    def recv(
+        self, peer: int, computation: str, step: int, label: str, timeout: float | None = None
+    ) -> tuple[framing.Header, list[np.ndarray]]:
         """The message ``peer`` sent for (computation, step); errors name the peer and the step."""
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
@@ -255,7 +271,11 @@ class Mesh:
                 return self._buffer.pop(key)
             self._check_abort(computation)
             now = time.monotonic()
-            if link.disconnected_at is not None and not link.connected and now - link.disconnected_at > DISCONNECT_GRACE_S:
+            if (
+                link.disconnected_at is not None
+                and not link.connected
+                and now - link.disconnected_at > DISCONNECT_GRACE_S
+            ):
                 raise PeerDisconnected(
                     f"lost the connection to party {link.name!r} at step '{label}' (step {step}): its process "
                     "stopped or its network went away. Restart it and run the cell again at every site.",
@@ -282,7 +302,9 @@ class Mesh:
             del self._buffer[key]
 
     # ----- the dealer ---------------------------------------------------------------------------
-    def dealer_request(self, kind: str, meta: dict, arrays: Sequence[np.ndarray] = (), timeout: float | None = None) -> tuple[framing.Header, list[np.ndarray]]:
+    def dealer_request(
+        self, kind: str, meta: dict, arrays: Sequence[np.ndarray] = (), timeout: float | None = None
+    ) -> tuple[framing.Header, list[np.ndarray]]:
         """Ask the dealer for something and wait for its answer (with the session timeout)."""
         if DEALER not in self._links:
             raise BridgeError("this session has no dealer")
@@ -299,7 +321,11 @@ class Mesh:
                     raise BridgeError(f"the dealer refused the request: {reply[0].meta.get('message', '')}")
                 return reply
             now = time.monotonic()
-            if link.disconnected_at is not None and not link.connected and now - link.disconnected_at > DISCONNECT_GRACE_S:
+            if (
+                link.disconnected_at is not None
+                and not link.connected
+                and now - link.disconnected_at > DISCONNECT_GRACE_S
+            ):
                 raise PeerDisconnected(
                     f"lost the connection to the dealer {link.name!r} while asking for {meta.get('stream', kind)}. "
                     "Restart it with `smpc dealer SESSION`.",

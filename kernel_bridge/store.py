@@ -130,13 +130,21 @@ class MaterialStore:
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
                 raise BridgeError(f"bad component name {name!r}")
             np.save(folder / f"{stem}.{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-        meta = {"stream": chunk.stream, "chunk_id": chunk.chunk_id, "seed": chunk.seed.hex(), "arrays": sorted(chunk.arrays)}
+        meta = {
+            "stream": chunk.stream,
+            "chunk_id": chunk.chunk_id,
+            "seed": chunk.seed.hex(),
+            "arrays": sorted(chunk.arrays),
+        }
         _atomic_write(folder / f"{stem}.json", json.dumps(meta).encode())
 
     def _load(self, stream: str, start: int, length: int, meta_path: Path) -> Chunk:
         meta = json.loads(meta_path.read_text())
         stem = meta_path.stem
-        arrays = {name: np.load(meta_path.with_name(f"{stem}.{name}.npy"), mmap_mode="r", allow_pickle=False) for name in meta["arrays"]}
+        arrays = {
+            name: np.load(meta_path.with_name(f"{stem}.{name}.npy"), mmap_mode="r", allow_pickle=False)
+            for name in meta["arrays"]
+        }
         return Chunk(stream, int(meta["chunk_id"]), start, length, bytes.fromhex(meta["seed"]), arrays)
 
     def available(self, stream: str) -> int:
@@ -172,7 +180,9 @@ class MaterialStore:
                     pieces.append((c_start, c_len, meta, pos - c_start, take))
                     pos += take
             if pos < start + count:
-                raise BridgeError(f"not enough preprocessing material in stream {stream} (need {count}, have {pos - start})")
+                raise BridgeError(
+                    f"not enough preprocessing material in stream {stream} (need {count}, have {pos - start})"
+                )
             self._cursors[stream] = start + count
             self._persist()
             loaded = [Piece(self._load(stream, s, n, m), off, take) for s, n, m, off, take in pieces]

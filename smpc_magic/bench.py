@@ -29,7 +29,15 @@ FULL_PLAN = (
     + [("sum", n) for n in (10**4, 10**5, 10**6)]
     + [("mean", n) for n in (10**4, 10**5, 10**6)]
 )
-QUICK_PLAN = [("share", 10**5), ("mul", 10**4), ("mul", 10**5), ("dot", 10**5), ("gram", 10**4), ("sum", 10**5), ("mean", 10**5)]
+QUICK_PLAN = [
+    ("share", 10**5),
+    ("mul", 10**4),
+    ("mul", 10**5),
+    ("dot", 10**5),
+    ("gram", 10**4),
+    ("sum", 10**5),
+    ("mean", 10**5),
+]
 GRAM_COLUMNS = 10
 
 DESCRIPTIONS = {
@@ -82,7 +90,10 @@ def _share_round(ctx: ProtocolContext, n: int, party) -> None:
     others = [j for j in range(ctx.n_parties) if j != ctx.party]
     seeds = {j: new_seed() for j in others}
     received = ctx.channel.exchange(
-        ctx.next_step(), "bench share", {j: Message([np.frombuffer(seeds[j], np.uint8)]) for j in others}, {j: None for j in others}
+        ctx.next_step(),
+        "bench share",
+        {j: Message([np.frombuffer(seeds[j], np.uint8)]) for j in others},
+        {j: None for j in others},
     )
     declared = {i: ({"x": {"shape": [n], "scale": ctx.frac_bits}} if i == 0 else {}) for i in range(ctx.n_parties)}
     encoded = {}
@@ -164,7 +175,9 @@ def _numpy_time(op: str, n: int, repeats: int) -> float:
     return best
 
 
-def run_bench(party_counts: list[int], plan_ops: list[tuple[str, int]], repeats: int, timeout: float = 300.0) -> list[dict]:
+def run_bench(
+    party_counts: list[int], plan_ops: list[tuple[str, int]], repeats: int, timeout: float = 300.0
+) -> list[dict]:
     from .cluster import LocalCluster
     from .errors import PartyFailed
 
@@ -180,7 +193,11 @@ def run_bench(party_counts: list[int], plan_ops: list[tuple[str, int]], repeats:
             for name in names:
                 status, _ = cluster.result(name)
                 if status is None or not status.get("ok"):
-                    raise PartyFailed(name, (status or {}).get("message", "benchmark did not finish"), (status or {}).get("error_type", "Timeout"))
+                    raise PartyFailed(
+                        name,
+                        (status or {}).get("message", "benchmark did not finish"),
+                        (status or {}).get("error_type", "Timeout"),
+                    )
                 results[name] = status["rows"]
         for i, (op, size) in enumerate(plan_ops):
             per_party = [results[name][i] for name in names]

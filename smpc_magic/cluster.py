@@ -21,7 +21,9 @@ from kernel_bridge.session import new_session
 class LocalCluster:
     """A session directory plus a running dealer; parties are started per job."""
 
-    def __init__(self, party_names: list[str], *, timeout: float = 60.0, frac_bits: int = 16, directory: str | None = None):
+    def __init__(
+        self, party_names: list[str], *, timeout: float = 60.0, frac_bits: int = 16, directory: str | None = None
+    ):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="smpc-")
         self.directory = Path(directory or self._tmp.name)
         self.names = list(party_names)
@@ -48,7 +50,10 @@ class LocalCluster:
         job_path.write_text(json.dumps(job))
         log = open(job_dir / "party.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "smpc_magic.worker", str(job_path)], stdout=log, stderr=subprocess.STDOUT, env=_child_env()
+            [sys.executable, "-m", "smpc_magic.worker", str(job_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
         )
         log.close()
         self.procs.append(proc)

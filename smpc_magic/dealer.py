@@ -34,7 +34,11 @@ def params_from_json(kind: str, raw) -> tuple:
         raise ValueError(f"unknown material kind {kind!r}")
 
     def dims(value) -> tuple[int, ...]:
-        if not isinstance(value, list) or not 0 <= len(value) <= 4 or not all(isinstance(v, int) and 0 <= v <= MAX_ELEMENTS for v in value):
+        if (
+            not isinstance(value, list)
+            or not 0 <= len(value) <= 4
+            or not all(isinstance(v, int) and 0 <= v <= MAX_ELEMENTS for v in value)
+        ):
             raise ValueError("bad shape in material request")
         if int(np.prod(value, dtype=np.int64)) > MAX_ELEMENTS:
             raise ValueError("material request too large")
@@ -99,7 +103,17 @@ class Dealer:
             length = max(end - have, MIN_FLAT_CHUNK) if flat else 1
             rec = _ChunkRecord(len(chunks), have, length, secrets.token_bytes(32))
             chunks.append(rec)
-            lines.append(json.dumps({"stream": stream, "chunk_id": rec.chunk_id, "start": rec.start, "length": rec.length, "master": rec.master.hex()}))
+            lines.append(
+                json.dumps(
+                    {
+                        "stream": stream,
+                        "chunk_id": rec.chunk_id,
+                        "start": rec.start,
+                        "length": rec.length,
+                        "master": rec.master.hex(),
+                    }
+                )
+            )
             have += length
         if lines:
             fd = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -138,7 +152,12 @@ class Dealer:
         return "material", {"stream": stream, "epoch": self.epoch, "chunks": described}, out
 
 
-def run_dealer(session_path: str | os.PathLike, key_path: str | os.PathLike | None = None, state_dir: str | os.PathLike | None = None, idle_timeout: float | None = None) -> None:
+def run_dealer(
+    session_path: str | os.PathLike,
+    key_path: str | os.PathLike | None = None,
+    state_dir: str | os.PathLike | None = None,
+    idle_timeout: float | None = None,
+) -> None:
     """Serve the session's parties until stopped."""
     config = load_session(session_path)
     keys = load_keypair(key_path or config.default_key_path(config.dealer.name))

@@ -48,6 +48,7 @@ class CellOutcome:
     rounds: int = 0
     bytes_sent: int = 0
     material: dict[str, int] = field(default_factory=dict)
+    cursors_start: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,10 +167,13 @@ class Party:
             metas = {j: _validated_meta(self.config.names[j], msg.meta) for j, msg in received.items()}
             self._check_agreement(my_meta, metas)
             self.store.advance(_max_cursors([my_meta["cursors"], *(m["cursors"] for m in metas.values())]))
+            cursors_start = self.store.cursors()
             label = "share the inputs"
             declared = {self.index: my_meta["inputs"], **{j: m["inputs"] for j, m in metas.items()}}
             check_names(names, set().union(*map(set, declared.values())), set(public), set(keep or {}))
-            secrets_ns = self._share_inputs(ctx, encoded, declared, seeds, {j: msg.arrays[0].tobytes() for j, msg in received.items()})
+            secrets_ns = self._share_inputs(
+                ctx, encoded, declared, seeds, {j: msg.arrays[0].tobytes() for j, msg in received.items()}
+            )
             label = "run the cell"
             namespace = {"np": np, "numpy": np, "smpc": lib, **(keep or {}), **public, **secrets_ns}
             run_in_sandbox(code, namespace)
@@ -203,6 +207,7 @@ class Party:
                 channel.stats.rounds,
                 channel.stats.bytes_sent,
                 dict(material.taken),
+                cursors_start,
             )
         except PeerError:
             raise
@@ -298,9 +303,21 @@ def _validated_meta(sender: str, meta: dict) -> dict:
     """Check the shape of a peer's agreement message before trusting any field of it."""
 
     def bad(what):
-        return InputMismatchError(f"party {sender!r} sent a malformed agreement message ({what}); is it running the same smpc_magic version?")
+        return InputMismatchError(
+            f"party {sender!r} sent a malformed agreement message ({what}); is it running the same smpc_magic version?"
+        )
 
-    required = {"cell": str, "reveal": list, "to": list, "public": str, "public_names": list, "inputs": dict, "cursors": dict, "frac_bits": int, "kept": list}
+    required = {
+        "cell": str,
+        "reveal": list,
+        "to": list,
+        "public": str,
+        "public_names": list,
+        "inputs": dict,
+        "cursors": dict,
+        "frac_bits": int,
+        "kept": list,
+    }
     for key, typ in required.items():
         if not isinstance(meta.get(key), typ):
             raise bad(key)
@@ -308,7 +325,11 @@ def _validated_meta(sender: str, meta: dict) -> dict:
         if not isinstance(name, str) or not _IDENT.match(name) or not isinstance(info, dict):
             raise bad("inputs")
         shape, scale = info.get("shape"), info.get("scale")
-        if not isinstance(shape, list) or len(shape) > 8 or not all(isinstance(v, int) and 0 <= v < 1 << 40 for v in shape):
+        if (
+            not isinstance(shape, list)
+            or len(shape) > 8
+            or not all(isinstance(v, int) and 0 <= v < 1 << 40 for v in shape)
+        ):
             raise bad("input shape")
         if not isinstance(scale, int) or not 0 <= scale <= 62:
             raise bad("input scale")

@@ -11,10 +11,10 @@ from kernel_bridge.errors import BridgeError
 from kernel_bridge.mesh import Mesh
 from kernel_bridge.store import Chunk, MaterialStore
 
+from .dealer import params_to_json
 from .errors import PreprocessingError
 from .protocols.channel import Channel, ChannelMismatch, ChannelStats, check_arrays
 from .protocols.material import KINDS, MaterialSource, PartyMaterial, expand_share, stream_key
-from .dealer import params_to_json
 
 
 class BridgeMaterial(MaterialSource):

@@ -106,9 +106,7 @@ class SecretArray:
         return id(self)
 
     def _unsupported(self, other=None, *_):
-        raise SecretValueError(
-            "comparisons of secrets (<, ==, ...) are not available in this version. " + _SECRET_HINT
-        )
+        raise SecretValueError("comparisons of secrets (<, ==, ...) are not available in this version. " + _SECRET_HINT)
 
     __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _unsupported
 

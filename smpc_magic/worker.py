@@ -56,6 +56,7 @@ def main(job_path: str) -> int:
                 "rounds": outcome.rounds,
                 "bytes_sent": outcome.bytes_sent,
                 "material": outcome.material,
+                "cursors_start": outcome.cursors_start,
                 "received": outcome.values is not None,
             }
             _write_result(out_dir, status, outcome.values)

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .channel import ArraySpec, Message
 from ..sharing.ring import ring_op
+from .channel import ArraySpec, Message
 from .context import ProtocolContext
 
 U64 = np.uint64

@@ -85,7 +85,11 @@ class MatmulTriples(MaterialKind):
     def components(self, params, count):
         shape_a, shape_b = params
         shape_c = np.matmul(np.empty(shape_a, np.uint8), np.empty(shape_b, np.uint8)).shape
-        return [Component("A", tuple(shape_a), False), Component("B", tuple(shape_b), False), Component("C", shape_c, True)]
+        return [
+            Component("A", tuple(shape_a), False),
+            Component("B", tuple(shape_b), False),
+            Component("C", shape_c, True),
+        ]
 
     def derive(self, params, values):
         return {"C": np.matmul(values["A"], values["B"])}
@@ -113,13 +117,19 @@ class BroadcastTriples(MaterialKind):
     def components(self, params, count):
         shape_a, shape_b = params
         shape_c = np.broadcast_shapes(tuple(shape_a), tuple(shape_b))
-        return [Component("a", tuple(shape_a), False), Component("b", tuple(shape_b), False), Component("c", shape_c, True)]
+        return [
+            Component("a", tuple(shape_a), False),
+            Component("b", tuple(shape_b), False),
+            Component("c", shape_c, True),
+        ]
 
     def derive(self, params, values):
         return {"c": values["a"] * values["b"]}
 
 
-KINDS: dict[str, MaterialKind] = {k.name: k for k in (MulTriples(), DivMasks(), MatmulTriples(), GramTriples(), BroadcastTriples())}
+KINDS: dict[str, MaterialKind] = {
+    k.name: k for k in (MulTriples(), DivMasks(), MatmulTriples(), GramTriples(), BroadcastTriples())
+}
 
 
 def stream_key(kind: str, params: tuple) -> str:
@@ -127,7 +137,11 @@ def stream_key(kind: str, params: tuple) -> str:
 
     def fmt(p):
         if isinstance(p, tuple | list):
-            return "x".join(str(int(v)) for v in p) if all(not isinstance(v, tuple | list) for v in p) else ",".join(fmt(v) for v in p)
+            return (
+                "x".join(str(int(v)) for v in p)
+                if all(not isinstance(v, tuple | list) for v in p)
+                else ",".join(fmt(v) for v in p)
+            )
         return str(int(p))
 
     return f"{kind}:{fmt(params)}" if params else kind

@@ -41,9 +41,13 @@ def test_numpy_dispatch(parties):
     np.testing.assert_allclose(parties.compute(lambda a, b: np.dot(a, b), x, y), x @ y, atol=ULP)
     np.testing.assert_allclose(parties.compute(lambda a, b: np.concatenate([a, b, [7.0]]), x, y), np.r_[x, y, 7.0])
     np.testing.assert_allclose(parties.compute(lambda a, b: np.stack([a, b], axis=1), x, y), np.stack([x, y], 1))
-    np.testing.assert_allclose(parties.compute(lambda a, b: np.add(a, b) * np.multiply(a, 2), x, y), (x + y) * 2 * x, atol=ULP)
+    np.testing.assert_allclose(
+        parties.compute(lambda a, b: np.add(a, b) * np.multiply(a, 2), x, y), (x + y) * 2 * x, atol=ULP
+    )
     np.testing.assert_allclose(parties.compute(lambda a: np.transpose(np.reshape(a, (3, 1))), x), x.reshape(3, 1).T)
-    np.testing.assert_allclose(parties.compute(lambda a: np.array([[1.0, 2, 3]]) @ a, x), [x.sum() + x[1] + 2 * x[2]], atol=ULP)
+    np.testing.assert_allclose(
+        parties.compute(lambda a: np.array([[1.0, 2, 3]]) @ a, x), [x.sum() + x[1] + 2 * x[2]], atol=ULP
+    )
 
 
 def test_shapes_indexing_and_slicing(parties):
