@@ -9,11 +9,11 @@ error that names the party and the step.
 
 from __future__ import annotations
 
-import os
 import secrets
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import zmq
@@ -25,7 +25,8 @@ from .errors import BridgeError, FrameError, PeerAborted, PeerDisconnected, Peer
 from .keys import KeyPair
 from .session import SessionConfig
 
-POLL_SLICE_S = 0.2
+POLL_SLICE_S = 0.05
+SERVICE_INTERVAL_S = 1.0
 #: After a peer's connection drops, how long to keep reading what it sent before giving up on it.
 DISCONNECT_GRACE_S = 1.0
 
@@ -50,7 +51,8 @@ class _PeerLink:
     ever_connected: bool = False
     disconnected_at: float | None = None
     auth_failed: bool = False
-    events: list = field(default_factory=list)
+    rtt_s: float | None = None
+    last_heard: float | None = None
 
 
 class Mesh:
@@ -72,8 +74,13 @@ class Mesh:
         self._buffer: dict[tuple[int, str, int], tuple[framing.Header, list[np.ndarray]]] = {}
         self._aborts: dict[str, tuple[int, str, str]] = {}
         self._key_to_index = {p.public_key: i for i, p in enumerate(config.parties)}
-        self._record = open(record_path, "ab") if record_path else None
+        self._record = open(record_path, "ab") if record_path else None  # noqa: SIM115 - closed in close()
         self._closed = False
+        # Sockets are used by the caller's thread and by the liveness service thread, never at
+        # the same time: every socket operation holds this lock (a full memory barrier).
+        self._lock = threading.RLock()
+        self._service: threading.Thread | None = None
+        self._stop_service = threading.Event()
         self._ctx = zmq.Context(io_threads=2)
         try:
             self._auth = start_authenticator(self._ctx, [p.public_key for p in config.parties])
@@ -134,11 +141,53 @@ class Mesh:
             else:
                 link.auth_failed = True
 
-    def peer_status(self) -> dict[str, bool]:
-        """Which peers (and the dealer) currently have an authenticated connection."""
-        for link in self._links.values():
-            self._drain_monitor(link)
-        return {link.name: link.connected for link in self._links.values()}
+    def peer_status(self) -> dict[str, dict]:
+        """Per peer (and the dealer): authenticated connection up, last round-trip time (s)."""
+        with self._lock:
+            for link in self._links.values():
+                self._drain_monitor(link)
+            return {
+                link.name: {"connected": link.connected, "rtt_s": link.rtt_s, "dealer": j == DEALER}
+                for j, link in self._links.items()
+            }
+
+    # ----- liveness service ---------------------------------------------------------------------
+    def start_service(self, interval: float = SERVICE_INTERVAL_S) -> None:
+        """Keep answering and sending pings while the owner is idle (a kernel between cells)."""
+        if self._service is not None:
+            return
+        self._service = threading.Thread(target=self._service_loop, args=(interval,), name="smpc-mesh", daemon=True)
+        self._service.start()
+
+    def _service_loop(self, interval: float) -> None:
+        while not self._stop_service.wait(interval):
+            if not self._lock.acquire(timeout=interval):
+                continue
+            try:
+                if self._closed:
+                    return
+                self._poll_once(0)
+                self.ping()
+            except zmq.ZMQError:
+                pass
+            finally:
+                self._lock.release()
+
+    def ping(self) -> None:
+        """Send a ping to every connected peer and the dealer; replies update ``rtt_s``."""
+        with self._lock:
+            now = time.monotonic()
+            for j, link in self._links.items():
+                if not link.connected:
+                    continue
+                if j == DEALER:
+                    header = framing.Header(self.config.session_id, "ping", "", 0, "ping", {"request": f"ping:{now!r}"})
+                else:
+                    header = framing.Header(self.config.session_id, "ping", "", 0, "ping", {"t": now})
+                try:
+                    link.socket.send_multipart(framing.encode(header, []), flags=zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
 
     def wait_for_peers(self, timeout: float | None = None, include_dealer: bool = True) -> None:
         """Block until every peer (and the dealer) completed the CurveZMQ handshake."""
@@ -178,7 +227,8 @@ class Mesh:
     ) -> None:
         header = framing.Header(self.config.session_id, kind, computation, step, label, meta or {})
         frames = framing.encode(header, list(arrays))
-        self._links[peer].socket.send_multipart(frames, copy=False)
+        with self._lock:
+            self._links[peer].socket.send_multipart(frames, copy=False)
         self.stats.messages_sent += 1
         self.stats.bytes_sent += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
 
@@ -197,6 +247,12 @@ class Mesh:
 
     # ----- receiving ----------------------------------------------------------------------------
     def _poll_once(self, timeout_s: float) -> None:
+        with self._lock:
+            if self._closed:
+                raise BridgeError("this connection to the session was closed")
+            self._poll_locked(timeout_s)
+
+    def _poll_locked(self, timeout_s: float) -> None:
         events = dict(self._poller.poll(int(timeout_s * 1000)))
         if self._inbox in events:
             while True:
@@ -234,8 +290,22 @@ class Mesh:
         except FrameError:
             self.stats.dropped += 1
             return
+        link = self._links[sender]
+        link.last_heard = time.monotonic()
         if header.kind == "abort":
             self._aborts.setdefault(header.computation, (sender, header.label, str(header.meta.get("message", ""))))
+            return
+        if header.kind == "ping":
+            pong = framing.Header(self.config.session_id, "pong", "", 0, "pong", {"t": header.meta.get("t")})
+            try:
+                link.socket.send_multipart(framing.encode(pong, []), flags=zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+            return
+        if header.kind == "pong":
+            sent = header.meta.get("t")
+            if isinstance(sent, float) and sent <= time.monotonic():
+                link.rtt_s = time.monotonic() - sent
             return
         self._buffer[(sender, header.computation, header.step)] = (header, arrays)
 
@@ -247,7 +317,12 @@ class Mesh:
             return
         self.stats.bytes_received += sum(len(f.buffer) for f in frames)
         request_id = header.meta.get("request")
-        if isinstance(request_id, str):
+        if isinstance(request_id, str) and request_id.startswith("ping:"):
+            try:
+                self._links[DEALER].rtt_s = time.monotonic() - float(request_id[5:])
+            except ValueError:
+                pass
+        elif isinstance(request_id, str):
             self._dealer_replies[request_id] = (header, arrays)
 
     def _check_abort(self, computation: str) -> None:
@@ -267,9 +342,10 @@ class Mesh:
         key = (peer, computation, step)
         link = self._links[peer]
         while True:
-            if key in self._buffer:
-                return self._buffer.pop(key)
-            self._check_abort(computation)
+            with self._lock:
+                if key in self._buffer:
+                    return self._buffer.pop(key)
+                self._check_abort(computation)
             now = time.monotonic()
             if (
                 link.disconnected_at is not None
@@ -293,13 +369,19 @@ class Mesh:
 
     def forget(self, computation: str) -> None:
         """Drop buffered messages of a finished or abandoned computation."""
-        for key in [k for k in self._buffer if k[1] == computation]:
-            del self._buffer[key]
-        self._aborts.pop(computation, None)
+        with self._lock:
+            for key in [k for k in self._buffer if k[1] == computation]:
+                del self._buffer[key]
+            self._aborts.pop(computation, None)
 
     def forget_all_but(self, computation: str) -> None:
-        for key in [k for k in self._buffer if k[1] != computation]:
-            del self._buffer[key]
+        """Drop everything buffered for other computations (stale messages of aborted runs)."""
+        with self._lock:
+            self._poll_locked(0)
+            for key in [k for k in self._buffer if k[1] != computation]:
+                del self._buffer[key]
+            for key in [k for k in self._aborts if k != computation]:
+                del self._aborts[key]
 
     # ----- the dealer ---------------------------------------------------------------------------
     def dealer_request(
@@ -312,11 +394,13 @@ class Mesh:
         request_id = secrets.token_hex(8)
         header = framing.Header(self.config.session_id, kind, "", 0, kind, {**meta, "request": request_id})
         link = self._links[DEALER]
-        link.socket.send_multipart(framing.encode(header, list(arrays)), copy=False)
+        with self._lock:
+            link.socket.send_multipart(framing.encode(header, list(arrays)), copy=False)
         deadline = time.monotonic() + timeout
         while True:
-            if request_id in self._dealer_replies:
-                reply = self._dealer_replies.pop(request_id)
+            with self._lock:
+                reply = self._dealer_replies.pop(request_id, None)
+            if reply is not None:
                 if reply[0].kind == "error":
                     raise BridgeError(f"the dealer refused the request: {reply[0].meta.get('message', '')}")
                 return reply
@@ -345,7 +429,14 @@ class Mesh:
     def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
+        self._stop_service.set()
+        if self._service is not None:
+            self._service.join(timeout=5)
+        with self._lock:
+            self._closed = True
+            self._close_sockets()
+
+    def _close_sockets(self) -> None:
         for link in getattr(self, "_links", {}).values():
             try:
                 link.socket.disable_monitor()
@@ -368,9 +459,3 @@ class Mesh:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def default_record_path() -> str | None:
-    """Tests set SMPC_RECORD_DIR to capture every byte a party receives."""
-    directory = os.environ.get("SMPC_RECORD_DIR")
-    return directory or None
