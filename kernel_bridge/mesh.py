@@ -31,6 +31,9 @@ SERVICE_INTERVAL_S = 1.0
 DISCONNECT_GRACE_S = 1.0
 
 DEALER = -1  # peer index used for the dealer in status maps
+#: Messages of this computation id are dropped when their sender's connection drops: a party
+#: that died cannot still be starting a computation.
+RENDEZVOUS = "rendezvous"
 
 
 @dataclass
@@ -138,6 +141,9 @@ class Mesh:
                 if link.connected:
                     link.disconnected_at = time.monotonic()
                 link.connected = False
+                index = next((j for j, other in self._links.items() if other is link), None)
+                for key in [k for k in self._buffer if k[0] == index and k[1] == RENDEZVOUS]:
+                    del self._buffer[key]
             else:
                 link.auth_failed = True
 
@@ -232,18 +238,21 @@ class Mesh:
         self.stats.messages_sent += 1
         self.stats.bytes_sent += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
 
-    def broadcast_abort(self, computation: str, label: str, message: str) -> None:
-        """Tell every peer this party gave up on ``computation`` (best effort, never blocks)."""
-        for j, link in self._links.items():
-            if j == DEALER:
-                continue
-            try:
-                header = framing.Header(
-                    self.config.session_id, "abort", computation, 0, label, {"message": message[:2000]}
-                )
-                link.socket.send_multipart(framing.encode(header, []), flags=zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass
+    def broadcast_abort(self, computation: str, label: str, message: str, withdraw: str | None = None) -> None:
+        """Tell every peer this party gave up on ``computation`` (best effort, never blocks).
+
+        ``withdraw`` names the nonce of this party's rendezvous message, which peers then drop.
+        """
+        meta = {"message": message[:2000], **({"withdraw": withdraw} if withdraw else {})}
+        header = framing.Header(self.config.session_id, "abort", computation, 0, label, meta)
+        with self._lock:
+            for j, link in self._links.items():
+                if j == DEALER:
+                    continue
+                try:
+                    link.socket.send_multipart(framing.encode(header, []), flags=zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
 
     # ----- receiving ----------------------------------------------------------------------------
     def _poll_once(self, timeout_s: float) -> None:
@@ -294,6 +303,10 @@ class Mesh:
         link.last_heard = time.monotonic()
         if header.kind == "abort":
             self._aborts.setdefault(header.computation, (sender, header.label, str(header.meta.get("message", ""))))
+            withdrawn = header.meta.get("withdraw")
+            pending = self._buffer.get((sender, RENDEZVOUS, 0))
+            if isinstance(withdrawn, str) and pending is not None and pending[0].meta.get("nonce") == withdrawn:
+                del self._buffer[(sender, RENDEZVOUS, 0)]
             return
         if header.kind == "ping":
             pong = framing.Header(self.config.session_id, "pong", "", 0, "pong", {"t": header.meta.get("t")})

@@ -97,8 +97,9 @@ class BridgeMaterial(MaterialSource):
 class BridgeChannel(Channel):
     """The protocols' channel over the ZeroMQ mesh, for one computation id."""
 
-    def __init__(self, mesh: Mesh, computation: str, material: BridgeMaterial | None = None):
+    def __init__(self, mesh: Mesh, computation: str, material: BridgeMaterial | None = None, on_round=None):
         self.mesh = mesh
+        self.on_round = on_round
         self.computation = computation
         self.material = material
         self.party = mesh.me
@@ -108,6 +109,8 @@ class BridgeChannel(Channel):
 
     def exchange(self, step, label, outgoing, expect):
         self.stats.rounds += 1
+        if self.on_round is not None:
+            self.on_round(step, label)
         digest = self.material.digest if self.material is not None else ""
         for j, msg in outgoing.items():
             meta = {**msg.meta, "material": digest}
