@@ -76,6 +76,7 @@ class Mesh:
         self.incarnation = secrets.token_hex(4)
         self._buffer: dict[tuple[int, str, int], tuple[framing.Header, list[np.ndarray]]] = {}
         self._aborts: dict[str, tuple[int, str, str]] = {}
+        self._withdrawn: set[tuple[int, str]] = set()
         self._key_to_index = {p.public_key: i for i, p in enumerate(config.parties)}
         self._record = open(record_path, "ab") if record_path else None  # noqa: SIM115 - closed in close()
         self._closed = False
@@ -302,11 +303,11 @@ class Mesh:
         link = self._links[sender]
         link.last_heard = time.monotonic()
         if header.kind == "abort":
-            self._aborts.setdefault(header.computation, (sender, header.label, str(header.meta.get("message", ""))))
+            if header.computation != RENDEZVOUS:
+                self._aborts.setdefault(header.computation, (sender, header.label, str(header.meta.get("message", ""))))
             withdrawn = header.meta.get("withdraw")
-            pending = self._buffer.get((sender, RENDEZVOUS, 0))
-            if isinstance(withdrawn, str) and pending is not None and pending[0].meta.get("nonce") == withdrawn:
-                del self._buffer[(sender, RENDEZVOUS, 0)]
+            if isinstance(withdrawn, str):
+                self._withdrawn.add((sender, withdrawn))
             return
         if header.kind == "ping":
             pong = framing.Header(self.config.session_id, "pong", "", 0, "pong", {"t": header.meta.get("t")})
@@ -354,8 +355,12 @@ class Mesh:
         deadline = time.monotonic() + timeout
         key = (peer, computation, step)
         link = self._links[peer]
+        first = True
         while True:
             with self._lock:
+                if first:  # bring connection state up to date before judging it
+                    self._poll_locked(0)
+                    first = False
                 if key in self._buffer:
                     return self._buffer.pop(key)
                 self._check_abort(computation)
@@ -386,6 +391,20 @@ class Mesh:
             for key in [k for k in self._buffer if k[1] == computation]:
                 del self._buffer[key]
             self._aborts.pop(computation, None)
+
+    def purge_withdrawn(self) -> None:
+        """Before a new rendezvous: drop rendezvous messages of attempts their senders gave up,
+        and everything buffered for earlier computations (no peer can be past a rendezvous
+        this party has not joined yet)."""
+        with self._lock:
+            self._poll_locked(0)
+            for key in [k for k in self._buffer if k[1] != RENDEZVOUS]:
+                del self._buffer[key]
+            for sender, nonce in list(self._withdrawn):
+                pending = self._buffer.get((sender, RENDEZVOUS, 0))
+                if pending is not None and pending[0].meta.get("nonce") == nonce:
+                    del self._buffer[(sender, RENDEZVOUS, 0)]
+            self._withdrawn.clear()
 
     def forget_all_but(self, computation: str) -> None:
         """Drop everything buffered for other computations (stale messages of aborted runs)."""

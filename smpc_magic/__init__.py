@@ -35,3 +35,17 @@ __all__ = [
     "UnknownNameError",
     "simulate",
 ]
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext smpc_magic``: register the %smpc and %%smpc magics."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    """``%unload_ext smpc_magic``: disconnect and remove the magics."""
+    from .magics import unload
+
+    unload(ipython)

@@ -79,7 +79,7 @@ class Party:
         self.store = MaterialStore(store_dir or Path(self.config.directory) / "store" / name)
         self.record_path = record_path
         self.mesh: Mesh | None = None
-        self._runs = 0
+        self.last_run_stats = None  # rounds and bytes of the last run, finished or failed
 
     # ----- connection ---------------------------------------------------------------------------
     def connect(self, timeout: float | None = None) -> None:
@@ -170,6 +170,8 @@ class Party:
         try:
             if computation is not None:
                 mesh.forget_all_but(computation)
+            else:
+                mesh.purge_withdrawn()
             seeds = {j: new_seed() for j in range(self.config.n_parties) if j != self.index}
             my_meta = {
                 "nonce": nonce,
@@ -182,7 +184,7 @@ class Party:
                 "inputs": {k: {"shape": list(v.share.shape), "scale": v.scale} for k, v in encoded.items()},
                 "cursors": self.store.cursors(),
                 "frac_bits": self.config.frac_bits,
-                "kept": sorted(keep),
+                "kept": sorted(set(keep) & names.free),
             }
             outgoing = {j: Message([np.frombuffer(seed, np.uint8)], my_meta) for j, seed in seeds.items()}
             received = channel.exchange(0, label, outgoing, {j: [SEED_SPEC] for j in seeds})
@@ -236,6 +238,7 @@ class Party:
         finally:
             mesh.timeout = saved_timeout
             mesh.forget(channel.computation)
+            self.last_run_stats = channel.stats
 
     def _reveal(self, namespace, reveal_names, recipients, targeted) -> tuple[dict | None, dict]:
         to_open, plain, frames = {}, {}, {}
@@ -286,7 +289,7 @@ class Party:
             ("public_names", "passes different public names (--public)"),
             ("public", "has different public values (--public)"),
             ("frac_bits", "uses different fixed-point settings"),
-            ("kept", "uses different kept values from earlier cells"),
+            ("kept", "holds different kept secrets from earlier cells (--keep; lost when a kernel restarts)"),
             ("keep_names", "keeps different names (--keep)"),
         ]
         for key, what in checks:

@@ -1,0 +1,194 @@
+"""Rich output for the notebook: the status panel, released results, progress.
+
+Every view has a plain-text form, so it reads well where HTML or widgets cannot render
+(a terminal console, a notebook converted to text).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+
+import numpy as np
+
+MAX_ROWS = 20
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _array_html(arr: np.ndarray) -> str:
+    arr = np.asarray(arr)
+    if arr.ndim == 0:
+        return f"<code>{html.escape(_fmt(arr.item()))}</code>"
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1) if arr.size > 8 else arr.reshape(1, -1)
+    if arr.ndim != 2:
+        return f"<pre>{html.escape(np.array2string(arr, threshold=50))}</pre>"
+    rows = arr[:MAX_ROWS]
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
+    more = (
+        f"<tr><td colspan='{arr.shape[1]}'>… {arr.shape[0] - MAX_ROWS} more rows</td></tr>"
+        if arr.shape[0] > MAX_ROWS
+        else ""
+    )
+    return f"<table class='smpc-array'>{body}{more}</table>"
+
+
+class ReleasedResults:
+    """The values a cell released to this site, shown as one table (HTML) or text."""
+
+    def __init__(self, values: dict, recipients: list[str], me: str):
+        self.values, self.recipients, self.me = values, recipients, me
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for name, value in self.values.items():
+            if hasattr(value, "to_html"):
+                cell = value.to_html(max_rows=MAX_ROWS)
+            else:
+                cell = _array_html(value)
+            shape = "" if np.ndim(value) == 0 else f" <small>{np.shape(value)}</small>"
+            rows.append(
+                f"<tr><th style='text-align:left'>{html.escape(name)}{shape}</th><td style='text-align:left'>{cell}</td></tr>"
+            )
+        to = ", ".join(self.recipients)
+        return (
+            "<div class='smpc-results'><b>smpc: released</b> "
+            f"<small>(to {html.escape(to)})</small><table>{''.join(rows)}</table></div>"
+        )
+
+    def __repr__(self) -> str:
+        lines = [f"smpc: released to {', '.join(self.recipients)}:"]
+        for name, value in self.values.items():
+            lines.append(
+                f"  {name} = {value!r}"
+                if np.ndim(value) == 0 or hasattr(value, "to_string")
+                else f"  {name} = {np.array2string(np.asarray(value), threshold=30)}"
+            )
+        return "\n".join(lines)
+
+
+class ReleaseNotice:
+    """What a site that receives nothing is shown: which names went to whom."""
+
+    def __init__(self, names: list[str], recipients: list[str], me: str):
+        self.names, self.recipients, self.me = names, recipients, me
+
+    def __repr__(self) -> str:
+        return f"smpc: released {', '.join(self.names) or 'nothing'} to {', '.join(self.recipients)}; this site ({self.me}) receives nothing."
+
+    def _repr_html_(self) -> str:
+        return f"<div class='smpc-notice'>{html.escape(repr(self))}</div>"
+
+
+def status_text(status: dict) -> str:
+    lines = [f"smpc session {status['session']} — this site: {status['me']}"]
+    for row in status["peers"]:
+        state = "this site" if row["role"] == "this site" else ("connected" if row["connected"] else "NOT connected")
+        rtt = "" if row["rtt_ms"] is None else f", round trip {row['rtt_ms']:.1f} ms"
+        lines.append(f"  {row['role']:<9} {row['name']:<16} {state}{rtt}")
+    stock = ", ".join(f"{k}: {v:,}" for k, v in status["stock"].items()) or "empty (material is fetched on demand)"
+    lines.append(f"  preprocessing stock: {stock}")
+    if status["private"]:
+        lines.append(f"  private here: {', '.join(status['private'])}")
+    if status["kept"]:
+        lines.append(f"  kept secrets: {', '.join(status['kept'])}")
+    return "\n".join(lines)
+
+
+def status_html(status: dict) -> str:
+    rows = []
+    for row in status["peers"]:
+        if row["role"] == "this site":
+            state, color = "this site", "#1565c0"
+        else:
+            state, color = ("connected", "#2e7d32") if row["connected"] else ("not connected", "#c62828")
+        rtt = "" if row["rtt_ms"] is None else f"{row['rtt_ms']:.1f} ms"
+        rows.append(
+            f"<tr><td>{html.escape(row['role'])}</td><td><b>{html.escape(row['name'])}</b></td>"
+            f"<td style='color:{color}'>● {state}</td><td>{rtt}</td></tr>"
+        )
+    stock = (
+        "".join(f"<li>{html.escape(k)}: {v:,}</li>" for k, v in status["stock"].items())
+        or "<li>empty (fetched on demand)</li>"
+    )
+    extra = ""
+    if status["private"]:
+        extra += f"<div>private here: <code>{html.escape(', '.join(status['private']))}</code></div>"
+    if status["kept"]:
+        extra += f"<div>kept secrets: <code>{html.escape(', '.join(status['kept']))}</code></div>"
+    return (
+        f"<div class='smpc-status'><b>smpc session</b> <code>{html.escape(status['session'])}</code> — this site: "
+        f"<b>{html.escape(status['me'])}</b><table><tr><th>role</th><th>name</th><th>state</th><th>round trip</th></tr>"
+        f"{''.join(rows)}</table><div>preprocessing stock:<ul>{stock}</ul></div>{extra}</div>"
+    )
+
+
+class StatusPanel:
+    """An ipywidgets panel that refreshes itself every few seconds while the site is connected."""
+
+    def __init__(self, site, interval: float = 2.0):
+        import ipywidgets as widgets
+
+        self.site = site
+        self.widget = widgets.HTML(value=status_html(site.status()))
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._refresh, daemon=True, name="smpc-status")
+        self._thread.start()
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(self.interval):
+            if not self.site.connected:
+                return
+            try:
+                self.widget.value = status_html(self.site.status())
+            except Exception:  # noqa: BLE001 - a display refresh must never break the kernel
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        bundle["text/plain"] = status_text(self.site.status())
+        return bundle
+
+
+class CellProgress:
+    """A progress line for cells that run longer than ``delay`` seconds (rounds and elapsed time)."""
+
+    def __init__(self, delay: float = 1.0):
+        self.delay = delay
+        self.started = time.monotonic()
+        self.widget = None
+        self._last = 0.0
+
+    def __call__(self, step: int, label: str) -> None:
+        now = time.monotonic()
+        elapsed = now - self.started
+        if elapsed < self.delay or now - self._last < 0.2:
+            return
+        self._last = now
+        text = f"smpc: round {step} ({label}), {elapsed:.1f} s"
+        if self.widget is None:
+            try:
+                import ipywidgets as widgets
+                from IPython.display import display
+
+                self.widget = widgets.HTML(value=text)
+                display(self.widget)
+            except Exception:  # noqa: BLE001 - no widgets: no progress line
+                self.widget = False
+            return
+        if self.widget:
+            self.widget.value = text
+
+    def finish(self) -> None:
+        if self.widget:
+            self.widget.value = f"smpc: done in {time.monotonic() - self.started:.1f} s"

@@ -1,0 +1,93 @@
+"""Real ipykernels started by jupyter_client, driven like three notebooks at three sites."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import KernelManager
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    status: str
+    text: str = ""
+    error: str = ""
+    ename: str = ""
+    outputs: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Site:
+    """One kernel and its client."""
+
+    def __init__(self, name: str, cwd: Path):
+        self.name = name
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=env, cwd=str(cwd))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def submit(self, code: str) -> str:
+        return self.kc.execute(code)
+
+    def collect(self, msg_id: str, timeout: float) -> Result:
+        deadline = time.monotonic() + timeout
+        text, outputs, error, ename = [], [], "", ""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{self.name}: no reply within {timeout} s")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                text.append(content["text"])
+            elif kind in ("display_data", "execute_result", "update_display_data"):
+                outputs.append(content.get("data", {}))
+                text.append(content.get("data", {}).get("text/plain", ""))
+            elif kind == "error":
+                ename = content["ename"]
+                error = f"{content['ename']}: {content['evalue']}"
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=max(1, deadline - time.monotonic()))
+        return Result(reply["content"]["status"], "\n".join(text), error, ename, outputs)
+
+    def run(self, code: str, timeout: float = 60) -> Result:
+        return self.collect(self.submit(code), timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the kernel process, as a crash would."""
+        self.km.signal_kernel(signal.SIGKILL)
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.kc.stop_channels()
+        finally:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+
+
+def run_all(sites: list[Site], code, timeout: float = 60) -> list[Result]:
+    """Submit to every kernel at once (as three analysts pressing Run), then collect."""
+    codes = code if isinstance(code, list) else [code] * len(sites)
+    ids = [site.submit(c) for site, c in zip(sites, codes)]
+    return [site.collect(i, timeout) for site, i in zip(sites, ids)]

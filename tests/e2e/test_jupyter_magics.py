@@ -1,0 +1,173 @@
+"""End to end: three real ipykernels (jupyter_client), a real dealer process, the magics."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kernel_bridge.session import new_session
+from tests.e2e.kernels import ROOT, Site, run_all
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+NAMES = ["site_a", "site_b", "site_c"]
+TIMEOUT = 15
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("study")
+    session = new_session(NAMES, directory, timeout=TIMEOUT)
+    dealer = subprocess.Popen([sys.executable, "-m", "smpc_magic.cli", "dealer", str(session)], cwd=ROOT)
+    sites = [Site(name, directory) for name in NAMES]
+    try:
+        results = run_all(sites, [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in NAMES])
+        for r in results:
+            assert r.ok, r.error
+        yield {"session": session, "sites": sites, "connect": results, "dir": directory}
+    finally:
+        for site in sites:
+            site.close()
+        dealer.terminate()
+        dealer.wait(10)
+
+
+def setup_data(sites):
+    codes = [
+        f"import numpy as np\nx = np.arange({k * 10}, {k * 10 + 5}, dtype=float)\nflag = np.array([1, 0, 1])\n%smpc private x flag"
+        for k in range(3)
+    ]
+    for r in run_all(sites, codes):
+        assert r.ok, r.error
+
+
+def test_connect_shows_a_status_panel(study):
+    for r in study["connect"]:
+        bundle = r.outputs[0]
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        assert "connected" in bundle["text/plain"] and "NOT connected" not in bundle["text/plain"]
+
+
+def test_help_comes_from_magic_arguments(study):
+    r = study["sites"][0].run("from smpc_magic.magics import SmpcMagics\nprint(SmpcMagics.smpc_cell.__doc__)")
+    assert "--reveal" in r.text and "--to" in r.text
+
+
+def test_pooled_computation_released_to_all(study):
+    sites = study["sites"]
+    setup_data(sites)
+    results = run_all(sites, "%%smpc --reveal total, m n\ntotal = x.sum()\nm = x.mean()\nn = flag.sum()")
+    for r in results:
+        assert r.ok, r.error
+        assert any("text/html" in o and "smpc: released" in o["text/html"] for o in r.outputs)
+    expected = sum(range(0, 5)) + sum(range(10, 15)) + sum(range(20, 25))
+    for site in sites:
+        r = site.run("print(total, m, n)")
+        total, mean, n = r.text.split()
+        assert float(total) == pytest.approx(expected) and float(mean) == pytest.approx(expected / 15, abs=1e-4)
+        assert int(n) == 6
+
+
+def test_release_to_one_party_only(study):
+    sites = study["sites"]
+    setup_data(sites)
+    results = run_all(sites, "%%smpc --reveal only_b --to site_b\nonly_b = x.sum() * 2")
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert "receives nothing" in results[0].text and "receives nothing" in results[2].text
+    assert sites[1].run("print(only_b)").text.strip() != ""
+    for i in (0, 2):
+        assert sites[i].run("print('only_b' in globals())").text.strip() == "False"
+
+
+def test_public_values_that_differ_are_refused_naming_the_site(study):
+    sites = study["sites"]
+    setup_data(sites)
+    run_all(sites, ["threshold = 3", "threshold = 3", "threshold = 4"])
+    results = run_all(sites, "%%smpc --reveal s --public threshold\ns = x.sum() * threshold")
+    for i, r in enumerate(results):
+        assert not r.ok and r.ename == "InputMismatchError"
+        assert "different public values" in r.error
+        assert ("'site_c'" in r.error) if i != 2 else ("'site_a'" in r.error)
+
+
+def test_a_different_cell_is_refused_everywhere_before_any_share_leaves(study):
+    sites = study["sites"]
+    setup_data(sites)
+    cells = ["%%smpc --reveal s\ns = x.sum()"] * 2 + ["%%smpc --reveal s\ns = x.sum() + 1"]
+    results = run_all(sites, cells)
+    for r in results:
+        assert not r.ok and r.ename == "InputMismatchError" and "runs a different cell" in r.error
+    for site in sites:  # only the rendezvous round happened: no input-dependent message left any site
+        r = site.run(
+            "from smpc_magic.magics import current_site\ns = current_site().party.last_run_stats\nprint(s.rounds, s.bytes_sent)"
+        )
+        rounds, sent = (int(v) for v in r.text.split())
+        assert rounds == 1 and sent <= 2 * 32
+
+
+def test_an_unmarked_notebook_variable_is_a_name_error_with_a_hint(study):
+    sites = study["sites"]
+    setup_data(sites)
+    run_all(sites, "local_only = 5")
+    results = run_all(sites, "%%smpc --reveal s\ns = x.sum() + local_only")
+    for r in results:
+        assert not r.ok and r.ename == "UnknownNameError"
+        assert "local_only" in r.error and "%smpc private" in r.error
+
+
+def test_keep_a_secret_for_a_later_cell(study):
+    sites = study["sites"]
+    setup_data(sites)
+    assert all(r.ok for r in run_all(sites, "%%smpc --keep total\ntotal = x.sum()"))
+    results = run_all(sites, "%%smpc --reveal doubled\ndoubled = total * 2")
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert float(sites[0].run("print(doubled)").text) == pytest.approx(2 * 180)
+
+
+def test_pandas_frames_pool_by_column(study):
+    sites = study["sites"]
+    codes = [
+        f"import pandas as pd\ncohort = pd.DataFrame({{'age': [40.0 + {k}, 50.0], 'event': [1, 0]}})\n%smpc private cohort"
+        for k in range(3)
+    ]
+    assert all(r.ok for r in run_all(sites, codes))
+    results = run_all(
+        sites, '%%smpc --reveal events, mean_age\nevents = cohort["event"].sum()\nmean_age = cohort["age"].mean()'
+    )
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert sites[2].run("print(events, round(mean_age, 3))").text.split() == [
+        "3",
+        str(round((40 + 41 + 42 + 150) / 6, 3)),
+    ]
+
+
+def test_audit_log_records_every_release(study):
+    r = study["sites"][0].run("%smpc audit")
+    assert "released" in r.text and "not received" in r.text and "FAILED" in r.text
+
+
+def test_a_kernel_killed_mid_cell_is_named_and_a_fresh_kernel_can_rejoin(study):
+    sites = study["sites"]
+    setup_data(sites)
+    long_cell = "%%smpc --reveal s\nacc = x\nfor i in range(4000):\n    acc = acc * x / 10\ns = acc.sum()"
+    ids = [site.submit(long_cell) for site in sites]
+    time.sleep(3)
+    sites[2].kill()
+    started = time.monotonic()
+    for site, msg_id in zip(sites[:2], ids[:2]):
+        r = site.collect(msg_id, TIMEOUT + 20)
+        assert not r.ok and "'site_c'" in r.error, r.error
+        assert r.ename in ("PeerDisconnected", "PeerAborted", "PeerTimeout")
+    assert time.monotonic() - started < TIMEOUT + 5
+    fresh = Site("site_c", study["dir"])
+    sites[2] = fresh
+    r = fresh.run(f"%load_ext smpc_magic\n%smpc connect {study['session']} --as site_c")
+    assert r.ok, r.error
+    setup_data(sites)
+    quick = "%%smpc --reveal s\ns = (x * x).sum()"
+    results = run_all(sites, quick)
+    assert all(r.ok for r in results), [r.error for r in results]
+    expected = sum(v * v for v in [*range(0, 5), *range(10, 15), *range(20, 25)])
+    for site in sites:
+        assert float(site.run("print(s)").text) == pytest.approx(expected, rel=1e-6)
