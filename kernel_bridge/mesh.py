@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
@@ -27,6 +27,10 @@ from .session import SessionConfig
 
 POLL_SLICE_S = 0.05
 SERVICE_INTERVAL_S = 1.0
+#: A fresh link that has not connected after this long means the peer is not there.
+UNREACHABLE_AFTER_S = 5.0
+#: A peer link down for longer than this gets a fresh socket (see ``_refresh_stale_links``).
+RELINK_AFTER_S = 2.0
 #: After a peer's connection drops, how long to keep reading what it sent before giving up on it.
 DISCONNECT_GRACE_S = 1.0
 
@@ -56,6 +60,10 @@ class _PeerLink:
     auth_failed: bool = False
     rtt_s: float | None = None
     last_heard: float | None = None
+    address: str = ""
+    server_key: str = ""
+    kind: int = 0
+    created_at: float = field(default_factory=time.monotonic)
 
 
 class Mesh:
@@ -84,6 +92,7 @@ class Mesh:
         # the same time: every socket operation holds this lock (a full memory barrier).
         self._lock = threading.RLock()
         self._service: threading.Thread | None = None
+        self.busy = False  # True while the owner runs a computation
         self._stop_service = threading.Event()
         self._ctx = zmq.Context(io_threads=2)
         try:
@@ -127,7 +136,7 @@ class Mesh:
             | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
         )
         sock.connect(address)
-        return _PeerLink(name, sock, monitor)
+        return _PeerLink(name, sock, monitor, address=address, server_key=server_key, kind=kind)
 
     def _drain_monitor(self, link: _PeerLink) -> None:
         while link.monitor.poll(0):
@@ -147,6 +156,36 @@ class Mesh:
                     del self._buffer[key]
             else:
                 link.auth_failed = True
+
+    def _refresh_stale_links(self, at_once: bool = False) -> None:
+        """Replace outgoing sockets whose peer went away more than a moment ago.
+
+        A fresh socket reconnects at once when the peer comes back (a restarted kernel); an old
+        CURVE client socket can keep failing to reconnect after a long outage (pyzmq #847), and
+        its queue holds only messages of computations that failed with the peer. Never done
+        while a computation runs (``busy``), so no message of a live computation is dropped.
+        """
+        now = time.monotonic()
+        for j, link in list(self._links.items()):
+            if link.connected or link.disconnected_at is None:
+                continue
+            if not at_once and now - max(link.disconnected_at, link.created_at) < RELINK_AFTER_S:
+                continue
+            self._poller.unregister(link.monitor)
+            if j == DEALER:
+                self._poller.unregister(link.socket)
+            try:
+                link.socket.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            link.monitor.close(linger=0)
+            link.socket.close(linger=0)
+            fresh = self._open_link(link.kind, link.name, link.address, link.server_key)
+            fresh.ever_connected = link.ever_connected
+            self._links[j] = fresh
+            self._poller.register(fresh.monitor, zmq.POLLIN)
+            if j == DEALER:
+                self._poller.register(fresh.socket, zmq.POLLIN)
 
     def peer_status(self) -> dict[str, dict]:
         """Per peer (and the dealer): authenticated connection up, last round-trip time (s)."""
@@ -173,8 +212,11 @@ class Mesh:
             try:
                 if self._closed:
                     return
-                self._poll_once(0)
+                self._poll_locked(0)
+                if not self.busy:
+                    self._refresh_stale_links()
                 self.ping()
+                self._poll_locked(0.1)  # collect the pongs now, so round trips are measured right
             except zmq.ZMQError:
                 pass
             finally:
@@ -234,8 +276,23 @@ class Mesh:
     ) -> None:
         header = framing.Header(self.config.session_id, kind, computation, step, label, meta or {})
         frames = framing.encode(header, list(arrays))
-        with self._lock:
-            self._links[peer].socket.send_multipart(frames, copy=False)
+        deadline = time.monotonic() + self.timeout
+        while True:  # never block forever on a peer whose queue is full (it died or stalled)
+            with self._lock:
+                link = self._links[peer]
+                try:
+                    link.socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                    break
+                except zmq.Again:
+                    pass
+            if time.monotonic() >= deadline:
+                raise PeerTimeout(
+                    f"cannot send to party {link.name!r} at step '{label}': its queue has been full for "
+                    f"{self.timeout:.0f} s (it stopped reading). Check that its kernel is running.",
+                    party=link.name,
+                    step=label,
+                )
+            self._poll_once(POLL_SLICE_S)
         self.stats.messages_sent += 1
         self.stats.bytes_sent += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
 
@@ -365,11 +422,10 @@ class Mesh:
                     return self._buffer.pop(key)
                 self._check_abort(computation)
             now = time.monotonic()
-            if (
-                link.disconnected_at is not None
-                and not link.connected
-                and now - link.disconnected_at > DISCONNECT_GRACE_S
-            ):
+            link = self._links[peer]  # may have been replaced by a fresh socket
+            lost = link.disconnected_at is not None and now - link.disconnected_at > DISCONNECT_GRACE_S
+            unreachable = link.disconnected_at is None and now - link.created_at > UNREACHABLE_AFTER_S
+            if not link.connected and (lost or unreachable):
                 raise PeerDisconnected(
                     f"lost the connection to party {link.name!r} at step '{label}' (step {step}): its process "
                     "stopped or its network went away. Restart it and run the cell again at every site.",
@@ -398,6 +454,7 @@ class Mesh:
         this party has not joined yet)."""
         with self._lock:
             self._poll_locked(0)
+            self._refresh_stale_links(at_once=True)
             for key in [k for k in self._buffer if k[1] != RENDEZVOUS]:
                 del self._buffer[key]
             for sender, nonce in list(self._withdrawn):
@@ -437,11 +494,10 @@ class Mesh:
                     raise BridgeError(f"the dealer refused the request: {reply[0].meta.get('message', '')}")
                 return reply
             now = time.monotonic()
-            if (
-                link.disconnected_at is not None
-                and not link.connected
-                and now - link.disconnected_at > DISCONNECT_GRACE_S
-            ):
+            link = self._links[DEALER]  # may have been replaced by a fresh socket
+            lost = link.disconnected_at is not None and now - link.disconnected_at > DISCONNECT_GRACE_S
+            unreachable = link.disconnected_at is None and now - link.created_at > UNREACHABLE_AFTER_S
+            if not link.connected and (lost or unreachable):
                 raise PeerDisconnected(
                     f"lost the connection to the dealer {link.name!r} while asking for {meta.get('stream', kind)}. "
                     "Restart it with `smpc dealer SESSION`.",

@@ -135,11 +135,22 @@ def write_session(config: SessionConfig, path: str | os.PathLike) -> Path:
     return path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
+    """A TCP port that is free right now on ``host``.
+
+    Chosen below Linux's ephemeral range (32768+), so that the ports other programs get from
+    the OS (Jupyter kernels' own channels, outgoing connections) cannot take it before the party
+    binds it.
+    """
+    for _ in range(200):
+        port = secrets.randbelow(high - low) + low
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise SessionFileError(f"no free TCP port between {low} and {high} on {host}")
 
 
 def new_session(

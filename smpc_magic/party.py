@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kernel_bridge.errors import PeerError
 from kernel_bridge.keys import load_keypair
 from kernel_bridge.mesh import RENDEZVOUS, Mesh
 from kernel_bridge.session import SessionConfig, load_session
@@ -167,6 +166,7 @@ class Party:
         if timeout is not None:
             mesh.timeout = float(timeout)
         label = "agree on the cell"
+        mesh.busy = True
         try:
             if computation is not None:
                 mesh.forget_all_but(computation)
@@ -229,13 +229,11 @@ class Party:
                 cursors_start,
                 kept_out,
             )
-        except PeerError:
-            mesh.broadcast_abort(channel.computation, label, "a peer failed", withdraw=nonce)
-            raise
         except Exception as exc:
             mesh.broadcast_abort(channel.computation, label, f"{type(exc).__name__}: {exc}", withdraw=nonce)
             raise
         finally:
+            mesh.busy = False
             mesh.timeout = saved_timeout
             mesh.forget(channel.computation)
             self.last_run_stats = channel.stats
