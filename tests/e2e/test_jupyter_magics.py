@@ -142,6 +142,30 @@ def test_pandas_frames_pool_by_column(study):
     ]
 
 
+def test_public_functions_are_compared_by_source(study):
+    sites = study["sites"]
+    setup_data(sites)
+    run_all(sites, "def centre(v):\n    return v - 10")
+    results = run_all(sites, "%%smpc --reveal m --public centre\nm = centre(x).mean()")
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert float(sites[1].run("print(m)").text) == pytest.approx(12.0 - 10, abs=1e-4)
+    run_all(sites, ["def centre(v):\n    return v - 10"] * 2 + ["def centre(v):\n    return v - 11"])
+    results = run_all(sites, "%%smpc --reveal m --public centre\nm = centre(x).mean()")
+    assert all(not r.ok and "different public values" in r.error for r in results)
+
+
+def test_preprocess_fills_the_stock_shown_by_status(study):
+    sites = study["sites"]
+    results = run_all(sites, "%smpc preprocess --triples 20000 --truncations 20000")
+    assert all(r.ok for r in results), [r.error for r in results]
+    status = sites[0].run("%smpc status")
+    stock = {line.split(":")[0].strip(): line for line in status.text.splitlines()}
+    assert "mul: " in status.text and "div:65536" in status.text
+    from re import search
+
+    assert int(search(r"mul: ([0-9,]+)", status.text).group(1).replace(",", "")) >= 20000, stock
+
+
 def test_audit_log_records_every_release(study):
     r = study["sites"][0].run("%smpc audit")
     assert "released" in r.text and "not received" in r.text and "FAILED" in r.text
