@@ -6,6 +6,10 @@ cursor per stream. ``reserve`` writes the advanced cursor to disk (fsync, atomic
 it returns any material, and deletes chunk files that fall wholly below the cursor, so a crash or
 kernel restart can never hand out the same material twice.
 
+The cursor on disk may run ahead of the one in memory: a reservation writes the end of the chunk
+it draws from, so most draws need no disk write. After a restart the party starts from the
+on-disk value, skipping (never reusing) what was reserved but not used.
+
 The store holds opaque payloads (a seed and named arrays); turning them into shares is the
 caller's job.
 """
@@ -68,9 +72,13 @@ class MaterialStore:
         self._cursor_file = self.directory / "cursors.json"
         self._lock = threading.Lock()
         self._cursors: dict[str, int] = {}
+        self._persisted: dict[str, int] = {}
+        self._index: dict[str, list[tuple[int, int, Path]]] = {}
+        self._loaded: dict[Path, Chunk] = {}
         if self._cursor_file.exists():
             try:
-                self._cursors = {str(k): int(v) for k, v in json.loads(self._cursor_file.read_text()).items()}
+                self._persisted = {str(k): int(v) for k, v in json.loads(self._cursor_file.read_text()).items()}
+                self._cursors = dict(self._persisted)
             except (ValueError, AttributeError):
                 raise BridgeError(
                     f"the preprocessing cursor file {self._cursor_file} is damaged. Material may have been used; "
@@ -84,14 +92,16 @@ class MaterialStore:
         return self.directory / f"{safe}-{digest}"
 
     def _chunk_files(self, stream: str) -> list[tuple[int, int, Path]]:
-        folder = self._stream_dir(stream)
-        if not folder.exists():
-            return []
-        out = []
-        for meta in folder.glob("*.json"):
-            start, length = (int(v) for v in meta.stem.split("-")[:2])
-            out.append((start, length, meta))
-        return sorted(out)
+        """Stored chunks of a stream, sorted by start (indexed in memory after the first look)."""
+        if stream not in self._index:
+            folder = self._stream_dir(stream)
+            out = []
+            if folder.exists():
+                for meta in folder.glob("*.json"):
+                    start, length = (int(v) for v in meta.stem.split("-")[:2])
+                    out.append((start, length, meta))
+            self._index[stream] = sorted(out)
+        return self._index[stream]
 
     # ----- cursors ------------------------------------------------------------------------------
     def cursors(self) -> dict[str, int]:
@@ -103,7 +113,7 @@ class MaterialStore:
             return self._cursors.get(stream, 0)
 
     def _persist(self) -> None:
-        _atomic_write(self._cursor_file, json.dumps(self._cursors, sort_keys=True).encode())
+        _atomic_write(self._cursor_file, json.dumps(self._persisted, sort_keys=True).encode())
 
     def advance(self, positions: dict[str, int]) -> None:
         """Move cursors forward (never back) to at least ``positions``; persisted before returning."""
@@ -112,6 +122,8 @@ class MaterialStore:
             for stream, pos in positions.items():
                 if pos > self._cursors.get(stream, 0):
                     self._cursors[stream] = int(pos)
+                if pos > self._persisted.get(stream, 0):
+                    self._persisted[stream] = int(pos)
                     changed = True
             if changed:
                 self._persist()
@@ -136,16 +148,26 @@ class MaterialStore:
             "seed": chunk.seed.hex(),
             "arrays": sorted(chunk.arrays),
         }
-        _atomic_write(folder / f"{stem}.json", json.dumps(meta).encode())
+        path = folder / f"{stem}.json"
+        _atomic_write(path, json.dumps(meta).encode())
+        with self._lock:
+            entries = self._chunk_files(chunk.stream)
+            if not any(p == path for _, _, p in entries):
+                entries.append((chunk.start, chunk.length, path))
+                entries.sort()
 
     def _load(self, stream: str, start: int, length: int, meta_path: Path) -> Chunk:
+        if meta_path in self._loaded:
+            return self._loaded[meta_path]
         meta = json.loads(meta_path.read_text())
         stem = meta_path.stem
         arrays = {
             name: np.load(meta_path.with_name(f"{stem}.{name}.npy"), mmap_mode="r", allow_pickle=False)
             for name in meta["arrays"]
         }
-        return Chunk(stream, int(meta["chunk_id"]), start, length, bytes.fromhex(meta["seed"]), arrays)
+        chunk = Chunk(stream, int(meta["chunk_id"]), start, length, bytes.fromhex(meta["seed"]), arrays)
+        self._loaded[meta_path] = chunk
+        return chunk
 
     def available(self, stream: str) -> int:
         """Elements stored contiguously from the cursor."""
@@ -184,7 +206,10 @@ class MaterialStore:
                     f"not enough preprocessing material in stream {stream} (need {count}, have {pos - start})"
                 )
             self._cursors[stream] = start + count
-            self._persist()
+            if start + count > self._persisted.get(stream, 0):
+                last_start, last_length = pieces[-1][0], pieces[-1][1]
+                self._persisted[stream] = max(start + count, last_start + last_length)  # reserve the chunk
+                self._persist()
             loaded = [Piece(self._load(stream, s, n, m), off, take) for s, n, m, off, take in pieces]
         return loaded
 
@@ -193,7 +218,13 @@ class MaterialStore:
         self._discard_below(stream, self.cursor(stream))
 
     def _discard_below(self, stream: str, cursor: int) -> None:
-        for start, length, meta in self._chunk_files(stream):
-            if start + length <= cursor:
+        with self._lock:
+            entries = self._chunk_files(stream)
+            used = [e for e in entries if e[0] + e[1] <= cursor]
+            if not used:
+                return
+            self._index[stream] = [e for e in entries if e[0] + e[1] > cursor]
+            for _, _, meta in used:
+                self._loaded.pop(meta, None)
                 for f in meta.parent.glob(f"{meta.stem}.*"):
                     f.unlink(missing_ok=True)

@@ -29,6 +29,21 @@ FULL_PLAN = (
     + [("sum", n) for n in (10**4, 10**5, 10**6)]
     + [("mean", n) for n in (10**4, 10**5, 10**6)]
 )
+FUNCTION_PLAN = [
+    ("lt", 10**4),
+    ("lt", 10**5),
+    ("eq", 10**4),
+    ("max", 10**4),
+    ("recip", 10**3),
+    ("recip", 10**4),
+    ("sqrt", 10**4),
+    ("exp", 10**4),
+    ("log", 10**4),
+    ("sigmoid", 10**4),
+    ("tanh", 10**4),
+    ("softmax", 10**4),
+]
+FULL_PLAN = FULL_PLAN + FUNCTION_PLAN
 QUICK_PLAN = [
     ("share", 10**5),
     ("mul", 10**4),
@@ -47,7 +62,20 @@ DESCRIPTIONS = {
     "gram": f"X.T @ X, X of SIZE rows x {GRAM_COLUMNS} columns",
     "sum": "sum of a secret vector (local)",
     "mean": "mean of a secret vector (one division round)",
+    "lt": "x < y elementwise (secret 0/1)",
+    "eq": "x == y elementwise",
+    "max": "max of SIZE values (tree)",
+    "recip": "1/x (reciprocal)",
+    "sqrt": "square root",
+    "exp": "exp(x)",
+    "log": "natural log",
+    "sigmoid": "sigmoid(x)",
+    "tanh": "tanh(x)",
+    "softmax": "softmax over rows of 10",
 }
+
+
+_MATERIAL_FROM_WARMUP = {"lt", "eq", "max", "recip", "sqrt", "exp", "log", "sigmoid", "tanh", "softmax"}
 
 
 def _material_needs(op: str, n: int, frac_bits: int) -> list[tuple[str, tuple, int]]:
@@ -65,11 +93,14 @@ def _material_needs(op: str, n: int, frac_bits: int) -> list[tuple[str, tuple, i
 
 def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
     """Valid sharings of public random data (party 0 holds the value): timing is the same."""
-    shape = (n, GRAM_COLUMNS) if op == "gram" else (n,)
-    count = 1 if op in ("gram", "sum", "mean") else 2
+    shape = (n, GRAM_COLUMNS) if op == "gram" else (n // 10, 10) if op == "softmax" else (n,)
+    count = 2 if op in ("mul", "dot", "lt", "eq") else 1
     out = []
-    for _ in range(count):
-        enc, scale = encode(_bench_data(shape), ctx.frac_bits)
+    for k in range(count):
+        data = _bench_data(shape) if k == 0 else _bench_data(shape)[::-1].copy()
+        if op in ("recip", "sqrt", "log"):
+            data = 1.5 + 100 * np.abs(data)  # positive inputs inside the functions' ranges
+        enc, scale = encode(data, ctx.frac_bits)
         out.append(SecretArray(ctx, enc if ctx.is_leader else np.zeros_like(enc), scale))
     return out
 
@@ -118,6 +149,14 @@ def _run_op(ctx, op, operands, n, party):
         operands[0].sum()
     elif op == "mean":
         operands[0].mean()
+    elif op in ("lt", "eq"):
+        operands[0] < operands[1] if op == "lt" else operands[0] == operands[1]
+    else:
+        from . import lib
+
+        fn = {"max": lib.max, "recip": lib.reciprocal, "sqrt": lib.sqrt, "exp": lib.exp, "log": lib.log}.get(op)
+        fn = fn or {"sigmoid": lib.sigmoid, "tanh": lib.tanh, "softmax": lambda v: lib.softmax(v, axis=1)}[op]
+        fn(operands[0])
 
 
 def run_party_bench(party, plan: dict) -> list[dict]:
@@ -128,12 +167,20 @@ def run_party_bench(party, plan: dict) -> list[dict]:
     rows = []
     for op, n in plan["ops"]:
         repeats = plan["repeats"]
-        t0 = time.perf_counter()
-        for kind, params, count in _material_needs(op, n, ctx.frac_bits):
-            flat = kind in ("mul", "div")
-            material.ensure(kind, params, count * repeats if flat else repeats)
-        offline = time.perf_counter() - t0
         operands = _operands(ctx, op, n)
+        needs = _material_needs(op, n, ctx.frac_bits)
+        if op in _MATERIAL_FROM_WARMUP:  # learn what one run draws, from one untimed run
+            before = len(material.log)
+            _run_op(ctx, op, operands, n, party)
+            needs = material.log[before:]
+        t0 = time.perf_counter()
+        totals: dict[tuple, int] = {}
+        for kind, params, count in needs:
+            totals[(kind, params)] = totals.get((kind, params), 0) + count
+        for (kind, params), count in totals.items():
+            flat = kind in ("mul", "div", "and", "cmp", "dabit")
+            material.ensure(kind, params, count * repeats if flat else repeats * count)
+        offline = time.perf_counter() - t0
         _barrier(ctx)
         times = []
         rounds0, sent0, _ = channel.stats.snapshot()
@@ -166,6 +213,16 @@ def _numpy_time(op: str, n: int, repeats: int) -> float:
         "gram": lambda: x.T @ x,
         "sum": lambda: x.sum(),
         "mean": lambda: x.mean(),
+        "lt": lambda: x < y,
+        "eq": lambda: x == y,
+        "max": lambda: x.max(),
+        "recip": lambda: 1 / (1.5 + np.abs(x)),
+        "sqrt": lambda: np.sqrt(np.abs(x)),
+        "exp": lambda: np.exp(x),
+        "log": lambda: np.log(1.5 + np.abs(x)),
+        "sigmoid": lambda: 1 / (1 + np.exp(-x)),
+        "tanh": lambda: np.tanh(x),
+        "softmax": lambda: np.exp(x.reshape(-1, 10)) / np.exp(x.reshape(-1, 10)).sum(1, keepdims=True),
     }[op]
     best = float("inf")
     for _ in range(max(repeats, 5)):

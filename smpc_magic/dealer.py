@@ -44,7 +44,7 @@ def params_from_json(kind: str, raw) -> tuple:
             raise ValueError("material request too large")
         return tuple(value)
 
-    if kind == "mul":
+    if kind in ("mul", "and", "cmp", "dabit"):
         return ()
     if kind == "div":
         if not (isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], int) and 1 <= raw[0] < (1 << 62)):

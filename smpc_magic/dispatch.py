@@ -21,6 +21,32 @@ _BINARY_UFUNCS = {
 _UNARY_UFUNCS = {np.negative: lambda a: -a, np.positive: lambda a: a}
 
 
+def _functions():
+    from . import functions as fn
+
+    return fn
+
+
+_FUNCTION_UFUNCS = {
+    np.exp: "exp",
+    np.log: "log",
+    np.sqrt: "sqrt",
+    np.absolute: "absolute",
+    np.tanh: "tanh",
+    np.sign: "sign",
+    np.reciprocal: "reciprocal",
+}
+_COMPARISON_UFUNCS = {
+    np.less: "<",
+    np.less_equal: "<=",
+    np.greater: ">",
+    np.greater_equal: ">=",
+    np.equal: "==",
+    np.not_equal: "!=",
+}
+_BINARY_FUNCTION_UFUNCS = {np.maximum: "maximum", np.minimum: "minimum"}
+
+
 def _is_secret(value) -> bool:
     return isinstance(value, SecretArray)
 
@@ -38,11 +64,17 @@ def array_ufunc(secret: SecretArray, ufunc, method, inputs, kwargs):
             return _BINARY_UFUNCS[ufunc](b, a) if ufunc in (np.add, np.multiply) else b.__rmatmul__(a)
         if ufunc in _UNARY_UFUNCS:
             return _UNARY_UFUNCS[ufunc](inputs[0])
+        if ufunc in _FUNCTION_UFUNCS and len(inputs) == 1:
+            return getattr(_functions(), _FUNCTION_UFUNCS[ufunc])(inputs[0])
+        if ufunc in _COMPARISON_UFUNCS:
+            return _functions().compare_values(inputs[0], inputs[1], _COMPARISON_UFUNCS[ufunc])
+        if ufunc in _BINARY_FUNCTION_UFUNCS:
+            return getattr(_functions(), _BINARY_FUNCTION_UFUNCS[ufunc])(*inputs)
     if method == "reduce" and ufunc is np.add:
         return inputs[0].sum(axis=kwargs.get("axis", 0), keepdims=kwargs.get("keepdims", False))
     raise SecretValueError(
         f"np.{ufunc.__name__} is not available on secret arrays in this version "
-        "(supported: +, -, *, / by public values, @, sum, mean)."
+        "(supported: + - * / @, comparisons, sum, mean, exp, log, sqrt, abs, tanh, sign, maximum, minimum)."
     )
 
 
@@ -92,7 +124,19 @@ def _dot(a, b, out=None):
     return b.__rmatmul__(a)
 
 
+def _lazy(name):
+    return lambda *args, **kwargs: getattr(_functions(), name)(*args, **kwargs)
+
+
 _FUNCTIONS = {
+    np.where: _lazy("where"),
+    np.max: _lazy("amax"),
+    np.amax: _lazy("amax"),
+    np.min: _lazy("amin"),
+    np.amin: _lazy("amin"),
+    np.argmax: _lazy("argmax"),
+    np.argmin: _lazy("argmin"),
+    np.clip: lambda a, a_min, a_max, **kw: _functions().clip(a, a_min, a_max),
     np.sum: lambda a, axis=None, keepdims=False, **kw: a.sum(axis=axis, keepdims=keepdims),
     np.mean: lambda a, axis=None, keepdims=False, **kw: a.mean(axis=axis, keepdims=keepdims),
     np.dot: _dot,

@@ -4,9 +4,62 @@ from __future__ import annotations
 
 import numpy as np
 
+from .functions import (
+    absolute,
+    argmax,
+    argmin,
+    clip,
+    divide,
+    exp,
+    log,
+    maximum,
+    minimum,
+    reciprocal,
+    rsqrt,
+    sigmoid,
+    sign,
+    softmax,
+    sqrt,
+    tanh,
+    where,
+)
+from .functions import amax as max  # noqa: A004 - mirrors numpy
+from .functions import amin as min  # noqa: A004
 from .secure_array import SecretArray
 
-__all__ = ["SecretArray", "concatenate", "dot", "hstack", "is_secret", "mean", "stack", "sum", "vstack"]
+abs = absolute  # noqa: A001
+
+__all__ = [
+    "SecretArray",
+    "abs",
+    "absolute",
+    "argmax",
+    "argmin",
+    "clip",
+    "concatenate",
+    "divide",
+    "dot",
+    "exp",
+    "hstack",
+    "is_secret",
+    "log",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "reciprocal",
+    "rsqrt",
+    "sigmoid",
+    "sign",
+    "softmax",
+    "sqrt",
+    "stack",
+    "sum",
+    "tanh",
+    "vstack",
+    "where",
+]
 
 
 def is_secret(value) -> bool:

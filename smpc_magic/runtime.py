@@ -30,6 +30,7 @@ class BridgeMaterial(MaterialSource):
         self.party = party
         self._digest = hashlib.sha256()
         self.taken: dict[str, int] = {}
+        self.log: list[tuple[str, tuple, int]] = []  # (kind, params, units) of every take
 
     @property
     def digest(self) -> str:
@@ -91,6 +92,7 @@ class BridgeMaterial(MaterialSource):
         self.store.release(stream)
         self._digest.update(f"{stream}@{start}+{units};".encode())
         self.taken[stream] = self.taken.get(stream, 0) + units
+        self.log.append((kind, params, units))
         return {name: arrs[0] if len(arrs) == 1 else np.concatenate(arrs) for name, arrs in parts.items()}
 
 

@@ -105,10 +105,36 @@ class SecretArray:
     def __hash__(self):
         return id(self)
 
-    def _unsupported(self, other=None, *_):
-        raise SecretValueError("comparisons of secrets (<, ==, ...) are not available in this version. " + _SECRET_HINT)
+    # ----- comparisons: secret 0/1 integer arrays (see smpc_magic.functions) -------------------------
+    def _compare(self, other, op: str):
+        if not isinstance(other, SecretArray) and _public(other) is None:
+            return NotImplemented
+        from .functions import compare_values
 
-    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _unsupported
+        return compare_values(self, other, op)
+
+    def __lt__(self, other):
+        return self._compare(other, "<")
+
+    def __le__(self, other):
+        return self._compare(other, "<=")
+
+    def __gt__(self, other):
+        return self._compare(other, ">")
+
+    def __ge__(self, other):
+        return self._compare(other, ">=")
+
+    def __eq__(self, other):
+        return self._compare(other, "==")
+
+    def __ne__(self, other):
+        return self._compare(other, "!=")
+
+    def __abs__(self):
+        from .functions import absolute
+
+        return absolute(self)
 
     # ----- construction helpers -----------------------------------------------------------------
     def _new(self, share: np.ndarray, scale: int | None = None) -> SecretArray:
@@ -214,9 +240,9 @@ class SecretArray:
     @ring_op
     def __truediv__(self, other) -> SecretArray:
         if isinstance(other, SecretArray):
-            raise SecretValueError(
-                "division by a secret is not available in this version; divide by public values only."
-            )
+            from .functions import divide
+
+            return divide(self, other)
         plain = _public(other)
         if plain is None:
             return NotImplemented
@@ -231,7 +257,11 @@ class SecretArray:
         return self._mul_public(1.0 / plain.astype(np.float64), force_fixed=True)
 
     def __rtruediv__(self, other):
-        raise SecretValueError("division by a secret is not available in this version; divide by public values only.")
+        from .functions import reciprocal
+
+        if _public(other) is None:
+            return NotImplemented
+        return reciprocal(self) * other
 
     @ring_op
     def __matmul__(self, other) -> SecretArray:

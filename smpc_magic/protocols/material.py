@@ -25,9 +25,14 @@ MASK63 = np.uint64((1 << 63) - 1)
 
 @dataclass(frozen=True)
 class Component:
+    """One array of a kind of material. ``binary`` components are XOR-shared (bit vectors in
+    uint64 words) instead of additively shared; ``mask`` keeps only some bits of each word."""
+
     name: str
     shape: tuple[int, ...]
     dependent: bool
+    binary: bool = False
+    mask: int | None = None
 
 
 def _size(shape) -> int:
@@ -127,8 +132,60 @@ class BroadcastTriples(MaterialKind):
         return {"c": values["a"] * values["b"]}
 
 
+class AndTriples(MaterialKind):
+    """Binary Beaver triples over packed bits: words a, b and c = a AND b, all XOR-shared."""
+
+    name, flat = "and", True
+
+    def components(self, params, count):
+        return [
+            Component("a", (count,), False, binary=True),
+            Component("b", (count,), False, binary=True),
+            Component("c", (count,), True, binary=True),
+        ]
+
+    def derive(self, params, values):
+        return {"c": values["a"] & values["b"]}
+
+
+class ComparisonMasks(MaterialKind):
+    """For comparisons: r uniform in the ring (additive) and r mod 2**63 XOR-shared, so the
+    parties hold the bits of the mask they open x + r with."""
+
+    name, flat = "cmp", True
+
+    def components(self, params, count):
+        return [Component("r", (count,), False), Component("rbits", (count,), True, binary=True)]
+
+    def derive(self, params, values):
+        return {"rbits": values["r"] & MASK63}
+
+
+class DaBits(MaterialKind):
+    """Random bits shared twice: XOR-shared (bit 0 of a word) and additively, to turn a
+    XOR-shared bit into an additive one with a single opening."""
+
+    name, flat = "dabit", True
+
+    def components(self, params, count):
+        return [Component("sb", (count,), False, binary=True, mask=1), Component("sa", (count,), True)]
+
+    def derive(self, params, values):
+        return {"sa": values["sb"].copy()}
+
+
 KINDS: dict[str, MaterialKind] = {
-    k.name: k for k in (MulTriples(), DivMasks(), MatmulTriples(), GramTriples(), BroadcastTriples())
+    k.name: k
+    for k in (
+        MulTriples(),
+        DivMasks(),
+        MatmulTriples(),
+        GramTriples(),
+        BroadcastTriples(),
+        AndTriples(),
+        ComparisonMasks(),
+        DaBits(),
+    )
 }
 
 
@@ -166,7 +223,11 @@ def deal(kind: str, params: tuple, count: int, master_seed: bytes, n_parties: in
         if not comp.dependent:
             total = np.zeros(_size(comp.shape), np.uint64)
             for seed in seeds:
-                total += expand(seed, label, _size(comp.shape))
+                part = _party_expansion(comp, seed, label, _size(comp.shape))
+                if comp.binary:
+                    total ^= part
+                else:
+                    total += part
             full[comp.name] = total.reshape(comp.shape)
     dependent = spec.derive(params, full)
     corrections = {}
@@ -174,9 +235,18 @@ def deal(kind: str, params: tuple, count: int, master_seed: bytes, n_parties: in
         if comp.dependent:
             corr = np.ascontiguousarray(dependent[comp.name], dtype=np.uint64).reshape(-1).copy()
             for seed in seeds[1:]:
-                corr -= expand(seed, label, _size(comp.shape))
+                part = _party_expansion(comp, seed, label, _size(comp.shape))
+                if comp.binary:
+                    corr ^= part
+                else:
+                    corr -= part
             corrections[comp.name] = corr.reshape(comp.shape)
     return [PartyMaterial(seeds[0], corrections)] + [PartyMaterial(s, {}) for s in seeds[1:]]
+
+
+def _party_expansion(comp: Component, seed: bytes, label: int, count: int, offset: int = 0) -> np.ndarray:
+    words = expand(seed, label, count, offset=offset)
+    return words & np.uint64(comp.mask) if comp.mask is not None else words
 
 
 @ring_op
@@ -196,7 +266,7 @@ def expand_share(
             arr = np.asarray(corr).reshape(-1)[offset : offset + n]
             out[comp.name] = np.array(arr, dtype=np.uint64)
         else:
-            out[comp.name] = expand(material.seed, label, n, offset=offset)
+            out[comp.name] = _party_expansion(comp, material.seed, label, n, offset=offset)
         if take is None:
             out[comp.name] = out[comp.name].reshape(comp.shape)
     return out

@@ -92,10 +92,8 @@ def test_repr_shows_no_value_and_plaintext_uses_are_refused(parties):
     with pytest.raises(SecretValueError):
         if secret:
             pass
-    with pytest.raises(SecretValueError, match="comparisons"):
-        secret < 3  # noqa: B015
-    with pytest.raises(SecretValueError, match="np.exp"):
-        np.exp(secret)
+    with pytest.raises(SecretValueError, match="np.sin"):
+        np.sin(secret)
     with pytest.raises(SecretValueError, match="np.median"):
         np.median(secret)
     with pytest.raises(ZeroDivisionError):
