@@ -52,6 +52,9 @@ QUICK_PLAN = [
     ("gram", 10**4),
     ("sum", 10**5),
     ("mean", 10**5),
+    ("lt", 10**4),
+    ("recip", 10**3),
+    ("sigmoid", 10**4),
 ]
 GRAM_COLUMNS = 10
 

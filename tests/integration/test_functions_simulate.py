@@ -1,0 +1,68 @@
+"""The non-linear functions under simulate: three real party processes and a dealer."""
+
+import numpy as np
+import pytest
+
+from smpc_magic import simulate
+from smpc_magic.sharing.ring import decode, encode
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+ULP = 2.0**-16
+
+CELL = """
+lt = (x < y)
+eq = (k == j)
+big = smpc.max(x)
+where = smpc.where(x < y, x, y)
+inv = smpc.reciprocal(pos)
+ratio = y / pos
+root = np.sqrt(wide)
+e = np.exp(small)
+lg = np.log(wide2)
+sig = smpc.sigmoid(s)
+th = np.tanh(s)
+sm = smpc.softmax(grid, axis=1)
+"""
+
+
+def fixed(x):
+    return decode(encode(np.asarray(x, dtype=np.float64), 16)[0], 16)
+
+
+def close(got, true, rel=1e-3):
+    assert np.all(np.abs(got - true) <= np.maximum(rel * np.abs(true), 4 * ULP))
+
+
+def test_functions_with_three_parties():
+    grid = np.linspace(-1, 1, 40)
+    x, y = fixed(np.sin(grid * 7) * 50), fixed(np.cos(grid * 5) * 50)
+    k, j = np.arange(40) % 7, np.arange(40) % 5
+    pos = fixed(10.0 ** np.linspace(-2, 4, 40))
+    wide = fixed(10.0 ** np.linspace(-3, 6, 40))
+    wide2 = fixed(10.0 ** np.linspace(-2, 6, 40))
+    small = fixed(np.linspace(-10, 10, 40))
+    s = fixed(np.linspace(-30, 30, 40))
+    g = fixed(np.linspace(-8, 8, 40).reshape(4, 10))
+    out = simulate(
+        CELL,
+        {
+            "a": {"x": x, "k": k, "pos": pos, "small": small, "grid": g},
+            "b": {"y": y, "j": j, "wide": wide, "s": s},
+            "c": {"wide2": wide2},
+        },
+        "lt eq big where inv ratio root e lg sig th sm",
+        timeout=120,
+    )
+    np.testing.assert_array_equal(out["lt"], (x < y).astype(int))
+    np.testing.assert_array_equal(out["eq"], (k == j).astype(int))
+    assert out["big"] == x.max()
+    np.testing.assert_array_equal(out["where"], np.where(x < y, x, y))
+    close(out["inv"], 1 / pos)
+    close(out["ratio"], y / pos)
+    close(out["root"], np.sqrt(wide))
+    close(out["e"], np.exp(small))
+    assert np.abs(out["lg"] - np.log(wide2)).max() <= 1e-3
+    assert np.abs(out["sig"] - 1 / (1 + np.exp(-s))).max() <= 1e-3
+    assert np.abs(out["th"] - np.tanh(s)).max() <= 1e-3
+    ex = np.exp(g - g.max(axis=1, keepdims=True))
+    assert np.abs(out["sm"] - ex / ex.sum(axis=1, keepdims=True)).max() <= 1e-3
