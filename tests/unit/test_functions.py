@@ -28,7 +28,8 @@ def within_relative(got, true, rel=1e-3):
     assert np.all(np.abs(got - true) <= bound), (got, true, np.abs(got - true) - bound)
 
 
-def values(lo, hi, size=st.integers(1, 40), log=False):
+def values(lo, hi, size=None, log=False):
+    size = st.integers(1, 40) if size is None else size
     if log:
         exps = hnp.arrays(np.float64, size, elements=st.floats(np.log10(lo), np.log10(hi)))
         return exps.map(lambda e: 10.0**e)
