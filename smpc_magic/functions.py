@@ -240,7 +240,7 @@ def _reciprocal_unit(z: SecretArray, iterations: int = 2) -> SecretArray:
 
 
 # ----- functions ---------------------------------------------------------------------------------------
-RECIPROCAL_RANGE = (-8, 14)
+RECIPROCAL_RANGE = (-7, 13)
 ROOT_RANGE = (-10, 20)
 LOG_RANGE = (-7, 20)
 
@@ -256,12 +256,12 @@ def _reciprocal_parts(x: SecretArray):
 
 
 def reciprocal(x: SecretArray) -> SecretArray:
-    """1/x for 2**-8 <= |x| < 2**15 (about 0.004 to 32768), either sign.
+    """1/x for 2**-7 <= |x| < 2**14 (about 0.008 to 16384), either sign.
 
     The sign first (one comparison), then one comparison batch against 2**e on |x| finds its
     power of two; the scaled value z in [1, 2) gets two Newton-Raphson steps from a linear start
     (error 1/17 -> 3.5e-3 -> 1.2e-5). Error below 2e-5 relative plus 2 ulp on the range (tests:
-    1e-3 relative or 4 ulp on |x| in [1e-2, 1e4]); |x| below 2**-8 gives 0.
+    1e-3 relative or 4 ulp on |x| in [1e-2, 1e4]); |x| below 2**-7 gives 0.
     Rounds: 9 + 2 (sign, |x|) + 9 + 2 (scaling) + 8 (Newton-Raphson) + 2 + 2 (scale back, sign) = 34.
     """
     inv, weight, signs = _reciprocal_parts(_secret(x))
