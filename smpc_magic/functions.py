@@ -15,7 +15,6 @@ import math
 import numpy as np
 
 from .errors import SecretValueError
-from .protocols import compare
 from .secure_array import SecretArray, as_secret
 
 U64 = np.uint64
@@ -37,14 +36,14 @@ def _bits(x: SecretArray, shares: np.ndarray) -> SecretArray:
 
 def less_than_zero(x: SecretArray) -> SecretArray:
     """[x < 0] as a secret 0/1 integer array. 9 rounds."""
-    return _bits(x, compare.ltz(x._ctx, x._share))
+    return _bits(x, x._ctx.suite.ltz(x._ctx, x._share))
 
 
 def _stacked_signs(parts: list[SecretArray]) -> list[SecretArray]:
     """[p < 0] for several same-shape secrets in one comparison batch (9 rounds in all)."""
     scale = max(p._scale for p in parts)
     stacked = np.stack([p._at_scale(scale) for p in parts])
-    out = compare.ltz(parts[0]._ctx, stacked)
+    out = parts[0]._ctx.suite.ltz(parts[0]._ctx, stacked)
     return [_bits(parts[0], out[i]) for i in range(len(parts))]
 
 

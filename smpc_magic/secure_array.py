@@ -18,7 +18,6 @@ import numbers
 import numpy as np
 
 from .errors import EncodingError, SecretValueError
-from .protocols import arithmetic as proto
 from .protocols.context import ProtocolContext
 from .sharing.ring import ENCODED_LIMIT, RING_DTYPE, decode, encode, ring_op
 
@@ -210,7 +209,7 @@ class SecretArray:
             return NotImplemented
         scale = self._scale if _integral_dtype(plain) else max(self._scale, self._ctx.frac_bits)
         enc = _encode_public(plain, scale)
-        return self._new(proto.add_public(self._ctx, self._at_scale(scale), enc), scale)
+        return self._new(self._ctx.suite.add_public(self._ctx, self._at_scale(scale), enc), scale)
 
     __radd__ = __add__
 
@@ -228,7 +227,7 @@ class SecretArray:
     @ring_op
     def __mul__(self, other) -> SecretArray:
         if isinstance(other, SecretArray):
-            product = proto.mul(self._ctx, self._share, other._share)
+            product = self._ctx.suite.mul(self._ctx, self._share, other._share)
             return self._renormalise(product, self._scale + other._scale)
         plain = _public(other)
         if plain is None:
@@ -252,7 +251,7 @@ class SecretArray:
             divisor = int(plain)
             fixed = self._at_scale(max(self._scale, self._ctx.frac_bits))
             scale = max(self._scale, self._ctx.frac_bits)
-            quotient = proto.div_public(self._ctx, fixed if divisor > 0 else U64(0) - fixed, abs(divisor))
+            quotient = self._ctx.suite.div_public(self._ctx, fixed if divisor > 0 else U64(0) - fixed, abs(divisor))
             return self._new(quotient, scale)
         return self._mul_public(1.0 / plain.astype(np.float64), force_fixed=True)
 
@@ -267,9 +266,9 @@ class SecretArray:
     def __matmul__(self, other) -> SecretArray:
         if isinstance(other, SecretArray):
             if self._transpose_of is other and other.ndim == 2:
-                product = proto.gram(self._ctx, other._share)
+                product = self._ctx.suite.gram(self._ctx, other._share)
             else:
-                product = proto.matmul(self._ctx, self._share, other._share)
+                product = self._ctx.suite.matmul(self._ctx, self._share, other._share)
             return self._renormalise(product, self._scale + other._scale)
         plain = _public(other)
         if plain is None:
@@ -313,7 +312,7 @@ class SecretArray:
         f = self._ctx.frac_bits
         if scale <= f:
             return self._new(share, scale)
-        return self._new(proto.div_public(self._ctx, share, 1 << (scale - f)), f)
+        return self._new(self._ctx.suite.div_public(self._ctx, share, 1 << (scale - f)), f)
 
     def _public_multiplier(self, plain: np.ndarray, force_fixed: bool) -> tuple[np.ndarray, int]:
         """Encode a public multiplier: exact integers at scale 0, otherwise with enough bits."""
@@ -350,7 +349,7 @@ class SecretArray:
         target = 0 if scale == 0 else f
         if scale <= target:
             return self._new(share, scale)
-        return self._new(proto.div_public(self._ctx, share, 1 << (scale - target)), target)
+        return self._new(self._ctx.suite.div_public(self._ctx, share, 1 << (scale - target)), target)
 
     # ----- numpy dispatch -----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -427,7 +426,7 @@ def reveal(values: dict[str, SecretArray], to: list[int] | None = None) -> dict[
         return {}
     ctx = next(iter(values.values()))._ctx
     names = list(values)
-    opened = proto.open_values(ctx, [values[k]._share for k in names], "reveal", to=to)
+    opened = ctx.suite.open_values(ctx, [values[k]._share for k in names], "reveal", to=to)
     if opened is None:
         return None
     return {k: decode(v, values[k]._scale) for k, v in zip(names, opened)}

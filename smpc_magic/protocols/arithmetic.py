@@ -7,12 +7,15 @@ round for the whole array. Costs per call, with n parties and k = array size, ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..sharing.ring import ring_op
 from .channel import ArraySpec, Message
-from .context import ProtocolContext
+
+if TYPE_CHECKING:  # the context imports the suite, which imports this module
+    from .context import ProtocolContext
 
 U64 = np.uint64
 MASK63 = U64((1 << 63) - 1)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .channel import Channel
 from .material import MaterialSource
+from .suite import ADDITIVE, ProtocolSuite
 
 
 @dataclass
@@ -17,6 +18,7 @@ class ProtocolContext:
     material: MaterialSource
     frac_bits: int = 16
     step: int = field(default=0)
+    suite: ProtocolSuite = field(default=ADDITIVE)
 
     @property
     def party(self) -> int:
