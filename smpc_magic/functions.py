@@ -277,19 +277,24 @@ def divide(a, b) -> SecretArray:
     return ((a * signs) * inv) * weight
 
 
-def rsqrt(x: SecretArray) -> SecretArray:
-    """1/sqrt(x) for 2**-10 <= x < 2**21 (about 1e-3 to 2e6), x > 0.
-
-    Newton-Raphson y <- y (1.5 - x/2 y^2) from a linear start on [1, 2); error below 1e-5
-    relative plus 2 ulp. Rounds: 9 + 2 + 2 + 3 * 6 + 2 = 33.
-    """
-    x = _secret(x)
+def _rsqrt_parts(x: SecretArray):
+    """(z in [1, 2), 1/sqrt(z), buckets): Newton-Raphson y <- y (1.5 - z/2 y^2), 3 steps."""
     low, high = ROOT_RANGE
-    z, exps, pos, _ = _normalise(x, low, high, signed=False)
+    z, exps, pos, _ = _normalise(_secret(x), low, high, signed=False)
     half = z * 0.5
     y = 1.2929 - 0.2929 * z
     for _ in range(3):
         y = y * (1.5 - half * (y * y))
+    return z, y, exps, pos
+
+
+def rsqrt(x: SecretArray) -> SecretArray:
+    """1/sqrt(x) for 2**-10 <= x < 2**21 (about 1e-3 to 2e6), x > 0.
+
+    Newton-Raphson from a linear start on [1, 2); error below 1e-5 relative plus 2 ulp.
+    Rounds: 9 + 2 + 2 + 3 * 6 + 2 = 33.
+    """
+    _, y, exps, pos = _rsqrt_parts(x)
     return y * _weighted(pos, [2.0 ** (-e / 2) for e in exps])
 
 
@@ -298,13 +303,7 @@ def sqrt(x: SecretArray) -> SecretArray:
 
     Error at most 1e-5 relative plus 2 ulp on [1e-3, 1e6] (tests: 1e-3 relative or 4 ulp). 35 rounds.
     """
-    x = _secret(x)
-    low, high = ROOT_RANGE
-    z, exps, pos, _ = _normalise(x, low, high, signed=False)
-    half = z * 0.5
-    y = 1.2929 - 0.2929 * z
-    for _ in range(3):
-        y = y * (1.5 - half * (y * y))
+    z, y, exps, pos = _rsqrt_parts(x)
     return (z * y) * _weighted(pos, [2.0 ** (e / 2) for e in exps])
 
 

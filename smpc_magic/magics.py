@@ -155,13 +155,7 @@ class SmpcMagics(Magics):
         print("disconnected")
 
     def _disconnect(self):
-        global _SITE, _PANEL
-        if _PANEL is not None:
-            _PANEL.stop()
-            _PANEL = None
-        if _SITE is not None:
-            _SITE.disconnect()
-            _SITE = None
+        _leave_session()
 
     # ----- the cell magic -----------------------------------------------------------------------
     @magic_arguments()
@@ -215,7 +209,8 @@ def load(ipython) -> None:
     ipython.set_custom_exc((SmpcError, BridgeError), _show_error)
 
 
-def unload(ipython) -> None:
+def _leave_session() -> None:
+    """Stop the status panel and disconnect this kernel's site, if any."""
     global _SITE, _PANEL
     if _PANEL is not None:
         _PANEL.stop()
@@ -223,6 +218,10 @@ def unload(ipython) -> None:
     if _SITE is not None:
         _SITE.disconnect()
         _SITE = None
+
+
+def unload(ipython) -> None:
+    _leave_session()
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("smpc", None)
     ipython.set_custom_exc((), None)

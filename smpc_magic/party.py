@@ -340,14 +340,12 @@ class Party:
             arrays[key] = SecretArray(ctx, share, scale)
         out: dict[str, object] = {}
         frames: dict[str, dict[str, SecretArray]] = {}
-        first_owner_order = {}
+        column_order: dict[str, list[str]] = {}  # as the first party in session order lists them
         for i in sorted(declared):
             for key in declared[i]:
                 frame, column = split_key(key)
-                if column is not None:
-                    first_owner_order.setdefault(frame, []).append(column) if column not in first_owner_order.get(
-                        frame, []
-                    ) else None
+                if column is not None and column not in column_order.setdefault(frame, []):
+                    column_order[frame].append(column)
         for key, arr in arrays.items():
             frame, column = split_key(key)
             if column is None:
@@ -355,7 +353,7 @@ class Party:
             else:
                 frames.setdefault(frame, {})[column] = arr
         for frame, columns in frames.items():
-            out[frame] = SecretFrame({c: columns[c] for c in first_owner_order[frame]})
+            out[frame] = SecretFrame({c: columns[c] for c in column_order[frame]})
         return out
 
     def _check_frames(self, declared) -> None:

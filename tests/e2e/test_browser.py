@@ -87,9 +87,9 @@ def test_jupyterlab_renders_status_panel_and_results(tmp_path):
             page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
             page.click("li.lm-Menu-item:has-text('Run All Cells')")
             page.wait_for_selector(".smpc-status", timeout=120_000)
+            panel = page.text_content(".smpc-status")  # read now: JupyterLab may unmount cells scrolled out of view
             page.wait_for_function("document.querySelectorAll('.smpc-results table').length >= 2", timeout=150_000)
-            panel = page.inner_text(".smpc-status")
-            results = page.inner_text(".jp-Notebook")
+            results = page.text_content(".jp-Notebook")
             page.screenshot(path=str(tmp_path / "alice-jupyterlab.png"), full_page=True)
             browser.close()
         assert "bob" in panel and "carol" in panel and "connected" in panel and "not connected" not in panel
