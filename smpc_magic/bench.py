@@ -187,6 +187,7 @@ def run_party_bench(party, plan: dict) -> list[dict]:
         _barrier(ctx)
         times = []
         rounds0, sent0, _ = channel.stats.snapshot()
+        wait0 = channel.stats.wait_seconds
         for _ in range(repeats):
             start = time.perf_counter()
             _run_op(ctx, op, operands, n, party)
@@ -201,6 +202,7 @@ def run_party_bench(party, plan: dict) -> list[dict]:
                 "offline_s": offline,
                 "rounds": (rounds1 - rounds0) / repeats,
                 "bytes_sent": (sent1 - sent0) / repeats,
+                "wait_s": (channel.stats.wait_seconds - wait0) / repeats,
             }
         )
     return rows
@@ -279,6 +281,7 @@ def run_bench(
                     "rounds": per_party[0]["rounds"],
                     "mb_sent_per_party": max(r["bytes_sent"] for r in per_party) / 1e6,
                     "offline_seconds": max(r["offline_s"] for r in per_party),
+                    "wait_seconds_party0": per_party[0]["wait_s"],
                 }
             )
     return rows

@@ -56,6 +56,7 @@ class SmpcMagics(Magics):
     @argument("--triples", type=int, default=0, help="preprocess: elementwise multiplication triples")
     @argument("--truncations", type=int, default=0, help="preprocess: truncation masks (one per fixed-point product)")
     @argument("--gram", action="append", default=[], help="preprocess: an X.T @ X triple for X of ROWSxCOLS")
+    @argument("--comparisons", type=int, default=0, help="preprocess: material for N comparisons (<, ==, max, ...)")
     @line_magic("smpc")
     def smpc_line(self, line: str):
         """Secure multiparty computation: join a session and manage this site's side of it.
@@ -64,7 +65,7 @@ class SmpcMagics(Magics):
         %smpc private NAME [NAME ...]                    mark notebook variables as this site's secret inputs
         %smpc private                                    list them;  %smpc private --clear NAME
         %smpc status                                     peers, round trips, dealer, preprocessing stock
-        %smpc preprocess --triples N [--truncations N] [--gram ROWSxCOLS]   offline phase
+        %smpc preprocess --triples N [--truncations N] [--comparisons N] [--gram ROWSxCOLS]   offline phase
         %smpc audit                                      this site's audit log
         %smpc disconnect
         """
@@ -129,6 +130,10 @@ class SmpcMagics(Magics):
             requests.append(("mul", (), args.triples))
         if args.truncations:
             requests.append(("div", (1 << site.config.frac_bits,), args.truncations))
+        if args.comparisons:
+            n = args.comparisons
+            # per comparison: one mask, one daBit, and AND triples for about 371 words per 64 elements
+            requests += [("cmp", (), n), ("dabit", (), n), ("and", (), -(-n * 371 // 64) + 64)]
         for shape in args.gram:
             rows, cols = (int(v) for v in re.split(r"[x×,]", shape))
             requests.append(("gram", ((rows, cols),), 1))

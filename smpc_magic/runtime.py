@@ -4,6 +4,7 @@ through the party's store, and the per-computation agreement round."""
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 
@@ -123,7 +124,9 @@ class BridgeChannel(Channel):
         from .protocols.channel import Message
 
         for j, spec in expect.items():
+            started = time.perf_counter()
             header, arrays = self.mesh.recv(j, self.computation, step, label)
+            self.stats.wait_seconds += time.perf_counter() - started
             name = self.party_names[j]
             if header.label != label:
                 raise ChannelMismatch(

@@ -41,6 +41,7 @@ class ChannelStats:
     bytes_sent: int = 0
     bytes_received: int = 0
     messages_sent: int = 0
+    wait_seconds: float = 0.0  # time spent waiting for peers' messages (the rest is local work)
 
     def snapshot(self) -> tuple[int, int, int]:
         return self.rounds, self.bytes_sent, self.bytes_received
