@@ -37,6 +37,7 @@ class Chunk:
     length: int
     seed: bytes
     arrays: dict[str, np.ndarray]
+    origin: str = ""  # which dealer state made it (its epoch): parties compare it
 
     @property
     def end(self) -> int:
@@ -147,6 +148,7 @@ class MaterialStore:
             "chunk_id": chunk.chunk_id,
             "seed": chunk.seed.hex(),
             "arrays": sorted(chunk.arrays),
+            "origin": chunk.origin,
         }
         path = folder / f"{stem}.json"
         _atomic_write(path, json.dumps(meta).encode())
@@ -165,7 +167,15 @@ class MaterialStore:
             name: np.load(meta_path.with_name(f"{stem}.{name}.npy"), mmap_mode="r", allow_pickle=False)
             for name in meta["arrays"]
         }
-        chunk = Chunk(stream, int(meta["chunk_id"]), start, length, bytes.fromhex(meta["seed"]), arrays)
+        chunk = Chunk(
+            stream,
+            int(meta["chunk_id"]),
+            start,
+            length,
+            bytes.fromhex(meta["seed"]),
+            arrays,
+            str(meta.get("origin", "")),
+        )
         self._loaded[meta_path] = chunk
         return chunk
 

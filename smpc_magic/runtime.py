@@ -70,7 +70,10 @@ class BridgeMaterial(MaterialSource):
                 if part.dtype != np.uint64:
                     raise PreprocessingError("the dealer sent material of the wrong type")
             pos += 1 + len(names)
-            chunk = Chunk(stream, int(info["chunk_id"]), int(info["start"]), int(info["length"]), seed.tobytes(), parts)
+            origin = str(meta.get("epoch", ""))
+            chunk = Chunk(
+                stream, int(info["chunk_id"]), int(info["start"]), int(info["length"]), seed.tobytes(), parts, origin
+            )
             self.store.add_chunk(chunk)
 
     def take(self, kind: str, params: tuple, count: int = 1) -> dict[str, np.ndarray]:
@@ -91,7 +94,10 @@ class BridgeMaterial(MaterialSource):
             for name, arr in got.items():
                 parts.setdefault(name, []).append(arr)
         self.store.release(stream)
-        self._digest.update(f"{stream}@{start}+{units};".encode())
+        # the dealer state each chunk came from is part of the digest: a party holding chunks of an
+        # earlier dealer state (its records were lost) is caught at the next round
+        origins = ",".join(sorted({p.chunk.origin for p in pieces}))
+        self._digest.update(f"{stream}@{start}+{units}:{origins};".encode())
         self.taken[stream] = self.taken.get(stream, 0) + units
         self.log.append((kind, params, units))
         return {name: arrs[0] if len(arrs) == 1 else np.concatenate(arrs) for name, arrs in parts.items()}

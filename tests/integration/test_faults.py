@@ -192,3 +192,32 @@ def test_a_curious_party_never_receives_another_partys_encoded_input(tmp_path):
                 continue
             seen = {received[i : i + 8] for i in range(0, len(received) - 7)}
             assert not (owner_words & seen), f"party {party} received an encoded input word of {owner}"
+
+
+def test_material_from_a_lost_dealer_state_is_caught_not_used(tmp_path):
+    """A dealer restarted without its records issues new material; a party still holding the old
+    dealer's chunks must not silently combine them with its peers' new ones."""
+    import shutil
+
+    from smpc_magic.party import Party
+
+    with LocalCluster(["a", "b", "c"], timeout=20, directory=str(tmp_path)) as cluster:
+        cluster.start_dealer()
+        lonely = Party(cluster.session_path, "a")
+        lonely.mesh = Mesh(lonely.config, "a", lonely.keys)
+        lonely.preprocess("mul", (), 20_000)  # only site a stocks up from the first dealer
+        lonely.close()
+        cluster.dealer.terminate()
+        cluster.dealer.wait(10)
+        shutil.rmtree(tmp_path / "dealer-state")  # the dealer's records are lost
+        cluster.start_dealer()
+        for name in cluster.names:
+            cluster.start_party(
+                name, cell_job("p = (x * x).sum()", write_inputs(cluster, name, x=np.full(10, 2.0)), ["p"])
+            )
+        statuses = wait_status(cluster, cluster.names, 60)
+        assert not any(s["ok"] for s in statuses.values())
+        assert any(
+            s["error_type"] == "PreprocessingError" and "different preprocessing material" in s["message"]
+            for s in statuses.values()
+        )
