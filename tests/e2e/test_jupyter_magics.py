@@ -156,11 +156,11 @@ def test_public_functions_are_compared_by_source(study):
 
 def test_preprocess_fills_the_stock_shown_by_status(study):
     sites = study["sites"]
-    results = run_all(sites, "%smpc preprocess --triples 20000 --truncations 20000")
+    results = run_all(sites, "%smpc preprocess --triples 20000 --truncations 20000 --comparisons 1000")
     assert all(r.ok for r in results), [r.error for r in results]
     status = sites[0].run("%smpc status")
     stock = {line.split(":")[0].strip(): line for line in status.text.splitlines()}
-    assert "mul: " in status.text and "div:65536" in status.text
+    assert "mul: " in status.text and "div:65536" in status.text and "cmp: " in status.text and "dabit: " in status.text
     from re import search
 
     assert int(search(r"mul: ([0-9,]+)", status.text).group(1).replace(",", "")) >= 20000, stock
