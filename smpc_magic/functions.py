@@ -239,7 +239,7 @@ def _reciprocal_unit(z: SecretArray, iterations: int = 2) -> SecretArray:
 
 
 # ----- functions ---------------------------------------------------------------------------------------
-RECIPROCAL_RANGE = (-7, 13)
+RECIPROCAL_RANGE = (-7, 20)
 ROOT_RANGE = (-10, 20)
 LOG_RANGE = (-7, 20)
 
@@ -255,7 +255,7 @@ def _reciprocal_parts(x: SecretArray):
 
 
 def reciprocal(x: SecretArray) -> SecretArray:
-    """1/x for 2**-7 <= |x| < 2**14 (about 0.008 to 16384), either sign.
+    """1/x for 2**-7 <= |x| < 2**21 (about 0.008 to 2e6), either sign.
 
     The sign first (one comparison), then one comparison batch against 2**e on |x| finds its
     power of two; the scaled value z in [1, 2) gets two Newton-Raphson steps from a linear start
@@ -268,10 +268,10 @@ def reciprocal(x: SecretArray) -> SecretArray:
 
 
 def divide(a, b) -> SecretArray:
-    """a / b for a secret b (range of b as :func:`reciprocal`): (a * sign / z) * 2**-e.
+    """a / b for a secret b (range of b as :func:`reciprocal`, |a| < 2**26): (a * sign / z) * 2**-e.
 
     Multiplying a by 1/z in [0.5, 1] before the power of two keeps the relative precision of
-    1/z, so large a over large b stays within 1e-3 relative. 36 rounds.
+    1/z, so large a over large b stays within 1e-3 relative (or 4 ulp). 36 rounds.
     """
     inv, weight, signs = _reciprocal_parts(_secret(b))
     return ((a * signs) * inv) * weight

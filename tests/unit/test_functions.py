@@ -155,3 +155,13 @@ def test_what_a_comparison_opens_is_masked():
     enc = encode(x - 7, 16)[0]
     opened = [arr for (_, _, label, arrays) in parties.network.log if label == "comparison" for arr in arrays]
     assert opened and all(not np.isin(enc, arr).any() for arr in opened)
+
+
+def test_rates_divide_large_sums():
+    """An incidence rate: events over person-years summed across sites (tens of thousands)."""
+    parties = InMemoryParties(3)
+    events = np.array([17, 230, 4])
+    years = fixed([45_210.5, 812_004.25, 3_120.75])
+    # multiply before dividing: 17 / 45210 is only 25 units of 2**-16
+    got = parties.compute(lambda e, y: e * 1000 / y, events, years)
+    within_relative(got, events / years * 1000)
