@@ -207,16 +207,17 @@ class Mesh:
 
     def _service_loop(self, interval: float) -> None:
         while not self._stop_service.wait(interval):
+            if self.busy:  # a computation polls the sockets itself; never hold it up
+                continue
             if not self._lock.acquire(timeout=interval):
                 continue
             try:
                 if self._closed:
                     return
                 self._poll_locked(0)
-                if not self.busy:
-                    self._refresh_stale_links()
+                self._refresh_stale_links()
                 self.ping()
-                self._poll_locked(0.1)  # collect the pongs now, so round trips are measured right
+                self._poll_locked(0.05)  # collect the pongs now, so round trips are measured right
             except zmq.ZMQError:
                 pass
             finally:
