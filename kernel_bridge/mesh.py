@@ -65,6 +65,14 @@ class _PeerLink:
     kind: int = 0
     created_at: float = field(default_factory=time.monotonic)
 
+    def gone(self, now: float) -> bool:
+        """The peer dropped (and stayed away past a grace period), or never came on this socket."""
+        if self.connected:
+            return False
+        if self.disconnected_at is not None:
+            return now - self.disconnected_at > DISCONNECT_GRACE_S
+        return now - self.created_at > UNREACHABLE_AFTER_S
+
 
 class Mesh:
     """This party's connections to its peers and the dealer, for one session."""
@@ -424,9 +432,7 @@ class Mesh:
                 self._check_abort(computation)
             now = time.monotonic()
             link = self._links[peer]  # may have been replaced by a fresh socket
-            lost = link.disconnected_at is not None and now - link.disconnected_at > DISCONNECT_GRACE_S
-            unreachable = link.disconnected_at is None and now - link.created_at > UNREACHABLE_AFTER_S
-            if not link.connected and (lost or unreachable):
+            if link.gone(now):
                 raise PeerDisconnected(
                     f"lost the connection to party {link.name!r} at step '{label}' (step {step}): its process "
                     "stopped or its network went away. Restart it and run the cell again at every site.",
@@ -496,9 +502,7 @@ class Mesh:
                 return reply
             now = time.monotonic()
             link = self._links[DEALER]  # may have been replaced by a fresh socket
-            lost = link.disconnected_at is not None and now - link.disconnected_at > DISCONNECT_GRACE_S
-            unreachable = link.disconnected_at is None and now - link.created_at > UNREACHABLE_AFTER_S
-            if not link.connected and (lost or unreachable):
+            if link.gone(now):
                 raise PeerDisconnected(
                     f"lost the connection to the dealer {link.name!r} while asking for {meta.get('stream', kind)}. "
                     "Restart it with `smpc dealer SESSION`.",
