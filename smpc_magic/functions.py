@@ -39,11 +39,18 @@ def less_than_zero(x: SecretArray) -> SecretArray:
     return _bits(x, x._ctx.suite.ltz(x._ctx, x._share))
 
 
-def _stacked_signs(parts: list[SecretArray]) -> list[SecretArray]:
-    """[p < 0] for several same-shape secrets in one comparison batch (9 rounds in all)."""
+def _stacked_signs(parts: list[SecretArray], magnitude_bits: int | None = None) -> list[SecretArray]:
+    """[p < 0] for several same-shape secrets in one comparison batch (9 rounds in all).
+
+    ``magnitude_bits``: a known bound |p| < 2**magnitude_bits on the values (not encoded) makes
+    the comparison cheaper; beyond it the answer is wrong, so pass it only for bounded inputs."""
     scale = max(p._scale for p in parts)
     stacked = np.stack([p._at_scale(scale) for p in parts])
-    out = parts[0]._ctx.suite.ltz(parts[0]._ctx, stacked)
+    ctx = parts[0]._ctx
+    if magnitude_bits is None:
+        out = ctx.suite.ltz(ctx, stacked)
+    else:
+        out = ctx.suite.ltz(ctx, stacked, bits=min(62, magnitude_bits + scale))
     return [_bits(parts[0], out[i]) for i in range(len(parts))]
 
 
@@ -173,7 +180,8 @@ def _power_of_two_buckets(x: SecretArray, low: int, high: int, signed: bool):
     parts = [x - 2.0**e for e in exps]  # [x < 2**e]
     if signed:
         parts += [-x - 2.0**e for e in exps]  # [-x < 2**e]
-    below = _stacked_signs(parts)
+    # inside the documented range |x| < 2**(high + 1), so |x -+ 2**e| < 2**(high + 2)
+    below = _stacked_signs(parts, magnitude_bits=high + 2)
     ge = [1 - b for b in below[: len(exps)]]
     pos = [ge[i] - ge[i + 1] for i in range(len(exps) - 1)] + [ge[-1]]
     neg = None
@@ -246,8 +254,8 @@ LOG_RANGE = (-7, 20)
 
 def _reciprocal_parts(x: SecretArray):
     """(1/z, 2**-e weight, sign) with 1/x = sign * weight / z and z in [1, 2)."""
-    signs = 1 - 2 * less_than_zero(x)
     low, high = RECIPROCAL_RANGE
+    signs = 1 - 2 * _stacked_signs([x], magnitude_bits=high + 1)[0]  # |x| < 2**(high+1) in range
     z, exps, pos, _ = _normalise(x * signs, low, high, signed=False)
     # 2**-e >= 2**-14 is exact at 16 fractional bits: no extra weight bits, so a / b may reach 2**30
     extra = max(0, high - x._ctx.frac_bits)

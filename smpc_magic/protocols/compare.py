@@ -73,8 +73,10 @@ def unslice_bit(slice_words: np.ndarray, n: int) -> np.ndarray:
 
 
 @ring_op
-def msb_of_offset(ctx: ProtocolContext, x: np.ndarray) -> np.ndarray:
-    """Additive share of [x >= 0] (as 0/1) for additive shares of x with |x| < 2**62."""
+def msb_of_offset(ctx: ProtocolContext, x: np.ndarray, bits: int = LOW_BITS) -> np.ndarray:
+    """Additive share of [x >= 0] (as 0/1) for additive shares of x with |x| < 2**bits.
+
+    A caller that knows a smaller bound passes fewer ``bits``: the AND tree shrinks with it."""
     shape = x.shape
     flat = np.asarray(x, dtype=U64).reshape(-1)
     n = flat.size
@@ -82,32 +84,34 @@ def msb_of_offset(ctx: ProtocolContext, x: np.ndarray) -> np.ndarray:
         return np.zeros(shape, U64)
     m = ctx.material.take("cmp", (), n)
     r, rbits = m["r"], m["rbits"]
+    if not 1 <= bits <= LOW_BITS:
+        raise ValueError("comparison width must be between 1 and 62 bits")
     masked = flat + r
     if ctx.is_leader:
-        masked += U64(1 << 62)
+        masked += U64(1 << bits)
     (c,) = open_values(ctx, [masked], "comparison")
     # XOR shares of eq_i = NOT(c_i XOR r_i) and of r_i, bit-sliced
     public = c & U64((1 << 63) - 1)
     eq_words = rbits ^ (public ^ ALL_ONES if ctx.is_leader else U64(0))
-    eq = bit_slices(eq_words, LOW_BITS)
-    rs = bit_slices(rbits, LOW_BITS + 1)
-    c_slices = bit_slices(public, LOW_BITS + 1)  # public
-    # suffix AND: s_i = AND_{j >= i} eq_j, Kogge-Stone over the 62 positions (6 rounds)
+    eq = bit_slices(eq_words, bits)
+    rs = bit_slices(rbits, bits + 1)
+    c_slices = bit_slices(public, bits + 1)  # public
+    # suffix AND: s_i = AND_{j >= i} eq_j, Kogge-Stone over the positions (ceil(log2 bits) rounds)
     s = eq.copy()
     k = 1
-    while k < LOW_BITS:
-        s[: LOW_BITS - k] = and_gates(ctx, s[: LOW_BITS - k], s[k:LOW_BITS], "comparison tree")
+    while k < bits:
+        s[: bits - k] = and_gates(ctx, s[: bits - k], s[k:bits], "comparison tree")
         k *= 2
-    # p_i = AND_{j > i} eq_j ; p_61 = 1 (public)
+    # p_i = AND_{j > i} eq_j ; p_top = 1 (public)
     p = np.empty_like(s)
-    p[: LOW_BITS - 1] = s[1:LOW_BITS]
-    p[LOW_BITS - 1] = ALL_ONES if ctx.is_leader else U64(0)
-    hits = and_gates(ctx, rs[:LOW_BITS], p, "comparison borrow")
-    hits &= c_slices[:LOW_BITS] ^ ALL_ONES  # keep positions where c has a 0 (public mask)
+    p[: bits - 1] = s[1:bits]
+    p[bits - 1] = ALL_ONES if ctx.is_leader else U64(0)
+    hits = and_gates(ctx, rs[:bits], p, "comparison borrow")
+    hits &= c_slices[:bits] ^ ALL_ONES  # keep positions where c has a 0 (public mask)
     borrow = np.bitwise_xor.reduce(hits, axis=0)
-    top = rs[LOW_BITS] ^ borrow
+    top = rs[bits] ^ borrow
     if ctx.is_leader:
-        top ^= c_slices[LOW_BITS]
+        top ^= c_slices[bits]
     return b2a(ctx, top, n).reshape(shape)
 
 
@@ -127,9 +131,10 @@ def b2a(ctx: ProtocolContext, packed_bits: np.ndarray, n: int) -> np.ndarray:
 
 
 @ring_op
-def ltz(ctx: ProtocolContext, x: np.ndarray) -> np.ndarray:
-    """Additive 0/1 shares of [x < 0]; exact for |x| < 2**62. 9 rounds for the whole array."""
-    nonneg = msb_of_offset(ctx, x)
+def ltz(ctx: ProtocolContext, x: np.ndarray, bits: int = LOW_BITS) -> np.ndarray:
+    """Additive 0/1 shares of [x < 0]; exact for |x| < 2**bits (62 by default). 9 rounds for
+    the whole array (8 when bits <= 32)."""
+    nonneg = msb_of_offset(ctx, x, bits)
     out = U64(0) - nonneg
     if ctx.is_leader:
         out += U64(1)

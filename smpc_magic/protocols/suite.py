@@ -38,8 +38,9 @@ class ProtocolSuite:
     def div_public(self, ctx, x: np.ndarray, divisor: int) -> np.ndarray:
         return arithmetic.div_public(ctx, x, divisor)
 
-    def ltz(self, ctx, x: np.ndarray) -> np.ndarray:
-        return compare.ltz(ctx, x)
+    def ltz(self, ctx, x: np.ndarray, bits: int = compare.LOW_BITS) -> np.ndarray:
+        """[x < 0] for |x| < 2**bits (encoded units)."""
+        return compare.ltz(ctx, x, bits)
 
 
 ADDITIVE = ProtocolSuite()
