@@ -8,9 +8,11 @@ notebooks which session file to join.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,13 +28,19 @@ def quickstart_dir() -> Path:
 def execute_one(source: str, target: str, timeout: float) -> int:
     """Execute one notebook (in this process, with its own kernel) and write the result."""
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     nb = nbformat.read(source, as_version=4)
+    # IPC (unix socket) transport: kernels started at the same moment by different processes
+    # cannot race for the same TCP ports
+    socket_prefix = tempfile.mkdtemp(prefix="smpc-kernel-") + "/k"  # short, unique per kernel
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=socket_prefix)
     client = NotebookClient(
         nb,
+        km=km,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(Path(target).parent)}},
@@ -46,6 +54,7 @@ def execute_one(source: str, target: str, timeout: float) -> int:
         status = 1
     finally:
         nbformat.write(nb, target)
+        shutil.rmtree(Path(socket_prefix).parent, ignore_errors=True)
     return status
 
 

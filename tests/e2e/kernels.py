@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,10 @@ class Site:
         self.name = name
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.km = KernelManager(kernel_name="python3")
+        # IPC sockets under a fresh short folder: kernels started together cannot race for TCP ports
+        prefix = tempfile.mkdtemp(prefix="smpc-kernel-") + "/k"
+        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=prefix)
+        self.socket_dir = Path(prefix).parent
         self.km.start_kernel(env=env, cwd=str(cwd))
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -84,6 +89,7 @@ class Site:
         finally:
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 def run_all(sites: list[Site], code, timeout: float = 60) -> list[Result]:
