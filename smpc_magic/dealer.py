@@ -21,48 +21,10 @@ from kernel_bridge.framing import Header
 from kernel_bridge.keys import load_keypair
 from kernel_bridge.session import SessionConfig, load_session
 
-from .protocols.material import KINDS, PartyMaterial, deal, stream_key
+from .protocols.material import KINDS, MAX_ELEMENTS, PartyMaterial, deal, params_from_json, stream_key
 from .sharing.prg import derive_seed
 
 MIN_FLAT_CHUNK = 4096
-MAX_ELEMENTS = 1 << 26
-
-
-def params_from_json(kind: str, raw) -> tuple:
-    """Validate and normalise the parameters of a material request."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown material kind {kind!r}")
-
-    def dims(value) -> tuple[int, ...]:
-        if (
-            not isinstance(value, list)
-            or not 0 <= len(value) <= 4
-            or not all(isinstance(v, int) and 0 <= v <= MAX_ELEMENTS for v in value)
-        ):
-            raise ValueError("bad shape in material request")
-        if int(np.prod(value, dtype=np.int64)) > MAX_ELEMENTS:
-            raise ValueError("material request too large")
-        return tuple(value)
-
-    if kind in ("mul", "and", "cmp", "dabit"):
-        return ()
-    if kind == "div":
-        if not (isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], int) and 1 <= raw[0] < (1 << 62)):
-            raise ValueError("bad divisor in material request")
-        return (raw[0],)
-    if kind == "gram":
-        (shape,) = raw
-        if len(dims(shape)) != 2:
-            raise ValueError("gram material needs a 2-D shape")
-        return (dims(shape),)
-    shape_a, shape_b = raw
-    params = (dims(shape_a), dims(shape_b))
-    KINDS[kind].components(params, 1)  # raises for incompatible shapes
-    return params
-
-
-def params_to_json(params: tuple):
-    return [list(p) if isinstance(p, tuple) else p for p in params]
 
 
 @dataclass

@@ -12,10 +12,9 @@ from kernel_bridge.errors import BridgeError
 from kernel_bridge.mesh import Mesh
 from kernel_bridge.store import Chunk, MaterialStore
 
-from .dealer import params_to_json
 from .errors import PreprocessingError
-from .protocols.channel import Channel, ChannelMismatch, ChannelStats, check_arrays
-from .protocols.material import KINDS, MaterialSource, PartyMaterial, expand_share, stream_key
+from .protocols.channel import Channel, ChannelMismatch, ChannelStats, Message, check_arrays
+from .protocols.material import KINDS, MaterialSource, PartyMaterial, expand_share, params_to_json, stream_key
 
 
 class BridgeMaterial(MaterialSource):
@@ -127,8 +126,6 @@ class BridgeChannel(Channel):
             self.stats.bytes_sent += sum(np.asarray(a).nbytes for a in msg.arrays)
             self.stats.messages_sent += 1
         received = {}
-        from .protocols.channel import Message
-
         for j, spec in expect.items():
             started = time.perf_counter()
             header, arrays = self.mesh.recv(j, self.computation, step, label)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cell import analyse
+from .cell import analyse, cell_digest
 from .errors import CellError, SmpcError
 from .party import CellOutcome, Party
 
@@ -155,7 +155,7 @@ class SiteSession:
                     "time": started.isoformat(),
                     "status": "failed",
                     "error": f"{type(exc).__name__}: {exc}"[:500],
-                    "cell_sha256": _sha(code),
+                    "cell_sha256": cell_digest(code),
                     "released": [],
                     "recipients": [],
                 }
@@ -190,12 +190,6 @@ class SiteSession:
         if not self.audit_path.exists():
             return []
         return [json.loads(line) for line in self.audit_path.read_text().splitlines() if line.strip()]
-
-
-def _sha(code: str) -> str:
-    from .cell import cell_digest
-
-    return cell_digest(code)
 
 
 def as_user_value(value):
