@@ -34,3 +34,61 @@ class PeerDisconnected(PeerError):
 
 class PeerAborted(PeerError):
     """A peer stopped the computation because of an error on its side."""
+
+
+# ----- the messages of waits on peers, written once ------------------------------------------------
+def silent_peer(name: str, label: str, step: int, timeout: float) -> PeerTimeout:
+    return PeerTimeout(
+        f"party {name!r} sent nothing for {timeout:.0f} s at step '{label}' (step {step}). "
+        "Check that its kernel is running the same cell; raise the session timeout for long computations.",
+        party=name,
+        step=label,
+    )
+
+
+def lost_peer(name: str, label: str, step: int) -> PeerDisconnected:
+    return PeerDisconnected(
+        f"lost the connection to party {name!r} at step '{label}' (step {step}): its process "
+        "stopped or its network went away. Restart it and run the cell again at every site.",
+        party=name,
+        step=label,
+    )
+
+
+def lost_dealer(name: str, what: str) -> PeerDisconnected:
+    return PeerDisconnected(
+        f"lost the connection to the dealer {name!r} while asking for {what}. Restart it with `smpc dealer SESSION`.",
+        party=name,
+        step=what,
+    )
+
+
+def silent_dealer(name: str, what: str, timeout: float) -> PeerTimeout:
+    return PeerTimeout(
+        f"the dealer {name!r} did not answer within {timeout:.0f} s ({what}). "
+        "Check that `smpc dealer SESSION` is running.",
+        party=name,
+        step=what,
+    )
+
+
+def unreachable(me: str, names: list[str], timeout: float, refused: bool) -> PeerTimeout:
+    hint = (
+        "Their keys were refused: check that every site uses the same session file."
+        if refused
+        else "Check that they have started and joined this session."
+    )
+    return PeerTimeout(
+        f"party {me!r} could not reach {', '.join(repr(n) for n in names)} within {timeout:.0f} s. {hint}",
+        party=names[0],
+        step="connect",
+    )
+
+
+def full_queue(name: str, label: str, timeout: float) -> PeerTimeout:
+    return PeerTimeout(
+        f"cannot send to party {name!r} at step '{label}': its queue has been full for "
+        f"{timeout:.0f} s (it stopped reading). Check that its kernel is running.",
+        party=name,
+        step=label,
+    )

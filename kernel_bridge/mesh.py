@@ -1,87 +1,55 @@
-"""The party mesh: one CurveZMQ PULL socket that receives from every peer, one PUSH socket to
-each peer, and a DEALER socket to the dealer.
+"""The party mesh: one CurveZMQ PULL socket that receives from every peer, outgoing links to
+each peer and the dealer (:mod:`.links`), buffered messages (:mod:`.routing`), liveness pings
+(:mod:`.liveness`) and dealer requests (:mod:`.dealer_client`).
 
 A sender is identified by the public key CurveZMQ authenticated (the frame's ``User-Id``), never
-by anything it wrote itself. Every wait polls with the session timeout; a socket monitor on each
-outgoing connection notices a peer whose process died, so waits on it fail at once with an
-error that names the party and the step.
+by anything it wrote itself. Every wait polls with a deadline; a socket monitor on each outgoing
+connection notices a peer whose process died, so waits on it fail at once with an error that
+names the party and the step. Sockets are used by the caller's thread and the liveness thread,
+never at the same time: every socket operation holds one lock.
 """
 
 from __future__ import annotations
 
-import secrets
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
-from . import framing
-from .auth import curve_client, curve_server, start_authenticator
-from .errors import BridgeError, FrameError, PeerAborted, PeerDisconnected, PeerTimeout
+from . import errors, framing, liveness
+from .auth import curve_server, start_authenticator
+from .dealer_client import DealerClient
+from .errors import BridgeError, FrameError, PeerAborted, PeerTimeout
 from .keys import KeyPair
+from .links import DEALER, Links, PeerLink
+from .routing import Delivery, MeshStats, Router
 from .session import SessionConfig
 
 POLL_SLICE_S = 0.05
-SERVICE_INTERVAL_S = 1.0
-#: A fresh link that has not connected after this long means the peer is not there.
-UNREACHABLE_AFTER_S = 5.0
-#: A peer link down for longer than this gets a fresh socket (see ``_refresh_stale_links``).
-RELINK_AFTER_S = 2.0
-#: After a peer's connection drops, how long to keep reading what it sent before giving up on it.
-DISCONNECT_GRACE_S = 1.0
-
-DEALER = -1  # peer index used for the dealer in status maps
-#: Messages of this computation id are dropped when their sender's connection drops: a party
-#: that died cannot still be starting a computation.
-RENDEZVOUS = "rendezvous"
-
-
-@dataclass
-class MeshStats:
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    messages_sent: int = 0
-    messages_received: int = 0
-    dropped: int = 0
-
-
-@dataclass
-class _PeerLink:
-    name: str
-    socket: zmq.Socket
-    monitor: zmq.Socket
-    connected: bool = False
-    ever_connected: bool = False
-    disconnected_at: float | None = None
-    auth_failed: bool = False
-    rtt_s: float | None = None
-    last_heard: float | None = None
-    address: str = ""
-    server_key: str = ""
-    kind: int = 0
-    created_at: float = field(default_factory=time.monotonic)
-
-    def gone(self, now: float) -> bool:
-        """The peer dropped (and stayed away past a grace period), or never came on this socket."""
-        if self.connected:
-            return False
-        if self.disconnected_at is not None:
-            return now - self.disconnected_at > DISCONNECT_GRACE_S
-        return now - self.created_at > UNREACHABLE_AFTER_S
+T = TypeVar("T")
+#: Waits for the socket lock give up after this long (a wedged thread must not hang the kernel).
+LOCK_TIMEOUT_S = 10.0
 
 
 class Mesh:
     """This party's connections to its peers and the dealer, for one session."""
 
-    def __init__(self, config: SessionConfig, me: str, keys: KeyPair, *, record_path: str | None = None):
+    def __init__(
+        self,
+        config: SessionConfig,
+        me: str,
+        keys: KeyPair,
+        *,
+        record_path: str | None = None,
+        lobby: str | None = None,
+    ):
         self.config = config
         self.me = config.index(me)
         self.name = me
-        self.keys = keys
         if config.parties[self.me].public_key != keys.public:
             raise BridgeError(
                 f"the key file's public key does not match party {me!r} in the session file; "
@@ -89,20 +57,19 @@ class Mesh:
             )
         self.timeout = config.timeout
         self.stats = MeshStats()
-        self.incarnation = secrets.token_hex(4)
-        self._buffer: dict[tuple[int, str, int], tuple[framing.Header, list[np.ndarray]]] = {}
-        self._aborts: dict[str, tuple[int, str, str]] = {}
-        self._withdrawn: set[tuple[int, str]] = set()
+        self.busy = False  # True while the owner runs a computation: the liveness thread stays away
+        self._router = Router(lobby)
+        self._dealer = DealerClient(config.session_id)
         self._key_to_index = {p.public_key: i for i, p in enumerate(config.parties)}
         self._record = open(record_path, "ab") if record_path else None  # noqa: SIM115 - closed in close()
         self._closed = False
-        # Sockets are used by the caller's thread and by the liveness service thread, never at
-        # the same time: every socket operation holds this lock (a full memory barrier).
         self._lock = threading.RLock()
-        self._service: threading.Thread | None = None
-        self.busy = False  # True while the owner runs a computation
-        self._stop_service = threading.Event()
+        self._service: liveness.LivenessThread | None = None
         self._ctx = zmq.Context(io_threads=2)
+        self._poller = zmq.Poller()
+        self._auth = None
+        self._inbox = None
+        self._links: Links | None = None
         try:
             self._auth = start_authenticator(self._ctx, [p.public_key for p in config.parties])
             self._inbox = curve_server(self._ctx, zmq.PULL, keys)
@@ -114,163 +81,91 @@ class Mesh:
                     f"party {me!r} cannot listen on {address}: {exc}. Another process (an older kernel "
                     "of this party?) may still hold the port; stop it or pick another port in the session file."
                 ) from None
-            self._links: dict[int, _PeerLink] = {}
-            for j, peer in enumerate(config.parties):
-                if j != self.me:
-                    self._links[j] = self._open_link(zmq.PUSH, peer.name, peer.address, peer.public_key)
-            if config.dealer is not None:
-                self._links[DEALER] = self._open_link(
-                    zmq.DEALER, config.dealer.name, config.dealer.address, config.dealer.public_key
-                )
-            self._poller = zmq.Poller()
             self._poller.register(self._inbox, zmq.POLLIN)
-            for link in self._links.values():
-                self._poller.register(link.monitor, zmq.POLLIN)
-            if DEALER in self._links:
-                self._poller.register(self._links[DEALER].socket, zmq.POLLIN)
+            self._links = Links(self._ctx, config, self.me, keys, self._poller, self._router.sender_dropped)
         except BaseException:
             self.close()
             raise
-        self._dealer_replies: dict[str, tuple[framing.Header, list[np.ndarray]]] = {}
 
-    # ----- connections --------------------------------------------------------------------------
-    def _open_link(self, kind: int, name: str, address: str, server_key: str) -> _PeerLink:
-        sock = curve_client(self._ctx, kind, self.keys, server_key)
-        monitor = sock.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_SUCCEEDED
-            | zmq.EVENT_DISCONNECTED
-            | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-        )
-        sock.connect(address)
-        return _PeerLink(name, sock, monitor, address=address, server_key=server_key, kind=kind)
+    @property
+    def links(self) -> Links:
+        if self._links is None:
+            raise BridgeError("this connection to the session was closed")
+        return self._links
 
-    def _drain_monitor(self, link: _PeerLink) -> None:
-        while link.monitor.poll(0):
-            try:
-                event = recv_monitor_message(link.monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            kind = event["event"]
-            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                link.connected, link.ever_connected, link.disconnected_at = True, True, None
-            elif kind == zmq.EVENT_DISCONNECTED:
-                if link.connected:
-                    link.disconnected_at = time.monotonic()
-                link.connected = False
-                index = next((j for j, other in self._links.items() if other is link), None)
-                for key in [k for k in self._buffer if k[0] == index and k[1] == RENDEZVOUS]:
-                    del self._buffer[key]
-            else:
-                link.auth_failed = True
-
-    def _refresh_stale_links(self, at_once: bool = False) -> None:
-        """Replace outgoing sockets whose peer went away more than a moment ago.
-
-        A fresh socket reconnects at once when the peer comes back (a restarted kernel); an old
-        CURVE client socket can keep failing to reconnect after a long outage (pyzmq #847), and
-        its queue holds only messages of computations that failed with the peer. Never done
-        while a computation runs (``busy``), so no message of a live computation is dropped.
-        """
-        now = time.monotonic()
-        for j, link in list(self._links.items()):
-            if link.connected or link.disconnected_at is None:
-                continue
-            if not at_once and now - max(link.disconnected_at, link.created_at) < RELINK_AFTER_S:
-                continue
-            self._poller.unregister(link.monitor)
-            if j == DEALER:
-                self._poller.unregister(link.socket)
-            try:
-                link.socket.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            link.monitor.close(linger=0)
-            link.socket.close(linger=0)
-            fresh = self._open_link(link.kind, link.name, link.address, link.server_key)
-            fresh.ever_connected = link.ever_connected
-            self._links[j] = fresh
-            self._poller.register(fresh.monitor, zmq.POLLIN)
-            if j == DEALER:
-                self._poller.register(fresh.socket, zmq.POLLIN)
-
-    def peer_status(self) -> dict[str, dict]:
+    # ----- status and liveness ------------------------------------------------------------------
+    def peer_status(self) -> dict[str, dict[str, Any]]:
         """Per peer (and the dealer): authenticated connection up, last round-trip time (s)."""
-        with self._lock:
-            for link in self._links.values():
-                self._drain_monitor(link)
+        with self._locked():
+            self.links.drain_all()
             return {
                 link.name: {"connected": link.connected, "rtt_s": link.rtt_s, "dealer": j == DEALER}
-                for j, link in self._links.items()
+                for j, link in self.links.links.items()
             }
 
-    # ----- liveness service ---------------------------------------------------------------------
-    def start_service(self, interval: float = SERVICE_INTERVAL_S) -> None:
+    def start_service(self, interval: float = liveness.SERVICE_INTERVAL_S) -> None:
         """Keep answering and sending pings while the owner is idle (a kernel between cells)."""
-        if self._service is not None:
-            return
-        self._service = threading.Thread(target=self._service_loop, args=(interval,), name="smpc-mesh", daemon=True)
-        self._service.start()
+        if self._service is None:
+            self._service = liveness.LivenessThread(self._service_tick, interval)
+            self._service.start()
 
-    def _service_loop(self, interval: float) -> None:
-        while not self._stop_service.wait(interval):
-            if self.busy:  # a computation polls the sockets itself; never hold it up
-                continue
-            if not self._lock.acquire(timeout=interval):
-                continue
-            try:
-                if self._closed:
-                    return
-                self._poll_locked(0)
-                self._refresh_stale_links()
-                self.ping()
-                self._poll_locked(0.05)  # collect the pongs now, so round trips are measured right
-            except zmq.ZMQError:
-                pass
-            finally:
-                self._lock.release()
+    def _service_tick(self) -> None:
+        if self.busy or not self._lock.acquire(timeout=1.0):
+            return  # a computation polls the sockets itself; never hold it up
+        try:
+            if self._closed:
+                return
+            self._poll_locked(0)
+            self.links.refresh_stale()
+            self.ping()
+            self._poll_locked(0.05)  # collect the pongs now, so round trips are measured right
+        except (zmq.ZMQError, BridgeError):
+            pass
+        finally:
+            self._lock.release()
 
     def ping(self) -> None:
         """Send a ping to every connected peer and the dealer; replies update ``rtt_s``."""
-        with self._lock:
-            now = time.monotonic()
-            for j, link in self._links.items():
-                if not link.connected:
-                    continue
-                if j == DEALER:
-                    header = framing.Header(self.config.session_id, "ping", "", 0, "ping", {"request": f"ping:{now!r}"})
-                else:
-                    header = framing.Header(self.config.session_id, "ping", "", 0, "ping", {"t": now})
-                try:
-                    link.socket.send_multipart(framing.encode(header, []), flags=zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass
+        with self._locked():
+            for j, link in self.links.links.items():
+                if link.connected:
+                    self._send_now(link, liveness.ping(self.config.session_id, j == DEALER), [])
 
     def wait_for_peers(self, timeout: float | None = None, include_dealer: bool = True) -> None:
         """Block until every peer (and the dealer) completed the CurveZMQ handshake."""
         timeout = self.timeout if timeout is None else timeout
+        wanted = [j for j in self.links.links if include_dealer or j != DEALER]
+
+        def ready() -> bool | None:
+            self.links.drain_all()
+            return all(self.links[j].connected for j in wanted) or None
+
+        def give_up(now: float, expired: bool) -> None:
+            absent = [self.links[j] for j in wanted if not self.links[j].connected]
+            if expired and absent:
+                names = [link.name for link in absent]
+                raise errors.unreachable(self.name, names, timeout, any(link.auth_failed for link in absent))
+
+        self._wait(timeout, ready, give_up)
+
+    def _wait(self, timeout: float, ready: Callable[[], T | None], give_up: Callable[[float, bool], None]) -> T:
+        """Poll until ``ready()`` (called under the lock) returns something; ``give_up(now,
+        expired)`` raises when waiting is pointless or the timeout has passed."""
         deadline = time.monotonic() + timeout
-        wanted = [j for j in self._links if include_dealer or j != DEALER]
+        first = True
         while True:
-            for link in self._links.values():
-                self._drain_monitor(link)
-            missing = [self._links[j] for j in wanted if not self._links[j].connected]
-            if not missing:
-                return
-            if time.monotonic() >= deadline:
-                names = ", ".join(repr(link.name) for link in missing)
-                hint = (
-                    " Their keys were refused: check that every site uses the same session file."
-                    if any(link.auth_failed for link in missing)
-                    else " Check that they have started and joined this session."
-                )
-                raise PeerTimeout(
-                    f"party {self.name!r} could not reach {names} within {timeout:.0f} s.{hint}",
-                    party=missing[0].name,
-                    step="connect",
-                )
-            self._poll_once(min(POLL_SLICE_S, max(0.0, deadline - time.monotonic())))
+            with self._locked():
+                if first:  # bring connection state up to date before judging it
+                    self._poll_locked(0)
+                    first = False
+                got = ready()
+            if got is not None:
+                return got
+            now = time.monotonic()
+            give_up(now, now >= deadline)
+            if now >= deadline:
+                raise PeerTimeout(f"nothing arrived within {timeout:.0f} s")
+            self._poll_once(min(POLL_SLICE_S, max(0.0, deadline - now)))
 
     # ----- sending ------------------------------------------------------------------------------
     def send(
@@ -281,49 +176,60 @@ class Mesh:
         step: int,
         label: str,
         arrays: Sequence[np.ndarray],
-        meta: dict | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         header = framing.Header(self.config.session_id, kind, computation, step, label, meta or {})
         frames = framing.encode(header, list(arrays))
+        self._send_within(peer, frames, label)
+
+    def _send_within(self, peer: int, frames: list, label: str) -> None:
+        """Send without ever blocking on a peer whose queue is full (it died or stalled)."""
         deadline = time.monotonic() + self.timeout
-        while True:  # never block forever on a peer whose queue is full (it died or stalled)
-            with self._lock:
-                link = self._links[peer]
+        while True:
+            with self._locked():
+                link = self.links[peer]
                 try:
                     link.socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
                     break
                 except zmq.Again:
                     pass
             if time.monotonic() >= deadline:
-                raise PeerTimeout(
-                    f"cannot send to party {link.name!r} at step '{label}': its queue has been full for "
-                    f"{self.timeout:.0f} s (it stopped reading). Check that its kernel is running.",
-                    party=link.name,
-                    step=label,
-                )
+                raise errors.full_queue(link.name, label, self.timeout)
             self._poll_once(POLL_SLICE_S)
         self.stats.messages_sent += 1
         self.stats.bytes_sent += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
 
+    def _send_now(self, link: PeerLink, header: framing.Header, arrays: list[np.ndarray]) -> None:
+        try:
+            link.socket.send_multipart(framing.encode(header, arrays), flags=zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+
     def broadcast_abort(self, computation: str, label: str, message: str, withdraw: str | None = None) -> None:
         """Tell every peer this party gave up on ``computation`` (best effort, never blocks).
 
-        ``withdraw`` names the nonce of this party's rendezvous message, which peers then drop.
+        ``withdraw`` is a token naming this party's pending message in the lobby, which peers drop.
         """
         meta = {"message": message[:2000], **({"withdraw": withdraw} if withdraw else {})}
         header = framing.Header(self.config.session_id, "abort", computation, 0, label, meta)
-        with self._lock:
-            for j, link in self._links.items():
-                if j == DEALER:
-                    continue
-                try:
-                    link.socket.send_multipart(framing.encode(header, []), flags=zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass
+        with self._locked():
+            for j, link in self.links.links.items():
+                if j != DEALER:
+                    self._send_now(link, header, [])
 
     # ----- receiving ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The socket lock, with a timeout: a wedged holder gives a clear error, not a hang."""
+        if not self._lock.acquire(timeout=LOCK_TIMEOUT_S):
+            raise BridgeError("the connection to the session is busy in another thread; try again")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     def _poll_once(self, timeout_s: float) -> None:
-        with self._lock:
+        with self._locked():
             if self._closed:
                 raise BridgeError("this connection to the session was closed")
             self._poll_locked(timeout_s)
@@ -331,30 +237,28 @@ class Mesh:
     def _poll_locked(self, timeout_s: float) -> None:
         events = dict(self._poller.poll(int(timeout_s * 1000)))
         if self._inbox in events:
-            while True:
-                try:
-                    frames = self._inbox.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-                self._accept(frames)
-        dealer = self._links.get(DEALER)
-        if dealer is not None and dealer.socket in events:
-            while True:
-                try:
-                    frames = dealer.socket.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-                self._accept_dealer(frames)
-        for link in self._links.values():
-            if link.monitor in events:
-                self._drain_monitor(link)
+            self._read_all(self._inbox, self._accept)
+        links = self.links
+        if DEALER in links and links[DEALER].socket in events:
+            self._read_all(links[DEALER].socket, self._accept_dealer)
+        for sock in events:
+            index = links.owner_of_monitor(sock)
+            if index is not None:
+                links.drain(index)
 
-    def _accept(self, frames) -> None:
-        user_id = frames[0].get("User-Id")
-        sender = self._key_to_index.get(user_id)
-        size = sum(len(f.buffer) for f in frames)
+    @staticmethod
+    def _read_all(sock: zmq.Socket, handle: Any) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            handle(frames)
+
+    def _accept(self, frames: list) -> None:
+        sender = self._key_to_index.get(frames[0].get("User-Id"))
         self.stats.messages_received += 1
-        self.stats.bytes_received += size
+        self.stats.bytes_received += sum(len(f.buffer) for f in frames)
         if self._record is not None:
             for f in frames:
                 self._record.write(bytes(f.buffer))
@@ -366,189 +270,128 @@ class Mesh:
         except FrameError:
             self.stats.dropped += 1
             return
-        link = self._links[sender]
+        link = self.links[sender]
         link.last_heard = time.monotonic()
         if header.kind == "abort":
-            if header.computation != RENDEZVOUS:
-                self._aborts.setdefault(header.computation, (sender, header.label, str(header.meta.get("message", ""))))
-            withdrawn = header.meta.get("withdraw")
-            if isinstance(withdrawn, str):
-                self._withdrawn.add((sender, withdrawn))
-            return
-        if header.kind == "ping":
-            pong = framing.Header(self.config.session_id, "pong", "", 0, "pong", {"t": header.meta.get("t")})
-            try:
-                link.socket.send_multipart(framing.encode(pong, []), flags=zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass
-            return
-        if header.kind == "pong":
-            sent = header.meta.get("t")
-            if isinstance(sent, float) and sent <= time.monotonic():
-                link.rtt_s = time.monotonic() - sent
-            return
-        self._buffer[(sender, header.computation, header.step)] = (header, arrays)
+            self._router.record_abort(sender, header)
+        elif header.kind == "ping":
+            self._send_now(link, liveness.pong(self.config.session_id, header), [])
+        elif header.kind == "pong":
+            link.rtt_s = liveness.round_trip(header) or link.rtt_s
+        else:
+            self._router.deliver(sender, header, arrays)
 
-    def _accept_dealer(self, frames) -> None:
+    def _accept_dealer(self, frames: list) -> None:
         try:
             header, arrays = framing.decode(frames, self.config.session_id)
         except FrameError:
             self.stats.dropped += 1
             return
         self.stats.bytes_received += sum(len(f.buffer) for f in frames)
-        request_id = header.meta.get("request")
-        if isinstance(request_id, str) and request_id.startswith("ping:"):
-            try:
-                self._links[DEALER].rtt_s = time.monotonic() - float(request_id[5:])
-            except ValueError:
-                pass
-        elif isinstance(request_id, str):
-            self._dealer_replies[request_id] = (header, arrays)
+        ping_id = self._dealer.accept(header, arrays)
+        if ping_id is not None:
+            self.links[DEALER].rtt_s = liveness.dealer_round_trip(ping_id) or self.links[DEALER].rtt_s
 
-    def _check_abort(self, computation: str) -> None:
-        if computation in self._aborts:
-            sender, label, message = self._aborts[computation]
-            name = self.config.parties[sender].name
-            raise PeerAborted(
-                f"party {name!r} stopped the computation at step '{label}': {message}", party=name, step=label
-            )
-
-    def recv(
-        self, peer: int, computation: str, step: int, label: str, timeout: float | None = None
-    ) -> tuple[framing.Header, list[np.ndarray]]:
+    def recv(self, peer: int, computation: str, step: int, label: str, timeout: float | None = None) -> Delivery:
         """The message ``peer`` sent for (computation, step); errors name the peer and the step."""
         timeout = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        key = (peer, computation, step)
-        link = self._links[peer]
-        first = True
-        while True:
-            with self._lock:
-                if first:  # bring connection state up to date before judging it
-                    self._poll_locked(0)
-                    first = False
-                if key in self._buffer:
-                    return self._buffer.pop(key)
-                self._check_abort(computation)
-            now = time.monotonic()
-            link = self._links[peer]  # may have been replaced by a fresh socket
+
+        def give_up(now: float, expired: bool) -> None:
+            with self._locked():
+                abort = self._router.abort_of(computation)
+            if abort is not None:
+                name = self.config.parties[abort.sender].name
+                raise PeerAborted(
+                    f"party {name!r} stopped the computation at step '{abort.label}': {abort.message}",
+                    party=name,
+                    step=abort.label,
+                )
+            link = self.links[peer]  # may have been replaced by a fresh socket
             if link.gone(now):
-                raise PeerDisconnected(
-                    f"lost the connection to party {link.name!r} at step '{label}' (step {step}): its process "
-                    "stopped or its network went away. Restart it and run the cell again at every site.",
-                    party=link.name,
-                    step=label,
-                )
-            if now >= deadline:
-                raise PeerTimeout(
-                    f"party {link.name!r} sent nothing for {timeout:.0f} s at step '{label}' (step {step}). "
-                    "Check that its kernel is running the same cell; raise the session timeout for long computations.",
-                    party=link.name,
-                    step=label,
-                )
-            self._poll_once(min(POLL_SLICE_S, max(0.0, deadline - now)))
+                raise errors.lost_peer(link.name, label, step)
+            if expired:
+                raise errors.silent_peer(link.name, label, step, timeout)
+
+        return self._wait(timeout, lambda: self._router.take(peer, computation, step), give_up)
+
+    # ----- buffered messages ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def buffered(self) -> Iterator[Router]:
+        """The received messages, aborts and withdrawals, held still (under the socket lock)."""
+        with self._locked():
+            yield self._router
 
     def forget(self, computation: str) -> None:
         """Drop buffered messages of a finished or abandoned computation."""
-        with self._lock:
-            for key in [k for k in self._buffer if k[1] == computation]:
-                del self._buffer[key]
-            self._aborts.pop(computation, None)
-
-    def purge_withdrawn(self) -> None:
-        """Before a new rendezvous: drop rendezvous messages of attempts their senders gave up,
-        and everything buffered for earlier computations (no peer can be past a rendezvous
-        this party has not joined yet)."""
-        with self._lock:
-            self._poll_locked(0)
-            self._refresh_stale_links(at_once=True)
-            for key in [k for k in self._buffer if k[1] != RENDEZVOUS]:
-                del self._buffer[key]
-            for sender, nonce in list(self._withdrawn):
-                pending = self._buffer.get((sender, RENDEZVOUS, 0))
-                if pending is not None and pending[0].meta.get("nonce") == nonce:
-                    del self._buffer[(sender, RENDEZVOUS, 0)]
-            self._withdrawn.clear()
+        with self.buffered() as router:
+            router.forget(computation)
 
     def forget_all_but(self, computation: str) -> None:
         """Drop everything buffered for other computations (stale messages of aborted runs)."""
-        with self._lock:
+        with self._locked():
             self._poll_locked(0)
-            for key in [k for k in self._buffer if k[1] != computation]:
-                del self._buffer[key]
-            for key in [k for k in self._aborts if k != computation]:
-                del self._aborts[key]
+            self._router.keep_only(computation)
+
+    def prepare_lobby(self) -> None:
+        """Before parties meet in the lobby again: read what arrived, give peers that went away
+        fresh sockets, and drop everything buffered for earlier computations."""
+        with self._locked():
+            self._poll_locked(0)
+            self.links.refresh_stale(at_once=True)
+            self._router.keep_only(self._router.lobby)
 
     # ----- the dealer ---------------------------------------------------------------------------
     def dealer_request(
-        self, kind: str, meta: dict, arrays: Sequence[np.ndarray] = (), timeout: float | None = None
-    ) -> tuple[framing.Header, list[np.ndarray]]:
+        self, kind: str, meta: dict[str, Any], arrays: Sequence[np.ndarray] = (), timeout: float | None = None
+    ) -> Delivery:
         """Ask the dealer for something and wait for its answer (with the session timeout)."""
-        if DEALER not in self._links:
+        if DEALER not in self.links:
             raise BridgeError("this session has no dealer")
         timeout = self.timeout if timeout is None else timeout
-        request_id = secrets.token_hex(8)
-        header = framing.Header(self.config.session_id, kind, "", 0, kind, {**meta, "request": request_id})
-        link = self._links[DEALER]
-        with self._lock:
-            link.socket.send_multipart(framing.encode(header, list(arrays)), copy=False)
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                reply = self._dealer_replies.pop(request_id, None)
-            if reply is not None:
-                if reply[0].kind == "error":
-                    raise BridgeError(f"the dealer refused the request: {reply[0].meta.get('message', '')}")
-                return reply
-            now = time.monotonic()
-            link = self._links[DEALER]  # may have been replaced by a fresh socket
+        with self._locked():
+            request_id, frames = self._dealer.request(kind, meta, list(arrays))
+
+        def give_up(now: float, expired: bool) -> None:
+            link = self.links[DEALER]  # may have been replaced by a fresh socket
             if link.gone(now):
-                raise PeerDisconnected(
-                    f"lost the connection to the dealer {link.name!r} while asking for {meta.get('stream', kind)}. "
-                    "Restart it with `smpc dealer SESSION`.",
-                    party=link.name,
-                    step=kind,
-                )
-            if now >= deadline:
-                raise PeerTimeout(
-                    f"the dealer {link.name!r} did not answer within {timeout:.0f} s ({kind}). "
-                    "Check that `smpc dealer SESSION` is running.",
-                    party=link.name,
-                    step=kind,
-                )
-            self._poll_once(min(POLL_SLICE_S, max(0.0, deadline - now)))
+                raise errors.lost_dealer(link.name, str(meta.get("kind", kind)))
+            if expired:
+                raise errors.silent_dealer(link.name, str(meta.get("kind", kind)), timeout)
+
+        try:
+            self._send_within(DEALER, frames, kind)
+            header, got = self._wait(timeout, lambda: self._dealer.pop(request_id), give_up)
+        finally:
+            with self._locked():
+                self._dealer.give_up(request_id)
+        if header.kind == "error":
+            raise BridgeError(f"the dealer refused the request: {header.meta.get('message', '')}")
+        return header, got
 
     # ----- shutdown -----------------------------------------------------------------------------
     def close(self) -> None:
         if self._closed:
             return
-        self._stop_service.set()
         if self._service is not None:
-            self._service.join(timeout=5)
-        with self._lock:
+            self._service.stop()
+        acquired = self._lock.acquire(timeout=LOCK_TIMEOUT_S)
+        try:
             self._closed = True
-            self._close_sockets()
+            if self._links is not None:
+                self._links.close()
+            if self._inbox is not None:
+                self._inbox.close(linger=0)
+            if self._auth is not None:
+                self._auth.stop()
+            self._ctx.term()
+            if self._record is not None:
+                self._record.close()
+        finally:
+            if acquired:
+                self._lock.release()
 
-    def _close_sockets(self) -> None:
-        for link in getattr(self, "_links", {}).values():
-            try:
-                link.socket.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            link.monitor.close(linger=0)
-            link.socket.close()
-        inbox = getattr(self, "_inbox", None)
-        if inbox is not None:
-            inbox.close(linger=0)
-        auth = getattr(self, "_auth", None)
-        if auth is not None:
-            auth.stop()
-        self._ctx.term()
-        if self._record is not None:
-            self._record.close()
-
-    def __enter__(self):
+    def __enter__(self) -> Mesh:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

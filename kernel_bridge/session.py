@@ -15,7 +15,8 @@ from .errors import SessionFileError
 from .keys import generate_keypair, write_keypair
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
-PROTOCOLS = ("additive",)
+#: A protocol is named by letters, digits and '_'; which ones exist is the engine's business.
+PROTOCOL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,14 @@ def load_session(path: str | os.PathLike) -> SessionConfig:
     if len(set(keys)) != len(keys):
         raise SessionFileError(f"{path}: every party and the dealer need their own key")
     protocol = info.get("protocol", "additive")
-    if protocol not in PROTOCOLS:
-        raise SessionFileError(f"{path}: protocol {protocol!r} is not available; choose one of {PROTOCOLS}")
+    if not isinstance(protocol, str) or not PROTOCOL_PATTERN.match(protocol):
+        raise SessionFileError(f'{path}: protocol {protocol!r} is not a protocol name (for example "additive")')
     frac_bits = int(info.get("frac_bits", 16))
     if not 0 < frac_bits <= 30:
         raise SessionFileError(f"{path}: frac_bits must be between 1 and 30")
     timeout = float(info.get("timeout", 60.0))
     if timeout <= 0:
         raise SessionFileError(f"{path}: timeout must be positive (seconds)")
-    if protocol == "additive" and dealer is None:
-        raise SessionFileError(f"{path}: the additive protocol needs a [dealer]")
     session_id = str(info.get("id", ""))
     if not session_id:
         raise SessionFileError(f"{path}: [session] needs an id")
@@ -162,8 +161,10 @@ def new_session(
     timeout: float = 60.0,
     host: str = "127.0.0.1",
     dealer_name: str = "dealer",
+    with_dealer: bool = True,
 ) -> Path:
-    """Write ``directory/session.toml`` and ``directory/keys/<name>.key`` for a local session."""
+    """Write ``directory/session.toml`` and ``directory/keys/<name>.key`` for a local session
+    (and the dealer's, ``with_dealer``: whether the protocol needs one is the caller's knowledge)."""
     directory = Path(directory)
     if len(names) < 2:
         raise SessionFileError("a session needs at least two parties")
@@ -177,8 +178,10 @@ def new_session(
         keys = generate_keypair()
         write_keypair(directory / "keys" / f"{name}.key", keys, name)
         endpoints.append(Endpoint(name, f"tcp://{host}:{free_port(host)}", keys.public))
+    if not PROTOCOL_PATTERN.match(protocol):
+        raise SessionFileError(f"protocol {protocol!r} is not a protocol name")
     dealer = None
-    if protocol == "additive":
+    if with_dealer:
         keys = generate_keypair()
         write_keypair(directory / "keys" / f"{dealer_name}.key", keys, dealer_name)
         dealer = Endpoint(dealer_name, f"tcp://{host}:{free_port(host)}", keys.public)

@@ -132,6 +132,19 @@ class MaterialStore:
             self._discard_below(stream, self.cursor(stream))
 
     # ----- chunks -------------------------------------------------------------------------------
+    def add(
+        self,
+        stream: str,
+        chunk_id: int,
+        start: int,
+        length: int,
+        seed: bytes,
+        arrays: dict[str, np.ndarray],
+        origin: str,
+    ) -> None:
+        """Store one chunk of a stream (see :meth:`add_chunk`)."""
+        self.add_chunk(Chunk(stream, chunk_id, start, length, seed, arrays, origin))
+
     def add_chunk(self, chunk: Chunk) -> None:
         """Store a chunk received from the dealer (ignored if wholly used already)."""
         if chunk.end <= self.cursor(chunk.stream):

@@ -1,8 +1,10 @@
 """smpc_magic: secure multiparty computation for health data research, inside Jupyter.
 
 Public API: :func:`simulate`, :class:`SecretArray`, the error classes in :mod:`smpc_magic.errors`,
-and the ``smpc`` command line.
+the ``%smpc`` magics (``%load_ext smpc_magic``) and the ``smpc`` command line.
 """
+
+from typing import Any
 
 from .errors import (
     CellError,
@@ -16,8 +18,8 @@ from .errors import (
     SmpcError,
     UnknownNameError,
 )
-from .secure_array import SecretArray
-from .simulate import simulate
+from .launch.simulate import simulate
+from .secret.array import SecretArray
 
 __version__ = "0.1.0"
 
@@ -37,15 +39,15 @@ __all__ = [
 ]
 
 
-def load_ipython_extension(ipython) -> None:
+def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext smpc_magic``: register the %smpc and %%smpc magics."""
-    from .magics import load
+    from .jupyter.magics import load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython) -> None:
+def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext smpc_magic``: disconnect and remove the magics."""
-    from .magics import unload
+    from .jupyter.magics import unload
 
     unload(ipython)

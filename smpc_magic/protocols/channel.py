@@ -1,14 +1,14 @@
-"""The abstract channel the protocols talk through, and an in-memory one for unit tests."""
+"""The abstract channel the protocols talk through (the in-memory one for unit tests is in
+:mod:`smpc_magic.protocols.testing`)."""
 
 from __future__ import annotations
 
-import queue
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
 from ..errors import SmpcError
 
@@ -21,7 +21,7 @@ class ArraySpec:
     shape: tuple[int, ...]
 
     @classmethod
-    def like(cls, array: np.ndarray) -> ArraySpec:
+    def like(cls, array: npt.NDArray[Any]) -> ArraySpec:
         return cls(array.dtype.name, tuple(array.shape))
 
 
@@ -29,8 +29,8 @@ class ArraySpec:
 class Message:
     """One party's message to one peer in one round: a small JSON-able dict plus raw arrays."""
 
-    arrays: list[np.ndarray] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
+    arrays: list[npt.NDArray[Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Channel(ABC):
         """
 
 
-def check_arrays(arrays: Sequence[np.ndarray], spec: Sequence[ArraySpec] | None, sender: str, label: str) -> None:
+def check_arrays(arrays: Sequence[npt.NDArray[Any]], spec: Sequence[ArraySpec] | None, sender: str, label: str) -> None:
     """Raise if received arrays do not match the expected dtypes and shapes."""
     if spec is None:
         return
@@ -91,47 +91,3 @@ def check_arrays(arrays: Sequence[np.ndarray], spec: Sequence[ArraySpec] | None,
 
 class ChannelMismatch(SmpcError):
     """A peer's message does not match the step; the parties are out of step."""
-
-
-class InMemoryNetwork:
-    """Queues between parties that run as threads of one process. For protocol unit tests only."""
-
-    def __init__(self, n_parties: int, timeout: float = 30.0):
-        self.n_parties = n_parties
-        self.timeout = timeout
-        self.queues = {(i, j): queue.Queue() for i in range(n_parties) for j in range(n_parties) if i != j}
-        self.log: list[tuple[int, int, str, list[np.ndarray]]] = []
-        self._lock = threading.Lock()
-
-    def channel(self, party: int) -> InMemoryChannel:
-        return InMemoryChannel(self, party)
-
-
-class InMemoryChannel(Channel):
-    def __init__(self, network: InMemoryNetwork, party: int):
-        self.network = network
-        self.party = party
-        self.n_parties = network.n_parties
-        self.party_names = [f"p{i}" for i in range(network.n_parties)]
-        self.stats = ChannelStats()
-
-    def exchange(self, step, label, outgoing, expect):
-        self.stats.rounds += 1
-        for j, msg in outgoing.items():
-            arrays = [np.array(a, copy=True) for a in msg.arrays]
-            with self.network._lock:
-                self.network.log.append((self.party, j, label, arrays))
-            self.stats.bytes_sent += sum(a.nbytes for a in arrays)
-            self.network.queues[(self.party, j)].put((step, label, Message(arrays, dict(msg.meta))))
-        received = {}
-        for j, spec in expect.items():
-            try:
-                got_step, got_label, msg = self.network.queues[(j, self.party)].get(timeout=self.network.timeout)
-            except queue.Empty:
-                raise ChannelMismatch(f"party p{j} sent nothing at step '{label}'") from None
-            if got_step != step:
-                raise ChannelMismatch(f"party p{j} is at step {got_step} ({got_label}), this party at {step} ({label})")
-            check_arrays(msg.arrays, spec, f"p{j}", label)
-            self.stats.bytes_received += sum(a.nbytes for a in msg.arrays)
-            received[j] = msg
-        return received

@@ -1,12 +1,11 @@
-"""What a protocol needs to run at one party: who it is, a channel, a material source."""
+"""What a protocol needs to run at one party: who it is, a channel, material and the suite."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .base import MaterialSource, ProtocolSuite
 from .channel import Channel
-from .material import MaterialSource
-from .suite import ADDITIVE, ProtocolSuite
 
 
 @dataclass
@@ -16,9 +15,9 @@ class ProtocolContext:
 
     channel: Channel
     material: MaterialSource
+    suite: ProtocolSuite
     frac_bits: int = 16
     step: int = field(default=0)
-    suite: ProtocolSuite = field(default=ADDITIVE)
 
     @property
     def party(self) -> int:
@@ -30,7 +29,7 @@ class ProtocolContext:
 
     @property
     def is_leader(self) -> bool:
-        """Party 0 adds public constants and holds the dealer's corrections."""
+        """Party 0 adds public constants (and, with a dealer, holds its corrections)."""
         return self.channel.party == 0
 
     def next_step(self) -> int:

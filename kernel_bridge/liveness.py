@@ -1,0 +1,62 @@
+"""Liveness while the owner is idle (a kernel between cells): pings to every peer and the
+dealer, round-trip times from their answers. The thread is a thin driver over ``tick``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .framing import Header
+
+SERVICE_INTERVAL_S = 1.0
+PING_PREFIX = "ping:"
+
+
+def ping(session: str, to_dealer: bool) -> Header:
+    now = time.monotonic()
+    if to_dealer:  # the dealer echoes a request id
+        return Header(session, "ping", "", 0, "ping", {"request": f"{PING_PREFIX}{now!r}"})
+    return Header(session, "ping", "", 0, "ping", {"t": now})
+
+
+def pong(session: str, ping_header: Header) -> Header:
+    sent = ping_header.meta.get("t")
+    return Header(session, "pong", "", 0, "pong", {"t": sent if isinstance(sent, float) else None})
+
+
+def round_trip(pong_header: Header) -> float | None:
+    """Seconds since the ping this pong answers (None if it is not one of ours)."""
+    sent = pong_header.meta.get("t")
+    now = time.monotonic()
+    return now - sent if isinstance(sent, float) and 0 <= now - sent < 3600 else None
+
+
+def dealer_round_trip(request_id: str) -> float | None:
+    try:
+        sent = float(request_id[len(PING_PREFIX) :])
+    except ValueError:
+        return None
+    now = time.monotonic()
+    return now - sent if 0 <= now - sent < 3600 else None
+
+
+class LivenessThread:
+    """Calls ``tick`` every ``interval`` seconds until stopped; ``tick`` must never raise."""
+
+    def __init__(self, tick: Callable[[], None], interval: float = SERVICE_INTERVAL_S):
+        self._tick, self.interval = tick, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="smpc-mesh", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._tick()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)

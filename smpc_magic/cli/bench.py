@@ -1,0 +1,186 @@
+"""``smpc bench``: seconds, throughput, rounds and bytes per operation with real local parties.
+
+The party side is :mod:`smpc_magic.launch.bench_party`; this module plans, runs and tabulates.
+
+Each party count runs as a local cluster (a dealer process and one process per party over
+CurveZMQ on loopback). Material for every timed run is fetched from the dealer first (the
+offline phase, timed separately); the online phase is then timed at every party, and a run's
+time is the slowest party's.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import numpy as np
+
+from ..errors import PartyFailed
+from ..launch.bench_party import GRAM_COLUMNS, bench_data
+from ..launch.cluster import LocalCluster
+
+FULL_PLAN = (
+    [("share", n) for n in (10**4, 10**5, 10**6)]
+    + [("mul", n) for n in (10**4, 10**5, 10**6)]
+    + [("dot", n) for n in (10**4, 10**5, 10**6)]
+    + [("gram", n) for n in (10**4, 10**5)]
+    + [("sum", n) for n in (10**4, 10**5, 10**6)]
+    + [("mean", n) for n in (10**4, 10**5, 10**6)]
+)
+FUNCTION_PLAN = [
+    ("lt", 10**4),
+    ("lt", 10**5),
+    ("eq", 10**4),
+    ("max", 10**4),
+    ("recip", 10**3),
+    ("recip", 10**4),
+    ("sqrt", 10**4),
+    ("exp", 10**4),
+    ("log", 10**4),
+    ("sigmoid", 10**4),
+    ("tanh", 10**4),
+    ("softmax", 10**4),
+]
+FULL_PLAN = FULL_PLAN + FUNCTION_PLAN
+QUICK_PLAN = [
+    ("share", 10**5),
+    ("mul", 10**4),
+    ("mul", 10**5),
+    ("dot", 10**5),
+    ("gram", 10**4),
+    ("sum", 10**5),
+    ("mean", 10**5),
+    ("lt", 10**4),
+    ("recip", 10**3),
+    ("sigmoid", 10**4),
+]
+DESCRIPTIONS = {
+    "share": "input sharing (seeds + agreement round)",
+    "mul": "elementwise secret*secret, fixed point, truncation included",
+    "dot": "dot product x @ y of two secret vectors",
+    "gram": f"X.T @ X, X of SIZE rows x {GRAM_COLUMNS} columns",
+    "sum": "sum of a secret vector (local)",
+    "mean": "mean of a secret vector (one division round)",
+    "lt": "x < y elementwise (secret 0/1)",
+    "eq": "x == y elementwise",
+    "max": "max of SIZE values (tree)",
+    "recip": "1/x (reciprocal)",
+    "sqrt": "square root",
+    "exp": "exp(x)",
+    "log": "natural log",
+    "sigmoid": "sigmoid(x)",
+    "tanh": "tanh(x)",
+    "softmax": "softmax over rows of 10",
+}
+
+
+def _numpy_time(op: str, n: int, repeats: int) -> float:
+    x = bench_data((n, GRAM_COLUMNS) if op == "gram" else (n,))
+    y = bench_data((n,))[::-1].copy()
+    fn = {
+        "share": lambda: x.copy(),
+        "mul": lambda: x * y,
+        "dot": lambda: x @ y,
+        "gram": lambda: x.T @ x,
+        "sum": lambda: x.sum(),
+        "mean": lambda: x.mean(),
+        "lt": lambda: x < y,
+        "eq": lambda: x == y,
+        "max": lambda: x.max(),
+        "recip": lambda: 1 / (1.5 + np.abs(x)),
+        "sqrt": lambda: np.sqrt(np.abs(x)),
+        "exp": lambda: np.exp(x),
+        "log": lambda: np.log(1.5 + np.abs(x)),
+        "sigmoid": lambda: 1 / (1 + np.exp(-x)),
+        "tanh": lambda: np.tanh(x),
+        "softmax": lambda: np.exp(x.reshape(-1, 10)) / np.exp(x.reshape(-1, 10)).sum(1, keepdims=True),
+    }[op]
+    best = float("inf")
+    for _ in range(max(repeats, 5)):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def run_bench(
+    party_counts: list[int],
+    plan_ops: list[tuple[str, int]],
+    repeats: int,
+    timeout: float = 300.0,
+    protocol: str = "additive",
+) -> list[dict]:
+    rows = []
+    for n_parties in party_counts:
+        names = [f"site{i + 1}" for i in range(n_parties)]
+        with LocalCluster(names, timeout=timeout, protocol=protocol) as cluster:
+            cluster.start_dealer()
+            for name in names:
+                cluster.start_party(name, {"mode": "bench", "plan": {"ops": plan_ops, "repeats": repeats}})
+            cluster.wait(list(cluster.procs), time.monotonic() + timeout)
+            results = {}
+            for name in names:
+                status, _ = cluster.result(name)
+                if status is None or not status.get("ok"):
+                    raise PartyFailed(
+                        name,
+                        (status or {}).get("message", "benchmark did not finish"),
+                        (status or {}).get("error_type", "Timeout"),
+                    )
+                results[name] = status["rows"]
+        for i, (op, size) in enumerate(plan_ops):
+            per_party = [results[name][i] for name in names]
+            times = [max(t) for t in zip(*(r["times"] for r in per_party))]
+            elements = size * GRAM_COLUMNS if op == "gram" else size
+            best = min(times)
+            numpy_s = _numpy_time(op, size, repeats)
+            rows.append(
+                {
+                    "operation": op,
+                    "description": DESCRIPTIONS[op].replace("SIZE", str(size)),
+                    "size": size,
+                    "parties": n_parties,
+                    "seconds_min": best,
+                    "seconds_median": statistics.median(times),
+                    "elements_per_second": elements / best if best > 0 else float("inf"),
+                    "numpy_seconds": numpy_s,
+                    "ratio_to_numpy": best / numpy_s if numpy_s > 0 else float("inf"),
+                    "rounds": per_party[0]["rounds"],
+                    "mb_sent_per_party": max(r["bytes_sent"] for r in per_party) / 1e6,
+                    "offline_seconds": max(r["offline_s"] for r in per_party),
+                    "wait_seconds_party0": per_party[0]["wait_s"],
+                }
+            )
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'operation':<8} {'size':>9} {'parties':>7} {'min s':>9} {'median s':>9} {'elem/s':>10} {'x numpy':>9} {'rounds':>6} {'MB/party':>9} {'offline s':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r['operation']:<8} {r['size']:>9,} {r['parties']:>7} {r['seconds_min']:>9.4f} {r['seconds_median']:>9.4f} "
+            f"{r['elements_per_second']:>10.3g} {r['ratio_to_numpy']:>9.3g} {r['rounds']:>6.0f} {r['mb_sent_per_party']:>9.2f} {r['offline_seconds']:>9.3f}"
+        )
+    lines.append("")
+    lines.append("online times; 'offline s' is fetching all runs' material from the dealer beforehand.")
+    lines.append("; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()).replace("SIZE", "size"))
+    return "\n".join(lines)
+
+
+def main(
+    quick: bool = False, json_path: str | None = None, parties: str | None = None, protocol: str = "additive"
+) -> int:
+    counts = [int(p) for p in parties.replace(",", " ").split()] if parties else ([3] if quick else [2, 3])
+    plan = QUICK_PLAN if quick else FULL_PLAN
+    repeats = 3 if quick else 5
+    started = time.perf_counter()
+    rows = run_bench(counts, plan, repeats, protocol=protocol)
+    print(format_table(rows))
+    print(f"\nbenchmark took {time.perf_counter() - started:.1f} s")
+    if json_path:
+        with open(json_path, "w") as handle:
+            json.dump(rows, handle, indent=2)
+        print(f"wrote {json_path}")
+    return 0

@@ -1,0 +1,125 @@
+"""A computation's private inputs: encoded locally, declared in the rendezvous, then shared.
+
+Each private variable contributes one input (one per DataFrame column, keyed ``frame/column``).
+A name declared by several parties is pooled: rows stacked in party order, at the largest scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputMismatchError
+from ..protocols.base import Array, Codec, InputSharing
+from ..protocols.context import ProtocolContext
+from ..secret.array import SecretArray
+from ..secret.frames import SecretFrame, flatten_private, split_key
+
+Declared = Mapping[int, Mapping[str, Mapping[str, Any]]]  # party -> input key -> {"shape", "scale"}
+
+
+@dataclass
+class EncodedInput:
+    """One private input of this party, encoded by the suite's codec (never sent as such)."""
+
+    encoded: Array
+    scale: int
+
+    def declaration(self) -> dict[str, Any]:
+        return {"shape": list(self.encoded.shape), "scale": self.scale}
+
+
+def encode_private(private: Mapping[str, object], codec: Codec, frac_bits: int, party: str) -> dict[str, EncodedInput]:
+    """Encode every private value; bad values raise before anything leaves the site."""
+    encoded = {}
+    for name, value in private.items():
+        for key, arr in flatten_private(name, value).items():
+            what = f"private input {key!r} of party {party!r}"
+            encoded[key] = EncodedInput(*codec.encode_input(arr, frac_bits, what))
+    return encoded
+
+
+def variables(declared: Declared) -> set[str]:
+    """The variable names (frames, not their columns) any party declared."""
+    return {split_key(k)[0] for d in declared.values() for k in d}
+
+
+def share_inputs(
+    ctx: ProtocolContext,
+    sharing: InputSharing,
+    encoded: Mapping[str, EncodedInput],
+    declared: Declared,
+    party_names: list[str],
+) -> dict[str, object]:
+    """Every party's share of every private input, pooled by name in party order, with
+    DataFrame columns regrouped into SecretFrames."""
+    check_layouts(declared, party_names)
+    arrays: dict[str, SecretArray] = {}
+    for index, key in enumerate(sorted(set().union(*map(set, declared.values())))):
+        owners = [i for i in sorted(declared) if key in declared[i]]
+        shapes = [tuple(int(v) for v in declared[i][key]["shape"]) for i in owners]
+        _check_pooled_shapes(key, owners, shapes, party_names)
+        parts = []
+        for owner, shape in zip(owners, shapes):
+            mine = encoded[key].encoded if owner == ctx.party else None
+            share = sharing.share(index, owner, shape, mine)
+            part = SecretArray(ctx, share, int(declared[owner][key]["scale"]))
+            parts.append(part.reshape(1) if len(owners) > 1 and part.ndim == 0 else part)
+        arrays[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+    return _regroup_frames(arrays, declared)
+
+
+def _check_pooled_shapes(key: str, owners: list[int], shapes: list[tuple[int, ...]], names: list[str]) -> None:
+    if len(owners) < 2:
+        return
+    if len({s[1:] for s in shapes}) > 1 or any(len(s) != len(shapes[0]) for s in shapes):
+        detail = ", ".join(f"{names[i]} {s}" for i, s in zip(owners, shapes))
+        raise InputMismatchError(
+            f"private {key!r} is pooled from several parties but their shapes do not line up "
+            f"({detail}); rows are stacked, so everything after the first dimension must match."
+        )
+
+
+def _regroup_frames(arrays: dict[str, SecretArray], declared: Declared) -> dict[str, object]:
+    column_order: dict[str, list[str]] = {}  # as the first party in session order lists them
+    for i in sorted(declared):
+        for key in declared[i]:
+            frame, column = split_key(key)
+            if column is not None and column not in column_order.setdefault(frame, []):
+                column_order[frame].append(column)
+    out: dict[str, object] = {}
+    frames: dict[str, dict[str, SecretArray]] = {}
+    for key, arr in arrays.items():
+        frame, column = split_key(key)
+        if column is None:
+            out[key] = arr
+        else:
+            frames.setdefault(frame, {})[column] = arr
+    for frame, columns in frames.items():
+        out[frame] = SecretFrame({c: columns[c] for c in column_order[frame]})
+    return out
+
+
+def check_layouts(declared: Declared, names: list[str]) -> None:
+    """A frame pooled by several sites needs the same columns everywhere."""
+    layouts: dict[str, dict[int, frozenset[str] | None]] = {}
+    for i in sorted(declared):
+        for key in declared[i]:
+            frame, column = split_key(key)
+            cols = layouts.setdefault(frame, {})
+            if column is None:
+                cols[i] = None
+            else:
+                cols[i] = (cols.get(i) or frozenset()) | {column}
+    for frame, per_party in layouts.items():
+        if len(set(per_party.values())) > 1:
+            detail = "; ".join(
+                f"{names[i]}: " + ("an array" if c is None else f"columns {sorted(c)}") for i, c in per_party.items()
+            )
+            raise InputMismatchError(
+                f"private {frame!r} is pooled from several parties but does not have the same layout everywhere "
+                f"({detail}). Harmonise the column sets before the analysis."
+            )

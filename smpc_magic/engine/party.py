@@ -1,0 +1,258 @@
+"""One site's side of a session: connect to the peers (and the dealer), run cells securely.
+
+This is the engine path shared by :func:`smpc_magic.simulate` (one OS process per party) and
+the Jupyter magics (the party lives inside the site's kernel). ``Party.run`` is the sequence:
+check locally, rendezvous, share inputs, run the cell in its sandbox, release.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kernel_bridge.keys import load_keypair
+from kernel_bridge.mesh import Mesh
+from kernel_bridge.session import SessionConfig, load_session
+from kernel_bridge.store import MaterialStore
+
+from ..errors import CellError, SmpcError
+from ..protocols.base import MaterialNeed, MaterialSource
+from ..protocols.channel import ChannelStats, Message
+from ..protocols.context import ProtocolContext
+from ..protocols.prg import new_seed
+from ..protocols.registry import get_suite
+from ..secret import lib
+from . import inputs, rendezvous
+from .release import kept_secrets, rebind, release
+from .runtime import BridgeChannel, RoundHook, dealer_link
+from .sandbox import analyse, cell_digest, check_names, public_digest, run_in_sandbox
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class CellOutcome:
+    """What one party learned from a cell, and what it records in the audit log."""
+
+    values: dict[str, Any] | None
+    released: list[str]
+    recipients: list[str]
+    shapes: dict[str, list[int]]
+    cell_sha256: str
+    parties: list[str]
+    computation: str
+    rounds: int = 0
+    bytes_sent: int = 0
+    material: list[dict[str, Any]] = field(default_factory=list)  # kind, params, count per stream
+    cursors_start: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, object] = field(default_factory=dict)
+
+
+class Party:
+    """A connected party of a session."""
+
+    def __init__(
+        self,
+        session: str | os.PathLike[str] | SessionConfig,
+        name: str,
+        *,
+        key_path: str | os.PathLike[str] | None = None,
+        store_dir: str | os.PathLike[str] | None = None,
+        record_path: str | None = None,
+    ):
+        self.config = session if isinstance(session, SessionConfig) else load_session(session)
+        self.suite = get_suite(self.config.protocol)
+        if self.suite.needs_dealer and self.config.dealer is None:
+            raise SmpcError(f"the {self.config.protocol!r} protocol needs a [dealer] in the session file")
+        self.name = name
+        self.index = self.config.index(name)
+        self.keys = load_keypair(key_path or self.config.default_key_path(name))
+        self.store = MaterialStore(store_dir or Path(self.config.directory) / "store" / name)
+        self.record_path = record_path
+        self.mesh: Mesh | None = None
+        self.last_run_stats: ChannelStats | None = None  # rounds and bytes of the last run, finished or failed
+
+    # ----- connection ---------------------------------------------------------------------------
+    def connect(self, timeout: float | None = None) -> None:
+        """Open the CurveZMQ connections and wait until every peer and the dealer answer."""
+        if self.mesh is None:
+            self.mesh = Mesh(self.config, self.name, self.keys, record_path=self.record_path, lobby=rendezvous.LOBBY)
+        self.mesh.wait_for_peers(timeout)
+
+    def close(self) -> None:
+        if self.mesh is not None:
+            self.mesh.close()
+            self.mesh = None
+
+    def __enter__(self) -> Party:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require_mesh(self) -> Mesh:
+        if self.mesh is None:
+            raise SmpcError("this party is not connected; call connect() (or %smpc connect) first")
+        return self.mesh
+
+    def material(self) -> MaterialSource:
+        """A material source over this party's store (refilled from the dealer, if any)."""
+        mesh = self._require_mesh()
+        return self.suite.material_source(self.index, self.store, dealer_link(mesh) if self.config.dealer else None)
+
+    def context(self, computation: str, on_round: RoundHook | None = None) -> ProtocolContext:
+        """A protocol context for one computation id over this party's mesh."""
+        material = self.material()
+        channel = BridgeChannel(self._require_mesh(), computation, material, on_round=on_round)
+        return ProtocolContext(channel, material, self.suite, self.config.frac_bits)
+
+    # ----- offline phase ------------------------------------------------------------------------
+    def preprocess(self, needs: Sequence[MaterialNeed]) -> None:
+        """Fetch material ahead of time into the store (see ``suite.preprocessing_plan``)."""
+        material = self.material()
+        for need in needs:
+            material.ensure(need.kind, need.params, need.count)
+
+    # ----- online phase -------------------------------------------------------------------------
+    def run(
+        self,
+        code: str,
+        private: dict[str, object] | None = None,
+        *,
+        public: dict[str, object] | None = None,
+        reveal_names: Sequence[str] = (),
+        to: list[str] | None = None,
+        computation: str | None = None,
+        keep: dict[str, object] | None = None,
+        keep_names: Sequence[str] = (),
+        timeout: float | None = None,
+        on_round: RoundHook | None = None,
+    ) -> CellOutcome:
+        """Run ``code`` with the peers; return the revealed values this party receives.
+
+        Everything that can be checked locally is checked before any message is sent. The
+        rendezvous compares the cell, its arguments, public values and declared inputs with every
+        peer; only then are inputs shared. ``keep`` holds secrets kept from earlier cells;
+        ``keep_names`` are the names of this cell to keep, still shared. ``computation`` fixes the
+        computation id (simulate); otherwise the parties derive a fresh one in the rendezvous.
+        """
+        mesh = self._require_mesh()
+        private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
+        reveal_names, keep_names = list(reveal_names), list(keep_names)
+        names = analyse(code)
+        _check_names_locally(reveal_names, keep_names, private, public, keep)
+        recipients = self._recipients(to)
+        encoded = inputs.encode_private(private, self.suite.codec, self.config.frac_bits, self.name)
+        ctx = self.context(computation or rendezvous.LOBBY, on_round)
+        channel = ctx.channel
+        assert isinstance(channel, BridgeChannel)
+        my_meta = {
+            "nonce": new_seed().hex()[:32],
+            "protocol": self.suite.name,
+            "cell": cell_digest(code),
+            "reveal": reveal_names,
+            "to": [self.config.names[i] for i in recipients],
+            "keep_names": keep_names,
+            "public": public_digest(public),
+            "public_names": sorted(public),
+            "inputs": {k: v.declaration() for k, v in encoded.items()},
+            "protocol_state": self.suite.rendezvous_state(ctx.material),
+            "frac_bits": self.config.frac_bits,
+            "kept": sorted(set(keep) & names.free),
+        }
+        saved_timeout, label = mesh.timeout, "agree on the cell"
+        mesh.timeout = float(timeout) if timeout is not None else mesh.timeout
+        mesh.busy = True
+        try:
+            # 1. rendezvous: agree on everything, learn the computation id and sync the material
+            if computation is not None:
+                mesh.forget_all_but(computation)
+            else:
+                rendezvous.withdraw_stale(mesh)
+            sharing = self.suite.input_sharing(ctx)
+            outgoing = {j: Message(arrays, my_meta) for j, arrays in sharing.outgoing().items()}
+            received = channel.exchange(0, label, outgoing, {j: sharing.expected() for j in outgoing})
+            metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
+            if computation is None:
+                nonces = [
+                    my_meta["nonce"] if i == self.index else metas[i]["nonce"] for i in range(len(self.config.names))
+                ]
+                channel.computation = rendezvous.computation_id(nonces)
+            rendezvous.check_agreement(self.config.names, self.index, my_meta, metas)
+            states = [my_meta["protocol_state"], *(m["protocol_state"] for m in metas.values())]
+            self.suite.settle_rendezvous(ctx.material, states)
+            cursors_start = self.store.cursors()
+            # 2. inputs
+            label = "share the inputs"
+            declared = {self.index: my_meta["inputs"], **{j: m["inputs"] for j, m in metas.items()}}
+            check_names(names, inputs.variables(declared), set(public), set(keep))
+            sharing.receive({j: m.arrays for j, m in received.items()})
+            secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
+            # 3. the cell
+            label = "run the cell"
+            kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}
+            namespace: dict[str, Any] = {"np": np, "numpy": np, "smpc": lib, **kept_ns, **public, **secrets_ns}
+            run_in_sandbox(code, namespace)
+            # 4. release
+            label = "reveal"
+            values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
+            kept_out = kept_secrets(namespace, keep_names)
+            self.last_namespace = namespace
+            return CellOutcome(
+                values,
+                reveal_names,
+                [self.config.names[i] for i in recipients],
+                shapes,
+                my_meta["cell"],
+                self.config.names,
+                channel.computation,
+                channel.stats.rounds,
+                channel.stats.bytes_sent,
+                [{"kind": u.kind, "params": u.params, "count": u.count} for u in ctx.material.usage()],
+                cursors_start,
+                kept_out,
+            )
+        except Exception as exc:
+            mesh.broadcast_abort(channel.computation, label, f"{type(exc).__name__}: {exc}", withdraw=my_meta["nonce"])
+            raise
+        finally:
+            mesh.busy = False
+            mesh.timeout = saved_timeout
+            mesh.forget(channel.computation)
+            self.last_run_stats = channel.stats
+
+    def _recipients(self, to: list[str] | None) -> list[int]:
+        if to is None or to == ["all"]:
+            return list(range(self.config.n_parties))
+        out = []
+        for name in to:
+            if name not in self.config.names:
+                raise CellError(f"--to {name}: not a party of this session (parties: {', '.join(self.config.names)})")
+            out.append(self.config.index(name))
+        return sorted(set(out))
+
+
+def _check_names_locally(
+    reveal_names: list[str],
+    keep_names: list[str],
+    private: dict[str, Any],
+    public: dict[str, Any],
+    keep: dict[str, Any],
+) -> None:
+    for name in [*reveal_names, *keep_names, *private, *public]:
+        if not _IDENT.match(name):
+            raise CellError(f"{name!r} is not a valid variable name")
+    for a, b, what in [
+        (private, public, "private and public"),
+        (private, keep, "private and kept"),
+        (public, keep, "public and kept"),
+    ]:
+        overlap = set(a) & set(b)
+        if overlap:
+            raise CellError(f"{sorted(overlap)[0]!r} is both {what}; choose one")

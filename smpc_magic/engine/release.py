@@ -1,0 +1,72 @@
+"""The end of a cell: open the declared outputs, only to their recipients, and collect the
+secrets to keep for later cells."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import CellError
+from ..protocols.base import Array
+from ..secret.core import SecretCore, reveal
+from ..secret.frames import COLUMN_SEPARATOR, SecretFrame
+
+Released = dict[str, Any]  # name -> numpy value, or {column: values} for a frame
+
+
+def release(
+    namespace: Mapping[str, object], names: list[str], recipients: list[int], me: int, targeted: bool
+) -> tuple[Released | None, dict[str, list[int]]]:
+    """Open ``names`` in one round to ``recipients`` (all parties unless ``targeted``); returns
+    the values at a recipient (None elsewhere) and every released name's public shape."""
+    to_open: dict[str, SecretCore] = {}
+    plain: dict[str, Array] = {}
+    frames: dict[str, list[str]] = {}
+    for name in names:
+        if name not in namespace:
+            raise CellError(f"--reveal {name}: the cell never assigned {name!r}")
+        value = namespace[name]
+        if isinstance(value, SecretCore):
+            to_open[name] = value
+        elif isinstance(value, SecretFrame):
+            frames[name] = value.columns
+            for column in value.columns:
+                to_open[f"{name}{COLUMN_SEPARATOR}{column}"] = value[column]
+        else:
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "biuf":
+                raise CellError(f"--reveal {name}: only numbers and secret arrays can be released")
+            plain[name] = arr
+    opened = reveal(to_open, to=recipients if targeted else None) if to_open else {}
+    shapes = {k: list(np.shape(namespace[k])) for k in names}  # type: ignore[arg-type]
+    if me not in recipients:
+        return None, shapes
+    opened = opened or {}
+    values: Released = {}
+    for name in names:
+        if name in frames:
+            values[name] = {c: opened[f"{name}{COLUMN_SEPARATOR}{c}"] for c in frames[name]}
+        else:
+            values[name] = plain[name] if name in plain else opened[name]
+    return values, shapes
+
+
+def kept_secrets(namespace: Mapping[str, object], names: list[str]) -> dict[str, object]:
+    """The cell's ``--keep`` names, still shared, for later cells."""
+    kept = {}
+    for name in names:
+        if not isinstance(namespace.get(name), SecretCore | SecretFrame):
+            raise CellError(f"--keep {name}: the cell did not leave a secret named {name!r}")
+        kept[name] = namespace[name]
+    return kept
+
+
+def rebind(value: object, ctx: Any) -> object:
+    """A secret kept from an earlier cell, attached to this computation's context."""
+    if isinstance(value, SecretFrame):
+        return SecretFrame({c: rebind(value[c], ctx) for c in value.columns})  # type: ignore[misc]
+    if isinstance(value, SecretCore):
+        return type(value)(ctx, value._share, value._scale)
+    raise TypeError(f"cannot keep a {type(value).__name__}")

@@ -1,0 +1,119 @@
+"""The rendezvous: the first round of every computation, where the sites agree before any input
+is shared.
+
+Each party sends every peer a JSON message with the sha256 of the cell, the reveal list,
+recipients, a digest of the public values, its declared inputs (names, shapes, scales), what its
+protocol suite adds (material cursors for the additive suite) and a random nonce. Any
+difference aborts at every party naming who differs. The nonces of all parties give the id of
+the computation, so nothing of an earlier, failed attempt can be mistaken for this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from kernel_bridge.mesh import Mesh
+
+from ..errors import InputMismatchError
+from ..protocols.base import ProtocolSuite
+
+#: The computation id under which the parties meet before they have agreed on one.
+LOBBY = "rendezvous"
+#: Largest number of elements one declared input may have (a peer cannot make this party
+#: allocate more than this).
+MAX_INPUT_ELEMENTS = 1 << 32
+_INPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[^/\x00-\x1f]{1,200})?$")
+_NONCE = re.compile(r"^[0-9a-f]{32}$")
+
+_AGREEMENT = [
+    ("protocol", "uses a different protocol"),
+    ("cell", "runs a different cell"),
+    ("reveal", "reveals different names (--reveal)"),
+    ("to", "releases to different parties (--to)"),
+    ("public_names", "passes different public names (--public)"),
+    ("public", "has different public values (--public)"),
+    ("frac_bits", "uses different fixed-point settings"),
+    ("kept", "holds different kept secrets from earlier cells (--keep; lost when a kernel restarts)"),
+    ("keep_names", "keeps different names (--keep)"),
+]
+
+
+def computation_id(nonces: list[str]) -> str:
+    """The id every later message of this computation carries (all parties' nonces, in order)."""
+    return hashlib.sha256(":".join(nonces).encode()).hexdigest()[:24]
+
+
+def check_agreement(
+    names: list[str], me: int, mine: Mapping[str, Any], theirs: Mapping[int, Mapping[str, Any]]
+) -> None:
+    """Raise :class:`InputMismatchError` naming every party that differs from this one."""
+    for key, what in _AGREEMENT:
+        differing = [names[j] for j, meta in sorted(theirs.items()) if meta[key] != mine[key]]
+        if differing:
+            who = ", ".join(repr(n) for n in differing)
+            raise InputMismatchError(
+                f"party {who} {what} than this party ({names[me]!r}); nothing was shared. "
+                "Make every site run the identical cell with identical arguments and public values."
+            )
+
+
+def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict[str, Any]:
+    """A peer's rendezvous message, checked field by field before any of it is trusted."""
+
+    def bad(what: str) -> InputMismatchError:
+        return InputMismatchError(
+            f"party {sender!r} sent a malformed agreement message ({what}); is it running the same smpc_magic version?"
+        )
+
+    text_fields = ("nonce", "cell", "public", "protocol")
+    list_fields = ("reveal", "to", "public_names", "kept", "keep_names")
+    for key in text_fields:
+        if not isinstance(meta.get(key), str) or len(meta[key]) > 200:
+            raise bad(key)
+    if not _NONCE.match(meta["nonce"]):
+        raise bad("nonce")
+    for key in list_fields:
+        value = meta.get(key)
+        if not isinstance(value, list) or len(value) > 10_000 or not all(isinstance(v, str) for v in value):
+            raise bad(key)
+    if not _is_int(meta.get("frac_bits")):
+        raise bad("frac_bits")
+    inputs = meta.get("inputs")
+    if not isinstance(inputs, dict) or len(inputs) > 10_000:
+        raise bad("inputs")
+    for name, info in inputs.items():
+        if not isinstance(name, str) or not _INPUT_KEY.match(name) or not isinstance(info, dict):
+            raise bad("inputs")
+        shape, scale = info.get("shape"), info.get("scale")
+        if not isinstance(shape, list) or len(shape) > 8 or not all(_is_int(v) and 0 <= v < 1 << 40 for v in shape):
+            raise bad("input shape")
+        size = 1
+        for v in shape:
+            size *= v
+        if size > MAX_INPUT_ELEMENTS:
+            raise bad("input larger than the session allows")
+        if not _is_int(scale) or not 0 <= scale <= 62:
+            raise bad("input scale")
+    try:
+        state = suite.check_rendezvous_state(meta.get("protocol_state"))
+    except ValueError as exc:
+        raise bad(f"protocol state: {exc}") from None
+    return {**meta, "protocol_state": state}
+
+
+def withdraw_stale(mesh: Mesh) -> None:
+    """Before a new rendezvous: drop what was buffered for earlier computations, and the
+    rendezvous messages of attempts their senders have since withdrawn (their nonce)."""
+    mesh.prepare_lobby()
+    with mesh.buffered() as router:
+        for sender, nonce in router.take_withdrawals():
+            pending = router.peek(sender, LOBBY, 0)
+            if pending is not None and pending[0].meta.get("nonce") == nonce:
+                router.discard(sender, LOBBY, 0)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

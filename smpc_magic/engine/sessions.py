@@ -1,0 +1,34 @@
+"""Making session files for a protocol: the registry says whether its sessions need a dealer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kernel_bridge.session import new_session
+
+from ..protocols.registry import get_suite
+
+
+def new_local_session(
+    names: list[str],
+    directory: str | os.PathLike[str],
+    *,
+    protocol: str = "additive",
+    frac_bits: int = 16,
+    timeout: float = 60.0,
+    host: str = "127.0.0.1",
+) -> Path:
+    """``directory/session.toml`` and every party's (and the dealer's) key in ``directory/keys``.
+
+    For local demos and tests: whoever holds that folder holds every site's key."""
+    suite = get_suite(protocol)  # a clear error for a protocol that is not installed
+    return new_session(
+        names,
+        directory,
+        protocol=protocol,
+        frac_bits=frac_bits,
+        timeout=timeout,
+        host=host,
+        with_dealer=suite.needs_dealer,
+    )

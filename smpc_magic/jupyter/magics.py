@@ -1,0 +1,229 @@
+"""The IPython magics: ``%smpc`` (connect, private, status, audit, preprocess, disconnect) and
+``%%smpc`` (run a cell as a secure computation). Argument parsing and display only; the work is
+done by :class:`smpc_magic.jupyter.site.SiteSession`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from kernel_bridge.errors import BridgeError
+
+from ..errors import SmpcError
+from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, status_text
+from .site import SiteSession, as_user_value
+
+_SITE: SiteSession | None = None
+_PANEL: StatusPanel | None = None
+
+
+def current_site() -> SiteSession | None:
+    """The site session of this kernel (None before ``%smpc connect``)."""
+    return _SITE
+
+
+def _names(values) -> list[str]:
+    """Forgiving name lists: ``a,b``, ``a, b`` and ``a b`` are the same."""
+    if not values:
+        return []
+    text = " ".join(values) if isinstance(values, list | tuple) else str(values)
+    return [n for n in re.split(r"[,\s]+", text) if n]
+
+
+def _require_site() -> SiteSession:
+    if _SITE is None or not _SITE.connected:
+        raise SmpcError("not connected to a session; run `%smpc connect SESSION --as PARTY` first")
+    return _SITE
+
+
+@magics_class
+class SmpcMagics(Magics):
+    @magic_arguments()
+    @argument(
+        "command",
+        choices=["connect", "private", "status", "audit", "preprocess", "disconnect"],
+        help="connect | private | status | audit | preprocess | disconnect",
+    )
+    @argument("args", nargs="*", help="connect: the session file; private: the names to mark")
+    @argument("--as", dest="party", help="connect: this site's party name in the session file")
+    @argument("--key", help="connect: this site's key file (default keys/PARTY.key beside the session)")
+    @argument("--timeout", type=float, help="connect: seconds to wait for the peers (default: the session's)")
+    @argument("--clear", action="store_true", help="private: unmark the names (all if none given)")
+    @argument("--triples", type=int, default=0, help="preprocess: elementwise multiplication triples")
+    @argument("--truncations", type=int, default=0, help="preprocess: truncation masks (one per fixed-point product)")
+    @argument("--gram", action="append", default=[], help="preprocess: an X.T @ X triple for X of ROWSxCOLS")
+    @argument("--comparisons", type=int, default=0, help="preprocess: material for N comparisons (<, ==, max, ...)")
+    @line_magic("smpc")
+    def smpc_line(self, line: str):
+        """Secure multiparty computation: join a session and manage this site's side of it.
+
+        %smpc connect SESSION --as PARTY [--key FILE]   join; waits for every peer and the dealer
+        %smpc private NAME [NAME ...]                    mark notebook variables as this site's secret inputs
+        %smpc private                                    list them;  %smpc private --clear NAME
+        %smpc status                                     peers, round trips, dealer, preprocessing stock
+        %smpc preprocess --triples N [--truncations N] [--comparisons N] [--gram ROWSxCOLS]   offline phase
+        %smpc audit                                      this site's audit log
+        %smpc disconnect
+        """
+        args = parse_argstring(self.smpc_line, line)
+        return getattr(self, f"_cmd_{args.command}")(args)
+
+    # ----- line commands --------------------------------------------------------------------------
+    def _cmd_connect(self, args):
+        global _SITE, _PANEL
+        if not args.args or not args.party:
+            raise SmpcError("usage: %smpc connect SESSION --as PARTY [--key FILE]")
+        if _SITE is not None:
+            self._disconnect()
+        site = SiteSession(Path(args.args[0]).expanduser(), args.party, key_path=args.key)
+        site.connect(args.timeout)
+        _SITE = site
+        try:
+            _PANEL = StatusPanel(site)
+            display(_PANEL)
+        except ImportError:
+            print(status_text(site.status()))
+
+    def _cmd_private(self, args):
+        site = _require_site()
+        names = _names(args.args)
+        if args.clear:
+            site.clear_private(names)
+        elif names:
+            missing = [n for n in names if n not in self.shell.user_ns]
+            if missing:
+                raise SmpcError(f"no variable {missing[0]!r} in this notebook; define it before marking it private")
+            site.mark_private(names)
+        print("private here: " + (", ".join(site.private_names) or "(none)"))
+
+    def _cmd_status(self, args):
+        site = _require_site()
+        status = site.status()
+        from .display import status_html
+
+        display({"text/plain": status_text(status), "text/html": status_html(status)}, raw=True)
+
+    def _cmd_audit(self, args):
+        site = _require_site()
+        records = site.audit.records()
+        if not records:
+            print(f"no audit records yet ({site.audit.path})")
+            return
+        for r in records:
+            if r.get("status") == "ok":
+                got = "received" if r.get("received") else "not received"
+                print(
+                    f"{r['time']}  cell {r['cell_sha256'][:12]}  released {', '.join(r['released']) or '-'} to {', '.join(r['recipients'])} ({got})"
+                )
+            else:
+                print(f"{r['time']}  cell {r['cell_sha256'][:12]}  FAILED: {r.get('error', '')}")
+        print(f"({site.audit.path})")
+
+    def _cmd_preprocess(self, args):
+        site = _require_site()
+        plan, frac_bits = site.party.suite.preprocessing_plan, site.config.frac_bits
+        requests = [
+            *plan("multiplication", args.triples, frac_bits),
+            *plan("truncation", args.truncations, frac_bits),
+            *plan("comparison", args.comparisons, frac_bits),
+        ]
+        for shape in args.gram:
+            rows, cols = (int(v) for v in re.split(r"[x×,]", shape))
+            requests += plan("gram", 1, frac_bits, rows=rows, cols=cols)
+        if not requests:
+            raise SmpcError("say what to preprocess, e.g. %smpc preprocess --triples 1000000 --truncations 1000000")
+        bar = None
+        try:
+            import ipywidgets as widgets
+
+            bar = widgets.IntProgress(min=0, max=sum(need.count for need in requests), description="preprocess")
+            display(bar)
+        except ImportError:
+            pass
+
+        def progress(done, total):
+            if bar is not None:
+                bar.value = done
+
+        site.preprocess(requests, progress)
+        print("preprocessing stock: " + ", ".join(f"{k}: {v:,}" for k, v in site.party.store.stock().items()))
+
+    def _cmd_disconnect(self, args):
+        self._disconnect()
+        print("disconnected")
+
+    def _disconnect(self):
+        _leave_session()
+
+    # ----- the cell magic -----------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--reveal", nargs="*", default=[], help="names to release (a,b or a, b or a b)")
+    @argument("--to", nargs="*", default=None, help="parties that receive them (default: all)")
+    @argument("--public", nargs="*", default=[], help="plain notebook values (or functions) every site has")
+    @argument("--keep", nargs="*", default=[], help="secret values to keep, still shared, for later cells")
+    @argument("--timeout", type=float, default=None, help="seconds to wait for a peer at any step")
+    @cell_magic("smpc")
+    def smpc_cell(self, line: str, cell: str):
+        """Run this cell as a secure computation with the other sites of the session.
+
+        Private names (%smpc private) become secret arrays; --public names are plain and must be
+        equal at every site; only the --reveal names are opened, only to the --to parties.
+        Every site must run the identical cell with identical arguments.
+        """
+        args = parse_argstring(self.smpc_cell, line)
+        site = _require_site()
+        to = _names(args.to)
+        to = None if not to or to == ["all"] else to
+        progress = CellProgress()
+        outcome = site.run_cell(
+            cell,
+            self.shell.user_ns,
+            reveal=_names(args.reveal),
+            to=to,
+            public=_names(args.public),
+            keep=_names(args.keep),
+            timeout=args.timeout,
+            on_round=progress,
+        )
+        progress.finish()
+        if outcome.values is None:
+            display(ReleaseNotice(outcome.released, outcome.recipients, site.name))
+            return
+        values = {k: as_user_value(v) for k, v in outcome.values.items()}
+        self.shell.user_ns.update(values)
+        if values:
+            display(ReleasedResults(values, outcome.recipients, site.name))
+        elif outcome.kept:
+            print(f"smpc: kept {', '.join(outcome.kept)} (still shared) for later cells")
+
+
+def _show_error(shell, etype, value, tb, tb_offset=None):
+    """Our errors are written for the analyst: show the message, not the library's internals."""
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset, exception_only=True)
+
+
+def load(ipython) -> None:
+    ipython.register_magics(SmpcMagics)
+    ipython.set_custom_exc((SmpcError, BridgeError), _show_error)
+
+
+def _leave_session() -> None:
+    """Stop the status panel and disconnect this kernel's site, if any."""
+    global _SITE, _PANEL
+    if _PANEL is not None:
+        _PANEL.stop()
+        _PANEL = None
+    if _SITE is not None:
+        _SITE.disconnect()
+        _SITE = None
+
+
+def unload(ipython) -> None:
+    _leave_session()
+    for kind in ("line", "cell"):
+        ipython.magics_manager.magics[kind].pop("smpc", None)
+    ipython.set_custom_exc((), None)

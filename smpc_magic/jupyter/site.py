@@ -1,0 +1,195 @@
+"""A site's session inside its kernel: the connected party, its private names, kept secrets,
+and the audit log. No IPython here; the magics are a thin layer on top."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.party import CellOutcome, Party
+from ..engine.sandbox import analyse, cell_digest
+from ..errors import CellError, SmpcError
+from ..protocols.base import MaterialNeed
+from .audit import AuditLog
+
+
+class SiteSession:
+    """One party of one session, living in a kernel between cells."""
+
+    def __init__(self, session_path: str | os.PathLike, party: str, key_path: str | os.PathLike | None = None):
+        self.party = Party(session_path, party, key_path=key_path)
+        self.config = self.party.config
+        self.name = party
+        self.private_names: list[str] = []
+        self.kept: dict[str, object] = {}
+        self.audit = AuditLog(Path(self.config.directory) / f"audit-{party}.jsonl", party, self.config.session_id)
+        self.last_outcome: CellOutcome | None = None
+        self.cells_run = 0
+
+    # ----- connection ---------------------------------------------------------------------------
+    def connect(self, timeout: float | None = None) -> None:
+        self.party.connect(timeout)
+        self.party.mesh.start_service()
+
+    @property
+    def connected(self) -> bool:
+        return self.party.mesh is not None
+
+    def disconnect(self) -> None:
+        self.party.close()
+
+    def status(self) -> dict:
+        """Peers (connected, round-trip ms), the dealer, the preprocessing stock, kept names."""
+        peers = self.party.mesh.peer_status() if self.party.mesh else {}
+        rows = []
+        for name in self.config.names:
+            if name == self.name:
+                rows.append({"name": name, "role": "this site", "connected": True, "rtt_ms": None})
+            else:
+                info = peers.get(name, {})
+                rtt = info.get("rtt_s")
+                rows.append(
+                    {
+                        "name": name,
+                        "role": "party",
+                        "connected": bool(info.get("connected")),
+                        "rtt_ms": None if rtt is None else rtt * 1000,
+                    }
+                )
+        if self.config.dealer is not None:
+            info = peers.get(self.config.dealer.name, {})
+            rtt = info.get("rtt_s")
+            rows.append(
+                {
+                    "name": self.config.dealer.name,
+                    "role": "dealer",
+                    "connected": bool(info.get("connected")),
+                    "rtt_ms": None if rtt is None else rtt * 1000,
+                }
+            )
+        return {
+            "session": self.config.session_id,
+            "me": self.name,
+            "peers": rows,
+            "stock": self.party.store.stock(),
+            "private": list(self.private_names),
+            "kept": sorted(self.kept),
+            "cells_run": self.cells_run,
+        }
+
+    # ----- private names ------------------------------------------------------------------------
+    def mark_private(self, names: list[str]) -> None:
+        for name in names:
+            if not name.isidentifier():
+                raise CellError(f"{name!r} is not a variable name")
+            if name not in self.private_names:
+                self.private_names.append(name)
+
+    def clear_private(self, names: list[str]) -> None:
+        for name in names or list(self.private_names):
+            if name in self.private_names:
+                self.private_names.remove(name)
+
+    # ----- offline phase ------------------------------------------------------------------------
+    def preprocess(self, needs: list[MaterialNeed], progress=None, batches: int = 10) -> None:
+        """Fill the store from the dealer, in batches so a progress bar can move."""
+        total = sum(need.count for need in needs)
+        done = 0
+        for need in needs:
+            step = max(1, -(-need.count // batches))
+            have = 0
+            while have < need.count:
+                have = min(need.count, have + step)
+                self.party.preprocess([MaterialNeed(need.kind, need.params, have)])
+                done += min(step, need.count)
+                if progress is not None:
+                    progress(min(done, total), total)
+
+    # ----- online phase -------------------------------------------------------------------------
+    def run_cell(
+        self,
+        code: str,
+        user_ns: dict,
+        *,
+        reveal: list[str],
+        to: list[str] | None,
+        public: list[str],
+        keep: list[str],
+        timeout: float | None = None,
+        on_round=None,
+    ) -> CellOutcome:
+        if not self.connected:
+            raise SmpcError("not connected to a session; run `%smpc connect SESSION --as PARTY` first")
+        used = analyse(code).free
+        private = {}
+        for name in self.private_names:
+            if name in used:
+                if name not in user_ns:
+                    raise CellError(
+                        f"{name!r} is marked private but is not defined in this notebook; define it or `%smpc private --clear {name}`"
+                    )
+                private[name] = user_ns[name]
+        public_values = {}
+        for name in public:
+            if name not in user_ns:
+                raise CellError(f"--public {name}: no variable {name!r} in this notebook")
+            public_values[name] = user_ns[name]
+        started = datetime.datetime.now(datetime.UTC)
+        try:
+            outcome = self.party.run(
+                code,
+                private,
+                public=public_values,
+                reveal_names=reveal,
+                to=to,
+                keep=self.kept,
+                keep_names=keep,
+                timeout=timeout,
+                on_round=on_round,
+            )
+        except Exception as exc:
+            self.audit.append(
+                {
+                    "time": started.isoformat(),
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                    "cell_sha256": cell_digest(code),
+                    "released": [],
+                    "recipients": [],
+                }
+            )
+            raise
+        self.kept.update(outcome.kept)
+        self.cells_run += 1
+        self.last_outcome = outcome
+        self.audit.append(
+            {
+                "time": started.isoformat(),
+                "status": "ok",
+                "cell_sha256": outcome.cell_sha256,
+                "released": outcome.released,
+                "shapes": outcome.shapes,
+                "recipients": outcome.recipients,
+                "received": outcome.values is not None,
+                "parties": outcome.parties,
+                "computation": outcome.computation,
+                "kept": sorted(outcome.kept),
+            }
+        )
+        return outcome
+
+
+def as_user_value(value):
+    """What a recipient's notebook gets: numpy values, a DataFrame for released frames."""
+    if isinstance(value, dict):
+        try:
+            import pandas as pd
+
+            return pd.DataFrame(value)
+        except ImportError:
+            return value
+    arr = np.asarray(value)
+    return arr.item() if arr.ndim == 0 else arr

@@ -1,0 +1,140 @@
+"""One party's side of ``smpc bench`` (runs in a worker process): operands, the timed runs,
+rounds, bytes and time spent waiting on peers. The table is made by :mod:`smpc_magic.cli.bench`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..engine import inputs
+from ..engine.party import Party
+from ..protocols.base import MaterialNeed
+from ..protocols.channel import Message
+from ..protocols.context import ProtocolContext
+from ..secret import lib
+from ..secret.array import SecretArray
+
+GRAM_COLUMNS = 10
+
+
+def bench_data(shape: tuple[int, ...]) -> np.ndarray:
+    """Deterministic values in [-10, 10] (benchmark data only; shares and masks use the CSPRNG)."""
+    return 10 * np.sin(np.arange(int(np.prod(shape)), dtype=np.float64) * 0.7 + 0.3).reshape(shape)
+
+
+def _material_needs(ctx: ProtocolContext, op: str, n: int) -> list[MaterialNeed]:
+    plan, f = ctx.suite.preprocessing_plan, ctx.frac_bits
+    if op == "mul":
+        return [*plan("multiplication", n, f), *plan("truncation", n, f)]
+    if op == "gram":
+        return [*plan("gram", 1, f, rows=n, cols=GRAM_COLUMNS), *plan("truncation", GRAM_COLUMNS**2, f)]
+    return []
+
+
+def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
+    """Valid sharings of public data (a public constant as a secret): timing is the same."""
+    shape = (n, GRAM_COLUMNS) if op == "gram" else (n // 10, 10) if op == "softmax" else (n,)
+    count = 2 if op in ("mul", "dot", "lt", "eq") else 1
+    out = []
+    for k in range(count):
+        data = bench_data(shape) if k == 0 else bench_data(shape)[::-1].copy()
+        if op in ("recip", "sqrt", "log"):
+            data = 1.5 + 100 * np.abs(data)  # positive inputs inside the functions' ranges
+        encoded, scale = ctx.suite.codec.encode_input(data, ctx.frac_bits, "benchmark data")
+        out.append(SecretArray(ctx, ctx.suite.constant(ctx, encoded), scale))
+    return out
+
+
+def _barrier(ctx: ProtocolContext) -> None:
+    others = [j for j in range(ctx.n_parties) if j != ctx.party]
+    ctx.channel.exchange(ctx.next_step(), "barrier", {j: Message() for j in others}, {j: [] for j in others})
+
+
+def _share_round(ctx: ProtocolContext, n: int, names: list[str]) -> None:
+    """Input sharing as a real cell does it: one exchange, then every party's share."""
+    sharing = ctx.suite.input_sharing(ctx)
+    outgoing = {j: Message(arrays) for j, arrays in sharing.outgoing().items()}
+    received = ctx.channel.exchange(ctx.next_step(), "bench share", outgoing, {j: sharing.expected() for j in outgoing})
+    sharing.receive({j: m.arrays for j, m in received.items()})
+    declared = {i: ({"x": {"shape": [n], "scale": ctx.frac_bits}} if i == 0 else {}) for i in range(ctx.n_parties)}
+    encoded = {}
+    if ctx.is_leader:
+        encoded = inputs.encode_private({"x": np.linspace(-5, 5, n)}, ctx.suite.codec, ctx.frac_bits, names[0])
+    inputs.share_inputs(ctx, sharing, encoded, declared, names)
+
+
+def _run_op(ctx: ProtocolContext, op: str, operands: list[SecretArray], n: int, names: list[str]) -> None:
+    if op == "share":
+        _share_round(ctx, n, names)
+    elif op == "mul":
+        operands[0] * operands[1]
+    elif op == "dot":
+        operands[0] @ operands[1]
+    elif op == "gram":
+        operands[0].T @ operands[0]
+    elif op == "sum":
+        operands[0].sum()
+    elif op == "mean":
+        operands[0].mean()
+    elif op == "lt":
+        _ = operands[0] < operands[1]
+    elif op == "eq":
+        _ = operands[0] == operands[1]
+    else:
+        functions: dict[str, Any] = {
+            "max": lib.max,
+            "recip": lib.reciprocal,
+            "sqrt": lib.sqrt,
+            "exp": lib.exp,
+            "log": lib.log,
+            "sigmoid": lib.sigmoid,
+            "tanh": lib.tanh,
+            "softmax": lambda v: lib.softmax(v, axis=1),
+        }
+        functions[op](operands[0])
+
+
+def run_party_bench(party: Party, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Time every (operation, size) of ``plan`` at this party; material is fetched untimed first."""
+    ctx = party.context("bench")
+    material, channel = ctx.material, ctx.channel
+    rows = []
+    for op, n in plan["ops"]:
+        repeats = plan["repeats"]
+        operands = _operands(ctx, op, n)
+        needs = _material_needs(ctx, op, n)
+        if not needs:  # learn what one run draws, from one untimed run
+            before = {(u.kind, u.params): u.count for u in material.usage()}
+            _run_op(ctx, op, operands, n, party.config.names)
+            drawn = [
+                MaterialNeed(u.kind, u.params, u.count - before.get((u.kind, u.params), 0)) for u in material.usage()
+            ]
+            needs = [need for need in drawn if need.count > 0]
+        t0 = time.perf_counter()
+        for need in needs:
+            material.ensure(need.kind, need.params, need.count * repeats)
+        offline = time.perf_counter() - t0
+        _barrier(ctx)
+        times = []
+        rounds0, sent0, _ = channel.stats.snapshot()
+        wait0 = channel.stats.wait_seconds
+        for _ in range(repeats):
+            start = time.perf_counter()
+            _run_op(ctx, op, operands, n, party.config.names)
+            times.append(time.perf_counter() - start)
+        rounds1, sent1, _ = channel.stats.snapshot()
+        _barrier(ctx)
+        rows.append(
+            {
+                "op": op,
+                "size": n,
+                "times": times,
+                "offline_s": offline,
+                "rounds": (rounds1 - rounds0) / repeats,
+                "bytes_sent": (sent1 - sent0) / repeats,
+                "wait_s": (channel.stats.wait_seconds - wait0) / repeats,
+            }
+        )
+    return rows

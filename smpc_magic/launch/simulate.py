@@ -1,0 +1,134 @@
+"""``simulate``: run a %%smpc cell with N real local parties, to try an analysis on synthetic data.
+
+Each party is its own OS process with its own CurveZMQ connections, plus a dealer process: the
+same engine path the Jupyter magics use, on loopback.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .. import errors
+from ..engine.sandbox import analyse, check_names
+from ..errors import CellError, EncodingError, PartyFailed, SmpcError
+from ..protocols.registry import get_suite
+from .cluster import LocalCluster
+
+_PEER_CONSEQUENCES = {"PeerAborted", "PeerDisconnected", "PeerTimeout"}
+
+
+def _as_arrays(values: Mapping[str, object], owner: str) -> dict[str, np.ndarray]:
+    out = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise CellError(f"{owner}: {name!r} is not a valid variable name")
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise EncodingError(f"{owner}: value {name!r} has dtype {arr.dtype}; only numbers and booleans can be used")
+        out[name] = arr
+    return out
+
+
+def _parse_names(names: Sequence[str] | str) -> list[str]:
+    if isinstance(names, str):
+        names = names.replace(",", " ").split()
+    return [n.strip() for n in names if n.strip()]
+
+
+def simulate(
+    code: str,
+    inputs: Mapping[str, Mapping[str, object]],
+    reveal: Sequence[str] | str,
+    *,
+    public: Mapping[str, object] | None = None,
+    protocol: str = "additive",
+    timeout: float = 60.0,
+    frac_bits: int = 16,
+    to: Sequence[str] | None = None,
+    _record_dir: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
+
+    ``inputs[party][name]`` is that party's private value; a name given by several parties is
+    pooled row-wise in party order. ``public`` values are plain and equal everywhere. Returns
+    ``{name: value}`` for the names in ``reveal``. An error at any party is raised here, naming
+    the party.
+    """
+    codec = get_suite(protocol).codec  # a clear error for a protocol that is not installed
+    parties = list(inputs)
+    if len(parties) < 2:
+        raise SmpcError("simulate needs at least two parties")
+    reveal_names = _parse_names(reveal)
+    private = {p: _as_arrays(inputs[p], f"party {p!r}") for p in parties}
+    public_arrays = _as_arrays(public or {}, "public")
+    for p, values in private.items():  # refuse bad inputs before any process starts
+        for name, arr in values.items():
+            codec.encode_input(arr, frac_bits, f"private input {name!r} of party {p!r}")
+    check_names(analyse(code), set().union(*map(set, private.values())), set(public_arrays))
+
+    computation = secrets.token_hex(12)
+    with LocalCluster(parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol) as cluster:
+        cluster.start_dealer()
+        if public_arrays:
+            np.savez(cluster.directory / "public.npz", **public_arrays)
+        for p in parties:
+            input_path = cluster.directory / f"inputs-{p}.npz"
+            np.savez(input_path, **private[p])
+            job = {
+                "mode": "cell",
+                "code": code,
+                "inputs": str(input_path),
+                "public": str(cluster.directory / "public.npz") if public_arrays else None,
+                "reveal": reveal_names,
+                "to": list(to) if to is not None else None,
+                "computation": computation,
+                "record_path": f"{_record_dir}/{p}.bin" if _record_dir else None,
+            }
+            cluster.start_party(p, job)
+        finished = cluster.wait(list(cluster.procs), time.monotonic() + 2 * timeout + 30)
+        results = {p: cluster.result(p) for p in parties}
+        if not finished:
+            cluster.stop()
+            results = {p: cluster.result(p) for p in parties}
+        _raise_first_failure(results, finished, timeout)
+        values = None
+        for p in parties:
+            status, out = results[p]
+            if status.get("received"):
+                path = out / "values.npz"
+                got = {}
+                if path.exists():
+                    with np.load(path, allow_pickle=False) as data:
+                        got = {k: data[k] for k in data.files}
+                if values is None:
+                    values = got
+                elif any(not np.array_equal(values[k], got[k]) for k in values):
+                    raise SmpcError("the parties received different results; this is a bug, please report it")
+        return {k: (values or {})[k] for k in reveal_names} if values is not None else {}
+
+
+def _raise_first_failure(results: dict, finished: bool, timeout: float) -> None:
+    failures = [(p, s) for p, (s, _) in results.items() if s is None or not s.get("ok")]
+    if not failures:
+        return
+    reported = [(p, s) for p, s in failures if s is not None]
+    root = [(p, s) for p, s in reported if s["error_type"] not in _PEER_CONSEQUENCES]
+    if root or reported:
+        party, status = (root or reported)[0]
+        cls = getattr(errors, status["error_type"], None)
+        message = f"party {party!r}: {status['message']}"
+        if isinstance(cls, type) and issubclass(cls, errors.BridgeError | SmpcError) and cls is not PartyFailed:
+            try:
+                err = cls(message)
+            except TypeError:
+                err = PartyFailed(party, status["message"], status["error_type"])
+        else:
+            err = PartyFailed(party, status["message"], status["error_type"])
+        err.party = party
+        raise err
+    silent = ", ".join(p for p, _ in failures)
+    raise PartyFailed(silent, f"did not finish within {2 * timeout + 30:.0f} s and was stopped", "PeerTimeout")

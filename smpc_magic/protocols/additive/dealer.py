@@ -1,0 +1,113 @@
+"""The trusted dealer: makes correlated randomness and gives each party its shares.
+
+It runs as its own process (``smpc dealer SESSION``, which binds this logic to
+kernel_bridge's dealer service) and never sees any input. Streams are cut into chunks; each
+chunk is derived from a fresh master seed that the dealer keeps (in its state directory) so that
+a party asking again for a chunk it lost gets the same shares as its peers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..base import Array
+from ..prg import derive_seed
+from .kinds import KINDS, MAX_ELEMENTS, PartyMaterial, deal, params_from_json, stream_key
+
+MIN_FLAT_CHUNK = 4096
+
+
+@dataclass
+class _ChunkRecord:
+    chunk_id: int
+    start: int
+    length: int
+    master: bytes
+
+
+class Dealer:
+    """Dealer state: the chunks of every stream, persisted so restarts never re-issue material."""
+
+    def __init__(self, n_parties: int, state_dir: str | os.PathLike[str]):
+        self.n_parties = n_parties
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._log = self.state_dir / "chunks.jsonl"
+        self._lock = threading.Lock()
+        self.streams: dict[str, list[_ChunkRecord]] = {}
+        epoch_file = self.state_dir / "epoch"
+        if not epoch_file.exists():
+            epoch_file.write_text(secrets.token_hex(8))
+        self.epoch = epoch_file.read_text().strip()
+        if self._log.exists():
+            for line in self._log.read_text().splitlines():
+                rec = json.loads(line)
+                self.streams.setdefault(rec["stream"], []).append(
+                    _ChunkRecord(rec["chunk_id"], rec["start"], rec["length"], bytes.fromhex(rec["master"]))
+                )
+
+    def _extend(self, stream: str, flat: bool, end: int) -> None:
+        chunks = self.streams.setdefault(stream, [])
+        have = chunks[-1].start + chunks[-1].length if chunks else 0
+        lines = []
+        while have < end:
+            length = max(end - have, MIN_FLAT_CHUNK) if flat else 1
+            rec = _ChunkRecord(len(chunks), have, length, secrets.token_bytes(32))
+            chunks.append(rec)
+            lines.append(
+                json.dumps(
+                    {
+                        "stream": stream,
+                        "chunk_id": rec.chunk_id,
+                        "start": rec.start,
+                        "length": rec.length,
+                        "master": rec.master.hex(),
+                    }
+                )
+            )
+            have += length
+        if lines:
+            fd = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, ("\n".join(lines) + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def handle(self, party: int, kind: str, meta: dict[str, Any]) -> tuple[str, dict[str, Any], list[Array]]:
+        """Answer one authenticated party's request: ``fetch`` material, or a ``ping``."""
+        if kind == "ping":
+            return "pong", {"epoch": self.epoch}, []
+        if kind != "fetch":
+            raise ValueError(f"unknown request {kind!r}")
+        kind = meta.get("kind")
+        if not isinstance(kind, str):
+            raise ValueError("material request without a kind")
+        params = params_from_json(kind, meta.get("params"))
+        start, count = int(meta.get("start", -1)), int(meta.get("count", 0))
+        if start < 0 or not 0 < count <= MAX_ELEMENTS:
+            raise ValueError("bad range in material request")
+        stream = stream_key(kind, params)
+        flat = KINDS[kind].flat
+        with self._lock:
+            self._extend(stream, flat, start + count)
+            wanted = [c for c in self.streams[stream] if c.start + c.length > start and c.start < start + count]
+        described, out = [], []
+        for rec in wanted:
+            if party == 0:  # party 0 holds the corrections; everyone else needs only a seed
+                mine = deal(kind, params, rec.length if flat else 1, rec.master, self.n_parties)[0]
+            else:
+                mine = PartyMaterial(derive_seed(rec.master, party), {})
+            names = sorted(mine.corrections)
+            described.append({"chunk_id": rec.chunk_id, "start": rec.start, "length": rec.length, "arrays": names})
+            out.append(np.frombuffer(mine.seed, dtype=np.uint8))
+            out.extend(np.ascontiguousarray(mine.corrections[n]) for n in names)
+        return "material", {"stream": stream, "epoch": self.epoch, "chunks": described}, out

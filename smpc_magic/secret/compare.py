@@ -1,0 +1,160 @@
+"""Secure comparisons and what is built on them: where, maximum, minimum, abs, sign, clip and
+tree reductions (max, argmax). A comparison is the suite's sign test (9 rounds for a whole array
+with the additive suite, exact for |x - y| >= 2**-f)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import SecretValueError
+from .core import SecretCore as SecretArray
+from .core import as_secret
+
+
+# ----- helpers ---------------------------------------------------------------------------------------
+def secret_arg(x: Any) -> SecretArray:
+    if not isinstance(x, SecretArray):
+        raise SecretValueError("this smpc function needs a secret array")
+    return x
+
+
+def _bits(x: SecretArray, shares: Any) -> SecretArray:
+    """A 0/1 integer secret from this party's shares of bits."""
+    return x._new(shares, 0)
+
+
+def less_than_zero(x: SecretArray) -> SecretArray:
+    """[x < 0] as a secret 0/1 integer array. 9 rounds."""
+    return _bits(x, x._ctx.suite.ltz(x._ctx, x._share))
+
+
+def stacked_signs(parts: list[SecretArray], magnitude_bits: int | None = None) -> list[SecretArray]:
+    """[p < 0] for several same-shape secrets in one comparison batch (9 rounds in all).
+
+    ``magnitude_bits``: a known bound |p| < 2**magnitude_bits on the values (not encoded) makes
+    the comparison cheaper; beyond it the answer is wrong, so pass it only for bounded inputs."""
+    scale = max(p._scale for p in parts)
+    stacked = np.stack([p._at_scale(scale) for p in parts])
+    ctx = parts[0]._ctx
+    if magnitude_bits is None:
+        out = ctx.suite.ltz(ctx, stacked)
+    else:
+        out = ctx.suite.ltz(ctx, stacked, bits=min(ctx.suite.codec.limit_bits, magnitude_bits + scale))
+    return [_bits(parts[0], out[i]) for i in range(len(parts))]
+
+
+def compare_values(a, b, op: str) -> SecretArray:
+    """Elementwise a OP b for secrets and public values; a secret 0/1 integer array."""
+    ref = a if isinstance(a, SecretArray) else b
+    a, b = as_secret(ref, a), as_secret(ref, b)
+    if op == "<":
+        return less_than_zero(a - b)
+    if op == ">":
+        return less_than_zero(b - a)
+    if op == "<=":
+        return 1 - less_than_zero(b - a)
+    if op == ">=":
+        return 1 - less_than_zero(a - b)
+    diff = a - b
+    lt, gt = stacked_signs([diff, -diff])
+    if op == "==":
+        return 1 - lt - gt
+    if op == "!=":
+        return lt + gt
+    raise ValueError(op)
+
+
+def where(condition, a, b) -> SecretArray:
+    """Elementwise choice: a where condition is 1, b where 0. One product for a secret condition."""
+    if isinstance(condition, SecretArray):
+        ref = condition
+        a, b = as_secret(ref, a), as_secret(ref, b)
+        return b + condition * (a - b)
+    ref = a if isinstance(a, SecretArray) else b
+    a, b = as_secret(ref, a), as_secret(ref, b)
+    scale = max(a._scale, b._scale)
+    mask = np.asarray(condition, dtype=bool)
+    return a._new(np.where(mask, a._at_scale(scale), b._at_scale(scale)), scale)
+
+
+def maximum(a, b) -> SecretArray:
+    """Elementwise maximum (11 rounds)."""
+    return where(compare_values(a, b, "<"), b, a)
+
+
+def minimum(a, b) -> SecretArray:
+    """Elementwise minimum (11 rounds)."""
+    return where(compare_values(a, b, "<"), a, b)
+
+
+def absolute(x: SecretArray) -> SecretArray:
+    """|x| (11 rounds)."""
+    x = secret_arg(x)
+    return x * (1 - 2 * less_than_zero(x))
+
+
+def sign(x: SecretArray) -> SecretArray:
+    """-1, 0 or 1 as a secret integer array (9 rounds)."""
+    x = secret_arg(x)
+    neg, pos = stacked_signs([x, -x])
+    return pos - neg
+
+
+def clip(x: SecretArray, lower, upper) -> SecretArray:
+    """x limited to [lower, upper] (public bounds); 11 rounds."""
+    x = secret_arg(x)
+    below, above = stacked_signs([x - lower, upper - x])
+    return x + below * (lower - x) + above * (upper - x)
+
+
+def clip_below(x: SecretArray, lower: float) -> SecretArray:
+    """max(x, lower) for a public lower bound (11 rounds)."""
+    below = less_than_zero(x - lower)
+    return x + below * (lower - x)
+
+
+def _reduce(x: SecretArray, axis, want_index: bool):
+    """Tree reduction for max/argmax along ``axis``: log2(n) levels of 11 rounds."""
+    x = secret_arg(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    x = x.transpose(*[i for i in range(x.ndim) if i != axis % x.ndim], axis % x.ndim)
+    n = x.shape[-1]
+    if n == 0:
+        raise ValueError("max of an empty secret array")
+    index = np.broadcast_to(np.arange(n), x.shape)
+    index = as_secret(x, np.ascontiguousarray(index))
+    while x.shape[-1] > 1:
+        half = x.shape[-1] // 2
+        a, b = x[..., : 2 * half : 2], x[..., 1 : 2 * half : 2]
+        ia, ib = index[..., : 2 * half : 2], index[..., 1 : 2 * half : 2]
+        take_b = less_than_zero(a - b)  # ties keep the first, as numpy does
+        merged = a + take_b * (b - a)
+        merged_index = ia + take_b * (ib - ia) if want_index else ia  # integer x integer: exact
+        if x.shape[-1] % 2:
+            merged = np.concatenate([merged, x[..., -1:]], axis=-1)
+            merged_index = np.concatenate([merged_index, index[..., -1:]], axis=-1)
+        x, index = merged, merged_index
+    return (index if want_index else x)[..., 0]
+
+
+def amax(x: SecretArray, axis=None) -> SecretArray:
+    """Largest value along ``axis``: ceil(log2 n) levels of one comparison and one product."""
+    return _reduce(x, axis, want_index=False)
+
+
+def amin(x: SecretArray, axis=None) -> SecretArray:
+    """Smallest value along ``axis`` (as max of -x)."""
+    return -_reduce(-secret_arg(x), axis, want_index=False)
+
+
+def argmax(x: SecretArray, axis=None) -> SecretArray:
+    """Index of the (first) largest value along ``axis``, as a secret integer."""
+    return _reduce(x, axis, want_index=True)
+
+
+def argmin(x: SecretArray, axis=None) -> SecretArray:
+    """Index of the (first) smallest value along ``axis``, as a secret integer."""
+    return _reduce(-secret_arg(x), axis, want_index=True)

@@ -1,1 +1,0 @@
-"""Ring arithmetic, fixed-point encoding, CSPRNG and additive sharing (the bottom layer)."""
