@@ -31,6 +31,22 @@ def _write_result(out_dir: Path, status: dict, arrays: dict[str, np.ndarray] | N
     tmp.replace(out_dir / "status.json")
 
 
+def _progress_writer(path: str | None, every: int = 50):
+    """An ``on_round`` hook that writes the round number to ``path`` every ``every`` rounds: the
+    signal a supervising process (or a test) waits on to know the computation is under way."""
+    if not path:
+        return None
+    target = Path(path)
+
+    def write(step: int, label: str) -> None:
+        if step % every == 0:
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(f"{step} {label}")
+            tmp.replace(target)
+
+    return write
+
+
 def main(job_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
     out_dir = Path(job["out_dir"])
@@ -49,6 +65,7 @@ def main(job_path: str) -> int:
                 reveal_names=job["reveal"],
                 to=job.get("to"),
                 computation=job["computation"],
+                on_round=_progress_writer(job.get("progress_path")),
             )
             status = {
                 "ok": True,

@@ -29,15 +29,30 @@ class InMemoryNetwork:
             (i, j): queue.Queue() for i in range(n_parties) for j in range(n_parties) if i != j
         }
         self.log: list[tuple[int, int, str, list[npt.NDArray[Any]]]] = []
+        self.sent: dict[tuple[int, int], tuple[str, list[npt.NDArray[Any]]]] = {}  # (step, sender) -> label, arrays
         self._lock = threading.Lock()
 
     def channel(self, party: int) -> InMemoryChannel:
         return InMemoryChannel(self, party)
 
-    def received_by(self, party: int, label: str) -> list[npt.NDArray[Any]]:
-        """Every array ``party`` received in rounds labelled ``label`` (what a curious party sees)."""
+    def opened(self, label: str, combine: Any = np.add) -> list[npt.NDArray[Any]]:
+        """The values opened in rounds labelled ``label`` (what every recipient learns): each
+        sender's share, as sent, combined across senders (``np.add`` or ``np.bitwise_xor``)."""
+        by_step: dict[int, dict[int, list[npt.NDArray[Any]]]] = {}
         with self._lock:
-            return [a for (_, dst, lab, arrays) in self.log if dst == party and lab == label for a in arrays]
+            for (step, sender), (lab, arrays) in self.sent.items():
+                if lab == label:
+                    by_step.setdefault(step, {})[sender] = arrays
+        out = []
+        with np.errstate(over="ignore"):
+            for senders in by_step.values():
+                parts = list(senders.values())
+                for k in range(len(parts[0])):
+                    total = parts[0][k].copy()
+                    for other in parts[1:]:
+                        total = combine(total, other[k])
+                    out.append(total)
+        return out
 
 
 class InMemoryChannel(Channel):
@@ -60,6 +75,7 @@ class InMemoryChannel(Channel):
             arrays = [np.array(a, copy=True) for a in msg.arrays]
             with self.network._lock:
                 self.network.log.append((self.party, j, label, arrays))
+                self.network.sent.setdefault((step, self.party), (label, arrays))
             self.stats.bytes_sent += sum(a.nbytes for a in arrays)
             self.network.queues[(self.party, j)].put((step, label, Message(arrays, dict(msg.meta))))
         received = {}

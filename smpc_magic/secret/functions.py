@@ -70,7 +70,7 @@ def _normalise(x: SecretArray, low: int, high: int, signed: bool):
 
 def _horner(z: SecretArray, coefficients: list[float]) -> SecretArray:
     """c0 + c1 z + ... by Horner's rule: one product (2 rounds) per degree."""
-    result = as_secret(z._ctx, np.full(z.shape, coefficients[-1]))
+    result = as_secret(z, np.full(z.shape, coefficients[-1]))
     for c in reversed(coefficients[:-1]):
         result = result * z + c
     return result

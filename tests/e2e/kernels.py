@@ -75,6 +75,23 @@ class Site:
         reply = self.kc.get_shell_msg(timeout=max(1, deadline - time.monotonic()))
         return Result(reply["content"]["status"], "\n".join(text), error, ename, outputs)
 
+    def wait_for_output(self, msg_id: str, needle: str, timeout: float) -> None:
+        """Wait until the cell ``msg_id`` displays text containing ``needle`` (for example the
+        progress line a long %%smpc cell shows): a signal that it is under way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{self.name}: no output with {needle!r} within {timeout} s")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if needle in str(msg["content"].get("data", {}).get("text/plain", "")):
+                return
+
     def run(self, code: str, timeout: float = 60) -> Result:
         return self.collect(self.submit(code), timeout)
 

@@ -1,6 +1,7 @@
 """A real browser: JupyterLab in headless Chromium runs site alice's notebook while bob and carol
 run theirs as kernels; the status panel and the released-results table must render."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,8 +13,9 @@ import urllib.request
 import pytest
 
 from kernel_bridge.session import free_port, new_session
-from smpc_magic.notebooks import quickstart_dir, run_site_notebooks
+from smpc_magic.launch.notebooks import quickstart_dir, run_site_notebooks
 from tests.e2e.kernels import ROOT
+from tests.support.processes import dealer_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 CHROMIUM_ARGS = [
@@ -45,12 +47,28 @@ def _wait_for_lab(url: str, deadline: float) -> None:
     raise AssertionError(f"JupyterLab did not start: {url}")
 
 
+def _wait_for_idle_kernel(url: str, deadline: float) -> None:
+    """Until the Jupyter server reports a started kernel that is idle (the notebook is ready)."""
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            kernels = json.loads(response.read())
+        if any(k.get("execution_state") == "idle" for k in kernels):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the notebook's kernel did not become idle")
+
+
 def test_jupyterlab_renders_status_panel_and_results(tmp_path):
+    with contextlib.ExitStack() as stack:
+        _run_browser_test(tmp_path, stack)
+
+
+def _run_browser_test(tmp_path, stack):
     from playwright.sync_api import sync_playwright
 
     chromium = _chromium()
     session = new_session(["alice", "bob", "carol"], tmp_path / "study", timeout=120)
-    dealer = subprocess.Popen([sys.executable, "-m", "smpc_magic.cli", "dealer", str(session)], cwd=ROOT)
+    stack.enter_context(dealer_process(session))  # stopped when the test ends
     lab_root = tmp_path / "lab"
     lab_root.mkdir()
     shutil.copy(quickstart_dir() / "alice.ipynb", lab_root / "alice.ipynb")
@@ -83,7 +101,7 @@ def test_jupyterlab_renders_status_panel_and_results(tmp_path):
             page.goto(f"http://127.0.0.1:{port}/lab/tree/alice.ipynb?token={token}", timeout=90_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar", timeout=60_000)
-            time.sleep(2)  # let the kernel finish starting
+            _wait_for_idle_kernel(f"http://127.0.0.1:{port}/api/kernels?token={token}", time.monotonic() + 60)
             page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
             page.click("li.lm-Menu-item:has-text('Run All Cells')")
             page.wait_for_selector(".smpc-status", timeout=120_000)
@@ -111,8 +129,6 @@ def test_jupyterlab_renders_status_panel_and_results(tmp_path):
             lab.wait(20)
         except subprocess.TimeoutExpired:
             lab.kill()
-        dealer.terminate()
-        dealer.wait(10)
+            lab.wait(10)
         if others is not None:
             others.join(60)
-    json.dumps({})

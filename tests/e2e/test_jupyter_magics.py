@@ -1,13 +1,12 @@
 """End to end: three real ipykernels (jupyter_client), a real dealer process, the magics."""
 
-import subprocess
-import sys
 import time
 
 import pytest
 
 from kernel_bridge.session import new_session
-from tests.e2e.kernels import ROOT, Site, run_all
+from tests.e2e.kernels import Site, run_all
+from tests.support.processes import dealer_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -19,7 +18,11 @@ TIMEOUT = 15
 def study(tmp_path_factory):
     directory = tmp_path_factory.mktemp("study")
     session = new_session(NAMES, directory, timeout=TIMEOUT)
-    dealer = subprocess.Popen([sys.executable, "-m", "smpc_magic.cli", "dealer", str(session)], cwd=ROOT)
+    with dealer_process(session):
+        yield from _connected_sites(session, directory)
+
+
+def _connected_sites(session, directory):
     sites = [Site(name, directory) for name in NAMES]
     try:
         results = run_all(sites, [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in NAMES])
@@ -29,8 +32,6 @@ def study(tmp_path_factory):
     finally:
         for site in sites:
             site.close()
-        dealer.terminate()
-        dealer.wait(10)
 
 
 def setup_data(sites):
@@ -50,7 +51,7 @@ def test_connect_shows_a_status_panel(study):
 
 
 def test_help_comes_from_magic_arguments(study):
-    r = study["sites"][0].run("from smpc_magic.magics import SmpcMagics\nprint(SmpcMagics.smpc_cell.__doc__)")
+    r = study["sites"][0].run("from smpc_magic.jupyter.magics import SmpcMagics\nprint(SmpcMagics.smpc_cell.__doc__)")
     assert "--reveal" in r.text and "--to" in r.text
 
 
@@ -100,7 +101,7 @@ def test_a_different_cell_is_refused_everywhere_before_any_share_leaves(study):
         assert not r.ok and r.ename == "InputMismatchError" and "runs a different cell" in r.error
     for site in sites:  # only the rendezvous round happened: no input-dependent message left any site
         r = site.run(
-            "from smpc_magic.magics import current_site\ns = current_site().party.last_run_stats\nprint(s.rounds, s.bytes_sent)"
+            "from smpc_magic.jupyter.magics import current_site\ns = current_site().party.last_run_stats\nprint(s.rounds, s.bytes_sent)"
         )
         rounds, sent = (int(v) for v in r.text.split())
         assert rounds == 1 and sent <= 2 * 32
@@ -176,7 +177,7 @@ def test_a_kernel_killed_mid_cell_is_named_and_a_fresh_kernel_can_rejoin(study):
     setup_data(sites)
     long_cell = "%%smpc --reveal s\nacc = x\nfor i in range(4000):\n    acc = acc * x / 10\ns = acc.sum()"
     ids = [site.submit(long_cell) for site in sites]
-    time.sleep(3)
+    sites[2].wait_for_output(ids[2], "smpc: round", 30)  # its progress line: the computation is under way
     sites[2].kill()
     started = time.monotonic()
     for site, msg_id in zip(sites[:2], ids[:2]):

@@ -2,16 +2,14 @@
 
 import json
 import re
-import subprocess
-import sys
 
 import nbformat
 import numpy as np
 import pytest
 
 from kernel_bridge.session import new_session
-from smpc_magic.notebooks import quickstart_dir, run_site_notebooks
-from tests.e2e.kernels import ROOT
+from smpc_magic.launch.notebooks import quickstart_dir, run_site_notebooks
+from tests.support.processes import dealer_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 SITES = {"alice": (1, 1200), "bob": (2, 800), "carol": (3, 1500)}
@@ -30,13 +28,9 @@ def site_data(seed, rows):
 def executed(tmp_path_factory):
     work = tmp_path_factory.mktemp("quickstart")
     session = new_session(list(SITES), work / "study", timeout=60)
-    dealer = subprocess.Popen([sys.executable, "-m", "smpc_magic.cli", "dealer", str(session)], cwd=ROOT)
-    try:
+    with dealer_process(session):
         notebooks = {site: quickstart_dir() / f"{site}.ipynb" for site in SITES}
         results = run_site_notebooks(notebooks, session, work / "out", timeout=120)
-    finally:
-        dealer.terminate()
-        dealer.wait(10)
     return {site: (code, nbformat.read(path, as_version=4), path) for site, (code, path) in results.items()}
 
 

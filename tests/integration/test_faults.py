@@ -13,8 +13,8 @@ from kernel_bridge.keys import generate_keypair, load_keypair
 from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import load_session
 from smpc_magic import simulate
-from smpc_magic.cluster import LocalCluster
-from smpc_magic.sharing.ring import encode
+from smpc_magic.launch.cluster import LocalCluster
+from smpc_magic.protocols.additive.ring import encode
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -119,11 +119,24 @@ def test_a_key_not_in_the_session_cannot_connect_and_receives_nothing():
             mesh.close()
 
 
-def run_and_kill(cluster, victim, kill_after_s):
+def wait_for_round(progress: Path, at_least: int, deadline_s: float) -> None:
+    """Wait until a party's progress file (written by its on_round hook) reaches ``at_least``."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if progress.exists() and int(progress.read_text().split()[0]) >= at_least:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the computation did not reach round {at_least} within {deadline_s} s")
+
+
+def run_and_kill(cluster, victim):
+    """Start LONG_CELL at every party and kill ``victim`` once it is well into the computation."""
     names = cluster.names
+    progress = cluster.directory / f"progress-{victim}"
     for name in names:
-        cluster.start_party(name, cell_job(LONG_CELL, write_inputs(cluster, name, x=np.ones(20_000)), ["s"]))
-    time.sleep(kill_after_s)
+        extra = {"progress_path": str(progress)} if name == victim else {}
+        cluster.start_party(name, cell_job(LONG_CELL, write_inputs(cluster, name, x=np.ones(20_000)), ["s"], **extra))
+    wait_for_round(progress, 200, 60)
     proc = cluster.procs[names.index(victim)]
     assert proc.poll() is None, "the computation finished before the kill; make LONG_CELL longer"
     proc.kill()
@@ -136,7 +149,7 @@ def run_and_kill(cluster, victim, kill_after_s):
 def test_a_party_killed_mid_computation_is_named_at_the_others():
     with LocalCluster(["a", "b", "c"], timeout=30) as cluster:
         cluster.start_dealer()
-        statuses, elapsed = run_and_kill(cluster, "c", 2.5)
+        statuses, elapsed = run_and_kill(cluster, "c")
         assert elapsed < 15  # well within the 30 s timeout: the dropped connection is noticed
         for status in statuses.values():
             assert not status["ok"]
@@ -147,7 +160,7 @@ def test_a_party_killed_mid_computation_is_named_at_the_others():
 def test_restart_after_a_crash_never_reuses_material(tmp_path):
     with LocalCluster(["a", "b", "c"], timeout=30, directory=str(tmp_path)) as cluster:
         cluster.start_dealer()
-        run_and_kill(cluster, "b", 2.5)
+        run_and_kill(cluster, "b")
         cluster.procs.clear()
         used = {}
         for name in cluster.names:  # what each store had claimed when the crash happened
@@ -199,13 +212,14 @@ def test_material_from_a_lost_dealer_state_is_caught_not_used(tmp_path):
     dealer's chunks must not silently combine them with its peers' new ones."""
     import shutil
 
-    from smpc_magic.party import Party
+    from smpc_magic.engine.party import Party
+    from smpc_magic.protocols.base import MaterialNeed
 
     with LocalCluster(["a", "b", "c"], timeout=20, directory=str(tmp_path)) as cluster:
         cluster.start_dealer()
         lonely = Party(cluster.session_path, "a")
         lonely.mesh = Mesh(lonely.config, "a", lonely.keys)
-        lonely.preprocess("mul", (), 20_000)  # only site a stocks up from the first dealer
+        lonely.preprocess([MaterialNeed("mul", (), 20_000)])  # only site a stocks up from the first dealer
         lonely.close()
         cluster.dealer.terminate()
         cluster.dealer.wait(10)

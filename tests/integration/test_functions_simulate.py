@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from smpc_magic import simulate
-from smpc_magic.sharing.ring import decode, encode
+from tests.support.numeric import fixed, within_relative
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-ULP = 2.0**-16
 
 CELL = """
 lt = (x < y)
@@ -25,12 +24,7 @@ sm = smpc.softmax(grid, axis=1)
 """
 
 
-def fixed(x):
-    return decode(encode(np.asarray(x, dtype=np.float64), 16)[0], 16)
-
-
-def close(got, true, rel=1e-3):
-    assert np.all(np.abs(got - true) <= np.maximum(rel * np.abs(true), 4 * ULP))
+close = within_relative
 
 
 def test_functions_with_three_parties():

@@ -112,7 +112,7 @@ def test_session_new_writes_a_valid_session_and_private_keys(tmp_path):
     [
         (lambda t: t.replace('name = "b"', 'name = "a"'), "distinct"),
         (lambda t: t.replace("frac_bits = 16", "frac_bits = 70"), "frac_bits"),
-        (lambda t: t.replace('protocol = "additive"', 'protocol = "magic"'), "not available"),
+        (lambda t: t.replace('protocol = "additive"', 'protocol = "no such!"'), "not a protocol name"),
         (lambda t: t.replace("tcp://", "http://", 1), "address"),
         (lambda t: t + "\n[[[broken", "TOML"),
     ],

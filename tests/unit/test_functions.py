@@ -10,22 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from smpc_magic import lib as smpc
-from smpc_magic.sharing.ring import decode, encode
-from tests.helpers import InMemoryParties
+from smpc_magic.secret import lib as smpc
+from tests.support.inmemory import InMemoryParties
+from tests.support.numeric import ULP, fixed, within_relative
 
 pytestmark = pytest.mark.timeout(300)
-ULP = 2.0**-16
 SETTINGS = settings(max_examples=12, deadline=None)
-
-
-def fixed(x):
-    return decode(encode(np.asarray(x, dtype=np.float64), 16)[0], 16)
-
-
-def within_relative(got, true, rel=1e-3):
-    bound = np.maximum(rel * np.abs(true), 4 * ULP)
-    assert np.all(np.abs(got - true) <= bound), (got, true, np.abs(got - true) - bound)
 
 
 def values(lo, hi, size=None, log=False):
@@ -145,16 +135,6 @@ def test_softmax_per_entry(x):
     e = np.exp(x - x.max(axis=1, keepdims=True))
     want = e / e.sum(axis=1, keepdims=True)
     assert np.all(np.abs(parties.compute(lambda a: smpc.softmax(a, axis=1), x) - want) <= 1e-3)
-
-
-def test_what_a_comparison_opens_is_masked():
-    """Every value opened during a comparison is uniformly masked: x + r, or Beaver d and e."""
-    parties = InMemoryParties(3)
-    x = np.full(500, 5.0)
-    parties.compute(lambda a: a < 7, x)
-    enc = encode(x - 7, 16)[0]
-    opened = [arr for (_, _, label, arrays) in parties.network.log if label == "comparison" for arr in arrays]
-    assert opened and all(not np.isin(enc, arr).any() for arr in opened)
 
 
 def test_rates_divide_large_sums():

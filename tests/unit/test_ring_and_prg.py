@@ -4,9 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smpc_magic.errors import EncodingError
-from smpc_magic.sharing.additive import reconstruct, share
-from smpc_magic.sharing.prg import expand, new_seed
-from smpc_magic.sharing.ring import decode, encode, max_fixed_magnitude
+from smpc_magic.protocols.additive.ring import decode, encode, max_fixed_magnitude
+from smpc_magic.protocols.additive.sharing import reconstruct, share
+from smpc_magic.protocols.prg import expand, new_seed
 
 pytestmark = pytest.mark.timeout(60)
 

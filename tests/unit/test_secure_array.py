@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from smpc_magic.errors import SecretValueError
-from smpc_magic.secure_array import SecretArray
-from tests.helpers import InMemoryParties
+from smpc_magic.secret.array import SecretArray
+from tests.support.inmemory import InMemoryParties
+from tests.support.numeric import ULP
 
 pytestmark = pytest.mark.timeout(60)
-ULP = 2.0**-16
 
 
 @pytest.fixture

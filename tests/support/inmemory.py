@@ -1,0 +1,89 @@
+"""In-memory parties for unit tests of protocol math (threads, queues, a local dealer)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from smpc_magic.protocols.base import ProtocolSuite
+from smpc_magic.protocols.context import ProtocolContext
+from smpc_magic.protocols.registry import get_suite
+from smpc_magic.protocols.testing import InMemoryNetwork
+from smpc_magic.secret.array import SecretArray
+from smpc_magic.secret.core import reveal
+
+
+class InMemoryParties:
+    """``n`` parties as threads; ``suite`` defaults to the additive one with its local dealer."""
+
+    def __init__(self, n: int, frac_bits: int = 16, suite: ProtocolSuite | None = None):
+        self.n = n
+        self.suite = suite or get_suite("additive")
+        self.network = InMemoryNetwork(n, timeout=20)
+        self.sources = _material_sources(self.suite, n)
+        self.ctxs = [ProtocolContext(self.network.channel(i), self.sources[i], self.suite, frac_bits) for i in range(n)]
+        self.frac_bits = frac_bits
+
+    def run(self, fn: Callable[..., Any], *per_party_args: list[Any]) -> list[Any]:
+        """Run fn(ctx, *args_i) in one thread per party; return the list of results."""
+        out: list[Any] = [None] * self.n
+        errors: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                out[i] = fn(self.ctxs[i], *[a[i] for a in per_party_args])
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(self.n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        if any(t.is_alive() for t in threads):
+            raise TimeoutError("an in-memory party did not finish within 60 s")
+        if errors:
+            raise errors[0]
+        return out
+
+    def share(self, values: Any) -> tuple[list[np.ndarray], int]:
+        """Shares of ``values`` for every party (the owner is party 0)."""
+        encoded, scale = self.suite.codec.encode_input(np.asarray(values), self.frac_bits, "test input")
+        shares = self.run(lambda ctx: _share_from_leader(ctx, encoded))
+        return shares, scale
+
+    def compute(self, fn: Callable[..., Any], *plain_inputs: Any) -> np.ndarray:
+        """Share the plain inputs, run fn on SecretArrays at every party, reveal, return party 0's value."""
+        shared = [self.share(v) for v in plain_inputs]
+
+        def body(ctx: ProtocolContext, *shares: np.ndarray) -> np.ndarray:
+            xs = [SecretArray(ctx, s, scale) for s, (_, scale) in zip(shares, shared)]
+            return reveal({"out": fn(*xs)})["out"]
+
+        results = self.run(body, *[s for s, _ in shared])
+        for r in results[1:]:
+            np.testing.assert_array_equal(r, results[0])
+        return results[0]
+
+
+def _share_from_leader(ctx: ProtocolContext, encoded: np.ndarray) -> np.ndarray:
+    """Party 0 shares a value with the suite's own input sharing (one exchange)."""
+    sharing = ctx.suite.input_sharing(ctx)
+    from smpc_magic.protocols.channel import Message
+
+    outgoing = {j: Message(arrays) for j, arrays in sharing.outgoing().items()}
+    received = ctx.channel.exchange(ctx.next_step(), "share", outgoing, {j: sharing.expected() for j in outgoing})
+    sharing.receive({j: m.arrays for j, m in received.items()})
+    return sharing.share(0, 0, tuple(encoded.shape), encoded if ctx.party == 0 else None)
+
+
+def _material_sources(suite: ProtocolSuite, n: int) -> list[Any]:
+    if suite.name == "additive":
+        from smpc_magic.protocols.additive.testing import LocalDealer
+
+        dealer = LocalDealer(n)
+        return [dealer.source(i) for i in range(n)]
+    return [None] * n
