@@ -40,7 +40,7 @@ def encode(header: Header, arrays: list[np.ndarray]) -> list:
             raise FrameError(f"cannot send dtype {arr.dtype.name}")
         arr = np.ascontiguousarray(arr) if arr.ndim else arr.reshape(())
         specs.append([arr.dtype.name, list(arr.shape)])
-        frames.append(memoryview(np.ascontiguousarray(arr).reshape(-1)).cast("B"))
+        frames.append(memoryview(np.ascontiguousarray(arr).reshape(-1)).cast("B"))  # type: ignore[arg-type]
     doc = {
         "v": VERSION,
         "session": header.session,

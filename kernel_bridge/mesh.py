@@ -236,7 +236,7 @@ class Mesh:
 
     def _poll_locked(self, timeout_s: float) -> None:
         events = dict(self._poller.poll(int(timeout_s * 1000)))
-        if self._inbox in events:
+        if self._inbox is not None and self._inbox in events:
             self._read_all(self._inbox, self._accept)
         links = self.links
         if DEALER in links and links[DEALER].socket in events:

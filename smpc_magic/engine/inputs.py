@@ -68,7 +68,7 @@ def share_inputs(
             share = sharing.share(index, owner, shape, mine)
             part = SecretArray(ctx, share, int(declared[owner][key]["scale"]))
             parts.append(part.reshape(1) if len(owners) > 1 and part.ndim == 0 else part)
-        arrays[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        arrays[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)  # type: ignore[assignment]
     return _regroup_frames(arrays, declared)
 
 

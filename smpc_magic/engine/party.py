@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,9 +123,9 @@ class Party:
     def run(
         self,
         code: str,
-        private: dict[str, object] | None = None,
+        private: Mapping[str, object] | None = None,
         *,
-        public: dict[str, object] | None = None,
+        public: Mapping[str, object] | None = None,
         reveal_names: Sequence[str] = (),
         to: list[str] | None = None,
         computation: str | None = None,
@@ -152,8 +152,9 @@ class Party:
         ctx = self.context(computation or rendezvous.LOBBY, on_round)
         channel = ctx.channel
         assert isinstance(channel, BridgeChannel)
-        my_meta = {
-            "nonce": new_seed().hex()[:32],
+        nonce = new_seed().hex()[:32]
+        my_meta: dict[str, Any] = {
+            "nonce": nonce,
             "protocol": self.suite.name,
             "cell": cell_digest(code),
             "reveal": reveal_names,
@@ -219,7 +220,7 @@ class Party:
                 kept_out,
             )
         except Exception as exc:
-            mesh.broadcast_abort(channel.computation, label, f"{type(exc).__name__}: {exc}", withdraw=my_meta["nonce"])
+            mesh.broadcast_abort(channel.computation, label, f"{type(exc).__name__}: {exc}", withdraw=nonce)
             raise
         finally:
             mesh.busy = False

@@ -40,7 +40,7 @@ def release(
                 raise CellError(f"--reveal {name}: only numbers and secret arrays can be released")
             plain[name] = arr
     opened = reveal(to_open, to=recipients if targeted else None) if to_open else {}
-    shapes = {k: list(np.shape(namespace[k])) for k in names}  # type: ignore[arg-type]
+    shapes = {k: list(np.shape(namespace[k])) for k in names}  # type: ignore[call-overload]
     if me not in recipients:
         return None, shapes
     opened = opened or {}

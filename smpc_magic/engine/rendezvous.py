@@ -95,7 +95,7 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
             size *= v
         if size > MAX_INPUT_ELEMENTS:
             raise bad("input larger than the session allows")
-        if not _is_int(scale) or not 0 <= scale <= 62:
+        if not isinstance(scale, int) or isinstance(scale, bool) or not 0 <= scale <= 62:
             raise bad("input scale")
     try:
         state = suite.check_rendezvous_state(meta.get("protocol_state"))

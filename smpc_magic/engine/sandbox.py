@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import builtins
 import hashlib
+from collections.abc import Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,8 @@ def analyse(code: str) -> CellNames:
         tree = ast.parse(code, filename="<smpc cell>")
     except SyntaxError as exc:
         raise CellError(f"the cell has a syntax error on line {exc.lineno}: {exc.msg}") from None
-    used, assigned = set(), set()
+    used: set[str] = set()
+    assigned: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             raise CellError("import is not allowed in a %%smpc cell; numpy (np) and smpc are already available.")
@@ -55,7 +57,7 @@ def analyse(code: str) -> CellNames:
     return CellNames(frozenset(used), frozenset(assigned))
 
 
-def check_names(names: CellNames, private: set[str], public: set[str], extra: set[str] = frozenset()) -> None:
+def check_names(names: CellNames, private: set[str], public: set[str], extra: Set[str] = frozenset()) -> None:
     """Every free name must be private (at some party), public or otherwise provided."""
     missing = sorted(names.free - private - public - set(extra))
     if missing:

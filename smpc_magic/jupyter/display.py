@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ class CellProgress:
     def __init__(self, delay: float = 1.0):
         self.delay = delay
         self.started = time.monotonic()
-        self.widget = None
+        self.widget: Any = None
         self._last = 0.0
 
     def __call__(self, step: int, label: str) -> None:

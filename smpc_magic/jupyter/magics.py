@@ -41,7 +41,7 @@ def _require_site() -> SiteSession:
 
 
 @magics_class
-class SmpcMagics(Magics):
+class SmpcMagics(Magics):  # type: ignore[misc]
     @magic_arguments()
     @argument(
         "command",
@@ -57,7 +57,7 @@ class SmpcMagics(Magics):
     @argument("--truncations", type=int, default=0, help="preprocess: truncation masks (one per fixed-point product)")
     @argument("--gram", action="append", default=[], help="preprocess: an X.T @ X triple for X of ROWSxCOLS")
     @argument("--comparisons", type=int, default=0, help="preprocess: material for N comparisons (<, ==, max, ...)")
-    @line_magic("smpc")
+    @line_magic("smpc")  # type: ignore[arg-type]
     def smpc_line(self, line: str):
         """Secure multiparty computation: join a session and manage this site's side of it.
 
@@ -71,6 +71,11 @@ class SmpcMagics(Magics):
         """
         args = parse_argstring(self.smpc_line, line)
         return getattr(self, f"_cmd_{args.command}")(args)
+
+    def _user_ns(self) -> dict:
+        if self.shell is None:
+            raise SmpcError("the %smpc magics need an IPython shell")
+        return self.shell.user_ns
 
     # ----- line commands --------------------------------------------------------------------------
     def _cmd_connect(self, args):
@@ -94,7 +99,7 @@ class SmpcMagics(Magics):
         if args.clear:
             site.clear_private(names)
         elif names:
-            missing = [n for n in names if n not in self.shell.user_ns]
+            missing = [n for n in names if n not in self._user_ns()]
             if missing:
                 raise SmpcError(f"no variable {missing[0]!r} in this notebook; define it before marking it private")
             site.mark_private(names)
@@ -166,7 +171,7 @@ class SmpcMagics(Magics):
     @argument("--public", nargs="*", default=[], help="plain notebook values (or functions) every site has")
     @argument("--keep", nargs="*", default=[], help="secret values to keep, still shared, for later cells")
     @argument("--timeout", type=float, default=None, help="seconds to wait for a peer at any step")
-    @cell_magic("smpc")
+    @cell_magic("smpc")  # type: ignore[arg-type]
     def smpc_cell(self, line: str, cell: str):
         """Run this cell as a secure computation with the other sites of the session.
 
@@ -176,12 +181,12 @@ class SmpcMagics(Magics):
         """
         args = parse_argstring(self.smpc_cell, line)
         site = _require_site()
-        to = _names(args.to)
-        to = None if not to or to == ["all"] else to
+        named = _names(args.to)
+        to = None if not named or named == ["all"] else named
         progress = CellProgress()
         outcome = site.run_cell(
             cell,
-            self.shell.user_ns,
+            self._user_ns(),
             reveal=_names(args.reveal),
             to=to,
             public=_names(args.public),
@@ -194,7 +199,7 @@ class SmpcMagics(Magics):
             display(ReleaseNotice(outcome.released, outcome.recipients, site.name))
             return
         values = {k: as_user_value(v) for k, v in outcome.values.items()}
-        self.shell.user_ns.update(values)
+        self._user_ns().update(values)
         if values:
             display(ReleasedResults(values, outcome.recipients, site.name))
         elif outcome.kept:

@@ -32,6 +32,7 @@ class SiteSession:
     # ----- connection ---------------------------------------------------------------------------
     def connect(self, timeout: float | None = None) -> None:
         self.party.connect(timeout)
+        assert self.party.mesh is not None
         self.party.mesh.start_service()
 
     @property

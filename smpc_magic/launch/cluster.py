@@ -31,7 +31,7 @@ class LocalCluster:
         protocol: str = "additive",
     ):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="smpc-")
-        self.directory = Path(directory or self._tmp.name)
+        self.directory = Path(directory) if directory else Path(self._tmp.name)  # type: ignore[union-attr]
         self.names = list(party_names)
         self.session_path = new_local_session(
             self.names, self.directory, protocol=protocol, timeout=timeout, frac_bits=frac_bits

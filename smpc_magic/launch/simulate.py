@@ -65,8 +65,8 @@ def simulate(
     reveal_names = _parse_names(reveal)
     private = {p: _as_arrays(inputs[p], f"party {p!r}") for p in parties}
     public_arrays = _as_arrays(public or {}, "public")
-    for p, values in private.items():  # refuse bad inputs before any process starts
-        for name, arr in values.items():
+    for p, own in private.items():  # refuse bad inputs before any process starts
+        for name, arr in own.items():
             codec.encode_input(arr, frac_bits, f"private input {name!r} of party {p!r}")
     check_names(analyse(code), set().union(*map(set, private.values())), set(public_arrays))
 
@@ -74,10 +74,10 @@ def simulate(
     with LocalCluster(parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol) as cluster:
         cluster.start_dealer()
         if public_arrays:
-            np.savez(cluster.directory / "public.npz", **public_arrays)
+            np.savez(cluster.directory / "public.npz", **public_arrays)  # type: ignore[arg-type]
         for p in parties:
             input_path = cluster.directory / f"inputs-{p}.npz"
-            np.savez(input_path, **private[p])
+            np.savez(input_path, **private[p])  # type: ignore[arg-type]
             job = {
                 "mode": "cell",
                 "code": code,
@@ -95,7 +95,7 @@ def simulate(
             cluster.stop()
             results = {p: cluster.result(p) for p in parties}
         _raise_first_failure(results, finished, timeout)
-        values = None
+        values: dict[str, np.ndarray] | None = None
         for p in parties:
             status, out = results[p]
             if status.get("received"):
@@ -128,7 +128,7 @@ def _raise_first_failure(results: dict, finished: bool, timeout: float) -> None:
                 err = PartyFailed(party, status["message"], status["error_type"])
         else:
             err = PartyFailed(party, status["message"], status["error_type"])
-        err.party = party
+        err.party = party  # type: ignore[union-attr]
         raise err
     silent = ", ".join(p for p, _ in failures)
     raise PartyFailed(silent, f"did not finish within {2 * timeout + 30:.0f} s and was stopped", "PeerTimeout")

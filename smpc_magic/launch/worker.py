@@ -25,7 +25,7 @@ def _load_npz(path: str | None) -> dict[str, np.ndarray]:
 
 def _write_result(out_dir: Path, status: dict, arrays: dict[str, np.ndarray] | None = None) -> None:
     if arrays:
-        np.savez(out_dir / "values.npz", **arrays)
+        np.savez(out_dir / "values.npz", **arrays)  # type: ignore[arg-type]
     tmp = out_dir / "status.json.tmp"
     tmp.write_text(json.dumps(status))
     tmp.replace(out_dir / "status.json")

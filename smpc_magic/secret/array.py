@@ -35,10 +35,10 @@ class SecretArray(SecretCore):
     def __ge__(self, other: Any) -> Any:
         return self._compare(other, ">=")
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         return self._compare(other, "==")
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         return self._compare(other, "!=")
 
     __hash__ = SecretCore.__hash__

@@ -45,7 +45,7 @@ def stacked_signs(parts: list[SecretArray], magnitude_bits: int | None = None) -
     return [_bits(parts[0], out[i]) for i in range(len(parts))]
 
 
-def compare_values(a, b, op: str) -> SecretArray:
+def compare_values(a: Any, b: Any, op: str) -> SecretArray:
     """Elementwise a OP b for secrets and public values; a secret 0/1 integer array."""
     ref = a if isinstance(a, SecretArray) else b
     a, b = as_secret(ref, a), as_secret(ref, b)
@@ -66,25 +66,25 @@ def compare_values(a, b, op: str) -> SecretArray:
     raise ValueError(op)
 
 
-def where(condition, a, b) -> SecretArray:
+def where(condition: Any, a: Any, b: Any) -> SecretArray:
     """Elementwise choice: a where condition is 1, b where 0. One product for a secret condition."""
     if isinstance(condition, SecretArray):
         ref = condition
         a, b = as_secret(ref, a), as_secret(ref, b)
-        return b + condition * (a - b)
+        return secret_arg(b + condition * (a - b))
     ref = a if isinstance(a, SecretArray) else b
     a, b = as_secret(ref, a), as_secret(ref, b)
     scale = max(a._scale, b._scale)
     mask = np.asarray(condition, dtype=bool)
-    return a._new(np.where(mask, a._at_scale(scale), b._at_scale(scale)), scale)
+    return secret_arg(a._new(np.where(mask, a._at_scale(scale), b._at_scale(scale)), scale))
 
 
-def maximum(a, b) -> SecretArray:
+def maximum(a: Any, b: Any) -> SecretArray:
     """Elementwise maximum (11 rounds)."""
     return where(compare_values(a, b, "<"), b, a)
 
 
-def minimum(a, b) -> SecretArray:
+def minimum(a: Any, b: Any) -> SecretArray:
     """Elementwise minimum (11 rounds)."""
     return where(compare_values(a, b, "<"), a, b)
 
@@ -102,11 +102,11 @@ def sign(x: SecretArray) -> SecretArray:
     return pos - neg
 
 
-def clip(x: SecretArray, lower, upper) -> SecretArray:
+def clip(x: SecretArray, lower: Any, upper: Any) -> SecretArray:
     """x limited to [lower, upper] (public bounds); 11 rounds."""
     x = secret_arg(x)
     below, above = stacked_signs([x - lower, upper - x])
-    return x + below * (lower - x) + above * (upper - x)
+    return secret_arg(x + below * (lower - x) + above * (upper - x))
 
 
 def clip_below(x: SecretArray, lower: float) -> SecretArray:
@@ -115,7 +115,7 @@ def clip_below(x: SecretArray, lower: float) -> SecretArray:
     return x + below * (lower - x)
 
 
-def _reduce(x: SecretArray, axis, want_index: bool):
+def _reduce(x: SecretArray, axis: Any, want_index: bool) -> Any:
     """Tree reduction for max/argmax along ``axis``: log2(n) levels of 11 rounds."""
     x = secret_arg(x)
     if axis is None:
@@ -124,8 +124,7 @@ def _reduce(x: SecretArray, axis, want_index: bool):
     n = x.shape[-1]
     if n == 0:
         raise ValueError("max of an empty secret array")
-    index = np.broadcast_to(np.arange(n), x.shape)
-    index = as_secret(x, np.ascontiguousarray(index))
+    index = as_secret(x, np.ascontiguousarray(np.broadcast_to(np.arange(n), x.shape)))
     while x.shape[-1] > 1:
         half = x.shape[-1] // 2
         a, b = x[..., : 2 * half : 2], x[..., 1 : 2 * half : 2]
@@ -134,27 +133,27 @@ def _reduce(x: SecretArray, axis, want_index: bool):
         merged = a + take_b * (b - a)
         merged_index = ia + take_b * (ib - ia) if want_index else ia  # integer x integer: exact
         if x.shape[-1] % 2:
-            merged = np.concatenate([merged, x[..., -1:]], axis=-1)
-            merged_index = np.concatenate([merged_index, index[..., -1:]], axis=-1)
+            merged = secret_arg(np.concatenate([merged, x[..., -1:]], axis=-1))
+            merged_index = secret_arg(np.concatenate([merged_index, index[..., -1:]], axis=-1))
         x, index = merged, merged_index
     return (index if want_index else x)[..., 0]
 
 
-def amax(x: SecretArray, axis=None) -> SecretArray:
+def amax(x: SecretArray, axis: Any = None) -> SecretArray:
     """Largest value along ``axis``: ceil(log2 n) levels of one comparison and one product."""
-    return _reduce(x, axis, want_index=False)
+    return secret_arg(_reduce(x, axis, want_index=False))
 
 
-def amin(x: SecretArray, axis=None) -> SecretArray:
+def amin(x: SecretArray, axis: Any = None) -> SecretArray:
     """Smallest value along ``axis`` (as max of -x)."""
-    return -_reduce(-secret_arg(x), axis, want_index=False)
+    return secret_arg(-_reduce(-secret_arg(x), axis, want_index=False))
 
 
-def argmax(x: SecretArray, axis=None) -> SecretArray:
+def argmax(x: SecretArray, axis: Any = None) -> SecretArray:
     """Index of the (first) largest value along ``axis``, as a secret integer."""
-    return _reduce(x, axis, want_index=True)
+    return secret_arg(_reduce(x, axis, want_index=True))
 
 
-def argmin(x: SecretArray, axis=None) -> SecretArray:
+def argmin(x: SecretArray, axis: Any = None) -> SecretArray:
     """Index of the (first) smallest value along ``axis``, as a secret integer."""
-    return _reduce(-secret_arg(x), axis, want_index=True)
+    return secret_arg(_reduce(-secret_arg(x), axis, want_index=True))

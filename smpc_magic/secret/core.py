@@ -190,7 +190,7 @@ class SecretCore:
         return self + (-plain)
 
     def __rsub__(self: S, other: Any) -> S:
-        return (-self) + other
+        return (-self).__add__(other)
 
     def __mul__(self: S, other: Any) -> S:
         if isinstance(other, SecretCore):
@@ -253,7 +253,7 @@ class SecretCore:
         return total._div_by_public(np.asarray(count))
 
     def dot(self: S, other: Any) -> S:
-        return self @ other
+        return self.__matmul__(other)
 
     # ----- internals ----------------------------------------------------------------------------
     def _renormalise(self: S, share: Array, scale: int) -> S:

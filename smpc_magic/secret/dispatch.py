@@ -81,7 +81,7 @@ def _secrets(ref: SecretCore, items: Any) -> list[SecretCore]:
     return [a._new(a._at_scale(scale), scale) for a in arrays]
 
 
-def _first_secret(values):
+def _first_secret(values: Any) -> Any:
     for v in values:
         if _is_secret(v):
             return v
@@ -92,20 +92,20 @@ def _first_secret(values):
     return None
 
 
-def _concatenate(arrays, axis=0, **kwargs):
+def _concatenate(arrays: Any, axis: Any = 0, **kwargs: Any) -> Any:
     ref = _first_secret(arrays)
     parts = _secrets(ref, arrays)
     return ref._new(np.concatenate([p._share for p in parts], axis=axis), parts[0]._scale)
 
 
-def _stack(arrays, axis=0, **kwargs):
+def _stack(arrays: Any, axis: Any = 0, **kwargs: Any) -> Any:
     ref = _first_secret(arrays)
     parts = _secrets(ref, arrays)
     return ref._new(np.stack([p._share for p in parts], axis=axis), parts[0]._scale)
 
 
-def _stacker(numpy_func):
-    def run(arrays, *args, **kwargs):
+def _stacker(numpy_func: Any) -> Any:
+    def run(arrays: Any, *args: Any, **kwargs: Any) -> Any:
         ref = _first_secret(arrays)
         parts = _secrets(ref, arrays)
         return ref._new(numpy_func([p._share for p in parts]), parts[0]._scale)
@@ -113,7 +113,7 @@ def _stacker(numpy_func):
     return run
 
 
-def _dot(a, b, out=None):
+def _dot(a: Any, b: Any, out: Any = None) -> Any:
     if _is_secret(a) and _is_secret(b) and (a.ndim == 0 or b.ndim == 0):
         return a * b
     if _is_secret(a):

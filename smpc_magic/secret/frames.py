@@ -7,6 +7,8 @@ by several sites with the same columns is pooled column by column.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 
 from ..errors import EncodingError, SecretValueError
@@ -16,15 +18,15 @@ from .core import SecretCore as SecretArray
 COLUMN_SEPARATOR = "/"
 
 
-def _is_dataframe(value) -> bool:
+def _is_dataframe(value: Any) -> bool:
     return type(value).__name__ == "DataFrame" and hasattr(value, "columns") and hasattr(value, "to_numpy")
 
 
-def _is_series(value) -> bool:
+def _is_series(value: Any) -> bool:
     return type(value).__name__ == "Series" and hasattr(value, "to_numpy") and hasattr(value, "index")
 
 
-def flatten_private(name: str, value) -> dict[str, np.ndarray]:
+def flatten_private(name: str, value: Any) -> dict[str, np.ndarray]:
     """The inputs one private variable contributes: one per DataFrame column, else one array."""
     if _is_dataframe(value):
         out = {}
@@ -60,7 +62,7 @@ def split_key(key: str) -> tuple[str, str | None]:
 class SecretFrame:
     """Secret columns with public names and a public row count (a DataFrame's secure twin)."""
 
-    def __init__(self, columns: dict[str, SecretArray]):
+    def __init__(self, columns: dict[str, SecretArray]) -> None:
         self._columns = dict(columns)
         lengths = {len(c) for c in self._columns.values()}
         if len(lengths) > 1:
@@ -77,7 +79,7 @@ class SecretFrame:
     def __len__(self) -> int:
         return len(next(iter(self._columns.values()))) if self._columns else 0
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             if key not in self._columns:
                 raise KeyError(f"no column {key!r}; columns are {self.columns}")
@@ -86,38 +88,38 @@ class SecretFrame:
             return SecretFrame({k: self[k] for k in key})
         raise SecretValueError("select frame columns by name (df['age'] or df[['age', 'bmi']]); rows by df['col'][...]")
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: Any) -> Any:
         columns = self.__dict__.get("_columns", {})
         if name in columns:
             return columns[name]
         raise AttributeError(name)
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: Any) -> bool:
         return key in self._columns
 
     def to_numpy(self) -> SecretArray:
         """All columns as one secret matrix (rows x columns)."""
-        return np.column_stack([c for c in self._columns.values()])
+        return cast(SecretArray, np.column_stack([c for c in self._columns.values()]))
 
     @property
     def values(self) -> SecretArray:
         return self.to_numpy()
 
-    def sum(self, axis=0) -> SecretArray:
+    def sum(self, axis: Any = 0) -> SecretArray:
         return self.to_numpy().sum(axis=axis)
 
-    def mean(self, axis=0) -> SecretArray:
+    def mean(self, axis: Any = 0) -> SecretArray:
         return self.to_numpy().mean(axis=axis)
 
     def __repr__(self) -> str:
         n = next(iter(self._columns.values()))._ctx.n_parties if self._columns else 0
         return f"<SecretFrame {len(self)} rows x {len(self._columns)} columns {self.columns}, shared among {n} parties>"
 
-    def __bool__(self):
+    def __bool__(self) -> Any:
         raise SecretValueError(f"'if' on a secret frame needs its plain values. {SECRET_HINT}")
 
-    def __str__(self):
+    def __str__(self) -> Any:
         raise SecretValueError(f"printing a secret frame needs its plain values. {SECRET_HINT}")
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         raise SecretValueError(f"converting a secret frame to numpy needs its plain values. {SECRET_HINT}")

@@ -10,6 +10,7 @@ default 16 fractional bits; "ulp" = 2**-16) are stated per function; rounds coun
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ WEIGHT_BITS = 12
 
 
 # ----- scaling into [1, 2) -----------------------------------------------------------------------------
-def _power_of_two_buckets(x: SecretArray, low: int, high: int, signed: bool):
+def _power_of_two_buckets(x: SecretArray, low: int, high: int, signed: bool) -> Any:
     """One-hot secret buckets of floor(log2 |x|) for exponents low..high (one comparison batch).
 
     Returns (positive one-hots, negative one-hots or None) as lists of secret 0/1 arrays. Values
@@ -56,7 +57,7 @@ def _weighted(
     return ref._new(suite.sum(suite.mul_public(stacked, encoded), axis=0), scale)
 
 
-def _normalise(x: SecretArray, low: int, high: int, signed: bool):
+def _normalise(x: SecretArray, low: int, high: int, signed: bool) -> Any:
     """z = |x| / 2**floor(log2|x|) in [1, 2), and the buckets (9 + 2 rounds)."""
     exps, pos, neg = _power_of_two_buckets(x, low, high, signed)
     top = high
@@ -76,7 +77,7 @@ def _horner(z: SecretArray, coefficients: list[float]) -> SecretArray:
     return result
 
 
-def _fit(fn, lo: float, hi: float, degree: int) -> list[float]:
+def _fit(fn: Any, lo: float, hi: float, degree: int) -> list[float]:
     """Power-basis coefficients of a Chebyshev least-squares fit (public constants)."""
     nodes = np.cos(np.linspace(0, np.pi, 200)) * (hi - lo) / 2 + (hi + lo) / 2
     series = np.polynomial.Chebyshev.fit(nodes, fn(nodes), degree, domain=[lo, hi])
@@ -104,7 +105,7 @@ ROOT_RANGE = (-10, 20)
 LOG_RANGE = (-7, 20)
 
 
-def _reciprocal_parts(x: SecretArray):
+def _reciprocal_parts(x: SecretArray) -> Any:
     """(1/z, 2**-e weight, sign) with 1/x = sign * weight / z and z in [1, 2)."""
     low, high = RECIPROCAL_RANGE
     signs = 1 - 2 * stacked_signs([x], magnitude_bits=high + 1)[0]  # |x| < 2**(high+1) in range
@@ -124,20 +125,20 @@ def reciprocal(x: SecretArray) -> SecretArray:
     Rounds: 9 + 2 (sign, |x|) + 9 + 2 (scaling) + 8 (Newton-Raphson) + 2 + 2 (scale back, sign) = 34.
     """
     inv, weight, signs = _reciprocal_parts(secret_arg(x))
-    return (inv * weight) * signs
+    return secret_arg((inv * weight) * signs)
 
 
-def divide(a, b) -> SecretArray:
+def divide(a: Any, b: Any) -> SecretArray:
     """a / b for a secret b (range of b as :func:`reciprocal`, |a| < 2**26): (a * sign / z) * 2**-e.
 
     Multiplying a by 1/z in [0.5, 1] before the power of two keeps the relative precision of
     1/z, so large a over large b stays within 1e-3 relative (or 4 ulp). 36 rounds.
     """
     inv, weight, signs = _reciprocal_parts(secret_arg(b))
-    return ((a * signs) * inv) * weight
+    return secret_arg(((a * signs) * inv) * weight)
 
 
-def _rsqrt_parts(x: SecretArray):
+def _rsqrt_parts(x: SecretArray) -> Any:
     """(z in [1, 2), 1/sqrt(z), buckets): Newton-Raphson y <- y (1.5 - z/2 y^2), 3 steps."""
     low, high = ROOT_RANGE
     z, exps, pos, _ = _normalise(secret_arg(x), low, high, signed=False)
@@ -155,7 +156,7 @@ def rsqrt(x: SecretArray) -> SecretArray:
     Rounds: 9 + 2 + 2 + 3 * 6 + 2 = 33.
     """
     _, y, exps, pos = _rsqrt_parts(x)
-    return y * _weighted(pos, [2.0 ** (-e / 2) for e in exps])
+    return secret_arg(y * _weighted(pos, [2.0 ** (-e / 2) for e in exps]))
 
 
 def sqrt(x: SecretArray) -> SecretArray:
@@ -167,7 +168,7 @@ def sqrt(x: SecretArray) -> SecretArray:
     (sqrt(0.001) is off by 3.5e-3); each extra fractional bit of the session halves it. 35 rounds.
     """
     z, y, exps, pos = _rsqrt_parts(x)
-    return (z * y) * _weighted(pos, [2.0 ** (e / 2) for e in exps])
+    return secret_arg((z * y) * _weighted(pos, [2.0 ** (e / 2) for e in exps]))
 
 
 def _exp_by_squaring(x: SecretArray) -> SecretArray:

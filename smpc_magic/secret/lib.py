@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .array import SecretArray
@@ -51,32 +53,32 @@ def is_secret(value: object) -> bool:
     return isinstance(value, SecretCore)
 
 
-def sum(x, axis=None):  # noqa: A001 - mirrors numpy
+def sum(x: Any, axis: Any = None) -> Any:  # noqa: A001 - mirrors numpy
     """Sum over ``axis`` (no communication)."""
     return np.sum(x, axis=axis)
 
 
-def mean(x, axis=None):
+def mean(x: Any, axis: Any = None) -> Any:
     """Mean over ``axis``: one division round for secrets."""
     return np.mean(x, axis=axis)
 
 
-def dot(a, b):
+def dot(a: Any, b: Any) -> Any:
     """Matrix or dot product (one round with a matrix triple)."""
     return np.dot(a, b)
 
 
-def concatenate(arrays, axis=0):
+def concatenate(arrays: Any, axis: Any = 0) -> Any:
     return np.concatenate(arrays, axis=axis)
 
 
-def stack(arrays, axis=0):
+def stack(arrays: Any, axis: Any = 0) -> Any:
     return np.stack(arrays, axis=axis)
 
 
-def hstack(arrays):
+def hstack(arrays: Any) -> Any:
     return np.hstack(arrays)
 
 
-def vstack(arrays):
+def vstack(arrays: Any) -> Any:
     return np.vstack(arrays)

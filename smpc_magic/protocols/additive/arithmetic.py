@@ -50,6 +50,13 @@ def open_values(
     return totals
 
 
+def open_all(ctx: ProtocolContext, shares: Sequence[Array], label: str) -> list[Array]:
+    """Reconstruct at every party (one round)."""
+    opened = open_values(ctx, shares, label)
+    assert opened is not None  # every party is a recipient
+    return opened
+
+
 @ring_op
 def add_public(ctx: ProtocolContext, share: Array, public: Array) -> Array:
     """Share of x + p for public ring value p: only party 0 adds it. No communication."""
@@ -71,8 +78,8 @@ def mul(ctx: ProtocolContext, x: Array, y: Array) -> Array:
     else:
         m = ctx.material.take("bmul", (tuple(x.shape), tuple(y.shape)))
         a, b, c = m["a"], m["b"], m["c"]
-    d, e = open_values(ctx, [x - a, y - b], "beaver multiply")
-    z = c + d * b
+    d, e = open_all(ctx, [x - a, y - b], "beaver multiply")
+    z: Array = c + d * b
     z += e * a
     if ctx.is_leader:
         z += d * e
@@ -88,8 +95,8 @@ def matmul(ctx: ProtocolContext, x: Array, y: Array) -> Array:
     """
     m = ctx.material.take("matmul", (tuple(x.shape), tuple(y.shape)))
     a, b, c = m["A"], m["B"], m["C"]
-    d, e = open_values(ctx, [x - a, y - b], "matrix multiply")
-    z = c + d @ b
+    d, e = open_all(ctx, [x - a, y - b], "matrix multiply")
+    z: Array = c + d @ b
     z += a @ e
     if ctx.is_leader:
         z += d @ e
@@ -101,9 +108,9 @@ def gram(ctx: ProtocolContext, x: Array) -> Array:
     """Share of x.T @ x for a 2-D x, opening x - A only once (|x|*8 bytes to each peer, one round)."""
     m = ctx.material.take("gram", (tuple(x.shape),))
     a, c = m["A"], m["C"]
-    (d,) = open_values(ctx, [x - a], "gram matrix")
+    (d,) = open_all(ctx, [x - a], "gram matrix")
     cross = d.T @ a
-    z = c + cross
+    z: Array = c + cross
     z += cross.T
     if ctx.is_leader:
         z += d.T @ d
@@ -131,7 +138,7 @@ def div_public(ctx: ProtocolContext, x: Array, divisor: int) -> Array:
     masked = x + r
     if ctx.is_leader:
         masked += shift
-    (c,) = open_values(ctx, [masked], "truncation" if divisor & (divisor - 1) == 0 else "public division")
+    (c,) = open_all(ctx, [masked], "truncation" if divisor & (divisor - 1) == 0 else "public division")
     c_msb = c >> U64(63)
     c_low = c & MASK63
     d = U64(divisor)

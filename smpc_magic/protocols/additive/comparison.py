@@ -20,7 +20,7 @@ import numpy as np
 
 from ..base import Array
 from ..channel import ArraySpec, Message
-from .arithmetic import open_values
+from .arithmetic import open_all
 from .ring import ring_op
 
 if TYPE_CHECKING:  # the context imports the suite, which imports this module
@@ -100,7 +100,7 @@ def msb_of_offset(ctx: ProtocolContext, x: Array, bits: int = LOW_BITS) -> Array
     masked = flat + r
     if ctx.is_leader:
         masked += U64(1 << bits)
-    (c,) = open_values(ctx, [masked], "comparison")
+    (c,) = open_all(ctx, [masked], "comparison")
     # XOR shares of eq_i = NOT(c_i XOR r_i) and of r_i, bit-sliced
     public = c & U64((1 << 63) - 1)
     eq_words = rbits ^ (public ^ ALL_ONES if ctx.is_leader else U64(0))

@@ -88,22 +88,22 @@ class Dealer:
             return "pong", {"epoch": self.epoch}, []
         if kind != "fetch":
             raise ValueError(f"unknown request {kind!r}")
-        kind = meta.get("kind")
-        if not isinstance(kind, str):
+        material = meta.get("kind")
+        if not isinstance(material, str):
             raise ValueError("material request without a kind")
-        params = params_from_json(kind, meta.get("params"))
+        params = params_from_json(material, meta.get("params"))
         start, count = int(meta.get("start", -1)), int(meta.get("count", 0))
         if start < 0 or not 0 < count <= MAX_ELEMENTS:
             raise ValueError("bad range in material request")
-        stream = stream_key(kind, params)
-        flat = KINDS[kind].flat
+        stream = stream_key(material, params)
+        flat = KINDS[material].flat
         with self._lock:
             self._extend(stream, flat, start + count)
             wanted = [c for c in self.streams[stream] if c.start + c.length > start and c.start < start + count]
         described, out = [], []
         for rec in wanted:
             if party == 0:  # party 0 holds the corrections; everyone else needs only a seed
-                mine = deal(kind, params, rec.length if flat else 1, rec.master, self.n_parties)[0]
+                mine = deal(material, params, rec.length if flat else 1, rec.master, self.n_parties)[0]
             else:
                 mine = PartyMaterial(derive_seed(rec.master, party), {})
             names = sorted(mine.corrections)

@@ -13,6 +13,7 @@ Flat kinds (``mul``, ``div``) are streams of scalars consumed by count; shaped k
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Component:
     mask: int | None = None
 
 
-def _size(shape) -> int:
+def _size(shape: Any) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
@@ -47,10 +48,10 @@ class MaterialKind:
     name: str
     flat: bool
 
-    def components(self, params: tuple, count: int) -> list[Component]:
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         raise NotImplementedError
 
-    def derive(self, params: tuple, values: dict[str, Array]) -> dict[str, Array]:
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         """Dealer only: the full dependent values from the full independent ones."""
         raise NotImplementedError
 
@@ -60,10 +61,10 @@ class MulTriples(MaterialKind):
 
     name, flat = "mul", True
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         return [Component("a", (count,), False), Component("b", (count,), False), Component("c", (count,), True)]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         return {"c": values["a"] * values["b"]}
 
 
@@ -75,10 +76,10 @@ class DivMasks(MaterialKind):
 
     name, flat = "div", True
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         return [Component("r", (count,), False), Component("rdiv", (count,), True), Component("rmsb", (count,), True)]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         (d,) = params
         r = values["r"]
         return {"rdiv": (r & MASK63) // np.uint64(d), "rmsb": r >> np.uint64(63)}
@@ -89,7 +90,7 @@ class MatmulTriples(MaterialKind):
 
     name, flat = "matmul", False
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         shape_a, shape_b = params
         shape_c = np.matmul(np.empty(shape_a, np.uint8), np.empty(shape_b, np.uint8)).shape
         return [
@@ -98,7 +99,7 @@ class MatmulTriples(MaterialKind):
             Component("C", shape_c, True),
         ]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         return {"C": np.matmul(values["A"], values["B"])}
 
 
@@ -107,11 +108,11 @@ class GramTriples(MaterialKind):
 
     name, flat = "gram", False
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         (shape_a,) = params
         return [Component("A", tuple(shape_a), False), Component("C", (shape_a[-1], shape_a[-1]), True)]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         a = values["A"]
         return {"C": a.T @ a}
 
@@ -121,7 +122,7 @@ class BroadcastTriples(MaterialKind):
 
     name, flat = "bmul", False
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         shape_a, shape_b = params
         shape_c = np.broadcast_shapes(tuple(shape_a), tuple(shape_b))
         return [
@@ -130,7 +131,7 @@ class BroadcastTriples(MaterialKind):
             Component("c", shape_c, True),
         ]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         return {"c": values["a"] * values["b"]}
 
 
@@ -139,14 +140,14 @@ class AndTriples(MaterialKind):
 
     name, flat = "and", True
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         return [
             Component("a", (count,), False, binary=True),
             Component("b", (count,), False, binary=True),
             Component("c", (count,), True, binary=True),
         ]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         return {"c": values["a"] & values["b"]}
 
 
@@ -156,10 +157,10 @@ class ComparisonMasks(MaterialKind):
 
     name, flat = "cmp", True
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         return [Component("r", (count,), False), Component("rbits", (count,), True, binary=True)]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         return {"rbits": values["r"] & MASK63}
 
 
@@ -169,10 +170,10 @@ class DaBits(MaterialKind):
 
     name, flat = "dabit", True
 
-    def components(self, params, count):
+    def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         return [Component("sb", (count,), False, binary=True, mask=1), Component("sa", (count,), True)]
 
-    def derive(self, params, values):
+    def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         return {"sa": values["sb"].copy()}
 
 
@@ -191,10 +192,10 @@ KINDS: dict[str, MaterialKind] = {
 }
 
 
-def stream_key(kind: str, params: tuple) -> str:
+def stream_key(kind: str, params: tuple[Any, ...]) -> str:
     """A stable text name for one stream of material, e.g. ``div:65536`` or ``matmul:100x10,10x1``."""
 
-    def fmt(p):
+    def fmt(p: Any) -> str:
         if isinstance(p, tuple | list):
             return (
                 "x".join(str(int(v)) for v in p)
@@ -215,7 +216,7 @@ class PartyMaterial:
 
 
 @ring_op
-def deal(kind: str, params: tuple, count: int, master_seed: bytes, n_parties: int) -> list[PartyMaterial]:
+def deal(kind: str, params: tuple[Any, ...], count: int, master_seed: bytes, n_parties: int) -> list[PartyMaterial]:
     """Dealer side: every party's material for one chunk, derived deterministically from a seed."""
     spec = KINDS[kind]
     comps = spec.components(params, count)
@@ -253,7 +254,13 @@ def _party_expansion(comp: Component, seed: bytes, label: int, count: int, offse
 
 @ring_op
 def expand_share(
-    kind: str, params: tuple, count: int, party: int, material: PartyMaterial, offset: int = 0, take: int | None = None
+    kind: str,
+    params: tuple[Any, ...],
+    count: int,
+    party: int,
+    material: PartyMaterial,
+    offset: int = 0,
+    take: int | None = None,
 ) -> dict[str, Array]:
     """Party side: this party's shares of a chunk (or of ``take`` elements from ``offset`` of a flat chunk)."""
     spec = KINDS[kind]
@@ -274,12 +281,12 @@ def expand_share(
     return out
 
 
-def params_from_json(kind: str, raw) -> tuple:
+def params_from_json(kind: str, raw: Any) -> tuple[Any, ...]:
     """Validate and normalise the parameters of a material request."""
     if kind not in KINDS:
         raise ValueError(f"unknown material kind {kind!r}")
 
-    def dims(value) -> tuple[int, ...]:
+    def dims(value: Any) -> tuple[int, ...]:
         if (
             not isinstance(value, list)
             or not 0 <= len(value) <= 4
@@ -307,5 +314,5 @@ def params_from_json(kind: str, raw) -> tuple:
     return params
 
 
-def params_to_json(params: tuple):
+def params_to_json(params: tuple[Any, ...]) -> list[Any]:
     return [list(p) if isinstance(p, tuple) else p for p in params]

@@ -37,7 +37,8 @@ class AdditiveSuite(ProtocolSuite):
     # ----- local linear operations ------------------------------------------------------------
     @ring_op
     def neg(self, x: Array) -> Array:
-        return np.uint64(0) - x
+        out: Array = np.uint64(0) - x
+        return out
 
     @ring_op
     def add(self, x: Array, y: Array) -> Array:
@@ -49,7 +50,7 @@ class AdditiveSuite(ProtocolSuite):
 
     @ring_op
     def sum(self, x: Array, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Array:
-        return np.sum(x, axis=axis, keepdims=keepdims, dtype=RING_DTYPE)
+        return np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=RING_DTYPE))
 
     @ring_op
     def mul_public(self, x: Array, public: Array) -> Array:
