@@ -48,20 +48,23 @@ class Site:
     def submit(self, code: str) -> str:
         return self.kc.execute(code)
 
-    def collect(self, msg_id: str, timeout: float) -> Result:
-        deadline = time.monotonic() + timeout
-        text, outputs, error, ename = [], [], "", ""
+    def _messages(self, msg_id: str, deadline: float, waiting_for: str):
+        """The iopub messages of cell ``msg_id`` as they come, until ``deadline`` (monotonic)."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"{self.name}: no reply within {timeout} s")
+                raise TimeoutError(f"{self.name}: no {waiting_for} in time")
             try:
                 msg = self.kc.get_iopub_msg(timeout=remaining)
             except queue.Empty:
                 continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
+            if msg["parent_header"].get("msg_id") == msg_id:
+                yield msg["msg_type"], msg["content"]
+
+    def collect(self, msg_id: str, timeout: float) -> Result:
+        deadline = time.monotonic() + timeout
+        text, outputs, error, ename = [], [], "", ""
+        for kind, content in self._messages(msg_id, deadline, "reply"):
             if kind == "stream":
                 text.append(content["text"])
             elif kind in ("display_data", "execute_result", "update_display_data"):
@@ -78,18 +81,8 @@ class Site:
     def wait_for_output(self, msg_id: str, needle: str, timeout: float) -> None:
         """Wait until the cell ``msg_id`` displays text containing ``needle`` (for example the
         progress line a long %%smpc cell shows): a signal that it is under way."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{self.name}: no output with {needle!r} within {timeout} s")
-            try:
-                msg = self.kc.get_iopub_msg(timeout=remaining)
-            except queue.Empty:
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if needle in str(msg["content"].get("data", {}).get("text/plain", "")):
+        for _, content in self._messages(msg_id, time.monotonic() + timeout, f"output with {needle!r}"):
+            if needle in str(content.get("data", {}).get("text/plain", "")):
                 return
 
     def run(self, code: str, timeout: float = 60) -> Result:
