@@ -54,16 +54,49 @@ def encode(header: Header, arrays: list[np.ndarray]) -> list:
     return [json.dumps(doc, separators=(",", ":")).encode("utf-8"), *frames]
 
 
-def _shape(value) -> tuple[int, ...]:
+#: Headers nest no deeper than this (a deeply nested header is refused, not recursed into).
+MAX_DEPTH = 32
+MAX_STEP = 1 << 53
+MAX_ARRAY_BYTES = 1 << 33
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape(value: object) -> tuple[int, ...]:
     if not isinstance(value, list) or len(value) > MAX_DIMS:
         raise FrameError("bad array shape in header")
-    if not all(isinstance(v, int) and 0 <= v < (1 << 40) for v in value):
+    if not all(_is_int(v) and 0 <= v < (1 << 40) for v in value):
         raise FrameError("bad array shape in header")
     return tuple(value)
 
 
+def _check_depth(doc: object) -> None:
+    """Refuse headers nested deeper than MAX_DEPTH (checked without recursion)."""
+    stack = [(doc, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FrameError("header nested too deeply")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarray]]:
-    """Parse and check a message; raises FrameError on anything malformed or foreign."""
+    """Parse and check a message. Anything malformed or foreign raises :class:`FrameError`, and
+    nothing else: a peer's bytes can never crash the receiver."""
+    try:
+        return _decode(frames, expected_session)
+    except FrameError:
+        raise
+    except (ValueError, TypeError, RecursionError, OverflowError, MemoryError, AttributeError) as exc:
+        raise FrameError(f"malformed message ({type(exc).__name__})") from None
+
+
+def _decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarray]]:
     if not frames:
         raise FrameError("empty message")
     raw = bytes(frames[0].buffer if hasattr(frames[0], "buffer") else frames[0])
@@ -71,16 +104,17 @@ def decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarray
         raise FrameError("header too large")
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise FrameError("header is not JSON") from None
-    if not isinstance(doc, dict) or doc.get("v") != VERSION:
+    _check_depth(doc)
+    if not isinstance(doc, dict) or doc.get("v") != VERSION or isinstance(doc.get("v"), bool):
         raise FrameError("unknown message version")
-    if doc.get("session") != expected_session:
-        raise FrameError(f"message for another session ({doc.get('session')!r})")
+    if not isinstance(doc.get("session"), str) or doc["session"] != expected_session:
+        raise FrameError("message for another session")
     kind, computation, step, label, meta = (doc.get(k) for k in ("kind", "computation", "step", "label", "meta"))
-    if not isinstance(kind, str) or not isinstance(computation, str) or not isinstance(step, int):
+    if not isinstance(kind, str) or not isinstance(computation, str) or not _is_int(step):
         raise FrameError("malformed header fields")
-    if not isinstance(label, str) or not isinstance(meta, dict):
+    if not 0 <= step < MAX_STEP or not isinstance(label, str) or not isinstance(meta, dict):
         raise FrameError("malformed header fields")
     specs = doc.get("arrays")
     if not isinstance(specs, list) or len(specs) != len(frames) - 1:
@@ -88,12 +122,18 @@ def decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarray
     arrays = []
     parsed_specs = []
     for spec, frame in zip(specs, frames[1:]):
-        if not isinstance(spec, list) or len(spec) != 2 or spec[0] not in ALLOWED_DTYPES:
+        if not isinstance(spec, list) or len(spec) != 2 or not isinstance(spec[0], str):
+            raise FrameError("bad array spec")
+        if spec[0] not in ALLOWED_DTYPES:
             raise FrameError("array of a forbidden dtype")
         dtype = np.dtype(spec[0])
         shape = _shape(spec[1])
+        expected = dtype.itemsize
+        for v in shape:
+            expected *= v
+        if expected > MAX_ARRAY_BYTES:
+            raise FrameError("array too large")
         buf = frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if len(buf) != expected:
             raise FrameError(f"array frame has {len(buf)} bytes, header says {expected}")
         arrays.append(np.frombuffer(buf, dtype=dtype).reshape(shape))
