@@ -112,9 +112,9 @@ def _decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarra
     if not isinstance(doc.get("session"), str) or doc["session"] != expected_session:
         raise FrameError("message for another session")
     kind, computation, step, label, meta = (doc.get(k) for k in ("kind", "computation", "step", "label", "meta"))
-    if not isinstance(kind, str) or not isinstance(computation, str) or not _is_int(step):
+    if not isinstance(kind, str) or not isinstance(computation, str) or not isinstance(label, str):
         raise FrameError("malformed header fields")
-    if not 0 <= step < MAX_STEP or not isinstance(label, str) or not isinstance(meta, dict):
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < MAX_STEP or not isinstance(meta, dict):
         raise FrameError("malformed header fields")
     specs = doc.get("arrays")
     if not isinstance(specs, list) or len(specs) != len(frames) - 1:
