@@ -72,12 +72,16 @@ def silent_dealer(name: str, what: str, timeout: float) -> PeerTimeout:
     )
 
 
-def unreachable(me: str, names: list[str], timeout: float, refused: bool) -> PeerTimeout:
-    hint = (
-        "Their keys were refused: check that every site uses the same session file."
-        if refused
-        else "Check that they have started and joined this session."
-    )
+def unreachable(me: str, names: list[str], timeout: float, refused: bool, broken: bool = False) -> PeerTimeout:
+    if refused:
+        hint = "Their keys were refused: check that every site uses the same session file."
+    elif broken:
+        hint = (
+            "The secure handshake failed: the program listening at their address is not this "
+            "session's party (check the session file's addresses and keys)."
+        )
+    else:
+        hint = "Check that they have started and joined this session."
     return PeerTimeout(
         f"party {me!r} could not reach {', '.join(repr(n) for n in names)} within {timeout:.0f} s. {hint}",
         party=names[0],

@@ -43,7 +43,8 @@ class PeerLink:
     connected: bool = False
     ever_connected: bool = False
     disconnected_at: float | None = None
-    auth_failed: bool = False
+    auth_failed: bool = False  # their side refused our key
+    handshake_failed: bool = False  # the CurveZMQ handshake broke (not their key, or not our session)
     rtt_s: float | None = None
     last_heard: float | None = None
     created_at: float = field(default_factory=time.monotonic)
@@ -110,8 +111,10 @@ class Links:
                     link.disconnected_at = time.monotonic()
                 link.connected = False
                 self._on_disconnect(index)
-            else:
+            elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 link.auth_failed = True
+            else:
+                link.handshake_failed = True
 
     def drain_all(self) -> None:
         for index in list(self.links):

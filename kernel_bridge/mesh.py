@@ -144,7 +144,9 @@ class Mesh:
             absent = [self.links[j] for j in wanted if not self.links[j].connected]
             if expired and absent:
                 names = [link.name for link in absent]
-                raise errors.unreachable(self.name, names, timeout, any(link.auth_failed for link in absent))
+                refused = any(link.auth_failed for link in absent)
+                broken = any(link.handshake_failed for link in absent)
+                raise errors.unreachable(self.name, names, timeout, refused, broken)
 
         self._wait(timeout, ready, give_up)
 

@@ -4,14 +4,11 @@ notebooks' paths; stops every process it started."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ..engine.sessions import new_local_session
-from ..launch.cluster import child_env
+from ..launch.cluster import LocalCluster
 from ..launch.notebooks import quickstart_dir, released_text, run_site_notebooks
 
 SITES = ("alice", "bob", "carol")
@@ -22,23 +19,11 @@ def main(keep_dir: str | None = None) -> int:
     print(
         f"smpc demo: three sites (alice, bob, carol), each a real Jupyter kernel; a dealer process; CurveZMQ on loopback.\n  working folder: {work}"
     )
-    session = new_local_session(list(SITES), work / "study", timeout=60)
-    dealer = subprocess.Popen(
-        [sys.executable, "-m", "smpc_magic.cli", "dealer", str(session)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "dealer.log", "wb"),  # noqa: SIM115
-        env=child_env(),
-    )
     started = time.perf_counter()
-    try:
+    with LocalCluster(list(SITES), timeout=60, directory=str(work / "study")) as cluster:
+        cluster.start_dealer()
         notebooks = {site: quickstart_dir() / f"{site}.ipynb" for site in SITES}
-        results = run_site_notebooks(notebooks, session, work / "executed", timeout=120)
-    finally:
-        dealer.terminate()
-        try:
-            dealer.wait(10)
-        except subprocess.TimeoutExpired:
-            dealer.kill()
+        results = run_site_notebooks(notebooks, cluster.session_path, work / "executed", timeout=120)
     failed = [site for site, (code, _) in results.items() if code != 0]
     print(f"  ran the three notebooks together in {time.perf_counter() - started:.1f} s\n")
     for site, (code, path) in results.items():

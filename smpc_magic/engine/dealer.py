@@ -15,6 +15,9 @@ from ..errors import SmpcError
 from ..protocols.base import Array
 from ..protocols.registry import get_suite
 
+#: Printed once the dealer listens; launchers wait for it before starting parties.
+READY_LINE = "smpc dealer: listening on"
+
 
 def run_dealer(
     session_path: str | os.PathLike[str],
@@ -34,4 +37,6 @@ def run_dealer(
     def handle(party: int, header: Header, arrays: list[Array]) -> tuple[str, dict[str, Any], list[Array]]:
         return logic.handle(party, header.kind, header.meta)
 
-    DealerServer(config, keys, handle).serve(idle_timeout=idle_timeout)
+    server = DealerServer(config, keys, handle)
+    print(f"{READY_LINE} {config.dealer.address} (session {config.session_id})", flush=True)
+    server.serve(idle_timeout=idle_timeout)

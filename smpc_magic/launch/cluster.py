@@ -15,7 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..engine.dealer import READY_LINE
 from ..engine.sessions import new_local_session
+from ..errors import SmpcError
+
+#: How often to start the dealer on fresh ports when another program took its port.
+DEALER_START_ATTEMPTS = 3
+#: At least this long for a dealer process to import and bind.
+DEALER_START_S = 30.0
 
 
 class LocalCluster:
@@ -36,24 +43,55 @@ class LocalCluster:
         self.session_path = new_local_session(
             self.names, self.directory, protocol=protocol, timeout=timeout, frac_bits=frac_bits
         )
-        self.timeout = timeout
+        self.timeout, self.frac_bits, self.protocol = timeout, frac_bits, protocol
         self.dealer: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
 
     def start_dealer(self) -> None:
-        """Start the dealer process (only for a protocol whose session has a dealer)."""
+        """Start the dealer process (only for a protocol whose session has a dealer) and wait
+        until it listens, so that parties never meet a dealer that is not there yet."""
         from kernel_bridge.session import load_session
 
         if load_session(self.session_path).dealer is None:
             return
-        log = open(self.directory / "dealer.log", "wb")
-        self.dealer = subprocess.Popen(
-            [sys.executable, "-m", "smpc_magic.cli", "dealer", str(self.session_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env(),
-        )
-        log.close()
+        for _ in range(DEALER_START_ATTEMPTS):
+            log_path = self.directory / "dealer.log"
+            with open(log_path, "wb") as log:
+                self.dealer = subprocess.Popen(
+                    [sys.executable, "-m", "smpc_magic.cli", "dealer", str(self.session_path)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=child_env(),
+                )
+            if self._await_dealer(log_path):
+                return
+            # Another program took the port between choosing it and binding it: new ports.
+            self.session_path = new_local_session(
+                self.names, self.directory, protocol=self.protocol, timeout=self.timeout, frac_bits=self.frac_bits
+            )
+        raise SmpcError(f"the local dealer could not listen on any port tried: {_tail(log_path)}")
+
+    def _await_dealer(self, log_path: Path) -> bool:
+        """True once the dealer listens; False if its port was taken; raises if it failed otherwise."""
+        assert self.dealer is not None
+        deadline = time.monotonic() + max(DEALER_START_S, self.timeout)
+        while time.monotonic() < deadline:
+            text = log_path.read_text(errors="replace")
+            if READY_LINE in text:
+                return True
+            if self.dealer.poll() is not None:
+                text = log_path.read_text(errors="replace")
+                if "cannot listen" in text:
+                    return False
+                raise SmpcError(f"the local dealer stopped at start-up: {_tail(log_path)}")
+            time.sleep(0.02)
+        raise SmpcError(f"the local dealer did not start within {max(DEALER_START_S, self.timeout):.0f} s")
+
+    def dealer_failure(self) -> str | None:
+        """Why the dealer stopped, if it stopped on its own; None while it runs."""
+        if self.dealer is None or self.dealer.poll() is None:
+            return None
+        return f"the local dealer stopped (exit code {self.dealer.returncode}): {_tail(self.directory / 'dealer.log')}"
 
     def start_party(self, name: str, job: dict) -> subprocess.Popen:
         job_dir = self.directory / "jobs" / name
@@ -110,6 +148,12 @@ class LocalCluster:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a log, for an error message."""
+    text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    return " | ".join(text[-lines:]) or "(no output)"
 
 
 def child_env(extra: dict | None = None) -> dict:

@@ -91,9 +91,12 @@ def simulate(
             cluster.start_party(p, job)
         finished = cluster.wait(list(cluster.procs), time.monotonic() + 2 * timeout + 30)
         results = {p: cluster.result(p) for p in parties}
+        dealer_failure = cluster.dealer_failure()
         if not finished:
             cluster.stop()
             results = {p: cluster.result(p) for p in parties}
+        if dealer_failure and any(s is None or not s.get("ok") for s, _ in results.values()):
+            raise SmpcError(dealer_failure)
         _raise_first_failure(results, finished, timeout)
         values: dict[str, np.ndarray] | None = None
         for p in parties:
