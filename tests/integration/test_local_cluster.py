@@ -26,4 +26,3 @@ def test_dealer_moves_to_fresh_ports_when_another_program_took_its_port():
         assert _dealer_address(cluster) != taken
         assert cluster.dealer is not None and cluster.dealer.poll() is None
         assert cluster.dealer_failure() is None
-
