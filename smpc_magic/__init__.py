@@ -7,6 +7,7 @@ the ``%smpc`` magics (``%load_ext smpc_magic``) and the ``smpc`` command line.
 from typing import Any
 
 from .errors import (
+    CellBoundaryError,
     CellError,
     EncodingError,
     InputMismatchError,
@@ -24,6 +25,7 @@ from .secret.array import SecretArray
 __version__ = "0.1.0"
 
 __all__ = [
+    "CellBoundaryError",
     "CellError",
     "EncodingError",
     "InputMismatchError",

@@ -17,6 +17,7 @@ from kernel_bridge.errors import (
 
 __all__ = [
     "BridgeError",
+    "CellBoundaryError",
     "CellError",
     "EncodingError",
     "FrameError",
@@ -47,6 +48,25 @@ class SecretValueError(SmpcError, TypeError):
 
 class CellError(SmpcError):
     """The cell cannot run as a secure computation (syntax, forbidden construct, bad reveal)."""
+
+
+class CellBoundaryError(CellError):
+    """The cell used something outside what a %%smpc cell may use (a refused construct,
+    attribute or function). ``construct`` names it; ``line`` is the cell's line, when known."""
+
+    def __init__(self, message: str, *, construct: str, line: int | None = None):
+        self.reason, self.construct, self.line = message, construct, line
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}{message}. {BOUNDARY_HINT}")
+
+    def at_line(self, line: int) -> CellBoundaryError:
+        return CellBoundaryError(self.reason, construct=self.construct, line=line)
+
+
+BOUNDARY_HINT = (
+    "A cell may use its private and --public names, numbers, lists and dicts, the allow-listed "
+    "np.* and smpc.* functions, and the attributes listed in README (e.g. .shape, .sum(), .T)."
+)
 
 
 class UnknownNameError(CellError, NameError):

@@ -47,6 +47,11 @@ def variables(declared: Declared) -> set[str]:
     return {split_key(k)[0] for d in declared.values() for k in d}
 
 
+def columns(declared: Declared) -> set[str]:
+    """The column names of the private data frames any party declared."""
+    return {column for d in declared.values() for k in d if (column := split_key(k)[1]) is not None}
+
+
 def share_inputs(
     ctx: ProtocolContext,
     sharing: InputSharing,

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kernel_bridge.keys import load_keypair
 from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import SessionConfig, load_session
@@ -27,8 +25,8 @@ from ..protocols.channel import ChannelStats, Message
 from ..protocols.context import ProtocolContext
 from ..protocols.prg import new_seed
 from ..protocols.registry import get_suite
-from ..secret import lib
-from . import inputs, rendezvous
+from . import inputs, public_functions, rendezvous
+from .cell_policy import REFUSED_BUILTINS, check_column_attributes
 from .release import kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
 from .sandbox import analyse, cell_digest, check_names, public_digest, run_in_sandbox
@@ -147,6 +145,7 @@ class Party:
         reveal_names, keep_names = list(reveal_names), list(keep_names)
         names = analyse(code)
         _check_names_locally(reveal_names, keep_names, private, public, keep)
+        public = public_functions.prepare(public)
         recipients = self._recipients(to)
         encoded = inputs.encode_private(private, self.suite.codec, self.config.frac_bits, self.name)
         ctx = self.context(computation or rendezvous.LOBBY, on_round)
@@ -160,7 +159,7 @@ class Party:
             "reveal": reveal_names,
             "to": [self.config.names[i] for i in recipients],
             "keep_names": keep_names,
-            "public": public_digest(public),
+            "public": public_digest(public, nonce),
             "public_names": sorted(public),
             "inputs": {k: v.declaration() for k, v in encoded.items()},
             "protocol_state": self.suite.rendezvous_state(ctx.material),
@@ -185,7 +184,8 @@ class Party:
                     my_meta["nonce"] if i == self.index else metas[i]["nonce"] for i in range(len(self.config.names))
                 ]
                 channel.computation = rendezvous.computation_id(nonces)
-            rendezvous.check_agreement(self.config.names, self.index, my_meta, metas)
+            expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
+            rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
             states = [my_meta["protocol_state"], *(m["protocol_state"] for m in metas.values())]
             self.suite.settle_rendezvous(ctx.material, states)
             cursors_start = self.store.cursors()
@@ -193,18 +193,18 @@ class Party:
             label = "share the inputs"
             declared = {self.index: my_meta["inputs"], **{j: m["inputs"] for j, m in metas.items()}}
             check_names(names, inputs.variables(declared), set(public), set(keep))
+            check_column_attributes(names.policy, inputs.columns(declared))
             sharing.receive({j: m.arrays for j, m in received.items()})
             secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
             # 3. the cell
             label = "run the cell"
             kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}
-            namespace: dict[str, Any] = {"np": np, "numpy": np, "smpc": lib, **kept_ns, **public, **secrets_ns}
-            run_in_sandbox(code, namespace)
+            namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns})
             # 4. release
             label = "reveal"
             values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
             kept_out = kept_secrets(namespace, keep_names)
-            self.last_namespace = namespace
+            namespace.clear()  # nothing of the cell outlives it but what it declared
             return CellOutcome(
                 values,
                 reveal_names,
@@ -247,8 +247,12 @@ def _check_names_locally(
     keep: dict[str, Any],
 ) -> None:
     for name in [*reveal_names, *keep_names, *private, *public]:
-        if not _IDENT.match(name):
-            raise CellError(f"{name!r} is not a valid variable name")
+        if not _IDENT.match(name) or name.startswith("_"):
+            raise CellError(
+                f"{name!r} is not a valid variable name for a %%smpc cell (letters, digits, '_'; not first)"
+            )
+        if name in REFUSED_BUILTINS:
+            raise CellError(f"{name!r} is the name of a Python builtin that cells cannot use; rename the variable")
     for a, b, what in [
         (private, public, "private and public"),
         (private, keep, "private and kept"),

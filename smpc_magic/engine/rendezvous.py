@@ -47,11 +47,21 @@ def computation_id(nonces: list[str]) -> str:
 
 
 def check_agreement(
-    names: list[str], me: int, mine: Mapping[str, Any], theirs: Mapping[int, Mapping[str, Any]]
+    names: list[str],
+    me: int,
+    mine: Mapping[str, Any],
+    theirs: Mapping[int, Mapping[str, Any]],
+    expected_public: Mapping[int, str],
 ) -> None:
-    """Raise :class:`InputMismatchError` naming every party that differs from this one."""
+    """Raise :class:`InputMismatchError` naming every party that differs from this one.
+
+    ``expected_public[j]`` is this party's public values digested with party j's salt, to
+    compare with the digest j sent."""
     for key, what in _AGREEMENT:
-        differing = [names[j] for j, meta in sorted(theirs.items()) if meta[key] != mine[key]]
+        if key == "public":
+            differing = [names[j] for j, meta in sorted(theirs.items()) if meta[key] != expected_public[j]]
+        else:
+            differing = [names[j] for j, meta in sorted(theirs.items()) if meta[key] != mine[key]]
         if differing:
             who = ", ".join(repr(n) for n in differing)
             raise InputMismatchError(

@@ -1,31 +1,29 @@
-"""What a %%smpc cell may use: name analysis by AST, and the sandbox namespace it runs in."""
+"""Running a %%smpc cell: its names (what it reads, what it binds), the digests the sites
+compare, and its execution inside the cell boundary (:mod:`.cell_policy`, :mod:`.guards`)."""
 
 from __future__ import annotations
 
 import ast
-import builtins
 import hashlib
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..errors import CellError, UnknownNameError
+from ..errors import CellBoundaryError, CellError, UnknownNameError
+from .cell_policy import REFUSED_BUILTINS, PolicyReport, PublicFunction, cell_line, check_policy, compile_cell
+from .facades import NP, SMPC
+from .guards import SAFE_BUILTINS, restricted_globals
 
-_SAFE_BUILTIN_NAMES = (
-    "abs all any bool dict enumerate filter float int isinstance len list map max min range reversed "
-    "round set slice sorted str sum tuple zip print True False None ValueError TypeError "
-    "ZeroDivisionError ArithmeticError Exception"
-).split()
-
-SAFE_BUILTINS = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
-PROVIDED = {"np", "numpy", "smpc"}
+PROVIDED = {"np", "numpy", "smpc", "print"}
 
 
 @dataclass(frozen=True)
 class CellNames:
     used: frozenset[str]
     assigned: frozenset[str]
+    policy: PolicyReport = PolicyReport({})
 
     @property
     def free(self) -> frozenset[str]:
@@ -34,32 +32,28 @@ class CellNames:
 
 
 def analyse(code: str) -> CellNames:
-    """Parse the cell; refuse what cannot run securely (imports, globals)."""
-    try:
-        tree = ast.parse(code, filename="<smpc cell>")
-    except SyntaxError as exc:
-        raise CellError(f"the cell has a syntax error on line {exc.lineno}: {exc.msg}") from None
+    """Parse the cell and check it against the cell language (:mod:`.cell_policy`)."""
+    tree, report = check_policy(code)
     used: set[str] = set()
     assigned: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            raise CellError("import is not allowed in a %%smpc cell; numpy (np) and smpc are already available.")
-        if isinstance(node, ast.Global | ast.Nonlocal):
-            raise CellError("global/nonlocal are not allowed in a %%smpc cell.")
         if isinstance(node, ast.Name):
             (used if isinstance(node.ctx, ast.Load) else assigned).add(node.id)
         elif isinstance(node, ast.arg):
             assigned.add(node.arg)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        elif isinstance(node, ast.FunctionDef):
             assigned.add(node.name)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             assigned.add(node.name)
-    return CellNames(frozenset(used), frozenset(assigned))
+    return CellNames(frozenset(used), frozenset(assigned), report)
 
 
 def check_names(names: CellNames, private: set[str], public: set[str], extra: Set[str] = frozenset()) -> None:
     """Every free name must be private (at some party), public or otherwise provided."""
     missing = sorted(names.free - private - public - set(extra))
+    refused = [name for name in missing if name in REFUSED_BUILTINS]
+    if refused:
+        raise CellBoundaryError(f"{refused[0]}() is not available in a %%smpc cell", construct=refused[0])
     if missing:
         name = missing[0]
         raise UnknownNameError(
@@ -74,23 +68,18 @@ def cell_digest(code: str) -> str:
     return hashlib.sha256(code.strip().encode("utf-8")).hexdigest()
 
 
-def public_digest(values: dict) -> str:
-    """A hash of the public values, compared between parties so all compute on the same ones."""
-    h = hashlib.sha256()
+def public_digest(values: Mapping[str, object], salt: str) -> str:
+    """A digest of the public values the sites compare, salted with the sender's nonce (so it
+    cannot be looked up in a table, nor linked between computations)."""
+    h = hashlib.sha256(b"smpc-public-v2\0" + salt.encode() + b"\0")
     for name in sorted(values):
         value = values[name]
         h.update(name.encode() + b"\0")
-        if callable(value):
-            import inspect
-
-            try:
-                source = inspect.getsource(value)
-            except (OSError, TypeError):
-                raise CellError(f"public function {name!r} has no source code to compare between sites") from None
-            h.update(b"fn\0" + source.encode())
+        if isinstance(value, PublicFunction):
+            h.update(b"fn\0" + value.source.encode() + b"\0")
             continue
         if isinstance(value, str):
-            h.update(b"str\0" + value.encode())
+            h.update(b"str\0" + value.encode() + b"\0")
             continue
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
@@ -99,8 +88,17 @@ def public_digest(values: dict) -> str:
     return h.hexdigest()
 
 
-def run_in_sandbox(code: str, namespace: dict) -> dict:
-    """Execute the cell in ``namespace`` (with safe builtins only) and return it."""
-    namespace.setdefault("__builtins__", SAFE_BUILTINS)
-    exec(compile(code, "<smpc cell>", "exec"), namespace)  # noqa: S102 - the site's own cell
+def run_in_sandbox(code: str, members: dict[str, Any]) -> dict[str, Any]:
+    """Execute the cell, compiled with the boundary's guards, with ``members`` (secrets, public
+    values, kept secrets) plus ``np`` and ``smpc`` facades; return the cell's namespace."""
+    functions = {k: v for k, v in members.items() if isinstance(v, PublicFunction)}
+    compiled = compile_cell(code)
+    namespace = restricted_globals({"np": NP, "numpy": NP, "smpc": SMPC, **members})
+    try:
+        for function in functions.values():  # defined afresh, with the cell's globals only
+            exec(compile_cell(function.source, function.filename), namespace)  # noqa: S102
+        exec(compiled, namespace)  # noqa: S102 - compiled by RestrictedPython, run with the guards
+    except CellBoundaryError as exc:
+        line = cell_line(exc)
+        raise (exc.at_line(line) if line is not None and exc.line is None else exc) from None
     return namespace

@@ -153,6 +153,16 @@ def test_public_functions_are_compared_by_source(study):
     run_all(sites, ["def centre(v):\n    return v - 10"] * 2 + ["def centre(v):\n    return v - 11"])
     results = run_all(sites, "%%smpc --reveal m --public centre\nm = centre(x).mean()")
     assert all(not r.ok and "different public values" in r.error for r in results)
+    # Same source, different notebook globals: the function may not read them at all.
+    run_all(
+        sites,
+        ["offset = 10\ndef shift(v):\n    return v - offset"] * 2
+        + ["offset = 99\ndef shift(v):\n    return v - offset"],
+    )
+    results = run_all(sites, "%%smpc --reveal m --public shift\nm = shift(x).mean()")
+    assert all(not r.ok and "'offset', which is not public" in r.error for r in results), [r.error for r in results]
+    results = run_all(sites, "%%smpc --reveal m --public shift offset\nm = shift(x).mean()")
+    assert all(not r.ok and "different public values" in r.error for r in results)
 
 
 def test_preprocess_fills_the_stock_shown_by_status(study):

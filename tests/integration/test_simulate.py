@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from smpc_magic import (
+    CellBoundaryError,
     CellError,
     EncodingError,
     InputMismatchError,
@@ -108,3 +109,9 @@ def test_error_in_the_cell_names_the_party():
 def test_reveal_of_a_name_the_cell_never_assigned():
     with pytest.raises(CellError, match="never assigned 'nope'"):
         simulate("s = x.sum()", {"a": {"x": [1.0]}, "b": {"x": [2.0]}}, "s nope")
+
+
+def test_the_audit_leak_through_internals_is_refused_before_any_process_starts():
+    leak = "total = x.sum()\nleak = x._ctx.suite.open_values(x._ctx, [x._share], 'reveal')[0]"
+    with pytest.raises(CellBoundaryError, match="line 2: '._ctx'"):
+        simulate(leak, {"a": {"x": [1.0]}, "b": {"x": [2.0]}}, "total", to=["a"])
