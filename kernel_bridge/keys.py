@@ -11,6 +11,7 @@ import zmq
 from zmq.utils import z85
 
 from .errors import SessionFileError
+from .files import atomic_write, check_private, private_dir
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,15 @@ def generate_keypair() -> KeyPair:
 
 
 def write_keypair(path: str | os.PathLike, keys: KeyPair, name: str) -> Path:
-    """Write a key file readable only by its owner (mode 0600)."""
+    """Write a key file readable only by its owner (mode 0600, in a 0700 folder); an existing
+    file is replaced atomically, so it never keeps a wider mode."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     text = (
         f"# CurveZMQ key pair of {name!r}. Keep this file secret: whoever holds it can act as {name!r}.\n"
         f'[curve]\npublic = "{keys.public}"\nsecret = "{keys.secret}"\n'
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    atomic_write(path, text.encode())
     return path
 
 
@@ -57,6 +57,7 @@ def load_keypair(path: str | os.PathLike) -> KeyPair:
     path = Path(path)
     if not path.exists():
         raise SessionFileError(f"key file {path} does not exist; make one with `smpc keygen NAME`")
+    check_private(path, "the key file")
     try:
         data = tomllib.loads(path.read_text())
         curve = data["curve"]

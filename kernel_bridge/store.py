@@ -10,23 +10,32 @@ The cursor on disk may run ahead of the one in memory: a reservation writes the 
 it draws from, so most draws need no disk write. After a restart the party starts from the
 on-disk value, skipping (never reusing) what was reserved but not used.
 
+Several processes may open one store (two kernels of the same site, a benchmark): every
+cursor change happens under a cross-process file lock, merges with what is on disk (per
+stream, never moving another process's progress back), and a process only ever draws from a
+range it reserved itself on disk first. A range another process reserved is never drawn from.
+
 The store holds opaque payloads (a seed and named arrays); turning them into shares is the
 caller's job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .errors import BridgeError
+from .files import atomic_write, open_private, private_dir
 
 
 @dataclass
@@ -53,38 +62,63 @@ class Piece:
     take: int
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+#: How long to wait for another process holding the store's lock.
+STORE_LOCK_TIMEOUT_S = 30.0
 
 
 class MaterialStore:
     """Chunks and cursors under one directory (one per party and session)."""
 
     def __init__(self, directory: str | os.PathLike):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.directory = private_dir(directory)
         self._cursor_file = self.directory / "cursors.json"
-        self._lock = threading.Lock()
-        self._cursors: dict[str, int] = {}
-        self._persisted: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._file_lock = FileLock(str(self.directory / ".lock"), timeout=STORE_LOCK_TIMEOUT_S, mode=0o600)
         self._index: dict[str, list[tuple[int, int, Path]]] = {}
         self._loaded: dict[Path, Chunk] = {}
-        if self._cursor_file.exists():
+        with self._exclusive():
+            #: per stream, the end of what this process reserved on disk ([cursor, end) is its own)
+            self._persisted: dict[str, int] = self._read_disk()
+        self._cursors: dict[str, int] = dict(self._persisted)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """This thread and no other process touches the cursors on disk inside the block."""
+        with self._lock:
             try:
-                self._persisted = {str(k): int(v) for k, v in json.loads(self._cursor_file.read_text()).items()}
-                self._cursors = dict(self._persisted)
-            except (ValueError, AttributeError):
+                self._file_lock.acquire()
+            except Timeout:
                 raise BridgeError(
-                    f"the preprocessing cursor file {self._cursor_file} is damaged. Material may have been used; "
-                    "delete the whole store directory (its material is then discarded) and run again."
+                    f"another process has held the material store {self.directory} for "
+                    f"{STORE_LOCK_TIMEOUT_S:.0f} s; close the other kernel of this site and run again"
                 ) from None
+            try:
+                yield
+            finally:
+                self._file_lock.release()
+
+    def _read_disk(self) -> dict[str, int]:
+        if not self._cursor_file.exists():
+            return {}
+        try:
+            raw = json.loads(self._cursor_file.read_text())
+            cursors = {str(k): int(v) for k, v in raw.items()}
+        except (ValueError, AttributeError, TypeError):
+            raise BridgeError(
+                f"the preprocessing cursor file {self._cursor_file} is damaged. Material may have been used; "
+                "delete the whole store directory (its material is then discarded) and run again."
+            ) from None
+        return cursors
+
+    def _write_merged(self, updates: dict[str, int]) -> None:
+        """Under the file lock: raise the on-disk cursors to ``updates`` (others' streams untouched)."""
+        disk = self._read_disk()
+        changed = False
+        for stream, pos in updates.items():
+            if pos > disk.get(stream, 0):
+                disk[stream], changed = int(pos), True
+        if changed:
+            atomic_write(self._cursor_file, json.dumps(disk, sort_keys=True).encode())
 
     # ----- layout -------------------------------------------------------------------------------
     def _stream_dir(self, stream: str) -> Path:
@@ -113,21 +147,17 @@ class MaterialStore:
         with self._lock:
             return self._cursors.get(stream, 0)
 
-    def _persist(self) -> None:
-        _atomic_write(self._cursor_file, json.dumps(self._persisted, sort_keys=True).encode())
-
     def advance(self, positions: dict[str, int]) -> None:
-        """Move cursors forward (never back) to at least ``positions``; persisted before returning."""
-        with self._lock:
-            changed = False
+        """Move cursors forward (never back) to at least ``positions``; on disk before returning."""
+        with self._exclusive():
+            raised = {}
             for stream, pos in positions.items():
                 if pos > self._cursors.get(stream, 0):
                     self._cursors[stream] = int(pos)
                 if pos > self._persisted.get(stream, 0):
-                    self._persisted[stream] = int(pos)
-                    changed = True
-            if changed:
-                self._persist()
+                    self._persisted[stream] = raised[stream] = int(pos)
+            if raised:
+                self._write_merged(raised)
         for stream in positions:
             self._discard_below(stream, self.cursor(stream))
 
@@ -149,13 +179,13 @@ class MaterialStore:
         """Store a chunk received from the dealer (ignored if wholly used already)."""
         if chunk.end <= self.cursor(chunk.stream):
             return
-        folder = self._stream_dir(chunk.stream)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = private_dir(self._stream_dir(chunk.stream))
         stem = f"{chunk.start:020d}-{chunk.length}"
         for name, arr in chunk.arrays.items():
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
                 raise BridgeError(f"bad component name {name!r}")
-            np.save(folder / f"{stem}.{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+            with os.fdopen(open_private(folder / f"{stem}.{name}.npy"), "wb") as handle:
+                np.save(handle, np.ascontiguousarray(arr), allow_pickle=False)
         meta = {
             "stream": chunk.stream,
             "chunk_id": chunk.chunk_id,
@@ -164,7 +194,7 @@ class MaterialStore:
             "origin": chunk.origin,
         }
         path = folder / f"{stem}.json"
-        _atomic_write(path, json.dumps(meta).encode())
+        atomic_write(path, json.dumps(meta).encode())
         with self._lock:
             entries = self._chunk_files(chunk.stream)
             if not any(p == path for _, _, p in entries):
@@ -214,8 +244,16 @@ class MaterialStore:
 
     def reserve(self, stream: str, count: int) -> list[Piece]:
         """Claim the next ``count`` elements: the cursor is on disk before the material is read."""
-        with self._lock:
+        with self._exclusive():
             start = self._cursors.get(stream, 0)
+            mine, on_disk = self._persisted.get(stream, 0), self._read_disk().get(stream, 0)
+            if on_disk > mine and start + count > mine:  # another process reserved [mine, on_disk)
+                self._cursors[stream] = self._persisted[stream] = on_disk
+                raise BridgeError(
+                    f"another process of this site used the material store {self.directory} (a second "
+                    "kernel joined as the same party?). This kernel moved past that material and never "
+                    "reuses it; run the cell again at every site, with one kernel per site."
+                )
             pieces, pos = [], start
             for c_start, c_len, meta in self._chunk_files(stream):
                 if pos >= start + count:
@@ -232,7 +270,7 @@ class MaterialStore:
             if start + count > self._persisted.get(stream, 0):
                 last_start, last_length = pieces[-1][0], pieces[-1][1]
                 self._persisted[stream] = max(start + count, last_start + last_length)  # reserve the chunk
-                self._persist()
+                self._write_merged({stream: self._persisted[stream]})
             loaded = [Piece(self._load(stream, s, n, m), off, take) for s, n, m, off, take in pieces]
         return loaded
 

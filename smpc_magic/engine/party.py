@@ -186,7 +186,8 @@ class Party:
                 channel.computation = rendezvous.computation_id(nonces)
             expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
             rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
-            states = [my_meta["protocol_state"], *(m["protocol_state"] for m in metas.values())]
+            states = {self.name: my_meta["protocol_state"]}
+            states.update({self.config.names[j]: m["protocol_state"] for j, m in metas.items()})
             self.suite.settle_rendezvous(ctx.material, states)
             cursors_start = self.store.cursors()
             # 2. inputs

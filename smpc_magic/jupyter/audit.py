@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kernel_bridge.files import open_private
+
 
 class AuditLog:
     """Append-only JSON lines beside the session file, readable only by this site's user."""
@@ -16,7 +18,7 @@ class AuditLog:
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps({"party": self.party, "session": self.session, **record}) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # tightened if it was wider
         with os.fdopen(fd, "a") as handle:
             handle.write(line)
 

@@ -211,8 +211,10 @@ class ProtocolSuite(ABC):
         """A peer's rendezvous field, validated; raises ValueError naming what is malformed."""
 
     @abstractmethod
-    def settle_rendezvous(self, material: MaterialSource, states: Sequence[dict[str, Any]]) -> None:
-        """After every party's state is known: bring this party's material in line (never back)."""
+    def settle_rendezvous(self, material: MaterialSource, states: Mapping[str, dict[str, Any]]) -> None:
+        """After every party's state (by party name, this one's included) is known: bring this
+        party's material in line (never back); raise PreprocessingError naming a party whose
+        state cannot be right."""
 
     @abstractmethod
     def preprocessing_plan(self, operation: str, count: int, frac_bits: int, **shape: int) -> list[MaterialNeed]:

@@ -156,7 +156,7 @@ class PlaintextSuite(ProtocolSuite):
             raise ValueError("the plaintext suite exchanges no state")
         return {}
 
-    def settle_rendezvous(self, material: MaterialSource, states: Sequence[dict[str, Any]]) -> None:
+    def settle_rendezvous(self, material: MaterialSource, states: Mapping[str, dict[str, Any]]) -> None:
         pass
 
     def preprocessing_plan(self, operation: str, count: int, frac_bits: int, **shape: int) -> list[MaterialNeed]:

@@ -42,6 +42,21 @@ def _size(shape: Any) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
+def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of ``A @ B`` (numpy's rules) without computing anything; ValueError if none."""
+    if not a or not b:
+        raise ValueError("matmul needs at least 1-D operands")
+    a2, b2 = (1, *a) if len(a) == 1 else a, (*b, 1) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ValueError(f"matmul shapes {a} and {b} do not match")
+    shape = (*np.broadcast_shapes(a2[:-2], b2[:-2]), a2[-2], b2[-1])
+    if len(a) == 1:
+        shape = shape[:-2] + shape[-1:]
+    if len(b) == 1:
+        shape = shape[:-1]
+    return tuple(shape)
+
+
 class MaterialKind:
     """Layout and dealer-side derivation of one kind of material."""
 
@@ -92,7 +107,7 @@ class MatmulTriples(MaterialKind):
 
     def components(self, params: tuple[Any, ...], count: int) -> list[Component]:
         shape_a, shape_b = params
-        shape_c = np.matmul(np.empty(shape_a, np.uint8), np.empty(shape_b, np.uint8)).shape
+        shape_c = matmul_shape(tuple(shape_a), tuple(shape_b))
         return [
             Component("A", tuple(shape_a), False),
             Component("B", tuple(shape_b), False),
@@ -311,7 +326,14 @@ def params_from_json(kind: str, raw: Any) -> tuple[Any, ...]:
     shape_a, shape_b = raw
     params = (dims(shape_a), dims(shape_b))
     KINDS[kind].components(params, 1)  # raises for incompatible shapes
+    if unit_elements(kind, params) > MAX_ELEMENTS:  # e.g. an outer product of two long vectors
+        raise ValueError("material request too large")
     return params
+
+
+def unit_elements(kind: str, params: tuple[Any, ...]) -> int:
+    """Ring elements in one unit of a kind (all parts, as the dealer makes them)."""
+    return sum(_size(c.shape) for c in KINDS[kind].components(params, 1))
 
 
 def params_to_json(params: tuple[Any, ...]) -> list[Any]:

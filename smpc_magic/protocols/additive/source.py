@@ -81,9 +81,32 @@ class DealerMaterial(MaterialSource):
         meta, arrays = self.dealer(
             "fetch", {"kind": kind, "params": params_to_json(params), "start": start, "count": count - have}
         )
+        if meta.get("refused"):
+            self._skip_lost(stream, meta.get("served_to"))
         self._store_reply(stream, meta, arrays)
         if self.store.available(stream) < count:
             raise PreprocessingError(f"the dealer sent too little material for {stream}")
+
+    def issued(self, streams: list[str]) -> dict[str, int]:
+        """How far the dealer has issued each stream (to bound what peers say they used)."""
+        if self.dealer is None:
+            return {}
+        meta, _ = self.dealer("issued", {"streams": streams})
+        ends = meta.get("ends")
+        if not isinstance(ends, dict):
+            raise PreprocessingError("the dealer's answer is malformed")
+        return {s: int(v) for s, v in ends.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    def _skip_lost(self, stream: str, served_to: object) -> None:
+        """The dealer gave this party material it no longer has: move past it, never reuse it."""
+        if not isinstance(served_to, int) or isinstance(served_to, bool) or served_to < 0:
+            raise PreprocessingError("the dealer's answer is malformed")
+        self.store.advance({stream: served_to})
+        raise PreprocessingError(
+            f"this site's store lacks preprocessing material ({stream}) that the dealer already gave it "
+            "(lost in a crash, or the store folder was replaced). The dealer never serves material twice, "
+            "so this site moved past it; run the cell again at every site."
+        )
 
     def _store_reply(self, stream: str, meta: dict[str, Any], arrays: list[Array]) -> None:
         chunks = meta.get("chunks")

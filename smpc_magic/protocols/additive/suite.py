@@ -6,11 +6,12 @@ interactive method's cost is stated in :mod:`.arithmetic` and :mod:`.comparison`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...errors import PreprocessingError
 from ..base import Array, DealerLogic, DealerRequest, InputSharing, MaterialNeed, MaterialSource, ProtocolSuite
 from . import arithmetic, comparison
 from .dealer import Dealer
@@ -109,12 +110,28 @@ class AdditiveSuite(ProtocolSuite):
                 raise ValueError("cursors")
         return {"cursors": dict(cursors)}
 
-    def settle_rendezvous(self, material: MaterialSource, states: Sequence[dict[str, Any]]) -> None:
+    def settle_rendezvous(self, material: MaterialSource, states: Mapping[str, dict[str, Any]]) -> None:
+        """Every party moves to the furthest cursor any reached, once the dealer confirms that
+        it issued that much: a peer cannot push this party's streams past what exists."""
+        store = _store_of(material)
+        own = store.cursors()
         furthest: dict[str, int] = {}
-        for state in states:
+        claimed_by: dict[str, str] = {}
+        for party, state in states.items():
             for stream, pos in state["cursors"].items():
-                furthest[stream] = max(furthest.get(stream, 0), int(pos))
-        _store_of(material).advance(furthest)
+                if int(pos) > furthest.get(stream, 0):
+                    furthest[stream], claimed_by[stream] = int(pos), party
+        ahead = sorted(s for s, pos in furthest.items() if pos > own.get(s, 0))
+        if ahead and isinstance(material, DealerMaterial):
+            ends = material.issued(ahead)
+            for stream in ahead:
+                if furthest[stream] > ends.get(stream, 0):
+                    raise PreprocessingError(
+                        f"party {claimed_by[stream]!r} reports using more preprocessing material ({stream}) "
+                        "than the dealer has issued; nothing was shared. Its material store may belong to "
+                        "another session or dealer: check its session file and store folder."
+                    )
+        store.advance(furthest)
 
     def preprocessing_plan(self, operation: str, count: int, frac_bits: int, **shape: int) -> list[MaterialNeed]:
         if count <= 0:
