@@ -46,6 +46,7 @@ class DealerServer:
             raise BridgeError(f"the dealer cannot listen on {config.dealer.address}: {exc}") from None
         self._key_to_index = {p.public_key: i for i, p in enumerate(config.parties)}
         self.requests_served = 0
+        self.requests_failed, self.last_failure = 0, ""
 
     def stop(self) -> None:
         self._stop.set()
@@ -63,7 +64,11 @@ class DealerServer:
                     continue
                 last = time.monotonic()
                 frames = self._sock.recv_multipart(copy=False)
-                self._answer(frames)
+                try:
+                    self._answer(frames)
+                except Exception as exc:  # noqa: BLE001 - no request, however malformed, stops the dealer
+                    self.requests_failed += 1
+                    self.last_failure = type(exc).__name__
         finally:
             self.close()
 
@@ -79,15 +84,17 @@ class DealerServer:
         except FrameError:
             return
         request_id = header.meta.get("request", "")
+        if not isinstance(request_id, str) or len(request_id) > 200:
+            return  # not a request any party of ours sends
         try:
             kind, meta, out = self.handler(party, header, arrays)
         except Exception as exc:  # report to the party instead of dying
             kind, meta, out = "error", {"message": f"{type(exc).__name__}: {exc}"}, []
         reply = framing.Header(self.config.session_id, kind, "", 0, header.kind, {**meta, "request": request_id})
         try:
-            self._sock.send_multipart([routing.bytes, *framing.encode(reply, out)], copy=False)
+            self._sock.send_multipart([routing.bytes, *framing.encode(reply, out)], copy=False, flags=zmq.NOBLOCK)
         except zmq.ZMQError:
-            pass  # the party went away; it will ask again
+            pass  # the party went away or stopped reading: never block on it; it will ask again
         self.requests_served += 1
 
     def close(self) -> None:

@@ -42,19 +42,25 @@ def dealer_round_trip(request_id: str) -> float | None:
 
 
 class LivenessThread:
-    """Calls ``tick`` every ``interval`` seconds until stopped; ``tick`` must never raise."""
+    """Calls ``tick`` every ``interval`` seconds until stopped; an exception from ``tick`` is
+    counted, never allowed to end the thread."""
 
     def __init__(self, tick: Callable[[], None], interval: float = SERVICE_INTERVAL_S):
         self._tick, self.interval = tick, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="smpc-mesh", daemon=True)
+        self.errors, self.last_error = 0, ""
 
     def start(self) -> None:
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self._tick()
+            try:
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - whatever a peer sent, the thread lives on
+                self.errors += 1
+                self.last_error = type(exc).__name__
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

@@ -207,12 +207,18 @@ class Mesh:
         except zmq.ZMQError:
             pass
 
-    def broadcast_abort(self, computation: str, label: str, message: str, withdraw: str | None = None) -> None:
-        """Tell every peer this party gave up on ``computation`` (best effort, never blocks).
+    def broadcast_abort(
+        self, computation: str, label: str, error: str, withdraw: str | None = None, peer: str | None = None
+    ) -> None:
+        """Tell every peer this party gave up on ``computation`` at step ``label`` with an error of
+        class ``error`` (best effort, never blocks). Only the class name travels: an error's text
+        may describe this site's data, and stays here.
 
         ``withdraw`` is a token naming this party's pending message in the lobby, which peers drop.
         """
-        meta = {"message": message[:2000], **({"withdraw": withdraw} if withdraw else {})}
+        meta: dict[str, str] = {"error": error[:64], **({"withdraw": withdraw} if withdraw else {})}
+        if peer is not None:
+            meta["peer"] = peer  # which party a connection error was about: no fact about data
         header = framing.Header(self.config.session_id, "abort", computation, 0, label, meta)
         with self._locked():
             for j, link in self.links.links.items():
@@ -303,8 +309,14 @@ class Mesh:
                 abort = self._router.abort_of(computation)
             if abort is not None:
                 name = self.config.parties[abort.sender].name
+                about = (
+                    f", about party {abort.peer!r}"
+                    if abort.peer in self.config.names and abort.peer not in (name, self.name)
+                    else ""
+                )
                 raise PeerAborted(
-                    f"party {name!r} stopped the computation at step '{abort.label}': {abort.message}",
+                    f"party {name!r} stopped the computation at step '{abort.label}' ({abort.message}{about} "
+                    "at that site; its notebook shows the details). Nothing more was shared.",
                     party=name,
                     step=abort.label,
                 )

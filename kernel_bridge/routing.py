@@ -9,6 +9,7 @@ sender's pending lobby message (``withdraw`` token) instead of aborting anything
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,10 @@ MAX_BUFFERED = 4096
 #: At most this many aborts and withdrawals are remembered.
 MAX_ABORTS = 256
 
+#: What an abort may carry: an exception class name and a step label (never free text).
+_ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
+_STEP_LABEL = re.compile(r"^[A-Za-z0-9 _.,:()'/-]{1,80}$")
+
 Key = tuple[int, str, int]  # (sender, computation, step)
 Delivery = tuple[Header, list[np.ndarray]]
 
@@ -28,7 +33,8 @@ Delivery = tuple[Header, list[np.ndarray]]
 class Abort:
     sender: int
     label: str
-    message: str
+    message: str  # the error's class name
+    peer: str | None = None  # the party the sender's error was about (a PeerError), if any
 
 
 @dataclass
@@ -47,7 +53,7 @@ class Router:
         self.lobby = lobby
         self._buffer: dict[Key, Delivery] = {}
         self._aborts: dict[str, Abort] = {}
-        self._withdrawn: set[tuple[int, str]] = set()
+        self._withdrawn: dict[tuple[int, str], None] = {}  # insertion-ordered, bounded
         self.dropped = 0
 
     def deliver(self, sender: int, header: Header, arrays: list[np.ndarray]) -> None:
@@ -59,12 +65,22 @@ class Router:
             self.dropped += 1
 
     def record_abort(self, sender: int, header: Header) -> None:
-        if header.computation != self.lobby and len(self._aborts) < MAX_ABORTS:
-            message = header.meta.get("message", "")
-            self._aborts.setdefault(header.computation, Abort(sender, header.label, str(message)[:2000]))
+        """Remember a peer's abort (the newest MAX_ABORTS). Only an error class name and a step
+        label are kept, both checked: a peer cannot make this party display its free text."""
+        if header.computation != self.lobby and header.computation not in self._aborts:
+            error = header.meta.get("error")
+            error = error if isinstance(error, str) and _ERROR_CLASS.match(error) else "an error"
+            label = header.label if _STEP_LABEL.match(header.label) else "unknown step"
+            peer = header.meta.get("peer")
+            peer = peer if isinstance(peer, str) and len(peer) <= 64 else None
+            self._aborts[header.computation] = Abort(sender, label, error, peer)
+            while len(self._aborts) > MAX_ABORTS:
+                del self._aborts[next(iter(self._aborts))]
         token = header.meta.get("withdraw")
-        if isinstance(token, str) and len(token) <= 200 and len(self._withdrawn) < MAX_ABORTS:
-            self._withdrawn.add((sender, token))
+        if isinstance(token, str) and len(token) <= 200:
+            self._withdrawn[(sender, token)] = None
+            while len(self._withdrawn) > MAX_ABORTS:
+                del self._withdrawn[next(iter(self._withdrawn))]
 
     def sender_dropped(self, sender: int) -> None:
         if self.lobby is not None:
@@ -84,7 +100,7 @@ class Router:
         return self._aborts.get(computation)
 
     def take_withdrawals(self) -> set[tuple[int, str]]:
-        out, self._withdrawn = self._withdrawn, set()
+        out, self._withdrawn = set(self._withdrawn), {}
         return out
 
     def forget(self, computation: str) -> None:

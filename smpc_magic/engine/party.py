@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernel_bridge.errors import PeerError
 from kernel_bridge.keys import load_keypair
 from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import SessionConfig, load_session
@@ -221,7 +222,9 @@ class Party:
                 kept_out,
             )
         except Exception as exc:
-            mesh.broadcast_abort(channel.computation, label, f"{type(exc).__name__}: {exc}", withdraw=nonce)
+            peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None
+            mesh.broadcast_abort(channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer)
+            exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
             raise
         finally:
             mesh.busy = False

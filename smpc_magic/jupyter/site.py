@@ -156,7 +156,8 @@ class SiteSession:
                 {
                     "time": started.isoformat(),
                     "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                    "error": type(exc).__name__,  # never the text: it may describe private inputs
+                    "step": getattr(exc, "smpc_step", getattr(exc, "step", None)),
                     "cell_sha256": cell_digest(code),
                     "released": [],
                     "recipients": [],

@@ -122,3 +122,20 @@ def test_bad_session_files_are_refused_clearly(tmp_path, edit, message):
     path.write_text(edit(path.read_text()))
     with pytest.raises(SessionFileError, match=message):
         load_session(path)
+
+
+def test_aborts_keep_only_an_error_class_and_a_step_and_the_newest_are_remembered():
+    from kernel_bridge.routing import MAX_ABORTS, Router
+
+    router = Router(lobby="rendezvous")
+    leaky = {"error": "EncodingError", "message": "largest magnitude 1234.5 in column 'age'"}
+    router.record_abort(1, framing.Header("S", "abort", "c1", 0, "share the inputs", leaky))
+    abort = router.abort_of("c1")
+    assert abort is not None and abort.message == "EncodingError" and "1234" not in repr(abort)
+    router.record_abort(1, framing.Header("S", "abort", "c2", 0, "x" * 500, {"error": "age was 1234.5"}))
+    abort = router.abort_of("c2")
+    assert abort is not None and abort.message == "an error" and abort.label == "unknown step"
+    for k in range(MAX_ABORTS + 10):
+        router.record_abort(2, framing.Header("S", "abort", f"late{k}", 0, "reveal", {"error": "PeerTimeout"}))
+    assert router.abort_of(f"late{MAX_ABORTS + 9}") is not None  # a full table still records new aborts
+    assert router.abort_of("c1") is None

@@ -105,3 +105,10 @@ def test_deeply_nested_headers_are_refused_without_recursing():
 def test_a_valid_frame_still_decodes():
     header, arrays = framing.decode(valid_frames(), SESSION)
     assert header.label == "beaver multiply" and arrays[0].tolist() == [0, 1, 2, 3]
+
+
+def test_a_short_mutation_fuzz_of_frames_rendezvous_and_dealer_finds_no_foreign_exception():
+    from tests.support.fuzzing import run
+
+    findings = run(15_000, seed=20261124, report=lambda _: None)
+    assert {name: dict(found) for name, found in findings.items() if found} == {}

@@ -117,7 +117,10 @@ class Dealer:
         if not isinstance(material, str):
             raise ValueError("material request without a kind")
         params = params_from_json(material, meta.get("params"))
-        start, count = int(meta.get("start", -1)), int(meta.get("count", 0))
+        raw_start, raw_count = meta.get("start"), meta.get("count")
+        if not _is_int(raw_start) or not _is_int(raw_count):
+            raise ValueError("bad range in material request")
+        start, count = int(raw_start), int(raw_count)  # type: ignore[arg-type]
         if start < 0 or not 0 < count <= MAX_ELEMENTS:
             raise ValueError("bad range in material request")
         stream = stream_key(material, params)
@@ -154,3 +157,7 @@ def _append_synced(path: Path, lines: list[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -305,24 +305,28 @@ def params_from_json(kind: str, raw: Any) -> tuple[Any, ...]:
         if (
             not isinstance(value, list)
             or not 0 <= len(value) <= 4
-            or not all(isinstance(v, int) and 0 <= v <= MAX_ELEMENTS for v in value)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_ELEMENTS for v in value)
         ):
             raise ValueError("bad shape in material request")
         if int(np.prod(value, dtype=np.int64)) > MAX_ELEMENTS:
             raise ValueError("material request too large")
         return tuple(value)
 
+    if not isinstance(raw, list):
+        raise ValueError("material parameters must be a list")
     if kind in ("mul", "and", "cmp", "dabit"):
         return ()
     if kind == "div":
-        if not (isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], int) and 1 <= raw[0] < (1 << 62)):
+        divisor = raw[0] if len(raw) == 1 else None
+        if not (isinstance(divisor, int) and not isinstance(divisor, bool) and 1 <= divisor < (1 << 62)):
             raise ValueError("bad divisor in material request")
         return (raw[0],)
     if kind == "gram":
-        (shape,) = raw
-        if len(dims(shape)) != 2:
+        if len(raw) != 1 or len(dims(raw[0])) != 2:
             raise ValueError("gram material needs a 2-D shape")
-        return (dims(shape),)
+        return (dims(raw[0]),)
+    if len(raw) != 2:
+        raise ValueError("material parameters need two shapes")
     shape_a, shape_b = raw
     params = (dims(shape_a), dims(shape_b))
     KINDS[kind].components(params, 1)  # raises for incompatible shapes
