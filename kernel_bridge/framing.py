@@ -7,7 +7,10 @@ shape of every array that follows; the receiver checks all of it before touching
 from __future__ import annotations
 
 import json
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 
@@ -139,3 +142,27 @@ def _decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarra
         arrays.append(np.frombuffer(buf, dtype=dtype).reshape(shape))
         parsed_specs.append((dtype.name, shape))
     return Header(doc["session"], kind, computation, step, label, meta, parsed_specs), arrays
+
+
+def record_message(handle: BinaryIO, frames: Sequence[bytes | memoryview]) -> None:
+    """Append one received message to a recording (tests and audits of what a party receives):
+    the frame count, then each frame's length and bytes."""
+    handle.write(struct.pack("<I", len(frames)))
+    for frame in frames:
+        data = bytes(frame)
+        handle.write(struct.pack("<Q", len(data)) + data)
+
+
+def read_record(blob: bytes) -> list[list[bytes]]:
+    """The messages of a recording made by :func:`record_message`."""
+    messages, pos = [], 0
+    while pos < len(blob):
+        (count,) = struct.unpack_from("<I", blob, pos)
+        pos += 4
+        frames = []
+        for _ in range(count):
+            (length,) = struct.unpack_from("<Q", blob, pos)
+            frames.append(blob[pos + 8 : pos + 8 + length])
+            pos += 8 + length
+        messages.append(frames)
+    return messages

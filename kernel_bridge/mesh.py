@@ -268,8 +268,7 @@ class Mesh:
         self.stats.messages_received += 1
         self.stats.bytes_received += sum(len(f.buffer) for f in frames)
         if self._record is not None:
-            for f in frames:
-                self._record.write(bytes(f.buffer))
+            framing.record_message(self._record, [f.buffer for f in frames])
         if sender is None or sender == self.me:
             self.stats.dropped += 1
             return

@@ -97,11 +97,29 @@ class MaterialStore:
             finally:
                 self._file_lock.release()
 
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """An OS error while writing the store becomes an error that says what to check."""
+        try:
+            yield
+        except OSError as exc:
+            raise BridgeError(
+                f"cannot write the material store {self.directory} to {what} ({exc.strerror or exc}). "
+                "Nothing was used from it; check the disk space and that this user may write the folder."
+            ) from None
+
     def _read_disk(self) -> dict[str, int]:
         if not self._cursor_file.exists():
             return {}
         try:
-            raw = json.loads(self._cursor_file.read_text())
+            text = self._cursor_file.read_text()
+        except OSError as exc:
+            raise BridgeError(
+                f"cannot read the material store's record {self._cursor_file} ({exc.strerror or exc}); "
+                "check that this user may read and write the store folder."
+            ) from None
+        try:
+            raw = json.loads(text)
             cursors = {str(k): int(v) for k, v in raw.items()}
         except (ValueError, AttributeError, TypeError):
             raise BridgeError(
@@ -118,7 +136,8 @@ class MaterialStore:
             if pos > disk.get(stream, 0):
                 disk[stream], changed = int(pos), True
         if changed:
-            atomic_write(self._cursor_file, json.dumps(disk, sort_keys=True).encode())
+            with self._writing("record which material is used"):
+                atomic_write(self._cursor_file, json.dumps(disk, sort_keys=True).encode())
 
     # ----- layout -------------------------------------------------------------------------------
     def _stream_dir(self, stream: str) -> Path:
@@ -179,13 +198,15 @@ class MaterialStore:
         """Store a chunk received from the dealer (ignored if wholly used already)."""
         if chunk.end <= self.cursor(chunk.stream):
             return
-        folder = private_dir(self._stream_dir(chunk.stream))
         stem = f"{chunk.start:020d}-{chunk.length}"
-        for name, arr in chunk.arrays.items():
+        for name in chunk.arrays:
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
                 raise BridgeError(f"bad component name {name!r}")
-            with os.fdopen(open_private(folder / f"{stem}.{name}.npy"), "wb") as handle:
-                np.save(handle, np.ascontiguousarray(arr), allow_pickle=False)
+        with self._writing("store material from the dealer"):
+            folder = private_dir(self._stream_dir(chunk.stream))
+            for name, arr in chunk.arrays.items():
+                with os.fdopen(open_private(folder / f"{stem}.{name}.npy"), "wb") as handle:
+                    np.save(handle, np.ascontiguousarray(arr), allow_pickle=False)
         meta = {
             "stream": chunk.stream,
             "chunk_id": chunk.chunk_id,
@@ -194,7 +215,8 @@ class MaterialStore:
             "origin": chunk.origin,
         }
         path = folder / f"{stem}.json"
-        atomic_write(path, json.dumps(meta).encode())
+        with self._writing("store material from the dealer"):
+            atomic_write(path, json.dumps(meta).encode())
         with self._lock:
             entries = self._chunk_files(chunk.stream)
             if not any(p == path for _, _, p in entries):
