@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zmq
+from zmq.auth.base import Authenticator
 from zmq.auth.thread import ThreadAuthenticator
 
 from .keys import KeyPair
@@ -29,6 +30,30 @@ def start_authenticator(context: zmq.Context, allowed_public_keys: list[str]) ->
     auth.start()
     auth.configure_curve_callback(domain="*", credentials_provider=_AllowList(allowed_public_keys))
     return auth
+
+
+#: How long closing waits for the ZAP thread before leaving it (and its context) behind.
+AUTH_STOP_TIMEOUT_S = 5.0
+
+
+def stop_authenticator(auth: ThreadAuthenticator, timeout: float = AUTH_STOP_TIMEOUT_S) -> bool:
+    """Stop the ZAP thread, waiting at most ``timeout`` (pyzmq's ``stop`` joins without one).
+
+    Returns False if the thread did not stop: the caller must then not terminate the context
+    (which would wait for the thread's socket for ever) and leaves it to the process's exit."""
+    if auth.pipe is None:
+        return True
+    auth.pipe.send(b"TERMINATE")
+    thread = auth.thread
+    if thread is not None:
+        thread.join(timeout)
+        if thread.is_alive():
+            return False
+    auth.pipe.close(linger=0)
+    auth.pipe = None  # type: ignore[assignment]
+    auth.thread = None  # type: ignore[assignment]
+    Authenticator.stop(auth)
+    return True
 
 
 def _common_options(sock: zmq.Socket) -> None:

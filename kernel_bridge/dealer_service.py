@@ -16,7 +16,7 @@ import numpy as np
 import zmq
 
 from . import framing
-from .auth import curve_server, start_authenticator
+from .auth import curve_server, start_authenticator, stop_authenticator
 from .errors import BridgeError, FrameError
 from .keys import KeyPair
 from .session import SessionConfig
@@ -101,5 +101,5 @@ class DealerServer:
         if self._ctx.closed:
             return
         self._sock.close(linger=1000)
-        self._auth.stop()
-        self._ctx.term()
+        if stop_authenticator(self._auth):
+            self._ctx.term()

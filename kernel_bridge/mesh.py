@@ -21,7 +21,7 @@ import numpy as np
 import zmq
 
 from . import errors, framing, liveness
-from .auth import curve_server, start_authenticator
+from .auth import curve_server, start_authenticator, stop_authenticator
 from .dealer_client import DealerClient
 from .errors import BridgeError, FrameError, PeerAborted, PeerTimeout
 from .keys import KeyPair
@@ -30,6 +30,8 @@ from .routing import Delivery, MeshStats, Router
 from .session import SessionConfig
 
 POLL_SLICE_S = 0.05
+#: At most this many messages are read from one socket per poll.
+MAX_READ_PER_POLL = 1024
 T = TypeVar("T")
 #: Waits for the socket lock give up after this long (a wedged thread must not hang the kernel).
 LOCK_TIMEOUT_S = 10.0
@@ -256,7 +258,9 @@ class Mesh:
 
     @staticmethod
     def _read_all(sock: zmq.Socket, handle: Any) -> None:
-        while True:
+        """Read what is queued, at most MAX_READ_PER_POLL messages: a peer that floods this
+        party cannot keep it from reaching its deadlines."""
+        for _ in range(MAX_READ_PER_POLL):
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -394,9 +398,8 @@ class Mesh:
                 self._links.close()
             if self._inbox is not None:
                 self._inbox.close(linger=0)
-            if self._auth is not None:
-                self._auth.stop()
-            self._ctx.term()
+            if self._auth is None or stop_authenticator(self._auth):
+                self._ctx.term()
             if self._record is not None:
                 self._record.close()
         finally:
