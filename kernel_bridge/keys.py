@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ class KeyPair:
 
     def __repr__(self) -> str:  # never print the secret half
         return f"KeyPair(public={self.public!r})"
+
+
+def fingerprint(public_key: str) -> str:
+    """A short, readable digest of a public key, for sites to compare by telephone."""
+    digest = hashlib.sha256(public_key.encode("ascii")).hexdigest()[:20].upper()
+    return " ".join(digest[i : i + 4] for i in range(0, 20, 4))
 
 
 def generate_keypair() -> KeyPair:

@@ -152,6 +152,27 @@ def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> i
     raise SessionFileError(f"no free TCP port between {low} and {high} on {host}")
 
 
+def assemble_session(
+    sites: list[Endpoint],
+    directory: str | os.PathLike,
+    *,
+    dealer: Endpoint | None = None,
+    protocol: str = "additive",
+    frac_bits: int = 16,
+    timeout: float = 60.0,
+) -> Path:
+    """Write ``directory/session.toml`` from the sites' names, addresses and *public* keys
+    (each site made its own key pair with ``smpc keygen``; no secret key travels)."""
+    if len(sites) < 2:
+        raise SessionFileError("a session needs at least two parties")
+    if not PROTOCOL_PATTERN.match(protocol):
+        raise SessionFileError(f"protocol {protocol!r} is not a protocol name")
+    config = SessionConfig(secrets.token_hex(8), tuple(sites), dealer, protocol, frac_bits, timeout)
+    path = write_session(config, Path(directory) / "session.toml")
+    load_session(path)  # every check a site's kernel will make, made now
+    return path
+
+
 def new_session(
     names: list[str],
     directory: str | os.PathLike,

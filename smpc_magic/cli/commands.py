@@ -8,23 +8,58 @@ from pathlib import Path
 
 
 def _cmd_keygen(args) -> int:
-    from kernel_bridge.keys import generate_keypair, write_keypair
+    from kernel_bridge.keys import fingerprint, generate_keypair, write_keypair
 
     path = Path(args.out or f"{args.name}.key")
     keys = generate_keypair()
     write_keypair(path, keys, args.name)
-    print(f"wrote {path} (keep it secret)\npublic key of {args.name}: {keys.public}")
+    print(
+        f"wrote {path} (mode 0600; keep it secret, it never leaves this site)\n"
+        f"public key of {args.name}: {keys.public}\n"
+        f"fingerprint: {fingerprint(keys.public)}  (read it to the other sites to check their session file)"
+    )
     return 0
 
 
 def _cmd_session_new(args) -> int:
+    if args.site:
+        return _assemble(args)
+    if not args.parties:
+        raise SystemExit(
+            "smpc session new: give --site NAME ADDRESS PUBLIC_KEY per site, or --parties for a local demo"
+        )
     from ..engine.sessions import new_local_session
 
     names = [n for n in args.parties.replace(",", " ").split() if n]
     path = new_local_session(
         names, args.dir, protocol=args.protocol, frac_bits=args.frac_bits, timeout=args.timeout, host=args.host
     )
-    print(f"wrote {path} and keys for {', '.join(names)} (and the dealer, if any) in {Path(args.dir) / 'keys'}")
+    print(
+        f"wrote {path} and keys for {', '.join(names)} (and the dealer, if any) in {Path(args.dir) / 'keys'}\n"
+        "LOCAL DEMO MODE: that folder holds every site's secret key, so whoever has it can act as any "
+        "site. For a real study each site runs `smpc keygen NAME` and you assemble the session with "
+        "`smpc session new --site NAME ADDRESS PUBLIC_KEY ...`."
+    )
+    return 0
+
+
+def _assemble(args) -> int:
+    """A session file from the sites' public keys: the deployment flow (no secret key moves)."""
+    from kernel_bridge.keys import fingerprint
+    from kernel_bridge.session import Endpoint, assemble_session
+
+    from ..protocols.registry import get_suite
+
+    sites = [Endpoint(name, address, key) for name, address, key in args.site]
+    dealer = Endpoint(*args.dealer) if args.dealer else None
+    if get_suite(args.protocol).needs_dealer and dealer is None:
+        raise SystemExit(f"smpc session new: the {args.protocol} protocol needs --dealer NAME ADDRESS PUBLIC_KEY")
+    path = assemble_session(
+        sites, args.dir, dealer=dealer, protocol=args.protocol, frac_bits=args.frac_bits, timeout=args.timeout
+    )
+    print(f"wrote {path}; send it to every site. Each site checks these fingerprints with the others:")
+    for endpoint in [*sites, *([dealer] if dealer else [])]:
+        print(f"  {endpoint.name:<16} {endpoint.address:<28} {fingerprint(endpoint.public_key)}")
     return 0
 
 
@@ -58,8 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("session", help="session files")
     ssub = p.add_subparsers(dest="session_command", required=True)
-    q = ssub.add_parser("new", help="write DIR/session.toml and DIR/keys/ for a local session")
-    q.add_argument("--parties", required=True, help="party names in order, e.g. a,b,c")
+    q = ssub.add_parser(
+        "new",
+        help="write DIR/session.toml: from sites' public keys (--site), or with every key for a local demo (--parties)",
+    )
+    q.add_argument(
+        "--site",
+        nargs=3,
+        action="append",
+        metavar=("NAME", "ADDRESS", "PUBLIC_KEY"),
+        help="a site, in order: its name, tcp://host:port and the public key `smpc keygen` printed",
+    )
+    q.add_argument("--dealer", nargs=3, metavar=("NAME", "ADDRESS", "PUBLIC_KEY"), help="the dealer, likewise")
+    q.add_argument("--parties", help="LOCAL DEMO: party names, e.g. a,b,c; writes every secret key into DIR/keys")
     q.add_argument("--dir", required=True)
     q.add_argument("--frac-bits", type=int, default=16)
     q.add_argument("--timeout", type=float, default=60.0)

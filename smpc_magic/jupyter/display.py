@@ -92,7 +92,7 @@ def status_text(status: dict) -> str:
     for row in status["peers"]:
         state = "this site" if row["role"] == "this site" else ("connected" if row["connected"] else "NOT connected")
         rtt = "" if row["rtt_ms"] is None else f", round trip {row['rtt_ms']:.1f} ms"
-        lines.append(f"  {row['role']:<9} {row['name']:<16} {state}{rtt}")
+        lines.append(f"  {row['role']:<9} {row['name']:<16} key {row.get('fingerprint', '?')}  {state}{rtt}")
     stock = ", ".join(f"{k}: {v:,}" for k, v in status["stock"].items()) or "empty (material is fetched on demand)"
     lines.append(f"  preprocessing stock: {stock}")
     if status["private"]:
@@ -112,7 +112,9 @@ def status_html(status: dict) -> str:
         rtt = "" if row["rtt_ms"] is None else f"{row['rtt_ms']:.1f} ms"
         rows.append(
             f"<tr><td>{html.escape(row['role'])}</td><td><b>{html.escape(row['name'])}</b></td>"
-            f"<td style='color:{color}'>● {state}</td><td>{rtt}</td></tr>"
+            f"<td style='color:{color}'>● {state}</td><td>{rtt}</td>"
+            f"<td><code title='key fingerprint: compare with the site by telephone'>"
+            f"{html.escape(row.get('fingerprint', ''))}</code></td></tr>"
         )
     stock = (
         "".join(f"<li>{html.escape(k)}: {v:,}</li>" for k, v in status["stock"].items())
@@ -125,7 +127,7 @@ def status_html(status: dict) -> str:
         extra += f"<div>kept secrets: <code>{html.escape(', '.join(status['kept']))}</code></div>"
     return (
         f"<div class='smpc-status'><b>smpc session</b> <code>{html.escape(status['session'])}</code> — this site: "
-        f"<b>{html.escape(status['me'])}</b><table><tr><th>role</th><th>name</th><th>state</th><th>round trip</th></tr>"
+        f"<b>{html.escape(status['me'])}</b><table><tr><th>role</th><th>name</th><th>state</th><th>round trip</th><th>key fingerprint</th></tr>"
         f"{''.join(rows)}</table><div>preprocessing stock:<ul>{stock}</ul></div>{extra}</div>"
     )
 

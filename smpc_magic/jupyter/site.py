@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kernel_bridge.keys import fingerprint
+
 from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse, cell_digest
 from ..errors import CellError, SmpcError
@@ -48,7 +50,15 @@ class SiteSession:
         rows = []
         for name in self.config.names:
             if name == self.name:
-                rows.append({"name": name, "role": "this site", "connected": True, "rtt_ms": None})
+                rows.append(
+                    {
+                        "name": name,
+                        "role": "this site",
+                        "connected": True,
+                        "rtt_ms": None,
+                        "fingerprint": fingerprint(self.config.parties[self.config.index(name)].public_key),
+                    }
+                )
             else:
                 info = peers.get(name, {})
                 rtt = info.get("rtt_s")
@@ -58,6 +68,7 @@ class SiteSession:
                         "role": "party",
                         "connected": bool(info.get("connected")),
                         "rtt_ms": None if rtt is None else rtt * 1000,
+                        "fingerprint": fingerprint(self.config.parties[self.config.index(name)].public_key),
                     }
                 )
         if self.config.dealer is not None:
@@ -69,6 +80,7 @@ class SiteSession:
                     "role": "dealer",
                     "connected": bool(info.get("connected")),
                     "rtt_ms": None if rtt is None else rtt * 1000,
+                    "fingerprint": fingerprint(self.config.dealer.public_key),
                 }
             )
         return {

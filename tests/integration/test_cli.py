@@ -41,3 +41,73 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path):
     ops = {r["operation"] for r in rows}
     assert {"share", "mul", "dot", "gram", "sum", "mean", "lt", "recip", "sigmoid"} <= ops
     assert all(r["seconds_min"] > 0 and r["parties"] == 3 for r in rows if r["operation"] != "sum")
+
+
+def test_sites_make_their_own_keys_and_only_public_keys_travel(tmp_path):
+    """The deployment flow: each site (and the dealer) runs `smpc keygen` in its own folder, the
+    coordinator assembles the session from names, addresses and public keys, and the sites
+    compute together with their own keys; the session folder never holds a secret key."""
+    import shutil
+
+    import numpy as np
+
+    from kernel_bridge.keys import fingerprint
+    from kernel_bridge.session import free_port
+    from smpc_magic.launch.cluster import child_env
+
+    names = ["hosp_a", "hosp_b", "dealer"]
+    homes = {n: tmp_path / n for n in names}
+    site_args, publics = [], {}
+    for name in names:
+        (homes[name] / "keys").mkdir(parents=True)
+        out = smpc("keygen", name, "--out", str(homes[name] / "keys" / f"{name}.key"))
+        assert out.returncode == 0 and "fingerprint:" in out.stdout
+        publics[name] = load_keypair(homes[name] / "keys" / f"{name}.key").public
+        site_args += [
+            "--dealer" if name == "dealer" else "--site",
+            name,
+            f"tcp://127.0.0.1:{free_port()}",
+            publics[name],
+        ]
+    out = smpc("session", "new", "--dir", str(tmp_path / "coordinator"), *site_args)
+    assert out.returncode == 0, out.stderr
+    assert all(fingerprint(key) in out.stdout for key in publics.values())
+    assert not (tmp_path / "coordinator" / "keys").exists()
+    text = (tmp_path / "coordinator" / "session.toml").read_text()
+    assert "secret" not in text
+    for name in names:
+        shutil.copy(tmp_path / "coordinator" / "session.toml", homes[name] / "session.toml")
+    dealer = subprocess.Popen(
+        [sys.executable, "-m", "smpc_magic.cli", "dealer", str(homes["dealer"] / "session.toml")], env=child_env()
+    )
+    procs = []
+    try:
+        for value, name in [(3.0, "hosp_a"), (4.0, "hosp_b")]:
+            np.savez(homes[name] / "in.npz", x=np.full(5, value))
+            job = {
+                "mode": "cell", "code": "t = (x * x).sum()", "inputs": str(homes[name] / "in.npz"), "public": None,
+                "reveal": ["t"], "to": None, "computation": None, "session": str(homes[name] / "session.toml"),
+                "party": name, "out_dir": str(homes[name] / "out"),
+            }  # fmt: skip
+            (homes[name] / "job.json").write_text(json.dumps(job))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "smpc_magic.launch.worker", str(homes[name] / "job.json")], env=child_env()
+                )
+            )
+        for proc in procs:
+            proc.wait(90)
+        for name in ["hosp_a", "hosp_b"]:
+            status = json.loads((homes[name] / "out" / "status.json").read_text())
+            assert status["ok"], status
+            assert float(np.load(homes[name] / "out" / "values.npz")["t"]) == pytest.approx(5 * 9 + 5 * 16, abs=1e-3)
+    finally:
+        for proc in [*procs, dealer]:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def test_session_new_without_sites_is_labelled_a_local_demo(tmp_path):
+    out = smpc("session", "new", "--parties", "a,b", "--dir", str(tmp_path / "demo"))
+    assert out.returncode == 0 and "LOCAL DEMO MODE" in out.stdout
