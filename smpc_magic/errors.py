@@ -27,6 +27,7 @@ __all__ = [
     "PeerDisconnected",
     "PeerTimeout",
     "PreprocessingError",
+    "SchemaError",
     "SecretValueError",
     "SessionFileError",
     "SmpcError",
@@ -67,6 +68,11 @@ BOUNDARY_HINT = (
     "A cell may use its private and --public names, numbers, lists and dicts, the allow-listed "
     "np.* and smpc.* functions, and the attributes listed in README (e.g. .shape, .sum(), .T)."
 )
+
+
+class SchemaError(SmpcError, ValueError):
+    """A study schema is malformed, or a site's data breaks it (names the column, the rule and
+    how many rows)."""
 
 
 class UnknownNameError(CellError, NameError):

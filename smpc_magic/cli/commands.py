@@ -63,6 +63,46 @@ def _assemble(args) -> int:
     return 0
 
 
+def _read_table(path: str):
+    """A site's data file (CSV, or parquet with pyarrow) as a pandas DataFrame."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise SystemExit("smpc schema: reading data files needs pandas: pip install 'smpc_magic[pandas]'") from None
+    if not Path(path).exists():
+        raise SystemExit(f"smpc schema: {path} does not exist")
+    if path.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def _cmd_schema_draft(args) -> int:
+    from ..schema import draft_schema, dump_schema
+
+    schema = draft_schema(_read_table(args.datafile), name=args.name)
+    text = dump_schema(schema)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}: {len(schema.variables)} variables. Edit the ranges and levels with the other sites.")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_schema_check(args) -> int:
+    from ..schema import check_data, load_schema
+
+    schema = load_schema(args.schema)
+    violations = check_data(schema, _read_table(args.datafile), require_all=args.all)
+    if not violations:
+        print(f"{args.datafile} conforms to {args.schema} ({len(schema.variables)} variables)")
+        return 0
+    print(f"{args.datafile} breaks {args.schema} in {len(violations)} way(s):")
+    for violation in violations:
+        print(f"  {violation.local_detail}")
+    return 1
+
+
 def _cmd_dealer(args) -> int:
     from ..engine.dealer import run_dealer
 
@@ -112,6 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--host", default="127.0.0.1")
     q.add_argument("--protocol", default="additive", help="the protocol suite (default: additive)")
     q.set_defaults(func=_cmd_session_new)
+
+    p = sub.add_parser("schema", help="study schemas: draft one from local data, check data against one")
+    ssub = p.add_subparsers(dest="schema_command", required=True)
+    q = ssub.add_parser("draft", help="print (or --out) a first schema drafted from a CSV or parquet file")
+    q.add_argument("datafile")
+    q.add_argument("--out", help="write the draft to this file")
+    q.add_argument("--name", default="study", help="the study's name in the schema")
+    q.set_defaults(func=_cmd_schema_draft)
+    q = ssub.add_parser("check", help="list the rows and columns of a data file that break a schema (locally)")
+    q.add_argument("schema")
+    q.add_argument("datafile")
+    q.add_argument("--all", action="store_true", help="also report declared variables the file lacks")
+    q.set_defaults(func=_cmd_schema_check)
 
     p = sub.add_parser("dealer", help="run the session's trusted dealer (preprocessing material)")
     p.add_argument("session")

@@ -111,3 +111,17 @@ def test_sites_make_their_own_keys_and_only_public_keys_travel(tmp_path):
 def test_session_new_without_sites_is_labelled_a_local_demo(tmp_path):
     out = smpc("session", "new", "--parties", "a,b", "--dir", str(tmp_path / "demo"))
     assert out.returncode == 0 and "LOCAL DEMO MODE" in out.stdout
+
+
+def test_schema_draft_then_check_a_data_file(tmp_path):
+    data = tmp_path / "site_a.csv"
+    data.write_text("age,sex,cost\n40,female,1234.5\n51,male,98.25\n18,male,15000\n")
+    out = smpc("schema", "draft", str(data), "--out", str(tmp_path / "schema.toml"), "--name", "cohort")
+    assert out.returncode == 0, out.stderr
+    out = smpc("schema", "check", str(tmp_path / "schema.toml"), str(data))
+    assert out.returncode == 0 and "conforms" in out.stdout
+    data.write_text("age,sex,cost\n40,female,1234.5\n51,other,98.25\n18,male,-5\n")
+    out = smpc("schema", "check", str(tmp_path / "schema.toml"), str(data))
+    assert out.returncode == 1
+    assert "column 'sex'" in out.stdout and "first rows: 1" in out.stdout
+    assert "column 'cost'" in out.stdout and "first rows: 2" in out.stdout

@@ -1,0 +1,122 @@
+"""Study schemas: parsing with clear errors, drafting from a frame, and checking data (each
+rule broken once), with reports that hold no value of the data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smpc_magic.errors import SchemaError
+from smpc_magic.schema import check_data, draft_schema, dump_schema, parse_schema, require_conformance
+
+pytestmark = pytest.mark.timeout(60)
+
+SCHEMA = """
+[study]
+name = "cohort"
+version = 2
+
+[[variable]]
+name = "age"
+kind = "integer"
+unit = "years"
+min = 18
+max = 110
+
+[[variable]]
+name = "bmi"
+kind = "continuous"
+min = 10
+max = 80
+missing = true
+
+[[variable]]
+name = "smoker"
+kind = "binary"
+
+[[variable]]
+name = "sex"
+kind = "categorical"
+levels = ["female", "male"]
+"""
+
+
+def good_frame():
+    return pd.DataFrame(
+        {"age": [40, 51, 18], "bmi": [22.5, np.nan, 30.1], "smoker": [0, 1, 0], "sex": ["female", "male", "male"]}
+    )
+
+
+def test_a_conforming_frame_has_no_violations_and_the_digest_covers_every_rule():
+    schema = parse_schema(SCHEMA)
+    assert check_data(schema, good_frame()) == []
+    assert schema.variable("age").bound == 110 and schema.variable("smoker").bound == 1
+    assert parse_schema(SCHEMA.replace("max = 110", "max = 111")).digest != schema.digest
+    assert parse_schema(dump_schema(schema)).digest == schema.digest
+
+
+@pytest.mark.parametrize(
+    "column, bad, rule",
+    [
+        ("age", [40, 51, 200], "outside the declared range [18, 110]"),
+        ("age", [40, 51.5, 18], "a fractional value in an integer variable"),
+        ("age", [40, None, 18], "missing values where the schema allows none"),
+        ("smoker", [0, 2, 0], "a value other than 0 or 1"),
+        ("sex", ["female", "unknown_level", "male"], "a level not among"),
+        ("bmi", [22.5, np.inf, 30.1], "an infinite value"),
+    ],
+)
+def test_each_rule_broken_once_is_named_with_its_column_and_row_count(column, bad, rule):
+    frame = good_frame()
+    frame[column] = bad
+    (violation,) = check_data(parse_schema(SCHEMA), frame)
+    assert violation.column == column and rule in violation.rule and violation.rows == 1
+    assert violation.first_rows in ((1,), (2,))
+    assert "200" not in violation.summary and "unknown_level" not in violation.summary  # no value of the data
+
+
+def test_undeclared_and_absent_columns():
+    frame = good_frame().assign(postcode=[1, 2, 3]).drop(columns=["sex"])
+    found = {(v.column, v.rule) for v in check_data(parse_schema(SCHEMA), frame, require_all=True)}
+    assert ("postcode", "not declared in the schema") in found
+    assert ("sex", "declared but absent from the data") in found
+
+
+def test_require_conformance_says_what_to_do():
+    frame = good_frame()
+    frame["age"] = [40, 51, 200]
+    with pytest.raises(SchemaError, match=r"column 'age'.*1 row.*Nothing was shared"):
+        require_conformance(parse_schema(SCHEMA), frame, "private frame 'cohort'")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (('kind = "integer"', 'kind = "number"'), "kind must be one of"),
+        (("min = 18\n", ""), "needs min and max"),
+        (("max = 110", "max = 1"), "is above max"),
+        (('levels = ["female", "male"]', 'levels = ["female"]'), "at least two levels"),
+        (('unit = "years"', 'units = "years"'), "unknown field"),
+        (('name = "bmi"', 'name = "age"'), "declares 'age' twice"),
+    ],
+)
+def test_malformed_schemas_are_refused_clearly(edit, message):
+    with pytest.raises(SchemaError, match=message):
+        parse_schema(SCHEMA.replace(*edit))
+
+
+def test_a_draft_from_a_frame_guesses_kinds_levels_and_rounded_ranges():
+    frame = good_frame().assign(cost=[1234.5, 98.25, 15000.0])
+    schema = draft_schema(frame, name="draft")
+    kinds = {v.name: v.kind for v in schema.variables}
+    assert kinds == {
+        "age": "integer",
+        "bmi": "continuous",
+        "smoker": "binary",
+        "sex": "categorical",
+        "cost": "continuous",
+    }
+    assert schema.variable("sex").levels == ("female", "male")
+    assert schema.variable("bmi").missing and not schema.variable("age").missing
+    cost = schema.variable("cost")
+    assert cost.min == 90 and cost.max == 20000  # rounded outwards, not the site's exact extremes
+    assert check_data(parse_schema(dump_schema(schema)), frame) == []
