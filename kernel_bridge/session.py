@@ -35,6 +35,7 @@ class SessionConfig:
     frac_bits: int = 16
     timeout: float = 60.0
     path: Path | None = field(default=None, compare=False)
+    schema: str | None = None  # the study schema's file, relative to the session file's folder
 
     @property
     def names(self) -> list[str]:
@@ -53,6 +54,10 @@ class SessionConfig:
     @property
     def directory(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def schema_path(self) -> Path | None:
+        return None if self.schema is None else self.directory / self.schema
 
     def default_key_path(self, name: str) -> Path:
         return self.directory / "keys" / f"{name}.key"
@@ -106,7 +111,10 @@ def load_session(path: str | os.PathLike) -> SessionConfig:
     session_id = str(info.get("id", ""))
     if not session_id:
         raise SessionFileError(f"{path}: [session] needs an id")
-    return SessionConfig(session_id, parties, dealer, protocol, frac_bits, timeout, path.resolve())
+    schema = info.get("schema")
+    if schema is not None and (not isinstance(schema, str) or not schema or "\n" in schema or '"' in schema):
+        raise SessionFileError(f"{path}: schema must be the path of the study schema file (TOML)")
+    return SessionConfig(session_id, parties, dealer, protocol, frac_bits, timeout, path.resolve(), schema)
 
 
 def _toml_endpoint(table: str, ep: Endpoint) -> str:
@@ -122,6 +130,7 @@ def write_session(config: SessionConfig, path: str | os.PathLike) -> Path:
         f'protocol = "{config.protocol}"',
         f"frac_bits = {config.frac_bits}",
         f"timeout = {float(config.timeout)}",
+        *([f'schema = "{config.schema}"'] if config.schema else []),
         "",
     ]
     text = "\n".join(lines)
@@ -160,6 +169,7 @@ def assemble_session(
     protocol: str = "additive",
     frac_bits: int = 16,
     timeout: float = 60.0,
+    schema: str | os.PathLike | None = None,
 ) -> Path:
     """Write ``directory/session.toml`` from the sites' names, addresses and *public* keys
     (each site made its own key pair with ``smpc keygen``; no secret key travels)."""
@@ -167,7 +177,8 @@ def assemble_session(
         raise SessionFileError("a session needs at least two parties")
     if not PROTOCOL_PATTERN.match(protocol):
         raise SessionFileError(f"protocol {protocol!r} is not a protocol name")
-    config = SessionConfig(secrets.token_hex(8), tuple(sites), dealer, protocol, frac_bits, timeout)
+    schema_name = _copy_schema(schema, Path(directory))
+    config = SessionConfig(secrets.token_hex(8), tuple(sites), dealer, protocol, frac_bits, timeout, schema=schema_name)
     path = write_session(config, Path(directory) / "session.toml")
     load_session(path)  # every check a site's kernel will make, made now
     return path
@@ -183,6 +194,7 @@ def new_session(
     host: str = "127.0.0.1",
     dealer_name: str = "dealer",
     with_dealer: bool = True,
+    schema: str | os.PathLike | None = None,
 ) -> Path:
     """Write ``directory/session.toml`` and ``directory/keys/<name>.key`` for a local session
     (and the dealer's, ``with_dealer``: whether the protocol needs one is the caller's knowledge)."""
@@ -206,5 +218,22 @@ def new_session(
         keys = generate_keypair()
         write_keypair(directory / "keys" / f"{dealer_name}.key", keys, dealer_name)
         dealer = Endpoint(dealer_name, f"tcp://{host}:{free_port(host)}", keys.public)
-    config = SessionConfig(secrets.token_hex(8), tuple(endpoints), dealer, protocol, frac_bits, timeout)
+    schema_name = _copy_schema(schema, directory)
+    config = SessionConfig(
+        secrets.token_hex(8), tuple(endpoints), dealer, protocol, frac_bits, timeout, schema=schema_name
+    )
     return write_session(config, directory / "session.toml")
+
+
+def _copy_schema(schema: str | os.PathLike | None, directory: Path) -> str | None:
+    """Put the study schema beside the session file (sites receive both); its file name."""
+    if schema is None:
+        return None
+    source = Path(schema)
+    if not source.exists():
+        raise SessionFileError(f"schema file {source} does not exist")
+    target = directory / "schema.toml"
+    if source.resolve() != target.resolve():
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text())
+    return target.name

@@ -32,7 +32,13 @@ def _cmd_session_new(args) -> int:
 
     names = [n for n in args.parties.replace(",", " ").split() if n]
     path = new_local_session(
-        names, args.dir, protocol=args.protocol, frac_bits=args.frac_bits, timeout=args.timeout, host=args.host
+        names,
+        args.dir,
+        protocol=args.protocol,
+        frac_bits=args.frac_bits,
+        timeout=args.timeout,
+        host=args.host,
+        schema=args.schema,
     )
     print(
         f"wrote {path} and keys for {', '.join(names)} (and the dealer, if any) in {Path(args.dir) / 'keys'}\n"
@@ -55,7 +61,13 @@ def _assemble(args) -> int:
     if get_suite(args.protocol).needs_dealer and dealer is None:
         raise SystemExit(f"smpc session new: the {args.protocol} protocol needs --dealer NAME ADDRESS PUBLIC_KEY")
     path = assemble_session(
-        sites, args.dir, dealer=dealer, protocol=args.protocol, frac_bits=args.frac_bits, timeout=args.timeout
+        sites,
+        args.dir,
+        dealer=dealer,
+        protocol=args.protocol,
+        frac_bits=args.frac_bits,
+        timeout=args.timeout,
+        schema=args.schema,
     )
     print(f"wrote {path}; send it to every site. Each site checks these fingerprints with the others:")
     for endpoint in [*sites, *([dealer] if dealer else [])]:
@@ -143,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar=("NAME", "ADDRESS", "PUBLIC_KEY"),
         help="a site, in order: its name, tcp://host:port and the public key `smpc keygen` printed",
+    )
+    q.add_argument(
+        "--schema", help="the study schema (TOML) every site checks its data against; copied beside the session"
     )
     q.add_argument("--dealer", nargs=3, metavar=("NAME", "ADDRESS", "PUBLIC_KEY"), help="the dealer, likewise")
     q.add_argument("--parties", help="LOCAL DEMO: party names, e.g. a,b,c; writes every secret key into DIR/keys")

@@ -34,12 +34,16 @@ class EncodedInput:
 
 def encode_private(private: Mapping[str, object], codec: Codec, frac_bits: int, party: str) -> dict[str, EncodedInput]:
     """Encode every private value; bad values raise before anything leaves the site."""
-    encoded = {}
-    for name, value in private.items():
-        for key, arr in flatten_private(name, value).items():
-            what = f"private input {key!r} of party {party!r}"
-            encoded[key] = EncodedInput(*codec.encode_input(arr, frac_bits, what))
-    return encoded
+    flat = {key: arr for name, value in private.items() for key, arr in flatten_private(name, value).items()}
+    return encode_arrays(flat, codec, frac_bits, party)
+
+
+def encode_arrays(flat: Mapping[str, Array], codec: Codec, frac_bits: int, party: str) -> dict[str, EncodedInput]:
+    """Encode arrays already keyed ``name`` or ``frame/column``."""
+    return {
+        key: EncodedInput(*codec.encode_input(arr, frac_bits, f"private input {key!r} of party {party!r}"))
+        for key, arr in flat.items()
+    }
 
 
 def variables(declared: Declared) -> set[str]:

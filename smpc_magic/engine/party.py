@@ -20,17 +20,21 @@ from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import SessionConfig, load_session
 from kernel_bridge.store import MaterialStore
 
-from ..errors import CellError, SmpcError
+from ..errors import CellError, SchemaError, SmpcError
 from ..protocols.base import MaterialNeed, MaterialSource
 from ..protocols.channel import ChannelStats, Message
 from ..protocols.context import ProtocolContext
 from ..protocols.prg import new_seed
 from ..protocols.registry import get_suite
+from ..schema import StudySchema, Violation, load_schema
+from ..schema.check import require_conformance_of
+from ..secret.frames import split_key
 from . import inputs, public_functions, rendezvous
 from .cell_policy import REFUSED_BUILTINS, check_column_attributes
 from .release import kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
 from .sandbox import analyse, cell_digest, check_names, public_digest, run_in_sandbox
+from .schema_inputs import flatten_with_schema, refusals_for_peers
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -72,6 +76,7 @@ class Party:
         self.name = name
         self.index = self.config.index(name)
         self.keys = load_keypair(key_path or self.config.default_key_path(name))
+        self.schema = load_schema(self.config.schema_path) if self.config.schema_path else None
         self.store = MaterialStore(store_dir or Path(self.config.directory) / "store" / name)
         self.record_path = record_path
         self.mesh: Mesh | None = None
@@ -148,7 +153,8 @@ class Party:
         _check_names_locally(reveal_names, keep_names, private, public, keep)
         public = public_functions.prepare(public)
         recipients = self._recipients(to)
-        encoded = inputs.encode_private(private, self.suite.codec, self.config.frac_bits, self.name)
+        flat, violations = flatten_with_schema(private, self.schema)
+        encoded = {} if violations else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name)
         ctx = self.context(computation or rendezvous.LOBBY, on_round)
         channel = ctx.channel
         assert isinstance(channel, BridgeChannel)
@@ -166,6 +172,8 @@ class Party:
             "protocol_state": self.suite.rendezvous_state(ctx.material),
             "frac_bits": self.config.frac_bits,
             "kept": sorted(set(keep) & names.free),
+            "schema": self.schema.digest if self.schema else "",
+            "refused": refusals_for_peers(violations),
         }
         saved_timeout, label = mesh.timeout, "agree on the cell"
         mesh.timeout = float(timeout) if timeout is not None else mesh.timeout
@@ -187,6 +195,8 @@ class Party:
                 channel.computation = rendezvous.computation_id(nonces)
             expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
             rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
+            label = "check the data against the study schema"
+            _stop_on_schema_violations(self.name, self.schema, violations, metas, self.config.names)
             states = {self.name: my_meta["protocol_state"]}
             states.update({self.config.names[j]: m["protocol_state"] for j, m in metas.items()})
             self.suite.settle_rendezvous(ctx.material, states)
@@ -243,6 +253,22 @@ class Party:
         return sorted(set(out))
 
 
+def _stop_on_schema_violations(
+    me: str, schema: StudySchema | None, mine: list[Violation], metas: Mapping[int, Mapping[str, Any]], names: list[str]
+) -> None:
+    """Every site stops when any site's data breaks the schema; nothing was shared yet."""
+    if mine and schema is not None:
+        require_conformance_of(schema, mine, f"the private data of site {me!r}")
+    refused = {names[j]: m["refused"] for j, m in sorted(metas.items()) if m["refused"]}
+    if refused:
+        site, rules = next(iter(refused.items()))
+        raise SchemaError(
+            f"site {site!r} holds data that breaks the study schema ({'; '.join(rules)}); nothing was "
+            f"shared. That site's notebook lists the rows to fix."
+            + (f" Also: {', '.join(map(repr, list(refused)[1:]))}." if len(refused) > 1 else "")
+        )
+
+
 def _check_names_locally(
     reveal_names: list[str],
     keep_names: list[str],
@@ -250,7 +276,7 @@ def _check_names_locally(
     public: dict[str, Any],
     keep: dict[str, Any],
 ) -> None:
-    for name in [*reveal_names, *keep_names, *private, *public]:
+    for name in [*reveal_names, *keep_names, *(split_key(k)[0] for k in private), *public]:
         if not _IDENT.match(name) or name.startswith("_"):
             raise CellError(
                 f"{name!r} is not a valid variable name for a %%smpc cell (letters, digits, '_'; not first)"

@@ -36,6 +36,7 @@ _AGREEMENT = [
     ("public_names", "passes different public names (--public)"),
     ("public", "has different public values (--public)"),
     ("frac_bits", "uses different fixed-point settings"),
+    ("schema", "uses a different study schema (or schema version)"),
     ("kept", "holds different kept secrets from earlier cells (--keep; lost when a kernel restarts)"),
     ("keep_names", "keeps different names (--keep)"),
 ]
@@ -78,8 +79,8 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
             f"party {sender!r} sent a malformed agreement message ({what}); is it running the same smpc_magic version?"
         )
 
-    text_fields = ("nonce", "cell", "public", "protocol")
-    list_fields = ("reveal", "to", "public_names", "kept", "keep_names")
+    text_fields = ("nonce", "cell", "public", "protocol", "schema")
+    list_fields = ("reveal", "to", "public_names", "kept", "keep_names", "refused")
     for key in text_fields:
         if not isinstance(meta.get(key), str) or len(meta[key]) > 200:
             raise bad(key)

@@ -18,6 +18,7 @@ def new_local_session(
     frac_bits: int = 16,
     timeout: float = 60.0,
     host: str = "127.0.0.1",
+    schema: str | os.PathLike[str] | None = None,
 ) -> Path:
     """``directory/session.toml`` and every party's (and the dealer's) key in ``directory/keys``.
 
@@ -31,4 +32,5 @@ def new_local_session(
         timeout=timeout,
         host=host,
         with_dealer=suite.needs_dealer,
+        schema=schema,
     )

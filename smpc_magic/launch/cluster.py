@@ -36,13 +36,15 @@ class LocalCluster:
         frac_bits: int = 16,
         directory: str | None = None,
         protocol: str = "additive",
+        schema: str | None = None,
     ):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="smpc-")
         self.directory = Path(directory) if directory else Path(self._tmp.name)  # type: ignore[union-attr]
         self.names = list(party_names)
         self.session_path = new_local_session(
-            self.names, self.directory, protocol=protocol, timeout=timeout, frac_bits=frac_bits
+            self.names, self.directory, protocol=protocol, timeout=timeout, frac_bits=frac_bits, schema=schema
         )
+        self.schema = None if schema is None else str(self.directory / "schema.toml")
         self.timeout, self.frac_bits, self.protocol = timeout, frac_bits, protocol
         self.dealer: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
@@ -67,7 +69,12 @@ class LocalCluster:
                 return
             # Another program took the port between choosing it and binding it: new ports.
             self.session_path = new_local_session(
-                self.names, self.directory, protocol=self.protocol, timeout=self.timeout, frac_bits=self.frac_bits
+                self.names,
+                self.directory,
+                protocol=self.protocol,
+                timeout=self.timeout,
+                frac_bits=self.frac_bits,
+                schema=self.schema,
             )
         raise SmpcError(f"the local dealer could not listen on any port tried: {_tail(log_path)}")
 

@@ -16,17 +16,30 @@ from .. import errors
 from ..engine.sandbox import analyse, check_names
 from ..errors import CellError, EncodingError, PartyFailed, SmpcError
 from ..protocols.registry import get_suite
+from ..schema.check import columns_of
+from ..secret.frames import COLUMN_SEPARATOR, is_dataframe, split_key
 from .cluster import LocalCluster
 
 _PEER_CONSEQUENCES = {"PeerAborted", "PeerDisconnected", "PeerTimeout"}
 
 
-def _as_arrays(values: Mapping[str, object], owner: str) -> dict[str, np.ndarray]:
+def _as_arrays(values: Mapping[str, object], owner: str, allow_text: bool = False) -> dict[str, np.ndarray]:
+    """Arrays to hand to party processes; a data frame becomes ``name/column`` arrays."""
     out = {}
     for name, value in values.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise CellError(f"{owner}: {name!r} is not a valid variable name")
+        if is_dataframe(value):
+            for column, arr in columns_of(value).items():
+                text = arr.dtype.kind in "OUS"
+                if text and not allow_text:
+                    raise EncodingError(f"{owner}: column {column!r} of {name!r} is text; declare it in a schema")
+                out[f"{name}{COLUMN_SEPARATOR}{column}"] = np.array([str(v) for v in arr]) if text else arr
+            continue
         arr = np.asarray(value)
+        if allow_text and arr.dtype.kind == "U":
+            out[name] = arr
+            continue
         if arr.dtype.kind not in "biuf":
             raise EncodingError(f"{owner}: value {name!r} has dtype {arr.dtype}; only numbers and booleans can be used")
         out[name] = arr
@@ -49,6 +62,7 @@ def simulate(
     timeout: float = 60.0,
     frac_bits: int = 16,
     to: Sequence[str] | None = None,
+    schema: str | None = None,
     _record_dir: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
@@ -63,15 +77,17 @@ def simulate(
     if len(parties) < 2:
         raise SmpcError("simulate needs at least two parties")
     reveal_names = _parse_names(reveal)
-    private = {p: _as_arrays(inputs[p], f"party {p!r}") for p in parties}
+    private = {p: _as_arrays(inputs[p], f"party {p!r}", allow_text=schema is not None) for p in parties}
     public_arrays = _as_arrays(public or {}, "public")
     for p, own in private.items():  # refuse bad inputs before any process starts
         for name, arr in own.items():
-            codec.encode_input(arr, frac_bits, f"private input {name!r} of party {p!r}")
-    check_names(analyse(code), set().union(*map(set, private.values())), set(public_arrays))
+            if schema is None:  # with a schema, each party checks its data against it first
+                codec.encode_input(arr, frac_bits, f"private input {name!r} of party {p!r}")
+    variables = {split_key(k)[0] for own in private.values() for k in own}
+    check_names(analyse(code), variables, set(public_arrays))
 
     computation = secrets.token_hex(12)
-    with LocalCluster(parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol) as cluster:
+    with LocalCluster(parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol, schema=schema) as cluster:
         cluster.start_dealer()
         if public_arrays:
             np.savez(cluster.directory / "public.npz", **public_arrays)  # type: ignore[arg-type]

@@ -143,7 +143,11 @@ def _spread(bad_present: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 def require_conformance(schema: StudySchema, data: Any, what: str) -> None:
     """Raise :class:`SchemaError` listing every broken rule (at the site that owns the data)."""
-    violations = check_data(schema, data)
+    require_conformance_of(schema, check_data(schema, data), what)
+
+
+def require_conformance_of(schema: StudySchema, violations: list[Violation], what: str) -> None:
+    """Raise :class:`SchemaError` for ``violations`` with their rows (only at their own site)."""
     if violations:
         listed = "; ".join(v.local_detail for v in violations[:10])
         more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""

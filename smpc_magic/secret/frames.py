@@ -18,7 +18,7 @@ from .core import SecretCore as SecretArray
 COLUMN_SEPARATOR = "/"
 
 
-def _is_dataframe(value: Any) -> bool:
+def is_dataframe(value: Any) -> bool:
     return type(value).__name__ == "DataFrame" and hasattr(value, "columns") and hasattr(value, "to_numpy")
 
 
@@ -28,7 +28,7 @@ def _is_series(value: Any) -> bool:
 
 def flatten_private(name: str, value: Any) -> dict[str, np.ndarray]:
     """The inputs one private variable contributes: one per DataFrame column, else one array."""
-    if _is_dataframe(value):
+    if is_dataframe(value):
         out = {}
         for column in value.columns:
             label = str(column)

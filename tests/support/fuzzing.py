@@ -163,6 +163,8 @@ _VALID_META: dict[str, Any] = {
     "protocol_state": {"cursors": {"mul": 4096, "div:65536": 10}},
     "frac_bits": 16,
     "kept": [],
+    "schema": "",
+    "refused": [],
 }
 
 

@@ -120,3 +120,24 @@ def test_a_draft_from_a_frame_guesses_kinds_levels_and_rounded_ranges():
     cost = schema.variable("cost")
     assert cost.min == 90 and cost.max == 20000  # rounded outwards, not the site's exact extremes
     assert check_data(parse_schema(dump_schema(schema)), frame) == []
+
+
+def test_the_rendezvous_refuses_a_site_with_another_schema_version():
+    from smpc_magic.engine import rendezvous
+    from smpc_magic.errors import InputMismatchError
+
+    mine = {k: [] for k in ("reveal", "to", "public_names", "kept", "keep_names")}
+    mine.update(protocol="additive", cell="c", frac_bits=16, public="p", schema=parse_schema(SCHEMA).digest)
+    theirs = dict(mine, schema=parse_schema(SCHEMA.replace("version = 2", "version = 3")).digest)
+    rendezvous.check_agreement(["a", "b"], 0, mine, {1: dict(mine)}, {1: "p"})
+    with pytest.raises(InputMismatchError, match="'b' uses a different study schema"):
+        rendezvous.check_agreement(["a", "b"], 0, mine, {1: theirs}, {1: "p"})
+
+
+def test_categorical_columns_become_one_zero_one_column_per_level():
+    from smpc_magic.engine.schema_inputs import flatten_with_schema
+
+    flat, violations = flatten_with_schema({"cohort": good_frame()}, parse_schema(SCHEMA))
+    assert violations == []
+    assert flat["cohort/sex=female"].tolist() == [1, 0, 0] and flat["cohort/sex=male"].tolist() == [0, 1, 1]
+    assert "cohort/sex" not in flat and flat["cohort/age"].tolist() == [40, 51, 18]

@@ -1,0 +1,62 @@
+"""The study schema with real party processes: conforming data (categorical columns become
+0/1 level columns) and a violation at one site stopping every site, naming it and the rule,
+with nothing of the data in the message."""
+
+import pandas as pd
+import pytest
+
+from smpc_magic import simulate
+from smpc_magic.errors import EncodingError, SchemaError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+SCHEMA = """
+[study]
+name = "cohort"
+
+[[variable]]
+name = "age"
+kind = "integer"
+unit = "years"
+min = 18
+max = 110
+
+[[variable]]
+name = "sex"
+kind = "categorical"
+levels = ["female", "male"]
+"""
+
+CELL = "women = cohort['sex=female'].sum()\nmean_age = cohort['age'].mean()"
+
+
+@pytest.fixture
+def schema(tmp_path):
+    path = tmp_path / "schema.toml"
+    path.write_text(SCHEMA)
+    return str(path)
+
+
+def frames(b_ages=(60, 70)):
+    a = pd.DataFrame({"age": [30, 40, 50], "sex": ["female", "male", "female"]})
+    b = pd.DataFrame({"age": list(b_ages), "sex": ["female", "female"]})
+    return {"a": {"cohort": a}, "b": {"cohort": b}}
+
+
+def test_conforming_sites_compute_with_categorical_levels_as_columns(schema):
+    out = simulate(CELL, frames(), "women mean_age", schema=schema, timeout=30)
+    assert float(out["women"]) == 4
+    assert float(out["mean_age"]) == pytest.approx(50.0, abs=1e-3)
+
+
+def test_a_violation_at_one_site_stops_every_site_naming_it_and_the_rule(schema):
+    with pytest.raises(SchemaError) as info:
+        simulate(CELL, frames(b_ages=(60, 200)), "women mean_age", schema=schema, timeout=30)
+    message = str(info.value)
+    assert "'b'" in message and "cohort/age" in message and "outside the declared range [18, 110]" in message
+    assert "200" not in message.replace("[18, 110]", "")
+
+
+def test_text_columns_without_a_schema_are_refused_before_any_process_starts():
+    with pytest.raises(EncodingError, match="declare it in a schema"):
+        simulate(CELL, frames(), "women", timeout=30)
