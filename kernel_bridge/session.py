@@ -143,7 +143,7 @@ def write_session(config: SessionConfig, path: str | os.PathLike) -> Path:
     return path
 
 
-def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
+def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000, exclude: set[int] | None = None) -> int:
     """A TCP port that is free right now on ``host``.
 
     Chosen below Linux's ephemeral range (32768+), so that the ports other programs get from
@@ -152,6 +152,8 @@ def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> i
     """
     for _ in range(200):
         port = secrets.randbelow(high - low) + low
+        if exclude and port in exclude:  # free now, but already promised to another endpoint
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))
@@ -207,17 +209,24 @@ def new_session(
     if len(set(names)) != len(names) or dealer_name in names:
         raise SessionFileError("party names must be distinct and differ from the dealer's")
     endpoints = []
+    taken: set[int] = set()  # a free port is free until someone binds it: never hand it out twice
+
+    def address() -> str:
+        port = free_port(host, exclude=taken)
+        taken.add(port)
+        return f"tcp://{host}:{port}"
+
     for name in names:
         keys = generate_keypair()
         write_keypair(directory / "keys" / f"{name}.key", keys, name)
-        endpoints.append(Endpoint(name, f"tcp://{host}:{free_port(host)}", keys.public))
+        endpoints.append(Endpoint(name, address(), keys.public))
     if not PROTOCOL_PATTERN.match(protocol):
         raise SessionFileError(f"protocol {protocol!r} is not a protocol name")
     dealer = None
     if with_dealer:
         keys = generate_keypair()
         write_keypair(directory / "keys" / f"{dealer_name}.key", keys, dealer_name)
-        dealer = Endpoint(dealer_name, f"tcp://{host}:{free_port(host)}", keys.public)
+        dealer = Endpoint(dealer_name, address(), keys.public)
     schema_name = _copy_schema(schema, directory)
     config = SessionConfig(
         secrets.token_hex(8), tuple(endpoints), dealer, protocol, frac_bits, timeout, schema=schema_name

@@ -139,3 +139,17 @@ def test_aborts_keep_only_an_error_class_and_a_step_and_the_newest_are_remembere
         router.record_abort(2, framing.Header("S", "abort", f"late{k}", 0, "reveal", {"error": "PeerTimeout"}))
     assert router.abort_of(f"late{MAX_ABORTS + 9}") is not None  # a full table still records new aborts
     assert router.abort_of("c1") is None
+
+
+def test_a_session_never_gives_two_endpoints_the_same_port(tmp_path, monkeypatch):
+    """Each port is free when chosen and stays free until bound: chosen twice, two endpoints of
+    one session would collide (the cause of a rare CI failure: a party reached another party's
+    socket where it expected the dealer)."""
+    from kernel_bridge import session
+
+    narrow = session.free_port
+    monkeypatch.setattr(session, "free_port", lambda host, exclude=None: narrow(host, 20000, 20004, exclude))
+    for k in range(20):
+        config = load_session(new_session(["a", "b", "c"], tmp_path / str(k)))
+        addresses = [p.address for p in config.parties] + [config.dealer.address]
+        assert len(set(addresses)) == 4, addresses
