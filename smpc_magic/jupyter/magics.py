@@ -102,7 +102,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             missing = [n for n in names if n not in self._user_ns()]
             if missing:
                 raise SmpcError(f"no variable {missing[0]!r} in this notebook; define it before marking it private")
-            site.mark_private(names)
+            site.mark_private(names, {n: self._user_ns()[n] for n in names})
         print("private here: " + (", ".join(site.private_names) or "(none)"))
 
     def _cmd_status(self, args):

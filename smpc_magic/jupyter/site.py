@@ -13,8 +13,10 @@ from kernel_bridge.keys import fingerprint
 
 from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse, cell_digest
+from ..engine.schema_inputs import flatten_with_schema
 from ..errors import CellError, SmpcError
 from ..protocols.base import MaterialNeed
+from ..schema.check import require_conformance_of
 from .audit import AuditLog
 
 
@@ -94,7 +96,12 @@ class SiteSession:
         }
 
     # ----- private names ------------------------------------------------------------------------
-    def mark_private(self, names: list[str]) -> None:
+    def mark_private(self, names: list[str], values: dict[str, object] | None = None) -> None:
+        """Mark notebook variables as this site's secret inputs; with a study schema, their
+        data is checked against it now (and again when a cell uses them)."""
+        if self.party.schema is not None and values:
+            _, violations = flatten_with_schema(values, self.party.schema)
+            require_conformance_of(self.party.schema, violations, f"private data {', '.join(map(repr, values))}")
         for name in names:
             if not name.isidentifier():
                 raise CellError(f"{name!r} is not a variable name")

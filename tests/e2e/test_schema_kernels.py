@@ -1,0 +1,69 @@
+"""End to end with a study schema: three real kernels; data is checked when marked private and
+again when a cell uses it, and a violation at one site stops the cell at every site."""
+
+import pytest
+
+from kernel_bridge.session import new_session
+from tests.e2e.kernels import Site, run_all
+from tests.support.processes import dealer_process
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+NAMES = ["site_a", "site_b", "site_c"]
+SCHEMA = """
+[study]
+name = "cohort"
+
+[[variable]]
+name = "age"
+kind = "integer"
+min = 18
+max = 110
+
+[[variable]]
+name = "sex"
+kind = "categorical"
+levels = ["female", "male"]
+"""
+FRAME = "import pandas as pd\ncohort = pd.DataFrame({{'age': {ages}, 'sex': ['female', 'male', 'female']}})"
+CELL = "%%smpc --reveal women mean_age\nwomen = cohort['sex=female'].sum()\nmean_age = cohort['age'].mean()"
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("schema-study")
+    (directory / "cohort.toml").write_text(SCHEMA)
+    session = new_session(NAMES, directory, timeout=15, schema=directory / "cohort.toml")
+    with dealer_process(session):
+        sites = [Site(name, directory) for name in NAMES]
+        try:
+            connect = [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in NAMES]
+            assert all(r.ok for r in run_all(sites, connect))
+            yield sites
+        finally:
+            for site in sites:
+                site.close()
+
+
+def test_schema_checks_at_marking_and_at_every_site_before_anything_is_shared(sites):
+    frames = [FRAME.format(ages=[30 + k, 40 + k, 50 + k]) + "\n%smpc private cohort" for k in range(3)]
+    assert all(r.ok for r in run_all(sites, frames))
+    results = run_all(sites, CELL)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert float(sites[0].run("print(women)").text) == 6
+    # marking data that breaks the schema is refused at once, at that site only
+    bad = sites[1].run(FRAME.format(ages=[30, 400, 50]).replace("cohort =", "other =") + "\n%smpc private other")
+    assert not bad.ok and "outside the declared range [18, 110]" in bad.error and "first rows: 1" in bad.error
+    assert "other" not in sites[1].run("%smpc private").text  # not marked
+    # data changed after marking is checked again when a cell uses it: every site stops
+    sites[1].run("cohort.loc[2, 'age'] = 7")
+    results = run_all(sites, CELL)
+    assert all(not r.ok for r in results)
+    for r in (results[0], results[2]):
+        assert "'site_b'" in r.error and "cohort/age" in r.error and "nothing was shared" in r.error
+        assert " 7" not in r.error
+    assert results[1].ename == "SchemaError" and "the private data of site 'site_b'" in results[1].error
+    # the kernels stay usable
+    sites[1].run("cohort.loc[2, 'age'] = 70")
+    final = run_all(sites, CELL)
+    assert all(r.ok for r in final), [r.error for r in final]
