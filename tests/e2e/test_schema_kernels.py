@@ -6,25 +6,12 @@ import pytest
 from kernel_bridge.session import new_session
 from tests.e2e.kernels import Site, run_all
 from tests.support.processes import dealer_process
+from tests.support.schemas import COHORT_SCHEMA
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 NAMES = ["site_a", "site_b", "site_c"]
-SCHEMA = """
-[study]
-name = "cohort"
-
-[[variable]]
-name = "age"
-kind = "integer"
-min = 18
-max = 110
-
-[[variable]]
-name = "sex"
-kind = "categorical"
-levels = ["female", "male"]
-"""
+SCHEMA = COHORT_SCHEMA
 FRAME = "import pandas as pd\ncohort = pd.DataFrame({{'age': {ages}, 'sex': ['female', 'male', 'female']}})"
 CELL = "%%smpc --reveal women mean_age\nwomen = cohort['sex=female'].sum()\nmean_age = cohort['age'].mean()"
 

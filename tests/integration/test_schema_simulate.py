@@ -7,25 +7,11 @@ import pytest
 
 from smpc_magic import simulate
 from smpc_magic.errors import EncodingError, SchemaError
+from tests.support.schemas import COHORT_SCHEMA
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-SCHEMA = """
-[study]
-name = "cohort"
-
-[[variable]]
-name = "age"
-kind = "integer"
-unit = "years"
-min = 18
-max = 110
-
-[[variable]]
-name = "sex"
-kind = "categorical"
-levels = ["female", "male"]
-"""
+SCHEMA = COHORT_SCHEMA
 
 CELL = "women = cohort['sex=female'].sum()\nmean_age = cohort['age'].mean()"
 
