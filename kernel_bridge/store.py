@@ -168,14 +168,15 @@ class MaterialStore:
 
     def advance(self, positions: dict[str, int]) -> None:
         """Move cursors forward (never back) to at least ``positions``; on disk before returning."""
-        with self._exclusive():
-            raised = {}
+        with self._lock:
             for stream, pos in positions.items():
                 if pos > self._cursors.get(stream, 0):
                     self._cursors[stream] = int(pos)
-                if pos > self._persisted.get(stream, 0):
-                    self._persisted[stream] = raised[stream] = int(pos)
-            if raised:
+            raised = {s: int(p) for s, p in positions.items() if p > self._persisted.get(s, 0)}
+        if raised:  # only then the disk and the cross-process lock
+            with self._exclusive():
+                for stream, pos in raised.items():
+                    self._persisted[stream] = max(self._persisted.get(stream, 0), pos)
                 self._write_merged(raised)
         for stream in positions:
             self._discard_below(stream, self.cursor(stream))
@@ -265,7 +266,16 @@ class MaterialStore:
         return {s: self.available(s) for s in sorted(streams)}
 
     def reserve(self, stream: str, count: int) -> list[Piece]:
-        """Claim the next ``count`` elements: the cursor is on disk before the material is read."""
+        """Claim the next ``count`` elements: the cursor is on disk before the material is read.
+
+        Inside the range this process already reserved on disk no lock or disk access is needed;
+        beyond it, the on-disk cursors are read and extended under the cross-process lock."""
+        with self._lock:
+            start = self._cursors.get(stream, 0)
+            if start + count <= self._persisted.get(stream, 0):
+                pieces = self._pieces(stream, start, count)
+                self._cursors[stream] = start + count
+                return [Piece(self._load(stream, s, n, m), off, take) for s, n, m, off, take in pieces]
         with self._exclusive():
             start = self._cursors.get(stream, 0)
             mine, on_disk = self._persisted.get(stream, 0), self._read_disk().get(stream, 0)
@@ -276,18 +286,7 @@ class MaterialStore:
                     "kernel joined as the same party?). This kernel moved past that material and never "
                     "reuses it; run the cell again at every site, with one kernel per site."
                 )
-            pieces, pos = [], start
-            for c_start, c_len, meta in self._chunk_files(stream):
-                if pos >= start + count:
-                    break
-                if c_start <= pos < c_start + c_len:
-                    take = min(c_start + c_len, start + count) - pos
-                    pieces.append((c_start, c_len, meta, pos - c_start, take))
-                    pos += take
-            if pos < start + count:
-                raise BridgeError(
-                    f"not enough preprocessing material in stream {stream} (need {count}, have {pos - start})"
-                )
+            pieces = self._pieces(stream, start, count)
             self._cursors[stream] = start + count
             if start + count > self._persisted.get(stream, 0):
                 last_start, last_length = pieces[-1][0], pieces[-1][1]
@@ -295,6 +294,22 @@ class MaterialStore:
                 self._write_merged({stream: self._persisted[stream]})
             loaded = [Piece(self._load(stream, s, n, m), off, take) for s, n, m, off, take in pieces]
         return loaded
+
+    def _pieces(self, stream: str, start: int, count: int) -> list[tuple[int, int, Path, int, int]]:
+        """The stored chunks covering [start, start + count): (start, length, file, offset, take)."""
+        pieces, pos = [], start
+        for c_start, c_len, meta in self._chunk_files(stream):
+            if pos >= start + count:
+                break
+            if c_start <= pos < c_start + c_len:
+                take = min(c_start + c_len, start + count) - pos
+                pieces.append((c_start, c_len, meta, pos - c_start, take))
+                pos += take
+        if pos < start + count:
+            raise BridgeError(
+                f"not enough preprocessing material in stream {stream} (need {count}, have {pos - start})"
+            )
+        return pieces
 
     def release(self, stream: str) -> None:
         """Delete chunk files wholly below the cursor (call after the reserved material was read)."""
