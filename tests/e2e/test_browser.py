@@ -49,13 +49,19 @@ def _wait_for_lab(url: str, deadline: float) -> None:
 
 def _wait_for_idle_kernel(url: str, deadline: float) -> None:
     """Until the Jupyter server reports a started kernel that is idle (the notebook is ready)."""
+    last_error = ""
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            kernels = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                kernels = json.loads(response.read())
+        except OSError as exc:  # the server answers 500 while a kernel is still being set up
+            last_error = str(exc)
+            time.sleep(0.3)
+            continue
         if any(k.get("execution_state") == "idle" for k in kernels):
             return
         time.sleep(0.2)
-    raise AssertionError("the notebook's kernel did not become idle")
+    raise AssertionError(f"the notebook's kernel did not become idle ({last_error or 'no error'})")
 
 
 def test_jupyterlab_renders_status_panel_and_results(tmp_path):
