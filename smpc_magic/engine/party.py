@@ -20,7 +20,7 @@ from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import SessionConfig, load_session
 from kernel_bridge.store import MaterialStore
 
-from ..errors import CellError, SchemaError, SmpcError
+from ..errors import CellError, EncodingError, SchemaError, SmpcError
 from ..protocols.base import MaterialNeed, MaterialSource
 from ..protocols.channel import ChannelStats, Message
 from ..protocols.context import ProtocolContext
@@ -154,7 +154,13 @@ class Party:
         public = public_functions.prepare(public)
         recipients = self._recipients(to)
         flat, violations = flatten_with_schema(private, self.schema)
-        encoded = {} if violations else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name)
+        encoding_error: EncodingError | None = None
+        try:
+            encoded = (
+                {} if violations else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name)
+            )
+        except EncodingError as exc:  # still join the rendezvous, so every site stops at once
+            encoding_error, encoded = exc, {}
         ctx = self.context(computation or rendezvous.LOBBY, on_round)
         channel = ctx.channel
         assert isinstance(channel, BridgeChannel)
@@ -174,6 +180,7 @@ class Party:
             "kept": sorted(set(keep) & names.free),
             "schema": self.schema.digest if self.schema else "",
             "refused": refusals_for_peers(violations),
+            "input_error": type(encoding_error).__name__ if encoding_error else "",  # the class, never the text
         }
         saved_timeout, label = mesh.timeout, "agree on the cell"
         mesh.timeout = float(timeout) if timeout is not None else mesh.timeout
@@ -197,6 +204,8 @@ class Party:
             rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
             label = "check the data against the study schema"
             _stop_on_schema_violations(self.name, self.schema, violations, metas, self.config.names)
+            label = "encode the private inputs"
+            _stop_on_encoding_errors(encoding_error, metas, self.config.names)
             states = {self.name: my_meta["protocol_state"]}
             states.update({self.config.names[j]: m["protocol_state"] for j, m in metas.items()})
             self.suite.settle_rendezvous(ctx.material, states)
@@ -266,6 +275,20 @@ def _stop_on_schema_violations(
             f"site {site!r} holds data that breaks the study schema ({'; '.join(rules)}); nothing was "
             f"shared. That site's notebook lists the rows to fix."
             + (f" Also: {', '.join(map(repr, list(refused)[1:]))}." if len(refused) > 1 else "")
+        )
+
+
+def _stop_on_encoding_errors(
+    mine: EncodingError | None, metas: Mapping[int, Mapping[str, Any]], names: list[str]
+) -> None:
+    """Every site stops when any site could not encode its inputs (NaN, infinity, range, text)."""
+    if mine is not None:
+        raise mine
+    failed = [names[j] for j, m in sorted(metas.items()) if m["input_error"]]
+    if failed:
+        raise EncodingError(
+            f"site {failed[0]!r} could not use its private inputs (a NaN, an infinity, a value out of "
+            "range or text); nothing was shared. That site's notebook says which input and why."
         )
 
 

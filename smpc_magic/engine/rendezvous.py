@@ -79,7 +79,7 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
             f"party {sender!r} sent a malformed agreement message ({what}); is it running the same smpc_magic version?"
         )
 
-    text_fields = ("nonce", "cell", "public", "protocol", "schema")
+    text_fields = ("nonce", "cell", "public", "protocol", "schema", "input_error")
     list_fields = ("reveal", "to", "public_names", "kept", "keep_names", "refused")
     for key in text_fields:
         if not isinstance(meta.get(key), str) or len(meta[key]) > 200:

@@ -206,3 +206,18 @@ def test_a_kernel_killed_mid_cell_is_named_and_a_fresh_kernel_can_rejoin(study):
     expected = sum(v * v for v in [*range(0, 5), *range(10, 15), *range(20, 25)])
     for site in sites:
         assert float(site.run("print(s)").text) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_nan_at_one_site_stops_every_site_at_once_naming_it(study):
+    sites = study["sites"]
+    setup_data(sites)
+    sites[1].run("x[2] = float('nan')")
+    started = time.monotonic()
+    results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
+    assert time.monotonic() - started < TIMEOUT  # no one waits for the timeout
+    assert all(not r.ok and r.ename == "EncodingError" for r in results), [r.error for r in results]
+    assert "NaN" in results[1].error
+    assert all("'site_b'" in r.error and "nothing was shared" in r.error for r in (results[0], results[2]))
+    sites[1].run("x[2] = 12.0")
+    results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
+    assert all(r.ok for r in results), [r.error for r in results]

@@ -165,6 +165,7 @@ _VALID_META: dict[str, Any] = {
     "kept": [],
     "schema": "",
     "refused": [],
+    "input_error": "",
 }
 
 
