@@ -59,19 +59,33 @@ def assert_no_input_in(statuses):
         assert "4242" not in json.dumps(status), status
 
 
-def assert_session_works_again(cluster, before: dict[str, dict[str, int]]):
-    """Fresh processes on the same stores compute the right value, starting past every cursor."""
-    fresh_outputs(cluster)
-    for name in cluster.names:
-        job = cell_job("p = (x * x).sum()", write_inputs(cluster, name, x=np.full(10, 2.0)), ["p"], None)
-        cluster.start_party(name, job)
-    statuses = wait_status(cluster, cluster.names, 60)
+def assert_session_works_again(cluster, before: dict[str, dict[str, int]], lost_material_possible: bool = False):
+    """Fresh processes on the same stores compute the right value, starting past every cursor.
+
+    ``lost_material_possible``: the dealer may have recorded material as served whose reply never
+    arrived (it was killed); the dealer never serves it again, so the first run may stop with a
+    clear PreprocessingError at the sites that lack it while they move past it, and the next
+    run must succeed."""
+    statuses = _run_fresh(cluster)
+    if lost_material_possible and not all(s["ok"] for s in statuses.values()):
+        for status in statuses.values():
+            assert status["ok"] or status["error_type"] in ("PreprocessingError", "PeerAborted"), status
+        assert any("never serves material twice" in s.get("message", "") for s in statuses.values()), statuses
+        statuses = _run_fresh(cluster)
     assert all(s["ok"] for s in statuses.values()), statuses
     values = np.load(cluster.directory / "jobs" / "a" / "out" / "values.npz")
     assert float(values["p"]) == pytest.approx(4.0 * 10 * len(cluster.names), abs=1e-3)
     for name, status in statuses.items():
         for stream, pos in before[name].items():
             assert status["cursors_start"].get(stream, 0) >= pos, (name, stream)
+
+
+def _run_fresh(cluster) -> dict:
+    fresh_outputs(cluster)
+    for name in cluster.names:
+        job = cell_job("p = (x * x).sum()", write_inputs(cluster, name, x=np.full(10, 2.0)), ["p"], None)
+        cluster.start_party(name, job)
+    return wait_status(cluster, cluster.names, 60)
 
 
 def assert_clear_failures(statuses, *, names_party: str, within: float, elapsed: float):
@@ -247,7 +261,7 @@ def test_the_dealer_killed_while_parties_fetch_material(tmp_path):
         assert_no_input_in(statuses)
         cluster.dealer.wait(5)
         cluster.start_dealer()  # restarted from its records: it serves nothing twice
-        assert_session_works_again(cluster, cursors(cluster))
+        assert_session_works_again(cluster, cursors(cluster), lost_material_possible=True)
 
 
 def test_a_store_that_cannot_be_written_is_a_clear_error(tmp_path):
