@@ -96,3 +96,14 @@ def full_queue(name: str, label: str, timeout: float) -> PeerTimeout:
         party=name,
         step=label,
     )
+
+
+def peer_aborted(name: str, step: str, error: str, about: str | None) -> PeerAborted:
+    """A peer stopped: only its error's class, its step and the party it concerned are known."""
+    concerning = f", about party {about!r}" if about else ""
+    return PeerAborted(
+        f"party {name!r} stopped the computation at step '{step}' ({error}{concerning} at that site; "
+        "its notebook shows the details). Nothing more was shared.",
+        party=name,
+        step=step,
+    )

@@ -58,6 +58,21 @@ class PeerLink:
         return now - self.created_at > UNREACHABLE_AFTER_S
 
 
+#: At most this many messages are read from one socket per poll.
+MAX_READ_PER_POLL = 1024
+
+
+def read_queued(sock: zmq.Socket, handle: Callable[[list], None]) -> None:
+    """Read what is queued, at most MAX_READ_PER_POLL messages: a peer that floods this party
+    cannot keep it from reaching its deadlines."""
+    for _ in range(MAX_READ_PER_POLL):
+        try:
+            frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        handle(frames)
+
+
 class Links:
     """This party's outgoing links, registered on ``poller`` (monitors, and the dealer's socket)."""
 

@@ -23,15 +23,13 @@ import zmq
 from . import errors, framing, liveness
 from .auth import curve_server, start_authenticator, stop_authenticator
 from .dealer_client import DealerClient
-from .errors import BridgeError, FrameError, PeerAborted, PeerTimeout
+from .errors import BridgeError, FrameError, PeerTimeout
 from .keys import KeyPair
-from .links import DEALER, Links, PeerLink
+from .links import DEALER, Links, PeerLink, read_queued
 from .routing import Delivery, MeshStats, Router
 from .session import SessionConfig
 
 POLL_SLICE_S = 0.05
-#: At most this many messages are read from one socket per poll.
-MAX_READ_PER_POLL = 1024
 T = TypeVar("T")
 #: Waits for the socket lock give up after this long (a wedged thread must not hang the kernel).
 LOCK_TIMEOUT_S = 10.0
@@ -247,25 +245,14 @@ class Mesh:
     def _poll_locked(self, timeout_s: float) -> None:
         events = dict(self._poller.poll(int(timeout_s * 1000)))
         if self._inbox is not None and self._inbox in events:
-            self._read_all(self._inbox, self._accept)
+            read_queued(self._inbox, self._accept)
         links = self.links
         if DEALER in links and links[DEALER].socket in events:
-            self._read_all(links[DEALER].socket, self._accept_dealer)
+            read_queued(links[DEALER].socket, self._accept_dealer)
         for sock in events:
             index = links.owner_of_monitor(sock)
             if index is not None:
                 links.drain(index)
-
-    @staticmethod
-    def _read_all(sock: zmq.Socket, handle: Any) -> None:
-        """Read what is queued, at most MAX_READ_PER_POLL messages: a peer that floods this
-        party cannot keep it from reaching its deadlines."""
-        for _ in range(MAX_READ_PER_POLL):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            handle(frames)
 
     def _accept(self, frames: list) -> None:
         sender = self._key_to_index.get(frames[0].get("User-Id"))
@@ -311,18 +298,11 @@ class Mesh:
             with self._locked():
                 abort = self._router.abort_of(computation)
             if abort is not None:
-                name = self.config.parties[abort.sender].name
+                sender = self.config.parties[abort.sender].name
                 about = (
-                    f", about party {abort.peer!r}"
-                    if abort.peer in self.config.names and abort.peer not in (name, self.name)
-                    else ""
+                    abort.peer if abort.peer in self.config.names and abort.peer not in (sender, self.name) else None
                 )
-                raise PeerAborted(
-                    f"party {name!r} stopped the computation at step '{abort.label}' ({abort.message}{about} "
-                    "at that site; its notebook shows the details). Nothing more was shared.",
-                    party=name,
-                    step=abort.label,
-                )
+                raise errors.peer_aborted(sender, abort.label, abort.message, about)
             link = self.links[peer]  # may have been replaced by a fresh socket
             if link.gone(now):
                 raise errors.lost_peer(link.name, label, step)
