@@ -22,6 +22,7 @@ __all__ = [
     "EncodingError",
     "FrameError",
     "InputMismatchError",
+    "OverflowRiskError",
     "PartyFailed",
     "PeerAborted",
     "PeerDisconnected",
@@ -41,6 +42,16 @@ class SmpcError(Exception):
 
 class EncodingError(SmpcError, ValueError):
     """A private value cannot be encoded (NaN, infinity, out of the fixed-point range, bad type)."""
+
+
+class OverflowRiskError(SmpcError, ArithmeticError):
+    """An operation's result could leave the range the ring holds, judged from public bounds
+    (declared ranges, shapes, function ranges) before anything is sent. ``operation``,
+    ``bound`` (largest possible magnitude) and ``limit`` (what fits) say which and by how much."""
+
+    def __init__(self, message: str, *, operation: str, bound: float, limit: float):
+        super().__init__(message)
+        self.operation, self.bound, self.limit = operation, bound, limit
 
 
 class SecretValueError(SmpcError, TypeError):

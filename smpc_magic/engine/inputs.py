@@ -16,34 +16,58 @@ from ..errors import InputMismatchError
 from ..protocols.base import Array, Codec, InputSharing
 from ..protocols.context import ProtocolContext
 from ..secret.array import SecretArray
+from ..secret.bounds import Bound
+from ..secret.core import align
 from ..secret.frames import SecretFrame, flatten_private, split_key
 
-Declared = Mapping[int, Mapping[str, Mapping[str, Any]]]  # party -> input key -> {"shape", "scale"}
+Declared = Mapping[int, Mapping[str, Mapping[str, Any]]]  # party -> input key -> {"shape", "scale", "bound"}
+Ranges = Mapping[str, tuple[float, float]]
 
 
 @dataclass
 class EncodedInput:
-    """One private input of this party, encoded by the suite's codec (never sent as such)."""
+    """One private input of this party, encoded by the suite's codec (never sent as such), and
+    its public range: the study schema's, [0, 1] for booleans, else the encoding limit."""
 
     encoded: Array
     scale: int
+    bound: tuple[float, float]
 
     def declaration(self) -> dict[str, Any]:
-        return {"shape": list(self.encoded.shape), "scale": self.scale}
+        return {"shape": list(self.encoded.shape), "scale": self.scale, "bound": list(self.bound)}
 
 
-def encode_private(private: Mapping[str, object], codec: Codec, frac_bits: int, party: str) -> dict[str, EncodedInput]:
+def encode_private(
+    private: Mapping[str, object], codec: Codec, frac_bits: int, party: str, ranges: Ranges | None = None
+) -> dict[str, EncodedInput]:
     """Encode every private value; bad values raise before anything leaves the site."""
     flat = {key: arr for name, value in private.items() for key, arr in flatten_private(name, value).items()}
-    return encode_arrays(flat, codec, frac_bits, party)
+    return encode_arrays(flat, codec, frac_bits, party, ranges)
 
 
-def encode_arrays(flat: Mapping[str, Array], codec: Codec, frac_bits: int, party: str) -> dict[str, EncodedInput]:
-    """Encode arrays already keyed ``name`` or ``frame/column``."""
-    return {
-        key: EncodedInput(*codec.encode_input(arr, frac_bits, f"private input {key!r} of party {party!r}"))
-        for key, arr in flat.items()
-    }
+def encode_arrays(
+    flat: Mapping[str, Array], codec: Codec, frac_bits: int, party: str, ranges: Ranges | None = None
+) -> dict[str, EncodedInput]:
+    """Encode arrays already keyed ``name`` or ``frame/column``; ``ranges`` are declared ones."""
+    out = {}
+    for key, arr in flat.items():
+        encoded, scale = codec.encode_input(arr, frac_bits, f"private input {key!r} of party {party!r}")
+        if ranges is not None and key in ranges:
+            bound = (float(ranges[key][0]), float(ranges[key][1]))
+        elif np.asarray(arr).dtype.kind == "b":
+            bound = (0.0, 1.0)
+        else:
+            limit = codec.max_magnitude(scale)
+            bound = (-limit, limit)
+        out[key] = EncodedInput(encoded, scale, bound)
+    return out
+
+
+def input_bound(info: Mapping[str, Any], ndim: int) -> Bound:
+    """A declared input's public bound; fixed point may round a value by half a step."""
+    lo, hi = (float(v) for v in info["bound"])
+    scale = int(info["scale"])
+    return Bound.of(lo, hi, ndim).widen(2.0**-scale if scale else 0.0)
 
 
 def variables(declared: Declared) -> set[str]:
@@ -75,10 +99,24 @@ def share_inputs(
         for owner, shape in zip(owners, shapes):
             mine = encoded[key].encoded if owner == ctx.party else None
             share = sharing.share(index, owner, shape, mine)
-            part = SecretArray(ctx, share, int(declared[owner][key]["scale"]))
+            info = declared[owner][key]
+            part = SecretArray(ctx, share, int(info["scale"]), input_bound(info, len(shape)))
             parts.append(part.reshape(1) if len(owners) > 1 and part.ndim == 0 else part)
-        arrays[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)  # type: ignore[assignment]
+        arrays[key] = parts[0] if len(parts) == 1 else _pooled(parts)
     return _regroup_frames(arrays, declared)
+
+
+def _pooled(parts: list[SecretArray]) -> SecretArray:
+    """Rows stacked in party order; the bound is the widest of the parties' declared ranges."""
+    envelope = parts[0]._bound
+    for part in parts[1:]:
+        envelope = envelope.envelope(part._bound)
+    aligned = align(parts, "pooling the sites' rows", envelope)
+    share = np.concatenate([p._share for p in aligned], axis=0)
+    widest = aligned[0]._bound
+    for part in aligned[1:]:
+        widest = widest.envelope(part._bound)
+    return SecretArray(parts[0]._ctx, share, aligned[0]._scale, widest)
 
 
 def _check_pooled_shapes(key: str, owners: list[int], shapes: list[tuple[int, ...]], names: list[str]) -> None:

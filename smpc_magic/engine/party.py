@@ -34,7 +34,7 @@ from .cell_policy import REFUSED_BUILTINS, check_column_attributes
 from .release import kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
 from .sandbox import analyse, cell_digest, check_names, public_digest, run_in_sandbox
-from .schema_inputs import flatten_with_schema, refusals_for_peers
+from .schema_inputs import declared_ranges, flatten_with_schema, refusals_for_peers
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -157,7 +157,11 @@ class Party:
         encoding_error: EncodingError | None = None
         try:
             encoded = (
-                {} if violations else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name)
+                {}
+                if violations
+                else inputs.encode_arrays(
+                    flat, self.suite.codec, self.config.frac_bits, self.name, declared_ranges(flat, self.schema)
+                )
             )
         except EncodingError as exc:  # still join the rendezvous, so every site stops at once
             encoding_error, encoded = exc, {}

@@ -11,6 +11,7 @@ the computation, so nothing of an earlier, failed attempt can be mistaken for th
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -108,6 +109,14 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
             raise bad("input larger than the session allows")
         if not isinstance(scale, int) or isinstance(scale, bool) or not 0 <= scale <= 62:
             raise bad("input scale")
+        bound = info.get("bound")
+        if (
+            not isinstance(bound, list)
+            or len(bound) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in bound)
+            or not -(2.0**63) <= bound[0] <= bound[1] <= 2.0**63
+        ):
+            raise bad("input range")
     try:
         state = suite.check_rendezvous_state(meta.get("protocol_state"))
     except ValueError as exc:

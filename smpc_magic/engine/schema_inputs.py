@@ -9,7 +9,7 @@ site and the rule.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -59,6 +59,27 @@ def flatten_with_schema(
 
 def _in_frame(violation: Violation, frame: str) -> Violation:
     return Violation(f"{frame}/{violation.column}", violation.rule, violation.rows, violation.first_rows)
+
+
+def declared_ranges(keys: Iterable[str], schema: StudySchema | None) -> dict[str, tuple[float, float]]:
+    """The public [min, max] the schema declares for each input key (categorical levels: 0/1)."""
+    if schema is None:
+        return {}
+    out = {}
+    for key in keys:
+        frame, column = split_key(key)
+        name = column or frame
+        if LEVEL_SEPARATOR in name:
+            out[key] = (0.0, 1.0)
+            continue
+        variable = schema.variable(name)
+        if variable is None:
+            continue
+        if variable.kind == "binary":
+            out[key] = (0.0, 1.0)
+        elif variable.min is not None and variable.max is not None:
+            out[key] = (variable.min, variable.max)
+    return out
 
 
 def refusals_for_peers(violations: list[Violation]) -> list[str]:

@@ -3,6 +3,7 @@ rounds, bytes and time spent waiting on peers. The table is made by :mod:`smpc_m
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..protocols.channel import Message
 from ..protocols.context import ProtocolContext
 from ..secret import lib
 from ..secret.array import SecretArray
+from ..secret.bounds import Bound
 
 GRAM_COLUMNS = 10
 
@@ -43,7 +45,9 @@ def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
         if op in ("recip", "sqrt", "log"):
             data = 1.5 + 100 * np.abs(data)  # positive inputs inside the functions' ranges
         encoded, scale = ctx.suite.codec.encode_input(data, ctx.frac_bits, "benchmark data")
-        out.append(SecretArray(ctx, ctx.suite.constant(ctx, encoded), scale))
+        # the data's declared range, as a study schema would give it
+        bound = Bound.of(math.floor(float(data.min())), math.ceil(float(data.max())), data.ndim)
+        out.append(SecretArray(ctx, ctx.suite.constant(ctx, encoded), scale, bound))
     return out
 
 

@@ -4,13 +4,16 @@ with the additive suite, exact for |x - y| >= 2**-f)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..errors import SecretValueError
+from . import scaling
+from .bounds import Bound
 from .core import SecretCore as SecretArray
-from .core import as_secret
+from .core import align, as_secret
 
 
 # ----- helpers ---------------------------------------------------------------------------------------
@@ -22,12 +25,12 @@ def secret_arg(x: Any) -> SecretArray:
 
 def _bits(x: SecretArray, shares: Any) -> SecretArray:
     """A 0/1 integer secret from this party's shares of bits."""
-    return x._new(shares, 0)
+    return x._new(shares, 0, bound=Bound.unit(np.ndim(shares)))
 
 
 def less_than_zero(x: SecretArray) -> SecretArray:
     """[x < 0] as a secret 0/1 integer array. 9 rounds."""
-    return _bits(x, x._ctx.suite.ltz(x._ctx, x._share))
+    return stacked_signs([x])[0]
 
 
 def stacked_signs(parts: list[SecretArray], magnitude_bits: int | None = None) -> list[SecretArray]:
@@ -35,13 +38,17 @@ def stacked_signs(parts: list[SecretArray], magnitude_bits: int | None = None) -
 
     ``magnitude_bits``: a known bound |p| < 2**magnitude_bits on the values (not encoded) makes
     the comparison cheaper; beyond it the answer is wrong, so pass it only for bounded inputs."""
-    scale = max(p._scale for p in parts)
-    stacked = np.stack([p._at_scale(scale) for p in parts])
-    ctx = parts[0]._ctx
-    if magnitude_bits is None:
-        out = ctx.suite.ltz(ctx, stacked)
-    else:
-        out = ctx.suite.ltz(ctx, stacked, bits=min(ctx.suite.codec.limit_bits, magnitude_bits + scale))
+    parts = align(list(parts), "a comparison")
+    ctx, scale, limit = parts[0]._ctx, parts[0]._scale, parts[0]._limit_bits()
+    for p in parts:
+        scaling.require_fit("a comparison", p._bound, scale, limit)
+    stacked = np.stack([p._share for p in parts])
+    # the public bounds say how many bits the comparison must look at
+    encoded = max(scaling.encoded_magnitude(p._bound, scale) for p in parts)
+    bits = min(limit, math.floor(math.log2(encoded)) + 2) if encoded >= 1 else 1
+    if magnitude_bits is not None:
+        bits = min(bits, magnitude_bits + scale)
+    out = ctx.suite.ltz(ctx, stacked, bits=bits)
     return [_bits(parts[0], out[i]) for i in range(len(parts))]
 
 
@@ -71,12 +78,12 @@ def where(condition: Any, a: Any, b: Any) -> SecretArray:
     if isinstance(condition, SecretArray):
         ref = condition
         a, b = as_secret(ref, a), as_secret(ref, b)
-        return secret_arg(b + condition * (a - b))
+        return secret_arg(b + condition * (a - b))._with_bound(a._bound.envelope(b._bound))
     ref = a if isinstance(a, SecretArray) else b
-    a, b = as_secret(ref, a), as_secret(ref, b)
-    scale = max(a._scale, b._scale)
+    a, b = align([as_secret(ref, a), as_secret(ref, b)], "smpc.where")
     mask = np.asarray(condition, dtype=bool)
-    return secret_arg(a._new(np.where(mask, a._at_scale(scale), b._at_scale(scale)), scale))
+    share = np.where(mask, a._share, b._share)
+    return secret_arg(a._new(share, a._scale, bound=a._bound.choose(share.shape, mask, b._bound)))
 
 
 def maximum(a: Any, b: Any) -> SecretArray:
@@ -92,7 +99,8 @@ def minimum(a: Any, b: Any) -> SecretArray:
 def absolute(x: SecretArray) -> SecretArray:
     """|x| (11 rounds)."""
     x = secret_arg(x)
-    return x * (1 - 2 * less_than_zero(x))
+    magnitudes = x._bound.magnitudes()
+    return (x * (1 - 2 * less_than_zero(x)))._with_bound(Bound(np.zeros_like(magnitudes), magnitudes))
 
 
 def sign(x: SecretArray) -> SecretArray:
@@ -106,13 +114,16 @@ def clip(x: SecretArray, lower: Any, upper: Any) -> SecretArray:
     """x limited to [lower, upper] (public bounds); 11 rounds."""
     x = secret_arg(x)
     below, above = stacked_signs([x - lower, upper - x])
-    return secret_arg(x + below * (lower - x) + above * (upper - x))
+    clipped = secret_arg(x + below * (lower - x) + above * (upper - x))
+    return clipped._with_bound(Bound.of(lower, upper, clipped.ndim))
 
 
 def clip_below(x: SecretArray, lower: float) -> SecretArray:
     """max(x, lower) for a public lower bound (11 rounds)."""
     below = less_than_zero(x - lower)
-    return x + below * (lower - x)
+    return (x + below * (lower - x))._with_bound(
+        Bound(np.full_like(x._bound.lo, lower), np.maximum(x._bound.hi, lower))
+    )
 
 
 def _reduce(x: SecretArray, axis: Any, want_index: bool) -> Any:
@@ -130,13 +141,15 @@ def _reduce(x: SecretArray, axis: Any, want_index: bool) -> Any:
         a, b = x[..., : 2 * half : 2], x[..., 1 : 2 * half : 2]
         ia, ib = index[..., : 2 * half : 2], index[..., 1 : 2 * half : 2]
         take_b = less_than_zero(a - b)  # ties keep the first, as numpy does
-        merged = a + take_b * (b - a)
+        merged = where(take_b, b, a)
         merged_index = ia + take_b * (ib - ia) if want_index else ia  # integer x integer: exact
         if x.shape[-1] % 2:
             merged = secret_arg(np.concatenate([merged, x[..., -1:]], axis=-1))
             merged_index = secret_arg(np.concatenate([merged_index, index[..., -1:]], axis=-1))
         x, index = merged, merged_index
-    return (index if want_index else x)[..., 0]
+    if want_index:
+        return index[..., 0]._with_bound(Bound.of(0, n - 1, index.ndim - 1))
+    return x[..., 0]
 
 
 def amax(x: SecretArray, axis: Any = None) -> SecretArray:

@@ -20,6 +20,8 @@ import numpy as np
 from ..errors import EncodingError, SecretValueError
 from ..protocols.base import Array
 from ..protocols.context import ProtocolContext
+from . import scaling
+from .bounds import Bound, matmul_bound
 
 #: Significant bits kept when a secret is multiplied by a small public non-integer.
 PUBLIC_MANTISSA_BITS = 20
@@ -38,11 +40,22 @@ class SecretCore:
 
     __array_priority__ = 1000
 
-    def __init__(self, ctx: ProtocolContext, share: Array, scale: int, *, transpose_of: SecretCore | None = None):
+    def __init__(
+        self,
+        ctx: ProtocolContext,
+        share: Array,
+        scale: int,
+        bound: Bound | None = None,
+        *,
+        transpose_of: SecretCore | None = None,
+    ):
         self._ctx = ctx
         self._share: Array = np.asarray(share, dtype=ctx.suite.codec.dtype)
         self._scale = int(scale)
         self._transpose_of = transpose_of
+        if bound is None:  # nothing known: anything the encoding admits
+            bound = Bound.symmetric(2.0 ** (ctx.suite.codec.limit_bits - self._scale), self._share.ndim)
+        self._bound = bound
 
     # ----- public facts -------------------------------------------------------------------------
     @property
@@ -56,6 +69,12 @@ class SecretCore:
     @property
     def size(self) -> int:
         return int(self._share.size)
+
+    @property
+    def bound(self) -> tuple[Array, Array]:
+        """The public interval (lo, hi) each value is known to lie in, as numpy arrays
+        broadcastable to the shape: from the declared ranges and the operations so far."""
+        return self._bound.lo.copy(), self._bound.hi.copy()
 
     @property
     def is_integer(self) -> bool:
@@ -106,53 +125,71 @@ class SecretCore:
         return id(self)
 
     # ----- construction helpers -----------------------------------------------------------------
-    def _new(self: S, share: Array, scale: int | None = None) -> S:
-        return type(self)(self._ctx, share, self._scale if scale is None else scale)
+    def _new(self: S, share: Array, scale: int | None = None, *, bound: Bound) -> S:
+        return type(self)(self._ctx, share, self._scale if scale is None else scale, bound)
 
-    def _at_scale(self, scale: int) -> Array:
+    def _limit_bits(self) -> int:
+        return self._ctx.suite.codec.limit_bits
+
+    def _with_bound(self: S, bound: Bound) -> S:
+        """The same secret with a tighter bound a function proved (intersected with this one)."""
+        tighter = Bound(np.maximum(self._bound.lo, bound.lo), np.minimum(self._bound.hi, bound.hi))
+        return type(self)(self._ctx, self._share, self._scale, tighter)
+
+    def _at_scale(self, scale: int, operation: str = "changing the number of fractional bits") -> Array:
         """This party's share at a larger scale (exact: multiply by a public power of two)."""
         if scale == self._scale:
             return self._share
+        scaling.require_fit(operation, self._bound, scale, self._limit_bits())
         suite = self._ctx.suite
         return suite.mul_public(self._share, suite.codec.encode_public(np.asarray(1 << (scale - self._scale)), 0))
+
+    def _truncated(self: S, bits: int) -> S:
+        """The value with ``bits`` fewer fractional bits (one truncation round)."""
+        if bits <= 0:
+            return self
+        share = self._ctx.suite.div_public(self._ctx, self._share, 1 << bits)
+        scale = self._scale - bits
+        return self._new(share, scale, bound=self._bound.widen(2.0**-scale))
 
     # ----- shape manipulation (local, free) -------------------------------------------------------
     @property
     def T(self: S) -> S:
-        return type(self)(self._ctx, self._share.T, self._scale, transpose_of=self)
+        return type(self)(self._ctx, self._share.T, self._scale, self._bound.transpose(), transpose_of=self)
 
     def transpose(self: S, *axes: Any) -> S:
         if not axes or axes == (None,):
             return self.T
-        return self._new(self._share.transpose(*axes))
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return self._new(self._share.transpose(*axes), bound=self._bound.transpose(axes))
 
     def reshape(self: S, *shape: Any, order: Any = "C") -> S:
-        return self._new(self._share.reshape(*shape, order=order))
+        share = self._share.reshape(*shape, order=order)
+        return self._new(share, bound=self._bound.reshape(self.shape, share.shape))
 
     def ravel(self: S) -> S:
-        return self._new(self._share.ravel())
+        return self.reshape(-1)
 
     flatten = ravel
 
     def squeeze(self: S, axis: Any = None) -> S:
-        return self._new(self._share.squeeze(axis))
+        return self._new(self._share.squeeze(axis), bound=self._bound.squeeze(self.shape, axis))
 
     def copy(self: S) -> S:
-        return self._new(self._share.copy())
+        return self._new(self._share.copy(), bound=self._bound)
 
     def __getitem__(self: S, index: Any) -> S:
         _check_public_index(index)
-        return self._new(self._share[index])
+        return self._new(self._share[index], bound=self._bound.index(self.shape, index))
 
     def __setitem__(self, index: Any, value: Any) -> None:
         _check_public_index(index)
-        other = as_secret(self, value)
-        scale = max(self._scale, other._scale)
-        if scale != self._scale:
-            self._share = self._at_scale(scale)
-            self._scale = scale
-        self._share = self._share.copy()
-        self._share[index] = other._at_scale(scale)
+        mine, other = align([self, as_secret(self, value)], "assigning into a secret array")
+        share = mine._share.copy()
+        share[index] = other._share
+        self._share, self._scale = share, mine._scale
+        self._bound = mine._bound.assign(self.shape, index, other._bound)
 
     def __iter__(self: S) -> Iterator[S]:
         if self.ndim == 0:
@@ -162,7 +199,7 @@ class SecretCore:
 
     # ----- arithmetic ---------------------------------------------------------------------------
     def __neg__(self: S) -> S:
-        return self._new(self._ctx.suite.neg(self._share))
+        return self._new(self._ctx.suite.neg(self._share), bound=-self._bound)
 
     def __pos__(self: S) -> S:
         return self
@@ -170,16 +207,27 @@ class SecretCore:
     def __add__(self: S, other: Any) -> S:
         suite = self._ctx.suite
         if isinstance(other, SecretCore):
-            scale = max(self._scale, other._scale)
-            return self._new(suite.add(self._at_scale(scale), other._at_scale(scale)), scale)
+            a, b = align([self, other], "adding secrets", self._bound + other._bound)
+            return a._new(suite.add(a._share, b._share), a._scale, bound=a._bound + b._bound)
         plain = public_array(other)
         if plain is None:
             return NotImplemented
-        scale = self._scale if integral_dtype(plain) else max(self._scale, self._ctx.frac_bits)
-        encoded = suite.codec.encode_public(plain, scale)
-        return self._new(suite.add_public(self._ctx, self._at_scale(scale), encoded), scale)
+        return self._add_public(plain)
 
     __radd__ = __add__
+
+    def _add_public(self: S, plain: Array) -> S:
+        suite, limit = self._ctx.suite, self._limit_bits()
+        scale = self._scale if integral_dtype(plain) else max(self._scale, self._ctx.frac_bits)
+        public = Bound.of_values(plain).widen(2.0**-scale)
+        drop = max(scaling.bits_to_drop(b, scale, limit) for b in (self._bound, public, self._bound + public))
+        if drop > scale:
+            raise scaling.overflow("adding a public value", self._bound + public, scale, limit)
+        x = self._truncated(self._scale - (scale - drop))
+        scale -= drop
+        encoded = suite.codec.encode_public(plain, scale)
+        total = x._bound + Bound.of_values(suite.codec.decode(encoded, scale))
+        return x._new(suite.add_public(self._ctx, x._at_scale(scale), encoded), scale, bound=total)
 
     def __sub__(self: S, other: Any) -> S:
         if isinstance(other, SecretCore):
@@ -194,8 +242,9 @@ class SecretCore:
 
     def __mul__(self: S, other: Any) -> S:
         if isinstance(other, SecretCore):
-            product = self._ctx.suite.mul(self._ctx, self._share, other._share)
-            return self._renormalise(product, self._scale + other._scale)
+            if other is self:
+                return self._product(self, "squaring a secret", _square_bound, _multiply)
+            return self._product(other, "multiplying secrets", lambda a, b: a._bound * b._bound, _multiply)
         plain = public_array(other)
         if plain is None:
             return NotImplemented
@@ -208,20 +257,27 @@ class SecretCore:
             raise ZeroDivisionError("division of a secret by a public zero")
         if plain.ndim == 0 and is_whole(plain) and abs(float(plain)) <= 2.0**40:
             divisor = int(plain)
+            # as many fractional bits as the session's, or as fit
             scale = max(self._scale, self._ctx.frac_bits)
-            fixed = self._at_scale(scale)
+            scale -= scaling.bits_to_drop(self._bound, scale, self._limit_bits())
+            x = self._truncated(self._scale - scale) if scale < self._scale else self
+            fixed = x._at_scale(scale, "dividing by a public number")
             suite = self._ctx.suite
             quotient = suite.div_public(self._ctx, fixed if divisor > 0 else suite.neg(fixed), abs(divisor))
-            return self._new(quotient, scale)
+            bound = x._bound.times_public(np.asarray(1.0 / divisor)).widen(2 * 2.0**-scale)
+            return self._new(quotient, scale, bound=bound)
         return self._mul_public(1.0 / plain.astype(np.float64), force_fixed=True)
 
     def __matmul__(self: S, other: Any) -> S:
         if isinstance(other, SecretCore):
             if self._transpose_of is other and other.ndim == 2:
-                product = self._ctx.suite.gram(self._ctx, other._share)
-            else:
-                product = self._ctx.suite.matmul(self._ctx, self._share, other._share)
-            return self._renormalise(product, self._scale + other._scale)
+                return other._gram()
+            return self._product(
+                other,
+                "a matrix product of secrets",
+                lambda a, b: a._bound.matmul(b._bound, a.shape, b.shape),
+                lambda ctx, a, b: ctx.suite.matmul(ctx, a, b),
+            )
         plain = public_array(other)
         if plain is None:
             return NotImplemented
@@ -243,59 +299,66 @@ class SecretCore:
 
     # ----- reductions ---------------------------------------------------------------------------
     def sum(self: S, axis: Any = None, keepdims: bool = False) -> S:
-        return self._new(self._ctx.suite.sum(self._share, axis=axis, keepdims=keepdims))
+        bound = self._bound.sum(self.shape, axis, keepdims)
+        drop = scaling.bits_to_drop(bound, self._scale, self._limit_bits())
+        x = self
+        if drop:
+            if drop > self._scale:
+                raise scaling.overflow(f"a sum of {self.size} values", bound, self._scale, self._limit_bits())
+            x = self._truncated(drop)
+            bound = x._bound.sum(self.shape, axis, keepdims)
+        return x._new(self._ctx.suite.sum(x._share, axis=axis, keepdims=keepdims), bound=bound)
 
     def mean(self: S, axis: Any = None, keepdims: bool = False) -> S:
-        total = self.sum(axis=axis, keepdims=keepdims)
         count = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
         if count == 0:
             raise ValueError("mean of an empty secret array")
-        return total._div_by_public(np.asarray(count))
+        return self.sum(axis=axis, keepdims=keepdims)._div_by_public(np.asarray(count))
 
     def dot(self: S, other: Any) -> S:
         return self.__matmul__(other)
 
-    # ----- internals ----------------------------------------------------------------------------
-    def _renormalise(self: S, share: Array, scale: int) -> S:
+    # ----- products -----------------------------------------------------------------------------
+    def _product(self: S, other: SecretCore, operation: str, bound_of: Any, multiply: Any) -> S:
+        """A product of two secrets: dropping fractional bits first if the exact product could
+        break the limit before its truncation, then one truncation back to frac_bits."""
+        a, b = self, other
+        bound = bound_of(a, b)
+        drop = scaling.bits_to_drop(bound, a._scale + b._scale, self._limit_bits())
+        if drop:
+            split = scaling.split_drop(drop, (a._scale, b._scale), (a._bound.magnitude(), b._bound.magnitude()))
+            if split is None:
+                raise scaling.overflow(operation, bound, a._scale + b._scale, self._limit_bits())
+            a, b = a._truncated(split[0]), b._truncated(split[1])
+            bound = bound_of(a, b)
+        return a._renormalise(multiply(self._ctx, a._share, b._share), a._scale + b._scale, bound)
+
+    def _gram(self: S) -> S:
+        """X.T @ X, opening X once; X gives up fractional bits first if the sum could overflow."""
+        bound = self._bound.transpose().matmul(self._bound, self.shape[::-1], self.shape)
+        drop = scaling.bits_to_drop(bound, 2 * self._scale, self._limit_bits())
+        x = self
+        if drop:
+            if -(-drop // 2) > self._scale:
+                raise scaling.overflow("X.T @ X", bound, 2 * self._scale, self._limit_bits())
+            x = self._truncated(-(-drop // 2))
+            bound = x._bound.transpose().matmul(x._bound, x.shape[::-1], x.shape)
+        return x._renormalise(self._ctx.suite.gram(self._ctx, x._share), 2 * x._scale, bound)
+
+    def _renormalise(self: S, share: Array, scale: int, bound: Bound) -> S:
         """Bring a product back to at most frac_bits fractional bits (one truncation round)."""
         f = self._ctx.frac_bits
+        scaling.require_fit("a product", bound, scale, self._limit_bits())
         if scale <= f:
-            return self._new(share, scale)
-        return self._new(self._ctx.suite.div_public(self._ctx, share, 1 << (scale - f)), f)
-
-    def _public_multiplier(self, plain: Array, force_fixed: bool) -> tuple[Array, int]:
-        """Encode a public multiplier: exact integers at scale 0, otherwise with enough bits."""
-        codec = self._ctx.suite.codec
-        if integral_dtype(plain) and not force_fixed:
-            return codec.encode_public(plain, 0), 0
-        values = plain.astype(np.float64)
-        if not np.isfinite(values).all():
-            raise EncodingError("a public multiplier or divisor is NaN or infinite")
-        f = self._ctx.frac_bits
-        biggest = float(np.abs(values).max()) if values.size else 0.0
-        exponent = f
-        if 0 < biggest < 2.0 ** (PUBLIC_MANTISSA_BITS - f):
-            exponent = min(PUBLIC_MANTISSA_BITS - math.floor(math.log2(biggest)), codec.limit_bits - f)
-        if biggest * 2.0**exponent >= 2.0**codec.limit_bits:
-            raise EncodingError(f"a public multiplier of magnitude {biggest:.3g} is too large for fixed point")
-        return codec.encode_public(values, exponent), exponent
+            return self._new(share, scale, bound=bound)
+        quotient = self._ctx.suite.div_public(self._ctx, share, 1 << (scale - f))
+        return self._new(quotient, f, bound=bound.widen(2.0**-f))
 
     def _mul_public(self: S, plain: Array, force_fixed: bool = False) -> S:
-        encoded, exponent = self._public_multiplier(plain, force_fixed)
-        return self._rescale_down(self._ctx.suite.mul_public(self._share, encoded), self._scale + exponent)
+        return _public_product(self, plain, force_fixed, "multiplying by a public value", None)
 
     def _matmul_public(self: S, plain: Array, left: bool) -> S:
-        encoded, exponent = self._public_multiplier(plain, False)
-        share = self._ctx.suite.matmul_public(self._share, encoded, public_on_left=left)
-        return self._rescale_down(share, self._scale + exponent)
-
-    def _rescale_down(self: S, share: Array, scale: int) -> S:
-        """Truncate a product with a public value to scale frac_bits (or keep an integer exact)."""
-        f = self._ctx.frac_bits
-        target = 0 if scale == 0 else f
-        if scale <= target:
-            return self._new(share, scale)
-        return self._new(self._ctx.suite.div_public(self._ctx, share, 1 << (scale - target)), target)
+        return _public_product(self, plain, False, "a matrix product with a public matrix", left)
 
 
 # ----- helpers used by the array and by the smpc namespace -----------------------------------------
@@ -328,6 +391,84 @@ def _check_public_index(index: Any) -> None:
         )
 
 
+def _square_bound(a: SecretCore, b: SecretCore) -> Bound:
+    return a._bound.square() if a is b else a._bound * b._bound
+
+
+def _multiply(ctx: ProtocolContext, a: Array, b: Array) -> Array:
+    return ctx.suite.mul(ctx, a, b)
+
+
+def public_exponent(plain: Array, force_fixed: bool, frac_bits: int, limit_bits: int) -> int:
+    """Fractional bits for a public multiplier: 0 for integers, else enough significant bits."""
+    if integral_dtype(plain) and not force_fixed:
+        return 0
+    values = plain.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise EncodingError("a public multiplier or divisor is NaN or infinite")
+    biggest = float(np.abs(values).max()) if values.size else 0.0
+    exponent = frac_bits
+    if 0 < biggest < 2.0 ** (PUBLIC_MANTISSA_BITS - frac_bits):
+        exponent = min(PUBLIC_MANTISSA_BITS - math.floor(math.log2(biggest)), limit_bits - frac_bits)
+    if biggest * 2.0**exponent >= 2.0**limit_bits:
+        raise EncodingError(f"a public multiplier of magnitude {biggest:.3g} is too large for fixed point")
+    return exponent
+
+
+def _public_product(x: S, plain: Array, force_fixed: bool, operation: str, left: bool | None) -> S:
+    """x * p (``left`` None), x @ p or p @ x for a public p, truncated back to frac_bits."""
+    ctx = x._ctx
+    codec, suite, limit = ctx.suite.codec, ctx.suite, ctx.suite.codec.limit_bits
+    exponent = public_exponent(plain, force_fixed, ctx.frac_bits, limit)
+    values = plain if exponent == 0 and integral_dtype(plain) else plain.astype(np.float64)
+
+    def bound_of(secret: SecretCore, public: Array) -> Bound:
+        if left is None:
+            return secret._bound.times_public(public)
+        if left:
+            return matmul_bound(np.abs(public), secret._bound.magnitudes(), public.shape, secret.shape)
+        return matmul_bound(secret._bound.magnitudes(), np.abs(public), secret.shape, public.shape)
+
+    bound = bound_of(x, values.astype(np.float64))
+    drop = scaling.bits_to_drop(bound, x._scale + exponent, limit)
+    if drop:
+        magnitude = float(np.abs(values).max()) if values.size else 0.0
+        split = scaling.split_drop(drop, (x._scale, exponent), (x._bound.magnitude(), magnitude))
+        if split is None:
+            raise scaling.overflow(operation, bound, x._scale + exponent, limit)
+        x, exponent = x._truncated(split[0]), exponent - split[1]
+    encoded = codec.encode_public(values, exponent)
+    bound = bound_of(x, codec.decode(encoded, exponent).astype(np.float64))
+    if left is None:
+        share = suite.mul_public(x._share, encoded)
+    else:
+        share = suite.matmul_public(x._share, encoded, public_on_left=left)
+    scale = x._scale + exponent
+    scaling.require_fit(operation, bound, scale, limit)
+    target = 0 if scale == 0 else ctx.frac_bits
+    if scale <= target:
+        return x._new(share, scale, bound=bound)
+    return x._new(suite.div_public(ctx, share, 1 << (scale - target)), target, bound=bound.widen(2.0**-target))
+
+
+def align(arrays: list[S], operation: str, result: Bound | None = None) -> list[S]:
+    """The arrays at one scale: the finest of theirs at which they (and ``result``, the bound of
+    what is computed from them) fit, truncating the finer ones when the finest does not."""
+    limit = arrays[0]._limit_bits()
+    scale = max(a._scale for a in arrays)
+    bounds = [a._bound for a in arrays] + ([result] if result is not None else [])
+    drop = max(scaling.bits_to_drop(b, scale, limit) for b in bounds)
+    if drop > scale:
+        worst = max(bounds, key=lambda b: b.magnitude())
+        raise scaling.overflow(operation, worst, scale, limit)
+    target = scale - drop
+    out = []
+    for a in arrays:
+        a = a._truncated(a._scale - target) if a._scale > target else a
+        out.append(a if a._scale == target else a._new(a._at_scale(target, operation), target, bound=a._bound))
+    return out
+
+
 def as_secret(ref: S, value: Any) -> S:
     """A secret version of a public value, in ``ref``'s computation (no communication)."""
     if isinstance(value, SecretCore):
@@ -338,11 +479,8 @@ def as_secret(ref: S, value: Any) -> S:
     ctx = ref._ctx
     scale = 0 if integral_dtype(plain) else ctx.frac_bits
     encoded = ctx.suite.codec.encode_public(plain, scale)
-    return ref._new(ctx.suite.constant(ctx, encoded), scale)
-
-
-def common_scale(arrays: list[SecretCore]) -> int:
-    return max(a._scale for a in arrays)
+    decoded = ctx.suite.codec.decode(encoded, scale)
+    return ref._new(ctx.suite.constant(ctx, encoded), scale, bound=Bound.of_values(decoded))
 
 
 def reveal(values: dict[str, SecretCore], to: list[int] | None = None) -> dict[str, Array] | None:

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import SecretValueError
 from . import compare, functions
-from .core import SecretCore, as_secret, common_scale
+from .bounds import combine
+from .core import SecretCore, align, as_secret
 
 _BINARY_UFUNCS = {
     np.add: lambda a, b: a + b,
@@ -75,10 +76,8 @@ def array_ufunc(secret: SecretCore, ufunc: Any, method: str, inputs: Any, kwargs
     )
 
 
-def _secrets(ref: SecretCore, items: Any) -> list[SecretCore]:
-    arrays = [as_secret(ref, v) for v in items]
-    scale = common_scale(arrays)
-    return [a._new(a._at_scale(scale), scale) for a in arrays]
+def _secrets(ref: SecretCore, items: Any, operation: str) -> list[SecretCore]:
+    return align([as_secret(ref, v) for v in items], operation)
 
 
 def _first_secret(values: Any) -> Any:
@@ -92,23 +91,26 @@ def _first_secret(values: Any) -> Any:
     return None
 
 
-def _concatenate(arrays: Any, axis: Any = 0, **kwargs: Any) -> Any:
+def _joined(numpy_func: Any, arrays: Any, **kwargs: Any) -> Any:
+    """A structural numpy function (concatenate, stack, ...) applied to shares and to bounds."""
     ref = _first_secret(arrays)
-    parts = _secrets(ref, arrays)
-    return ref._new(np.concatenate([p._share for p in parts], axis=axis), parts[0]._scale)
+    parts = _secrets(ref, arrays, f"np.{numpy_func.__name__}")
+    share = numpy_func([p._share for p in parts], **kwargs)
+    bound = combine(numpy_func, [p._bound for p in parts], [p.shape for p in parts], **kwargs)
+    return parts[0]._new(share, parts[0]._scale, bound=bound)
+
+
+def _concatenate(arrays: Any, axis: Any = 0, **kwargs: Any) -> Any:
+    return _joined(np.concatenate, arrays, axis=axis)
 
 
 def _stack(arrays: Any, axis: Any = 0, **kwargs: Any) -> Any:
-    ref = _first_secret(arrays)
-    parts = _secrets(ref, arrays)
-    return ref._new(np.stack([p._share for p in parts], axis=axis), parts[0]._scale)
+    return _joined(np.stack, arrays, axis=axis)
 
 
 def _stacker(numpy_func: Any) -> Any:
     def run(arrays: Any, *args: Any, **kwargs: Any) -> Any:
-        ref = _first_secret(arrays)
-        parts = _secrets(ref, arrays)
-        return ref._new(numpy_func([p._share for p in parts]), parts[0]._scale)
+        return _joined(numpy_func, arrays)
 
     return run
 
@@ -146,7 +148,7 @@ _FUNCTIONS: dict[Any, Any] = {
     np.shape: lambda a: a.shape,
     np.ndim: lambda a: a.ndim,
     np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
-    np.expand_dims: lambda a, axis: a._new(np.expand_dims(a._share, axis)),
+    np.expand_dims: lambda a, axis: a._new(np.expand_dims(a._share, axis), bound=a._bound.expand_dims(axis)),
     np.negative: lambda a: -a,
     np.add: lambda a, b: a + b,
     np.multiply: lambda a, b: a * b,

@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OverflowRiskError
+from . import scaling
+from .bounds import Bound
 from .compare import amax, clip_below, secret_arg, stacked_signs
 from .core import SecretCore as SecretArray
-from .core import as_secret
+from .core import _multiply, as_secret
 
 #: Extra fractional bits of the public weights that undo the scaling (powers of two below 2**-16).
 WEIGHT_BITS = 12
@@ -33,8 +36,7 @@ def _power_of_two_buckets(x: SecretArray, low: int, high: int, signed: bool) -> 
     parts = [x - 2.0**e for e in exps]  # [x < 2**e]
     if signed:
         parts += [-x - 2.0**e for e in exps]  # [-x < 2**e]
-    # inside the documented range |x| < 2**(high + 1), so |x -+ 2**e| < 2**(high + 2)
-    below = stacked_signs(parts, magnitude_bits=high + 2)
+    below = stacked_signs(parts)
     ge = [1 - b for b in below[: len(exps)]]
     pos = [ge[i] - ge[i + 1] for i in range(len(exps) - 1)] + [ge[-1]]
     neg = None
@@ -52,9 +54,30 @@ def _weighted(
     suite = ref._ctx.suite
     scale = ref._ctx.frac_bits + extra_bits if scale is None else scale
     stacked = np.stack([bit._share for bit in onehots])
+    # at most one of the one-hot secrets is 1, so the sum is one weight or 0
+    bound = Bound.of(min(0.0, min(weights)), max(0.0, max(weights)), ref.ndim)
+    scaling.require_fit("weighting by powers of two", bound, scale, ref._limit_bits())
     encoded = suite.codec.encode_public(np.asarray(weights, dtype=np.float64) * 2.0**scale, 0)
     encoded = encoded.reshape((len(weights),) + (1,) * (stacked.ndim - 1))
-    return ref._new(suite.sum(suite.mul_public(stacked, encoded), axis=0), scale)
+    return ref._new(suite.sum(suite.mul_public(stacked, encoded), axis=0), scale, bound=bound)
+
+
+def known_product(a: SecretArray, b: SecretArray, bound: Bound, operation: str) -> SecretArray:
+    """a * b when the function knows a tighter bound of the product than a's times b's."""
+    return a._product(b, operation, lambda x, y: bound, _multiply)
+
+
+def exponent_range(x: SecretArray, what: str) -> tuple[int, int]:
+    """(low, high): every |x| that is not 0 lies in [2**low, 2**(high + 1)), from x's public bound.
+
+    Without a proven lower bound, low is the smallest step of x's encoding (2**-scale)."""
+    largest, smallest = x._bound.magnitude(), x._bound.smallest_magnitude()
+    low = math.floor(math.log2(smallest)) if smallest > 2.0**-x._scale else -x._scale
+    high = max(low, math.floor(math.log2(largest)) if largest > 0 else low)
+    limit = x._limit_bits() - x._scale - 2
+    if high > limit:
+        raise scaling.overflow(what, x._bound, x._scale, x._limit_bits() - 2)
+    return low, high
 
 
 def _normalise(x: SecretArray, low: int, high: int, signed: bool) -> Any:
@@ -64,7 +87,8 @@ def _normalise(x: SecretArray, low: int, high: int, signed: bool) -> Any:
     factor = _weighted(pos, [2.0 ** (top - e) for e in exps], scale=0)  # integer weights
     if signed:
         factor = factor - _weighted(neg, [2.0 ** (top - e) for e in exps], scale=0)
-    scaled = x * factor  # |x| * 2**(top - e), exact
+    # |x| * 2**(top - e) < 2**(top + 1), exact
+    scaled = known_product(x, factor, Bound.symmetric(2.0 ** (top + 1) * 1.001, x.ndim), "scaling into [1, 2)")
     z = scaled / (2**top)  # one truncation by a power of two
     return z, exps, pos, neg
 
@@ -100,67 +124,73 @@ def _reciprocal_unit(z: SecretArray, iterations: int = 2) -> SecretArray:
 
 
 # ----- functions ---------------------------------------------------------------------------------------
-RECIPROCAL_RANGE = (-7, 20)
-ROOT_RANGE = (-10, 20)
-LOG_RANGE = (-7, 20)
-
-
 def _reciprocal_parts(x: SecretArray) -> Any:
-    """(1/z, 2**-e weight, sign) with 1/x = sign * weight / z and z in [1, 2)."""
-    low, high = RECIPROCAL_RANGE
-    signs = 1 - 2 * stacked_signs([x], magnitude_bits=high + 1)[0]  # |x| < 2**(high+1) in range
-    z, exps, pos, _ = _normalise(x * signs, low, high, signed=False)
-    # 2**-e >= 2**-14 is exact at 16 fractional bits: no extra weight bits, so a / b may reach 2**30
+    """(1/z, 2**-e weight, sign, low) with 1/x = sign * weight / z and z in [1, 2).
+
+    ``low``: 2**-low bounds |1/x| (values below 2**low, i.e. 0, give 0)."""
+    low, high = exponent_range(x, "smpc.reciprocal (or a / b)")
+    signs = 1 - 2 * stacked_signs([x])[0]
+    magnitude = (x * signs)._with_bound(Bound(np.zeros_like(x._bound.lo), x._bound.magnitudes()))
+    z, exps, pos, _ = _normalise(magnitude, low, high, signed=False)
+    # 2**-e is exact with max(f, high) fractional bits
     extra = max(0, high - x._ctx.frac_bits)
-    return _reciprocal_unit(z), _weighted(pos, [2.0**-e for e in exps], extra_bits=extra), signs
+    inv = _reciprocal_unit(z)._with_bound(Bound.of(0.0, 6.0, z.ndim))  # 5.6 where z = 0 (weight 0)
+    return inv, _weighted(pos, [2.0**-e for e in exps], extra_bits=extra), signs, low
 
 
 def reciprocal(x: SecretArray) -> SecretArray:
-    """1/x for 2**-7 <= |x| < 2**21 (about 0.008 to 2e6), either sign.
+    """1/x for any x the public bound allows; 1/0 gives 0.
 
     The sign first (one comparison), then one comparison batch against 2**e on |x| finds its
-    power of two; the scaled value z in [1, 2) gets two Newton-Raphson steps from a linear start
-    (error 1/17 -> 3.5e-3 -> 1.2e-5). Error below 2e-5 relative plus 2 ulp on the range (tests:
-    1e-3 relative or 4 ulp on |x| in [1e-2, 1e4]); |x| below 2**-7 gives 0.
+    power of two, for e from the smallest |x| the bound proves (else 2**-frac_bits) to the
+    largest it allows; the scaled value z in [1, 2) gets two Newton-Raphson steps from a linear
+    start (error 1/17 -> 3.5e-3 -> 1.2e-5). Error below 2e-5 relative plus 2 ulp.
     Rounds: 9 + 2 (sign, |x|) + 9 + 2 (scaling) + 8 (Newton-Raphson) + 2 + 2 (scale back, sign) = 34.
     """
-    inv, weight, signs = _reciprocal_parts(secret_arg(x))
-    return secret_arg((inv * weight) * signs)
+    inv, weight, signs, low = _reciprocal_parts(secret_arg(x))
+    top = 2.0**-low * 1.001
+    scaled = known_product(inv, weight, Bound.of(0.0, top, inv.ndim), "smpc.reciprocal")
+    return secret_arg(scaled * signs)
 
 
 def divide(a: Any, b: Any) -> SecretArray:
-    """a / b for a secret b (range of b as :func:`reciprocal`, |a| < 2**26): (a * sign / z) * 2**-e.
+    """a / b for a secret b (range as :func:`reciprocal`; a / 0 gives 0): (a * sign / z) * 2**-e.
 
     Multiplying a by 1/z in [0.5, 1] before the power of two keeps the relative precision of
     1/z, so large a over large b stays within 1e-3 relative (or 4 ulp). 36 rounds.
     """
-    inv, weight, signs = _reciprocal_parts(secret_arg(b))
-    return secret_arg(((a * signs) * inv) * weight)
+    inv, weight, signs, low = _reciprocal_parts(secret_arg(b))
+    a = as_secret(inv, a)
+    quotient = ((a * signs) * inv) * weight
+    top = a._bound.magnitudes() * 2.0**-low * 1.001 + 2.0**-8
+    return secret_arg(quotient._with_bound(Bound(-top, top)))
 
 
 def _rsqrt_parts(x: SecretArray) -> Any:
     """(z in [1, 2), 1/sqrt(z), buckets): Newton-Raphson y <- y (1.5 - z/2 y^2), 3 steps."""
-    low, high = ROOT_RANGE
-    z, exps, pos, _ = _normalise(secret_arg(x), low, high, signed=False)
+    x = secret_arg(x)
+    low, high = exponent_range(x, "np.sqrt / smpc.rsqrt")
+    z, exps, pos, _ = _normalise(x, low, high, signed=False)
     half = z * 0.5
     y = 1.2929 - 0.2929 * z
     for _ in range(3):
         y = y * (1.5 - half * (y * y))
-    return z, y, exps, pos
+    return z, y._with_bound(Bound.of(0.0, 4.4, y.ndim)), exps, pos  # 4.37 where z = 0 (weight 0)
 
 
 def rsqrt(x: SecretArray) -> SecretArray:
-    """1/sqrt(x) for 2**-10 <= x < 2**21 (about 1e-3 to 2e6), x > 0.
+    """1/sqrt(x) for x > 0 in the public bound (0 and negative values give 0).
 
     Newton-Raphson from a linear start on [1, 2); error below 1e-5 relative plus 2 ulp.
     Rounds: 9 + 2 + 2 + 3 * 6 + 2 = 33.
     """
     _, y, exps, pos = _rsqrt_parts(x)
-    return secret_arg(y * _weighted(pos, [2.0 ** (-e / 2) for e in exps]))
+    top = 2.0 ** -(exps[0] / 2) * 1.001
+    return known_product(y, _weighted(pos, [2.0 ** (-e / 2) for e in exps]), Bound.of(0.0, top, y.ndim), "smpc.rsqrt")
 
 
 def sqrt(x: SecretArray) -> SecretArray:
-    """sqrt(x) for 2**-10 <= x < 2**21 (0 below): z * rsqrt(z) scaled back.
+    """sqrt(x) for x >= 0 in the public bound (negative values give 0): z * rsqrt(z) scaled back.
 
     Error at most 1e-5 relative plus 2 ulp on [1e-3, 1e6] against the input as stored (tests:
     1e-3 relative or 4 ulp). Against the unrounded input, storing x to 2**-17 adds
@@ -168,7 +198,13 @@ def sqrt(x: SecretArray) -> SecretArray:
     (sqrt(0.001) is off by 3.5e-3); each extra fractional bit of the session halves it. 35 rounds.
     """
     z, y, exps, pos = _rsqrt_parts(x)
-    return secret_arg((z * y) * _weighted(pos, [2.0 ** (e / 2) for e in exps]))
+    root = (z * y)._with_bound(Bound.of(0.0, 1.5, y.ndim))
+    top = math.sqrt(max(secret_arg(x)._bound.magnitude(), 0.0)) * 1.001 + 2.0**-8
+    return known_product(root, _weighted(pos, [2.0 ** (e / 2) for e in exps]), Bound.of(0.0, top, y.ndim), "np.sqrt")
+
+
+EXP_TOP = 11.0
+EXP_BOTTOM = -32.0
 
 
 def _exp_by_squaring(x: SecretArray) -> SecretArray:
@@ -178,32 +214,59 @@ def _exp_by_squaring(x: SecretArray) -> SecretArray:
     the squarings: relative error below 5e-4.
     """
     v = x / (2**EXP_SQUARINGS)
-    y = _horner(v, _EXP_SMALL)
+    top = math.exp(min(float(v._bound.hi.max()), EXP_TOP / 2**EXP_SQUARINGS)) * 1.001 + 2.0**-12
+    y = _horner(v, _EXP_SMALL)._with_bound(Bound.of(0.0, top, v.ndim))
     for _ in range(EXP_SQUARINGS):
         y = y * y
     return y
 
 
 def exp(x: SecretArray) -> SecretArray:
-    """e**x for x in [-10, 10].
+    """e**x for x <= 11 (e**11 = 59874); the public bound must show x <= 11.
 
     Relative error below 5e-4, or 2 ulp absolute for small results (e**-10 = 4.5e-5 is only
-    3 ulp at 16 fractional bits: raise frac_bits for relative accuracy there). Outside
-    [-32, 11] the result is wrong (no range check is made, to save the comparisons). 27 rounds.
+    3 ulp at 16 fractional bits: raise frac_bits for relative accuracy there). Where the bound
+    allows x < -32, x is first clipped at -32 (e**-32 = 1.3e-14 is 0 in fixed point; 11 more
+    rounds). 27 rounds.
     """
-    return _exp_by_squaring(secret_arg(x))
+    x = secret_arg(x)
+    highest = float(x._bound.hi.max()) if x.size else 0.0
+    if highest > EXP_TOP:
+        raise OverflowRiskError(
+            f"np.exp: x could reach {highest:.4g} by its public bound, but exp is computed for x <= "
+            f"{EXP_TOP:g} only (e**11 = 59874). Nothing was sent. {scaling.FIX} Or subtract a public "
+            "reference value before exp.",
+            operation="np.exp",
+            bound=highest,
+            limit=EXP_TOP,
+        )
+    if x.size and float(x._bound.lo.min()) < EXP_BOTTOM:
+        x = clip_below(x, EXP_BOTTOM)
+    return _exp_by_squaring(x)
 
 
 def log(x: SecretArray) -> SecretArray:
-    """Natural log for 2**-7 <= x < 2**21 (about 0.008 to 2e6), x > 0.
+    """Natural log for x > 0; the public bound must show x > 0.
 
-    ln x = k ln 2 + ln(z) with z in [1, 2) and a degree-9 polynomial of z - 1. Absolute error
+    ln x = k ln 2 + ln(z) with z in [1, 2) and a degree-9 polynomial of z - 1, where 2**k is
+    found by one comparison batch over the powers of two the bound allows. Absolute error
     below 1e-4 on [1e-2, 1e6]. Rounds: 9 + 2 + 18 = 29.
     """
     x = secret_arg(x)
-    low, high = LOG_RANGE
+    if x.size and float(x._bound.lo.min()) <= 0:
+        raise OverflowRiskError(
+            f"np.log: x could be {float(x._bound.lo.min()):.4g} or less by its public bound, and log "
+            "needs x > 0. Nothing was sent. Declare a positive minimum for the variable in the study "
+            "schema, or take the log of x + a small public constant.",
+            operation="np.log",
+            bound=float(x._bound.lo.min()),
+            limit=0.0,
+        )
+    low, high = exponent_range(x, "np.log")
     z, exps, pos, _ = _normalise(x, low, high, signed=False)
-    return _horner(z - 1, _LOG1P) + _weighted(pos, [e * math.log(2) for e in exps], extra_bits=0)
+    fraction = _horner(z - 1, _LOG1P)._with_bound(Bound.of(-0.01, math.log(2) + 0.01, z.ndim))
+    result = fraction + _weighted(pos, [e * math.log(2) for e in exps], extra_bits=0)
+    return result._with_bound(Bound.of(low * math.log(2) - 0.01, (high + 1) * math.log(2) + 0.01, z.ndim))
 
 
 def sigmoid(x: SecretArray) -> SecretArray:
@@ -217,9 +280,9 @@ def sigmoid(x: SecretArray) -> SecretArray:
     negative, below_top, above_bottom = stacked_signs([x, x - 32.0, -x - 32.0])
     beyond = 2 - below_top - above_bottom  # |x| >= 32
     magnitude = x * (1 - 2 * negative)
-    magnitude = magnitude + beyond * (32.0 - magnitude)
-    s = _reciprocal_unit(1 + _exp_by_squaring(-magnitude))
-    return s + negative * (1 - 2 * s)
+    magnitude = (magnitude + beyond * (32.0 - magnitude))._with_bound(Bound.of(0.0, 32.0, x.ndim))
+    s = _reciprocal_unit(1 + _exp_by_squaring(-magnitude))._with_bound(Bound.of(0.0, 1.001, x.ndim))
+    return (s + negative * (1 - 2 * s))._with_bound(Bound.of(-0.001, 1.001, x.ndim))
 
 
 def tanh(x: SecretArray) -> SecretArray:
@@ -236,7 +299,9 @@ def softmax(x: SecretArray, axis: int = -1) -> SecretArray:
     axis = axis % x.ndim
     top = amax(x, axis=axis)
     shifted = x - top.reshape(tuple(1 if i == axis else s for i, s in enumerate(x.shape)))
+    shifted = shifted._with_bound(Bound(shifted._bound.lo, np.minimum(shifted._bound.hi, 0.0)))  # x <= max
     shifted = clip_below(shifted, -32.0)
     e = _exp_by_squaring(shifted)
-    total = e.sum(axis=axis, keepdims=True)
-    return e * reciprocal(total)
+    total = e.sum(axis=axis, keepdims=True)  # the largest entry adds e**0 = 1
+    total = total._with_bound(Bound(np.maximum(total._bound.lo, 0.99), total._bound.hi))
+    return (e * reciprocal(total))._with_bound(Bound.of(-0.001, 1.001, x.ndim))

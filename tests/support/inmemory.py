@@ -13,6 +13,7 @@ from smpc_magic.protocols.context import ProtocolContext
 from smpc_magic.protocols.registry import get_suite
 from smpc_magic.protocols.testing import InMemoryNetwork
 from smpc_magic.secret.array import SecretArray
+from smpc_magic.secret.bounds import Bound
 from smpc_magic.secret.core import reveal
 
 
@@ -55,18 +56,33 @@ class InMemoryParties:
         shares = self.run(lambda ctx: _share_from_leader(ctx, encoded))
         return shares, scale
 
-    def compute(self, fn: Callable[..., Any], *plain_inputs: Any) -> np.ndarray:
-        """Share the plain inputs, run fn on SecretArrays at every party, reveal, return party 0's value."""
+    def compute(
+        self, fn: Callable[..., Any], *plain_inputs: Any, ranges: list[tuple[float, float] | None] | None = None
+    ) -> np.ndarray:
+        """Share the plain inputs, run fn on SecretArrays at every party, reveal, return party 0's value.
+
+        Each input's public range is ``ranges[i]``, or by default the data's own [min, max] (as
+        a study schema declaring exactly this data would give it); ``None`` in the list means
+        no declared range (the encoding limit)."""
         shared = [self.share(v) for v in plain_inputs]
+        declared = ranges if ranges is not None else [_data_range(v) for v in plain_inputs]
 
         def body(ctx: ProtocolContext, *shares: np.ndarray) -> np.ndarray:
-            xs = [SecretArray(ctx, s, scale) for s, (_, scale) in zip(shares, shared)]
+            xs = [
+                SecretArray(ctx, s, scale, None if r is None else Bound.of(*r, np.ndim(s)).widen(2.0**-scale))
+                for s, (_, scale), r in zip(shares, shared, declared)
+            ]
             return reveal({"out": fn(*xs)})["out"]
 
         results = self.run(body, *[s for s, _ in shared])
         for r in results[1:]:
             np.testing.assert_array_equal(r, results[0])
         return results[0]
+
+
+def _data_range(values: Any) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
 
 
 def _share_from_leader(ctx: ProtocolContext, encoded: np.ndarray) -> np.ndarray:
