@@ -6,6 +6,8 @@ Every error a user can meet derives from :class:`SmpcError`; transport errors fr
 
 from __future__ import annotations
 
+import math
+
 from kernel_bridge.errors import (
     BridgeError,
     FrameError,
@@ -49,7 +51,7 @@ class OverflowRiskError(SmpcError, ArithmeticError):
     (declared ranges, shapes, function ranges) before anything is sent. ``operation``,
     ``bound`` (largest possible magnitude) and ``limit`` (what fits) say which and by how much."""
 
-    def __init__(self, message: str, *, operation: str, bound: float, limit: float):
+    def __init__(self, message: str, *, operation: str = "", bound: float = math.inf, limit: float = math.nan):
         super().__init__(message)
         self.operation, self.bound, self.limit = operation, bound, limit
 

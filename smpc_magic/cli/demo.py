@@ -20,7 +20,8 @@ def main(keep_dir: str | None = None) -> int:
         f"smpc demo: three sites (alice, bob, carol), each a real Jupyter kernel; a dealer process; CurveZMQ on loopback.\n  working folder: {work}"
     )
     started = time.perf_counter()
-    with LocalCluster(list(SITES), timeout=60, directory=str(work / "study")) as cluster:
+    schema = str(quickstart_dir() / "study.toml")
+    with LocalCluster(list(SITES), timeout=60, directory=str(work / "study"), schema=schema) as cluster:
         cluster.start_dealer()
         notebooks = {site: quickstart_dir() / f"{site}.ipynb" for site in SITES}
         results = run_site_notebooks(notebooks, cluster.session_path, work / "executed", timeout=120)

@@ -62,7 +62,8 @@ def _share_round(ctx: ProtocolContext, n: int, names: list[str]) -> None:
     outgoing = {j: Message(arrays) for j, arrays in sharing.outgoing().items()}
     received = ctx.channel.exchange(ctx.next_step(), "bench share", outgoing, {j: sharing.expected() for j in outgoing})
     sharing.receive({j: m.arrays for j, m in received.items()})
-    declared = {i: ({"x": {"shape": [n], "scale": ctx.frac_bits}} if i == 0 else {}) for i in range(ctx.n_parties)}
+    spec = {"shape": [n], "scale": ctx.frac_bits, "bound": [-5.0, 5.0]}
+    declared = {i: ({"x": spec} if i == 0 else {}) for i in range(ctx.n_parties)}
     encoded = {}
     if ctx.is_leader:
         encoded = inputs.encode_private({"x": np.linspace(-5, 5, n)}, ctx.suite.codec, ctx.frac_bits, names[0])

@@ -13,11 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..engine.dealer import READY_LINE
 from ..engine.sessions import new_local_session
 from ..errors import SmpcError
+from ..schema import dump_schema, load_schema, with_ranges
 
 #: How often to start the dealer on fresh ports when another program took its port.
 DEALER_START_ATTEMPTS = 3
@@ -37,10 +39,16 @@ class LocalCluster:
         directory: str | None = None,
         protocol: str = "additive",
         schema: str | None = None,
+        ranges: Mapping[str, tuple[float, float]] | None = None,
     ):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="smpc-")
         self.directory = Path(directory) if directory else Path(self._tmp.name)  # type: ignore[union-attr]
         self.names = list(party_names)
+        if ranges:  # declared ranges join (or make) the session's study schema
+            merged = with_ranges(load_schema(schema) if schema else None, dict(ranges))
+            self.directory.mkdir(parents=True, exist_ok=True)
+            schema = str(self.directory / "declared-ranges.toml")
+            Path(schema).write_text(dump_schema(merged))
         self.session_path = new_local_session(
             self.names, self.directory, protocol=protocol, timeout=timeout, frac_bits=frac_bits, schema=schema
         )

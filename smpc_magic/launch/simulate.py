@@ -63,6 +63,7 @@ def simulate(
     frac_bits: int = 16,
     to: Sequence[str] | None = None,
     schema: str | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
     _record_dir: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
@@ -70,24 +71,30 @@ def simulate(
     ``inputs[party][name]`` is that party's private value; a name given by several parties is
     pooled row-wise in party order. ``public`` values are plain and equal everywhere. Returns
     ``{name: value}`` for the names in ``reveal``. An error at any party is raised here, naming
-    the party.
+    the party. ``schema`` is a study schema file; ``ranges`` declares ``{name: (min, max)}``
+    for private arrays or frame columns (added to the schema, or making one): without a
+    declared range a value may be anything the encoding holds, and most arithmetic on it is
+    refused with OverflowRiskError.
     """
+    with_schema = schema is not None or bool(ranges)
     codec = get_suite(protocol).codec  # a clear error for a protocol that is not installed
     parties = list(inputs)
     if len(parties) < 2:
         raise SmpcError("simulate needs at least two parties")
     reveal_names = _parse_names(reveal)
-    private = {p: _as_arrays(inputs[p], f"party {p!r}", allow_text=schema is not None) for p in parties}
+    private = {p: _as_arrays(inputs[p], f"party {p!r}", allow_text=with_schema) for p in parties}
     public_arrays = _as_arrays(public or {}, "public")
     for p, own in private.items():  # refuse bad inputs before any process starts
         for name, arr in own.items():
-            if schema is None:  # with a schema, each party checks its data against it first
+            if not with_schema:  # with a schema, each party checks its data against it first
                 codec.encode_input(arr, frac_bits, f"private input {name!r} of party {p!r}")
     variables = {split_key(k)[0] for own in private.values() for k in own}
     check_names(analyse(code), variables, set(public_arrays))
 
     computation = secrets.token_hex(12)
-    with LocalCluster(parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol, schema=schema) as cluster:
+    with LocalCluster(
+        parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol, schema=schema, ranges=ranges
+    ) as cluster:
         cluster.start_dealer()
         if public_arrays:
             np.savez(cluster.directory / "public.npz", **public_arrays)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from .check import Violation, check_data, require_conformance
 from .draft import draft_schema
-from .model import StudySchema, Variable, dump_schema, load_schema, parse_schema
+from .model import StudySchema, Variable, dump_schema, load_schema, parse_schema, with_ranges
 
 __all__ = [
     "StudySchema",
@@ -14,4 +14,5 @@ __all__ = [
     "load_schema",
     "parse_schema",
     "require_conformance",
+    "with_ranges",
 ]

@@ -77,6 +77,16 @@ class StudySchema:
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+def with_ranges(base: StudySchema | None, ranges: dict[str, tuple[float, float]]) -> StudySchema:
+    """``base`` (or an empty study) with these variables declared continuous in [min, max]."""
+    declared = [
+        _variable({"name": var, "kind": "continuous", "min": float(lo), "max": float(hi)}, "ranges")
+        for var, (lo, hi) in ranges.items()
+    ]
+    kept = tuple(v for v in (base.variables if base else ()) if v.name not in ranges)
+    return StudySchema(base.name if base else "declared ranges", base.version if base else 1, kept + tuple(declared))
+
+
 def parse_schema(text: str, where: str = "the schema") -> StudySchema:
     """A schema from TOML text, every rule checked; :class:`SchemaError` names what is wrong."""
     try:

@@ -319,14 +319,18 @@ class SecretCore:
         return self.__matmul__(other)
 
     # ----- products -----------------------------------------------------------------------------
-    def _product(self: S, other: SecretCore, operation: str, bound_of: Any, multiply: Any) -> S:
+    def _product(
+        self: S, other: SecretCore, operation: str, bound_of: Any, multiply: Any, exact_right: bool = False
+    ) -> S:
         """A product of two secrets: dropping fractional bits first if the exact product could
-        break the limit before its truncation, then one truncation back to frac_bits."""
+        break the limit before its truncation, then one truncation back to frac_bits.
+        ``exact_right``: ``other`` must keep all its bits (a power-of-two weight would become 0)."""
         a, b = self, other
         bound = bound_of(a, b)
         drop = scaling.bits_to_drop(bound, a._scale + b._scale, self._limit_bits())
         if drop:
-            split = scaling.split_drop(drop, (a._scale, b._scale), (a._bound.magnitude(), b._bound.magnitude()))
+            magnitudes = (a._bound.magnitude(), b._bound.magnitude())
+            split = scaling.split_drop(drop, (a._scale, 0 if exact_right else b._scale), magnitudes)
             if split is None:
                 raise scaling.overflow(operation, bound, a._scale + b._scale, self._limit_bits())
             a, b = a._truncated(split[0]), b._truncated(split[1])

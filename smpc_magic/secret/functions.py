@@ -159,9 +159,23 @@ def divide(a: Any, b: Any) -> SecretArray:
     Multiplying a by 1/z in [0.5, 1] before the power of two keeps the relative precision of
     1/z, so large a over large b stays within 1e-3 relative (or 4 ulp). 36 rounds.
     """
-    inv, weight, signs, low = _reciprocal_parts(secret_arg(b))
+    b = secret_arg(b)
+    inv, weight, signs, low = _reciprocal_parts(b)
     a = as_secret(inv, a)
-    quotient = ((a * signs) * inv) * weight
+    scaled = (a * signs) * inv
+    try:  # the weight 2**-e must keep every bit, or a / (large b) would become 0
+        quotient = scaled._product(weight, "a / b", lambda x, y: x._bound * y._bound, _multiply, exact_right=True)
+    except OverflowRiskError as exc:
+        raise OverflowRiskError(
+            f"a / b: a could reach {a._bound.magnitude():.4g} and b could be as small as "
+            f"{max(b._bound.smallest_magnitude(), 2.0**-b._scale):.3g} by their public bounds, so the quotient's "
+            "range is too wide for the 64-bit ring. Nothing was sent. Declare a positive minimum for the "
+            "divisor's variables in the study schema (a sum of n values then has n times that minimum), "
+            "or divide a smaller numerator and scale the result afterwards.",
+            operation="a / b",
+            bound=exc.bound,
+            limit=exc.limit,
+        ) from None
     top = a._bound.magnitudes() * 2.0**-low * 1.001 + 2.0**-8
     return secret_arg(quotient._with_bound(Bound(-top, top)))
 

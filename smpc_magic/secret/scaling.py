@@ -18,8 +18,6 @@ from .bounds import Bound
 
 #: Rescaled results aim one bit below the limit, leaving room for rounding.
 HEADROOM_BITS = 1
-#: Bounds are floats: treat anything within this relative margin of the limit as over it.
-FLOAT_MARGIN = 2.0**-30
 
 FIX = (
     "Declare a tighter [min, max] for the variables in the study schema, rescale the data (for "
@@ -33,7 +31,9 @@ def encoded_magnitude(bound: Bound, scale: int) -> float:
 
 
 def fits(bound: Bound, scale: int, limit_bits: int) -> bool:
-    return encoded_magnitude(bound, scale) < 2.0**limit_bits * (1 - FLOAT_MARGIN)
+    """Values strictly inside the bound (inputs are encoded strictly below the limit, results
+    carry rounding room) stay below 2**limit_bits encoded."""
+    return encoded_magnitude(bound, scale) <= 2.0**limit_bits
 
 
 def bits_to_drop(bound: Bound, scale: int, limit_bits: int) -> int:

@@ -73,7 +73,9 @@ def _run_browser_test(tmp_path, stack):
     from playwright.sync_api import sync_playwright
 
     chromium = _chromium()
-    session = new_session(["alice", "bob", "carol"], tmp_path / "study", timeout=120)
+    session = new_session(
+        ["alice", "bob", "carol"], tmp_path / "study", timeout=120, schema=quickstart_dir() / "study.toml"
+    )
     stack.enter_context(dealer_process(session))  # stopped when the test ends
     lab_root = tmp_path / "lab"
     lab_root.mkdir()

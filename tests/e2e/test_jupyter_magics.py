@@ -12,12 +12,40 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 NAMES = ["site_a", "site_b", "site_c"]
 TIMEOUT = 15
+# the public ranges the sites agreed for their private variables
+STUDY_SCHEMA = """
+[study]
+name = "magics"
+
+[[variable]]
+name = "x"
+kind = "continuous"
+min = 0
+max = 40
+
+[[variable]]
+name = "flag"
+kind = "integer"
+min = 0
+max = 1
+
+[[variable]]
+name = "age"
+kind = "continuous"
+min = 0
+max = 120
+
+[[variable]]
+name = "event"
+kind = "binary"
+"""
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     directory = tmp_path_factory.mktemp("study")
-    session = new_session(NAMES, directory, timeout=TIMEOUT)
+    (directory / "study.toml").write_text(STUDY_SCHEMA)
+    session = new_session(NAMES, directory, timeout=TIMEOUT, schema=directory / "study.toml")
     with dealer_process(session):
         yield from _connected_sites(session, directory)
 
@@ -185,7 +213,7 @@ def test_audit_log_records_every_release(study):
 def test_a_kernel_killed_mid_cell_is_named_and_a_fresh_kernel_can_rejoin(study):
     sites = study["sites"]
     setup_data(sites)
-    long_cell = "%%smpc --reveal s\nacc = x\nfor i in range(4000):\n    acc = acc * x / 10\ns = acc.sum()"
+    long_cell = "%%smpc --reveal s\nacc = x / 40\nfor i in range(4000):\n    acc = acc * acc\ns = acc.sum()"
     ids = [site.submit(long_cell) for site in sites]
     sites[2].wait_for_output(ids[2], "smpc: round", 30)  # its progress line: the computation is under way
     sites[2].kill()
@@ -215,8 +243,8 @@ def test_a_nan_at_one_site_stops_every_site_at_once_naming_it(study):
     started = time.monotonic()
     results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
     assert time.monotonic() - started < TIMEOUT  # no one waits for the timeout
-    assert all(not r.ok and r.ename == "EncodingError" for r in results), [r.error for r in results]
-    assert "NaN" in results[1].error
+    assert all(not r.ok and r.ename == "SchemaError" for r in results), [r.error for r in results]
+    assert "missing values" in results[1].error
     assert all("'site_b'" in r.error and "nothing was shared" in r.error for r in (results[0], results[2]))
     sites[1].run("x[2] = 12.0")
     results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")

@@ -27,7 +27,7 @@ def site_data(seed, rows):
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     work = tmp_path_factory.mktemp("quickstart")
-    session = new_session(list(SITES), work / "study", timeout=60)
+    session = new_session(list(SITES), work / "study", timeout=60, schema=quickstart_dir() / "study.toml")
     with dealer_process(session):
         notebooks = {site: quickstart_dir() / f"{site}.ipynb" for site in SITES}
         results = run_site_notebooks(notebooks, session, work / "out", timeout=120)

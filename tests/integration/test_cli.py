@@ -69,14 +69,20 @@ def test_sites_make_their_own_keys_and_only_public_keys_travel(tmp_path):
             f"tcp://127.0.0.1:{free_port()}",
             publics[name],
         ]
-    out = smpc("session", "new", "--dir", str(tmp_path / "coordinator"), *site_args)
+    # the study's schema declares x's range: a draft from one site's data, agreed by both
+    (tmp_path / "x.csv").write_text("x\n3.0\n4.0\n")
+    out = smpc("schema", "draft", str(tmp_path / "x.csv"), "--out", str(tmp_path / "study.toml"))
+    assert out.returncode == 0, out.stderr
+    schema_args = ["--schema", str(tmp_path / "study.toml")]
+    out = smpc("session", "new", "--dir", str(tmp_path / "coordinator"), *schema_args, *site_args)
     assert out.returncode == 0, out.stderr
     assert all(fingerprint(key) in out.stdout for key in publics.values())
     assert not (tmp_path / "coordinator" / "keys").exists()
     text = (tmp_path / "coordinator" / "session.toml").read_text()
     assert "secret" not in text
     for name in names:
-        shutil.copy(tmp_path / "coordinator" / "session.toml", homes[name] / "session.toml")
+        for file in ["session.toml", "schema.toml"]:
+            shutil.copy(tmp_path / "coordinator" / file, homes[name] / file)
     dealer = subprocess.Popen(
         [sys.executable, "-m", "smpc_magic.cli", "dealer", str(homes["dealer"] / "session.toml")], env=child_env()
     )

@@ -24,7 +24,7 @@ from kernel_bridge import framing
 from kernel_bridge.keys import load_keypair
 from kernel_bridge.session import load_session
 from smpc_magic.launch.cluster import LocalCluster
-from tests.integration.test_faults import LONG_CELL, cell_job, wait_for_round, wait_status, write_inputs
+from tests.integration.test_faults import LONG_CELL, X_RANGE, cell_job, wait_for_round, wait_status, write_inputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -98,7 +98,7 @@ def assert_clear_failures(statuses, *, names_party: str, within: float, elapsed:
 
 
 def test_a_party_stopped_and_resumed_is_named_and_the_session_recovers(tmp_path):
-    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         progress = tmp_path / "progress-c"
         start_all(cluster, LONG_CELL, ["s"], c={"progress_path": str(progress)})
@@ -154,7 +154,7 @@ def _garbage(config) -> list[list[bytes]]:
 
 
 def test_garbage_and_a_wrong_session_from_an_authenticated_peer_harm_no_one(tmp_path):
-    with LocalCluster(["a", "b", "c"], timeout=20, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=20, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         config = load_session(cluster.session_path)
         start_all(cluster, "s = (x * x).sum()", ["s"], names=["a", "b"])
@@ -180,7 +180,7 @@ def test_garbage_and_a_wrong_session_from_an_authenticated_peer_harm_no_one(tmp_
 
 
 def test_frames_replayed_from_an_earlier_computation_are_not_used(tmp_path):
-    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         recorded = tmp_path / "a-received.bin"
         start_all(cluster, "s = (x * x).sum()", ["s"], a={"record_path": str(recorded)})
@@ -209,7 +209,7 @@ def test_frames_replayed_from_an_earlier_computation_are_not_used(tmp_path):
 
 
 def test_two_processes_with_the_same_party_key_never_give_a_wrong_result(tmp_path):
-    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         start_all(cluster, "s = (x * x).sum()", ["s"])
         twin = write_inputs(cluster, "twin", x=np.full(20_000, 3.0))
@@ -247,7 +247,7 @@ def test_two_processes_with_the_same_party_key_never_give_a_wrong_result(tmp_pat
 
 
 def test_the_dealer_killed_while_parties_fetch_material(tmp_path):
-    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         progress = tmp_path / "progress-a"
         start_all(cluster, LONG_CELL, ["s"], a={"progress_path": str(progress)})
@@ -265,7 +265,7 @@ def test_the_dealer_killed_while_parties_fetch_material(tmp_path):
 
 
 def test_a_store_that_cannot_be_written_is_a_clear_error(tmp_path):
-    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=TIMEOUT, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         store_c = tmp_path / "store" / "c"
         store_c.mkdir(parents=True)

@@ -18,7 +18,9 @@ from smpc_magic.protocols.additive.ring import encode
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-LONG_CELL = "acc = x\nfor i in range(3000):\n    acc = acc * x\ns = acc.sum()"
+# every party declares x in [0, 5000], so each product and the sum provably fit the ring
+X_RANGE = {"x": (0.0, 5000.0)}
+LONG_CELL = "acc = x * 0\nfor i in range(3000):\n    acc = acc + x * x\ns = acc.sum()"
 
 
 def cell_job(code, inputs_path, reveal, computation="c1", **extra):
@@ -51,7 +53,7 @@ def wait_status(cluster, names, deadline_s):
 
 
 def test_a_party_that_never_connects_is_named():
-    with LocalCluster(["a", "b", "c"], timeout=3) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=3, ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         for name in ["a", "b"]:
             cluster.start_party(name, cell_job("s = x.sum()", write_inputs(cluster, name, x=np.ones(3)), ["s"]))
@@ -64,7 +66,7 @@ def test_a_party_that_never_connects_is_named():
 
 
 def test_a_key_not_in_the_session_cannot_connect_and_receives_nothing():
-    with LocalCluster(["a", "b"], timeout=5) as cluster:
+    with LocalCluster(["a", "b"], timeout=5, ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         config = load_session(cluster.session_path)
         mesh = Mesh(config, "a", load_keypair(cluster.directory / "keys" / "a.key"))
@@ -147,7 +149,7 @@ def run_and_kill(cluster, victim):
 
 
 def test_a_party_killed_mid_computation_is_named_at_the_others():
-    with LocalCluster(["a", "b", "c"], timeout=30) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=30, ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         statuses, elapsed = run_and_kill(cluster, "c")
         assert elapsed < 15  # well within the 30 s timeout: the dropped connection is noticed
@@ -158,7 +160,7 @@ def test_a_party_killed_mid_computation_is_named_at_the_others():
 
 
 def test_restart_after_a_crash_never_reuses_material(tmp_path):
-    with LocalCluster(["a", "b", "c"], timeout=30, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=30, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         run_and_kill(cluster, "b")
         cluster.procs.clear()
@@ -191,6 +193,7 @@ def test_a_curious_party_never_receives_another_partys_encoded_input(tmp_path):
         "m = (a * b).mean()\nt = a.sum() + b.sum()",
         {"a": {"a": a}, "b": {"b": b}, "c": {}},
         "m t",
+        ranges={"a": (0, 200), "b": (0, 100)},
         _record_dir=str(tmp_path),
     )
     words = {
@@ -215,7 +218,7 @@ def test_material_from_a_lost_dealer_state_is_caught_not_used(tmp_path):
     from smpc_magic.engine.party import Party
     from smpc_magic.protocols.base import MaterialNeed
 
-    with LocalCluster(["a", "b", "c"], timeout=20, directory=str(tmp_path)) as cluster:
+    with LocalCluster(["a", "b", "c"], timeout=20, directory=str(tmp_path), ranges=X_RANGE) as cluster:
         cluster.start_dealer()
         lonely = Party(cluster.session_path, "a")
         lonely.mesh = Mesh(lonely.config, "a", lonely.keys)
@@ -235,3 +238,17 @@ def test_material_from_a_lost_dealer_state_is_caught_not_used(tmp_path):
             s["error_type"] == "PreprocessingError" and "different preprocessing material" in s["message"]
             for s in statuses.values()
         )
+
+
+def test_an_input_one_site_cannot_encode_stops_every_site_naming_it(tmp_path):
+    with LocalCluster(["a", "b", "c"], timeout=20, directory=str(tmp_path)) as cluster:
+        cluster.start_dealer()
+        for name in cluster.names:
+            x = np.array([1.0, np.nan]) if name == "b" else np.ones(2)
+            cluster.start_party(name, cell_job("s = x.sum()", write_inputs(cluster, name, x=x), ["s"], None))
+        statuses = wait_status(cluster, cluster.names, 30)
+    assert statuses["b"]["error_type"] == "EncodingError" and "NaN" in statuses["b"]["message"]
+    for name in ("a", "c"):
+        status = statuses[name]
+        assert status["error_type"] == "EncodingError", status
+        assert "'b'" in status["message"] and "nothing was shared" in status["message"], status

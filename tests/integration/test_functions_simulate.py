@@ -46,6 +46,10 @@ def test_functions_with_three_parties():
         },
         "lt eq big where inv ratio root e lg sig th sm",
         timeout=120,
+        ranges={
+            **{"x": (-50, 50), "y": (-50, 50), "k": (0, 6), "j": (0, 4), "pos": (0.005, 1e4)},
+            **{"wide": (5e-4, 1e6), "wide2": (0.005, 1e6), "small": (-10, 10), "s": (-30, 30), "grid": (-8, 8)},
+        },
     )
     np.testing.assert_array_equal(out["lt"], (x < y).astype(int))
     np.testing.assert_array_equal(out["eq"], (k == j).astype(int))

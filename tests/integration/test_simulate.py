@@ -27,7 +27,9 @@ def split(values, n):
 def test_pooled_sum_and_mean_of_300k_values(n):
     values = RNG.normal(50, 12, 300_000)  # e.g. ages
     inputs = {f"site{i}": {"age": part} for i, part in enumerate(split(values, n))}
-    out = simulate("total = age.sum()\naverage = np.mean(age)", inputs, ["total", "average"])
+    out = simulate(
+        "total = age.sum()\naverage = np.mean(age)", inputs, ["total", "average"], ranges={"age": (-50, 150)}
+    )
     assert abs(out["total"] / values.sum() - 1) < 1e-4
     assert abs(out["average"] / values.mean() - 1) < 1e-4
 
@@ -37,7 +39,8 @@ def test_pooled_normal_equations_30k_by_10(n):
     X = np.column_stack([np.ones(30_000), RNG.normal(50, 10, 30_000), RNG.normal(0, 1, (30_000, 8))])
     y = X @ np.linspace(-1, 1, 10) + RNG.normal(0, 1, 30_000)
     inputs = {f"site{i}": {"X": xp, "y": yp} for i, (xp, yp) in enumerate(zip(split(X, n), split(y, n)))}
-    out = simulate("XtX = X.T @ X\nXty = X.T @ y", inputs, "XtX, Xty")
+    ranges = {"X": (-100, 200), "y": (-200, 200)}
+    out = simulate("XtX = X.T @ X\nXty = X.T @ y", inputs, "XtX, Xty", ranges=ranges)
     XtX, Xty = X.T @ X, X.T @ y
     assert np.linalg.norm(out["XtX"] - XtX) / np.linalg.norm(XtX) < 1e-3
     assert np.linalg.norm(out["Xty"] - Xty) / np.linalg.norm(Xty) < 1e-3
@@ -51,10 +54,11 @@ def test_elementwise_product_of_a_million_pairs(n):
     names = [f"site{i}" for i in range(n)]
     inputs = {names[0]: {"a": a}, names[1]: {"b": b}, **{m: {} for m in names[2:]}}
     # frac_bits=20: at the default 16, rounding the *inputs* alone moves a product by up to 1.5e-3
-    out = simulate("p = a * b", inputs, "p", frac_bits=20)
+    ranges = {"a": (-100, 100), "b": (-100, 100)}
+    out = simulate("p = a * b", inputs, "p", frac_bits=20, ranges=ranges)
     assert np.abs(out["p"] - a * b).max() <= 1e-3
     # at the default precision the protocol adds at most one unit (2**-16) to the rounded inputs' product
-    out16 = simulate("p = a * b", inputs, "p")
+    out16 = simulate("p = a * b", inputs, "p", ranges=ranges)
     qa, qb = np.rint(a * 2**16) / 2**16, np.rint(b * 2**16) / 2**16
     assert np.abs(out16["p"] - qa * qb).max() <= 2**-16
 
@@ -65,6 +69,7 @@ def test_integers_are_exact_and_public_values_and_reveal_of_plain_names():
         {"a": {"flag": np.array([1, 0, 1])}, "b": {"flag": np.array([1, 1])}, "c": {"weight": np.arange(5)}},
         ["n", "scaled", "k"],
         public={"factor": 3},
+        ranges={"flag": (0, 1), "weight": (0, 10)},
     )
     assert out["n"] == 4 and out["n"].dtype == np.int64
     assert out["scaled"] == (0 + 0 + 2 + 3 + 4) * 3 and out["scaled"].dtype == np.int64

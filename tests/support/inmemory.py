@@ -65,7 +65,10 @@ class InMemoryParties:
         a study schema declaring exactly this data would give it); ``None`` in the list means
         no declared range (the encoding limit)."""
         shared = [self.share(v) for v in plain_inputs]
-        declared = ranges if ranges is not None else [_data_range(v) for v in plain_inputs]
+        declared = list(ranges) if ranges is not None else [_data_range(v) for v in plain_inputs]
+        declared = [
+            (0.0, 1.0) if r is None and np.asarray(v).dtype.kind == "b" else r for r, v in zip(declared, plain_inputs)
+        ]
 
         def body(ctx: ProtocolContext, *shares: np.ndarray) -> np.ndarray:
             xs = [
