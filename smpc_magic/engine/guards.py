@@ -32,7 +32,7 @@ _ARRAY_ATTRIBUTES = frozenset(
     """.split()
 )
 _SECRET_ATTRIBUTES = frozenset(
-    "T copy dot flatten is_integer kind mean ndim ravel reshape shape size squeeze sum transpose".split()
+    "T bound copy dot flatten is_integer kind mean ndim ravel reshape shape size squeeze sum transpose".split()
 )
 _FRAME_ATTRIBUTES = frozenset("columns mean shape sum to_numpy values".split())
 _ALLOWED: list[tuple[type | tuple[type, ...], frozenset[str]]] = [

@@ -19,7 +19,8 @@ from . import scaling
 from .bounds import Bound
 from .compare import amax, clip_below, secret_arg, stacked_signs
 from .core import SecretCore as SecretArray
-from .core import _multiply, as_secret
+from .core import as_secret
+from .products import _multiply
 
 #: Extra fractional bits of the public weights that undo the scaling (powers of two below 2**-16).
 WEIGHT_BITS = 12

@@ -213,7 +213,7 @@ def test_audit_log_records_every_release(study):
 def test_a_kernel_killed_mid_cell_is_named_and_a_fresh_kernel_can_rejoin(study):
     sites = study["sites"]
     setup_data(sites)
-    long_cell = "%%smpc --reveal s\nacc = x / 40\nfor i in range(4000):\n    acc = acc * acc\ns = acc.sum()"
+    long_cell = "%%smpc --reveal s\nacc = x / 40\nh = x / 80\nfor i in range(4000):\n    acc = acc * h\ns = acc.sum()"
     ids = [site.submit(long_cell) for site in sites]
     sites[2].wait_for_output(ids[2], "smpc: round", 30)  # its progress line: the computation is under way
     sites[2].kill()
