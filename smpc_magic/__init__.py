@@ -1,6 +1,6 @@
 """smpc_magic: secure multiparty computation for health data research, inside Jupyter.
 
-Public API: :func:`simulate`, :class:`SecretArray`, the error classes in :mod:`smpc_magic.errors`,
+Public API: :func:`simulate`, :func:`labels`, :class:`SecretArray`, the error classes in :mod:`smpc_magic.errors`,
 the ``%smpc`` magics (``%load_ext smpc_magic``) and the ``smpc`` command line.
 """
 
@@ -20,6 +20,7 @@ from .errors import (
     UnknownNameError,
 )
 from .launch.simulate import simulate
+from .schema.levels import labels
 from .secret.array import SecretArray
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "SecretValueError",
     "SmpcError",
     "UnknownNameError",
+    "labels",
     "simulate",
 ]
 

@@ -34,7 +34,7 @@ from .cell_policy import REFUSED_BUILTINS, check_column_attributes
 from .release import kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
 from .sandbox import analyse, cell_digest, check_names, public_digest, run_in_sandbox
-from .schema_inputs import declared_ranges, flatten_with_schema, refusals_for_peers
+from .schema_inputs import declared_ranges, flatten_with_schema, refusals_for_peers, site_ranges
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -137,6 +137,7 @@ class Party:
         keep_names: Sequence[str] = (),
         timeout: float | None = None,
         on_round: RoundHook | None = None,
+        ranges: Mapping[str, tuple[float, float]] | None = None,
     ) -> CellOutcome:
         """Run ``code`` with the peers; return the revealed values this party receives.
 
@@ -145,6 +146,7 @@ class Party:
         peer; only then are inputs shared. ``keep`` holds secrets kept from earlier cells;
         ``keep_names`` are the names of this cell to keep, still shared. ``computation`` fixes the
         computation id (simulate); otherwise the parties derive a fresh one in the rendezvous.
+        ``ranges`` are public [min, max] this site declares for plain private arrays.
         """
         mesh = self._require_mesh()
         private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
@@ -154,14 +156,16 @@ class Party:
         public = public_functions.prepare(public)
         recipients = self._recipients(to)
         flat, violations = flatten_with_schema(private, self.schema)
+        bounds = declared_ranges(flat, self.schema)
+        own_ranges, range_violations = site_ranges(flat, ranges or {}, self.schema)
+        bounds.update(own_ranges)
+        violations += range_violations
         encoding_error: EncodingError | None = None
         try:
             encoded = (
                 {}
                 if violations
-                else inputs.encode_arrays(
-                    flat, self.suite.codec, self.config.frac_bits, self.name, declared_ranges(flat, self.schema)
-                )
+                else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name, bounds)
             )
         except EncodingError as exc:  # still join the rendezvous, so every site stops at once
             encoding_error, encoded = exc, {}
@@ -272,6 +276,12 @@ def _stop_on_schema_violations(
     """Every site stops when any site's data breaks the schema; nothing was shared yet."""
     if mine and schema is not None:
         require_conformance_of(schema, mine, f"the private data of site {me!r}")
+    if mine:
+        raise SchemaError(
+            f"the private data of site {me!r} breaks its declared ranges: "
+            + "; ".join(v.local_detail for v in mine[:10])
+            + ". Nothing was shared. Fix the data or declare the range the study agreed on."
+        )
     refused = {names[j]: m["refused"] for j, m in sorted(metas.items()) if m["refused"]}
     if refused:
         site, rules = next(iter(refused.items()))

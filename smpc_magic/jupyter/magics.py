@@ -53,6 +53,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
     @argument("--key", help="connect: this site's key file (default keys/PARTY.key beside the session)")
     @argument("--timeout", type=float, help="connect: seconds to wait for the peers (default: the session's)")
     @argument("--clear", action="store_true", help="private: unmark the names (all if none given)")
+    @argument("--range", nargs=2, type=float, metavar=("MIN", "MAX"), help="private: the public range of the values")
     @argument("--triples", type=int, default=0, help="preprocess: elementwise multiplication triples")
     @argument("--truncations", type=int, default=0, help="preprocess: truncation masks (one per fixed-point product)")
     @argument("--gram", action="append", default=[], help="preprocess: an X.T @ X triple for X of ROWSxCOLS")
@@ -62,7 +63,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         """Secure multiparty computation: join a session and manage this site's side of it.
 
         %smpc connect SESSION --as PARTY [--key FILE]   join; waits for every peer and the dealer
-        %smpc private NAME [NAME ...]                    mark notebook variables as this site's secret inputs
+        %smpc private NAME [NAME ...] [--range MIN MAX]  mark notebook variables as this site's secret inputs
         %smpc private                                    list them;  %smpc private --clear NAME
         %smpc status                                     peers, round trips, dealer, preprocessing stock
         %smpc preprocess --triples N [--truncations N] [--comparisons N] [--gram ROWSxCOLS]   offline phase
@@ -102,8 +103,8 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             missing = [n for n in names if n not in self._user_ns()]
             if missing:
                 raise SmpcError(f"no variable {missing[0]!r} in this notebook; define it before marking it private")
-            site.mark_private(names, {n: self._user_ns()[n] for n in names})
-        print("private here: " + (", ".join(site.private_names) or "(none)"))
+            site.mark_private(names, {n: self._user_ns()[n] for n in names}, args.range)
+        print("private here: " + (", ".join(_with_range(n, site.ranges) for n in site.private_names) or "(none)"))
 
     def _cmd_status(self, args):
         site = _require_site()
@@ -232,3 +233,7 @@ def unload(ipython) -> None:
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("smpc", None)
     ipython.set_custom_exc((), None)
+
+
+def _with_range(name: str, ranges: dict[str, tuple[float, float]]) -> str:
+    return f"{name} in [{ranges[name][0]:g}, {ranges[name][1]:g}]" if name in ranges else name

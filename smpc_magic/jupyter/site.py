@@ -13,10 +13,11 @@ from kernel_bridge.keys import fingerprint
 
 from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse, cell_digest
-from ..engine.schema_inputs import flatten_with_schema
-from ..errors import CellError, SmpcError
+from ..engine.schema_inputs import flatten_with_schema, site_ranges
+from ..errors import CellError, SchemaError, SmpcError
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
+from ..secret.frames import is_dataframe
 from .audit import AuditLog
 
 
@@ -28,6 +29,7 @@ class SiteSession:
         self.config = self.party.config
         self.name = party
         self.private_names: list[str] = []
+        self.ranges: dict[str, tuple[float, float]] = {}  # --range: public [min, max] per name
         self.kept: dict[str, object] = {}
         self.audit = AuditLog(Path(self.config.directory) / f"audit-{party}.jsonl", party, self.config.session_id)
         self.last_outcome: CellOutcome | None = None
@@ -96,15 +98,34 @@ class SiteSession:
         }
 
     # ----- private names ------------------------------------------------------------------------
-    def mark_private(self, names: list[str], values: dict[str, object] | None = None) -> None:
+    def mark_private(
+        self, names: list[str], values: dict[str, object] | None = None, value_range: tuple[float, float] | None = None
+    ) -> None:
         """Mark notebook variables as this site's secret inputs; with a study schema, their
-        data is checked against it now (and again when a cell uses them)."""
-        if self.party.schema is not None and values:
-            _, violations = flatten_with_schema(values, self.party.schema)
-            require_conformance_of(self.party.schema, violations, f"private data {', '.join(map(repr, values))}")
+        data is checked against it now (and again when a cell uses them). ``value_range`` is a
+        public [min, max] for plain arrays, so that operations on them know their magnitude."""
         for name in names:
             if not name.isidentifier():
                 raise CellError(f"{name!r} is not a variable name")
+        if self.party.schema is not None and values:
+            _, violations = flatten_with_schema(values, self.party.schema)
+            require_conformance_of(self.party.schema, violations, f"private data {', '.join(map(repr, values))}")
+        if value_range is not None:
+            lo, hi = (float(v) for v in value_range)
+            if not lo <= hi:
+                raise SchemaError(f"--range {lo:g} {hi:g}: the minimum must not exceed the maximum")
+            if any(is_dataframe(v) for v in (values or {}).values()):
+                raise SchemaError(
+                    "--range is for arrays and series; give a data frame's column ranges in a study schema"
+                )
+            flat = {n: np.asarray(v) for n, v in (values or {}).items()}
+            _, broken = site_ranges(flat, {n: (lo, hi) for n in names}, self.party.schema)
+            if broken:
+                raise SchemaError(
+                    "; ".join(v.local_detail for v in broken) + ". Nothing was marked; fix the data or the range."
+                )
+            self.ranges.update({n: (lo, hi) for n in names})
+        for name in names:
             if name not in self.private_names:
                 self.private_names.append(name)
 
@@ -112,6 +133,7 @@ class SiteSession:
         for name in names or list(self.private_names):
             if name in self.private_names:
                 self.private_names.remove(name)
+            self.ranges.pop(name, None)
 
     # ----- offline phase ------------------------------------------------------------------------
     def preprocess(self, needs: list[MaterialNeed], progress=None, batches: int = 10) -> None:
@@ -169,6 +191,7 @@ class SiteSession:
                 keep_names=keep,
                 timeout=timeout,
                 on_round=on_round,
+                ranges={n: r for n, r in self.ranges.items() if n in private},
             )
         except Exception as exc:
             self.audit.append(

@@ -74,7 +74,8 @@ def _rows(mask: np.ndarray) -> tuple[int, tuple[int, ...]]:
     return int(where.size), tuple(int(r) for r in where[:5])
 
 
-def _missing(values: np.ndarray) -> np.ndarray:
+def missing_mask(values: np.ndarray) -> np.ndarray:
+    """True where a value is missing (NaN or None)."""
     if values.dtype.kind == "f":
         return np.isnan(values)
     if values.dtype.kind == "O":
@@ -84,7 +85,7 @@ def _missing(values: np.ndarray) -> np.ndarray:
 
 def _check_column(variable: Variable, values: np.ndarray) -> list[Violation]:
     out = []
-    missing = _missing(values)
+    missing = missing_mask(values)
     if missing.any() and not variable.missing:
         out.append(Violation(variable.name, "missing values where the schema allows none", *_rows(missing)))
     present = values[~missing]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .check import _missing, columns_of
+from .check import columns_of, missing_mask
 from .model import StudySchema, Variable
 
 #: A column with at most this many distinct text values is drafted as categorical.
@@ -25,7 +25,7 @@ def draft_schema(data: Any, name: str = "study") -> StudySchema:
 
 
 def _draft_variable(column: str, values: np.ndarray) -> Variable:
-    missing = _missing(values)
+    missing = missing_mask(values)
     present = values[~missing]
     safe = "".join(c if c.isalnum() or c == "_" else "_" for c in column) or "column"
     safe = safe if safe[0].isalpha() else f"v_{safe}"

@@ -16,6 +16,8 @@ from .core import SECRET_HINT
 from .core import SecretCore as SecretArray
 
 COLUMN_SEPARATOR = "/"
+LEVEL_SEPARATOR = "="  # a categorical variable's level columns: ``drug=warfarin``
+OBSERVED_SUFFIX = ":observed"  # 1 where a variable that may be missing is present: ``bmi:observed``
 
 
 def is_dataframe(value: Any) -> bool:
@@ -96,6 +98,43 @@ class SecretFrame:
 
     def __contains__(self, key: Any) -> bool:
         return key in self._columns
+
+    def levels(self, variable: str) -> list[str]:
+        """The declared levels of a categorical variable, in schema order (public)."""
+        prefix = f"{variable}{LEVEL_SEPARATOR}"
+        found = [c[len(prefix) :] for c in self._columns if c.startswith(prefix)]
+        if not found:
+            raise KeyError(f"no categorical variable {variable!r} in this frame; columns are {self.columns}")
+        return found
+
+    def one_hot(self, variable: str) -> SecretArray:
+        """A categorical variable as a secret rows x levels matrix of 0/1 (a missing value: all 0)."""
+        frame: SecretFrame = self[[f"{variable}{LEVEL_SEPARATOR}{level}" for level in self.levels(variable)]]
+        return frame.to_numpy()
+
+    def level_index(self, variable: str) -> SecretArray:
+        """A categorical variable as the secret position of each row's level in :meth:`levels`;
+        ``smpc_magic.labels(released, levels)`` turns a released index back into labels."""
+        levels = self.levels(variable)
+        return self.one_hot(variable) @ np.arange(len(levels), dtype=np.int64)
+
+    def observed(self, variable: str) -> SecretArray:
+        """1 where ``variable`` is present, 0 where it is missing (for variables the schema
+        allows to be missing); rows of a variable that may not be missing are all observed."""
+        return self._columns[f"{variable}{OBSERVED_SUFFIX}"]
+
+    def complete_cases(self, variables: list[str] | None = None) -> SecretArray:
+        """1 for rows where every one of ``variables`` (default: all that may be missing) is present."""
+        if variables is None:
+            names = [c for c in self._columns if c.endswith(OBSERVED_SUFFIX)]
+        else:
+            names = [f"{v}{OBSERVED_SUFFIX}" for v in variables if f"{v}{OBSERVED_SUFFIX}" in self._columns]
+        if not names:
+            raise KeyError("no column of this frame may be missing, so every row is complete")
+        mask = self._columns[names[0]]
+        for name in names[1:]:
+            mask = mask * self._columns[name]
+        return mask
 
     def to_numpy(self) -> SecretArray:
         """All columns as one secret matrix (rows x columns)."""

@@ -20,7 +20,8 @@ from .bounds import Bound
 HEADROOM_BITS = 1
 
 FIX = (
-    "Declare a tighter [min, max] for the variables in the study schema, rescale the data (for "
+    "Declare a tighter [min, max] for the variables (in the study schema, or with `%smpc private "
+    "NAME --range MIN MAX`), rescale the data (for "
     "example thousands instead of units, or subtract a public reference value first), or use "
     "fewer fractional bits (the session's frac_bits)."
 )

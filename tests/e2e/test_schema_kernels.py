@@ -54,3 +54,31 @@ def test_schema_checks_at_marking_and_at_every_site_before_anything_is_shared(si
     sites[1].run("cohort.loc[2, 'age'] = 70")
     final = run_all(sites, CELL)
     assert all(r.ok for r in final), [r.error for r in final]
+
+
+def test_a_site_declares_the_range_of_a_plain_array_when_marking_it(tmp_path):
+    """Without a study schema, `%smpc private NAME --range MIN MAX` gives an array its public
+    range: products then know their size instead of refusing at the encoding limit."""
+    names = ["site_a", "site_b"]
+    session = new_session(names, tmp_path, timeout=15)
+    with dealer_process(session):
+        pair = [Site(name, tmp_path) for name in names]
+        try:
+            connect = [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in names]
+            assert all(r.ok for r in run_all(pair, connect))
+            data = [f"import numpy as np\ncost = np.array([{k}200.5, 950.0, 15.25])" for k in range(2)]
+            assert all(r.ok for r in run_all(pair, [d + "\n%smpc private cost" for d in data]))
+            cell = "%%smpc --reveal squares\nsquares = (cost * cost).sum()"
+            refused = run_all(pair, cell)
+            assert all(r.ename == "OverflowRiskError" and "--range MIN MAX" in r.error for r in refused)
+            bad = pair[1].run("%smpc private cost --range 0 1000")  # site_b holds 1200.5
+            assert not bad.ok and "outside the declared range [0, 1000]" in bad.error and "first rows: 0" in bad.error
+            marked = run_all(pair, "%smpc private cost --range 0 5000")
+            assert all(r.ok and "cost in [0, 5000]" in r.text for r in marked), [r.error for r in marked]
+            results = run_all(pair, cell)
+            assert all(r.ok for r in results), [r.error for r in results]
+            expected = sum(v * v for v in (200.5, 950.0, 15.25, 1200.5, 950.0, 15.25))
+            assert float(pair[1].run("print(squares)").text) == pytest.approx(expected, rel=1e-6)
+        finally:
+            for site in pair:
+                site.close()

@@ -46,3 +46,37 @@ def test_a_violation_at_one_site_stops_every_site_naming_it_and_the_rule(schema)
 def test_text_columns_without_a_schema_are_refused_before_any_process_starts():
     with pytest.raises(EncodingError, match="declare it in a schema"):
         simulate(CELL, frames(), "women", timeout=30)
+
+
+MISSING_SCHEMA = (
+    SCHEMA
+    + """
+[[variable]]
+name = "bmi"
+kind = "continuous"
+min = 10
+max = 80
+missing = true
+"""
+)
+
+
+def test_levels_come_back_as_labels_and_missing_values_are_left_out_by_their_observed_column(tmp_path):
+    from smpc_magic import labels
+
+    path = tmp_path / "schema.toml"
+    path.write_text(MISSING_SCHEMA)
+    a = pd.DataFrame({"age": [30, 40, 50], "sex": ["female", "male", "female"], "bmi": [20.0, None, 30.0]})
+    b = pd.DataFrame({"age": [60, 70], "sex": ["male", "female"], "bmi": [40.0, 26.0]})
+    cell = (
+        "sex = cohort.level_index('sex')\n"
+        "seen = cohort.observed('bmi')\n"
+        "mean_bmi = cohort['bmi'].sum() / seen.sum()\n"
+        "complete = cohort.complete_cases().sum()"
+    )
+    out = simulate(
+        cell, {"a": {"cohort": a}, "b": {"cohort": b}}, "sex mean_bmi complete", schema=str(path), timeout=30
+    )
+    assert labels(out["sex"], ["female", "male"]).tolist() == ["female", "male", "female", "male", "female"]
+    assert float(out["mean_bmi"]) == pytest.approx(29.0, abs=1e-3)
+    assert float(out["complete"]) == 4

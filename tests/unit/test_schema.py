@@ -141,3 +141,32 @@ def test_categorical_columns_become_one_zero_one_column_per_level():
     assert violations == []
     assert flat["cohort/sex=female"].tolist() == [1, 0, 0] and flat["cohort/sex=male"].tolist() == [0, 1, 1]
     assert "cohort/sex" not in flat and flat["cohort/age"].tolist() == [40, 51, 18]
+
+
+def test_a_variable_that_may_be_missing_brings_an_observed_column_and_a_range_holding_zero():
+    from smpc_magic.engine.schema_inputs import declared_ranges, flatten_with_schema
+
+    schema = parse_schema(SCHEMA)
+    flat, violations = flatten_with_schema({"cohort": good_frame()}, schema)
+    assert violations == []
+    assert flat["cohort/bmi"].tolist() == [22.5, 0.0, 30.1]
+    assert flat["cohort/bmi:observed"].tolist() == [1, 0, 1]
+    assert "cohort/age:observed" not in flat  # age may not be missing
+    complete, _ = flatten_with_schema({"cohort": good_frame().fillna(25.0)}, schema)
+    assert complete["cohort/bmi:observed"].tolist() == [1, 1, 1]  # same layout at every site
+    ranges = declared_ranges(flat, schema)
+    assert ranges["cohort/bmi"] == (0.0, 80.0) and ranges["cohort/bmi:observed"] == (0.0, 1.0)
+    assert ranges["cohort/age"] == (18, 110)
+
+
+def test_released_level_indices_and_one_hot_rows_turn_back_into_labels():
+    from smpc_magic import labels
+    from smpc_magic.errors import SmpcError
+
+    levels = ["apixaban", "warfarin", "none"]
+    assert labels([2, 0, 1.0000001], levels).tolist() == ["none", "apixaban", "warfarin"]
+    assert labels([[0, 1, 0], [0, 0, 0], [1, 0, 0]], levels).tolist() == ["warfarin", None, "apixaban"]
+    with pytest.raises(SmpcError, match="from 0 to 2"):
+        labels([3], levels)
+    with pytest.raises(SmpcError, match="at most one 1"):
+        labels([[1, 1, 0]], levels)
