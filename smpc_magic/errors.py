@@ -24,6 +24,7 @@ __all__ = [
     "EncodingError",
     "FrameError",
     "InputMismatchError",
+    "NumericalRangeError",
     "OverflowRiskError",
     "PartyFailed",
     "PeerAborted",
@@ -54,6 +55,11 @@ class OverflowRiskError(SmpcError, ArithmeticError):
     def __init__(self, message: str, *, operation: str = "", bound: float = math.inf, limit: float = math.nan):
         super().__init__(message)
         self.operation, self.bound, self.limit = operation, bound, limit
+
+
+class NumericalRangeError(SmpcError, ArithmeticError):
+    """A statistical method's public assumption did not hold for this data (a matrix too close to
+    singular, an iteration that did not converge); one public bit said so, nothing else left."""
 
 
 class SecretValueError(SmpcError, TypeError):

@@ -20,7 +20,7 @@ from types import CodeType
 from RestrictedPython import compile_restricted_exec
 
 from ..errors import CellBoundaryError, CellError
-from .facades import LINALG_FUNCTIONS, NP, SMPC, Facade
+from .facades import LINALG_FUNCTIONS, NP, SMPC, STATS_FUNCTIONS, Facade
 from .guards import STATIC_ATTRIBUTES
 
 CELL_FILENAME = "<smpc cell>"
@@ -53,7 +53,7 @@ NEVER_COLUMNS = frozenset(
 )
 
 #: Attribute names some object in a cell may have: the guards' lists and the facades' members.
-KNOWN_ATTRIBUTES = STATIC_ATTRIBUTES | NP.members | SMPC.members | LINALG_FUNCTIONS
+KNOWN_ATTRIBUTES = STATIC_ATTRIBUTES | NP.members | SMPC.members | LINALG_FUNCTIONS | STATS_FUNCTIONS
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,8 @@ def _facade_of(node: ast.expr) -> Facade | None:
         return SMPC
     if isinstance(node, ast.Attribute) and node.attr == "linalg" and _facade_of(node.value) is NP:
         return NP.member("linalg")  # type: ignore[no-any-return]
+    if isinstance(node, ast.Attribute) and node.attr == "stats" and _facade_of(node.value) is SMPC:
+        return SMPC.member("stats")  # type: ignore[no-any-return]
     return None
 
 

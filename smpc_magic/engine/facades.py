@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import stats
 from ..secret import lib
 
 NUMPY_FUNCTIONS = frozenset(
@@ -79,8 +80,13 @@ def numpy_facade() -> Facade:
     return Facade("np", members)
 
 
+STATS_FUNCTIONS = frozenset(stats.__all__)
+
+
 def smpc_facade() -> Facade:
-    return Facade("smpc", _pick(lib, SMPC_FUNCTIONS))
+    members = _pick(lib, SMPC_FUNCTIONS)
+    members["stats"] = Facade("smpc.stats", _pick(stats, STATS_FUNCTIONS))
+    return Facade("smpc", members)
 
 
 NP = numpy_facade()

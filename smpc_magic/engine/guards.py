@@ -22,6 +22,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from ..errors import CellBoundaryError
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
+from ..stats.results import SecretResult, result_attributes
 from .facades import Facade
 
 _ARRAY_ATTRIBUTES = frozenset(
@@ -54,7 +55,7 @@ _ALLOWED: list[tuple[type | tuple[type, ...], frozenset[str]]] = [
 
 #: Every attribute name some object may have in a cell (besides facade members and frame
 #: columns); a name outside this set is refused when the cell is compiled.
-STATIC_ATTRIBUTES = frozenset().union(*(names for _, names in _ALLOWED), _FRAME_ATTRIBUTES)
+STATIC_ATTRIBUTES = frozenset().union(*(names for _, names in _ALLOWED), _FRAME_ATTRIBUTES, result_attributes())
 
 
 def _kind(obj: object) -> str:
@@ -73,6 +74,8 @@ def allowed_attributes(obj: object) -> frozenset[str]:
         return obj.members
     if isinstance(obj, SecretFrame):
         return _FRAME_ATTRIBUTES | frozenset(obj.columns)
+    if isinstance(obj, SecretResult):
+        return obj.cell_attributes()
     if isinstance(obj, type):
         return frozenset()  # no classes' attributes: that is where subclasses and mro live
     for kinds, names in _ALLOWED:

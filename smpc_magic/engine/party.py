@@ -313,7 +313,9 @@ def _check_names_locally(
     public: dict[str, Any],
     keep: dict[str, Any],
 ) -> None:
-    for name in [*reveal_names, *keep_names, *(split_key(k)[0] for k in private), *public]:
+    # a statistics result's field is released as ``fit.coef``
+    released = [part for name in reveal_names for part in name.split(".", 1)]
+    for name in [*released, *keep_names, *(split_key(k)[0] for k in private), *public]:
         if not _IDENT.match(name) or name.startswith("_"):
             raise CellError(
                 f"{name!r} is not a valid variable name for a %%smpc cell (letters, digits, '_'; not first)"

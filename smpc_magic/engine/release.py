@@ -12,6 +12,7 @@ from ..errors import CellError
 from ..protocols.base import Array
 from ..secret.core import SecretCore, reveal
 from ..secret.frames import COLUMN_SEPARATOR, SecretFrame
+from ..stats.results import FIELD_SEPARATOR, SecretResult, flatten
 
 Released = dict[str, Any]  # name -> numpy value, or {column: values} for a frame
 
@@ -20,15 +21,25 @@ def release(
     namespace: Mapping[str, object], names: list[str], recipients: list[int], me: int, targeted: bool
 ) -> tuple[Released | None, dict[str, list[int]]]:
     """Open ``names`` in one round to ``recipients`` (all parties unless ``targeted``); returns
-    the values at a recipient (None elsewhere) and every released name's public shape."""
+    the values at a recipient (None elsewhere) and every released value's public shape.
+
+    A statistics result (``fit``) is released field by field, flat (``fit.coef``, ...; see
+    :mod:`smpc_magic.stats.results`); ``fit.coef`` alone releases only that field."""
     to_open: dict[str, SecretCore] = {}
     plain: dict[str, Array] = {}
     frames: dict[str, list[str]] = {}
     for name in names:
-        if name not in namespace:
-            raise CellError(f"--reveal {name}: the cell never assigned {name!r}")
-        value = namespace[name]
-        if isinstance(value, SecretCore):
+        base, _, field = name.partition(FIELD_SEPARATOR)
+        if base not in namespace:
+            raise CellError(f"--reveal {name}: the cell never assigned {base!r}")
+        value = namespace[base]
+        if isinstance(value, SecretResult):
+            secret, public = flatten(base, value, [field] if field else None)
+            to_open.update(secret)
+            plain.update(public)
+        elif field:
+            raise CellError(f"--reveal {name}: {base!r} is not a statistics result with fields")
+        elif isinstance(value, SecretCore):
             to_open[name] = value
         elif isinstance(value, SecretFrame):
             frames[name] = value.columns
@@ -37,19 +48,22 @@ def release(
         else:
             arr = np.asarray(value)
             if arr.dtype.kind not in "biuf":
-                raise CellError(f"--reveal {name}: only numbers and secret arrays can be released")
+                raise CellError(f"--reveal {name}: only numbers, secret arrays and statistics results can be released")
             plain[name] = arr
     opened = reveal(to_open, to=recipients if targeted else None) if to_open else {}
-    shapes = {k: list(np.shape(namespace[k])) for k in names}  # type: ignore[call-overload]
+    shapes = {k: list(v.shape) for k, v in to_open.items() if COLUMN_SEPARATOR not in k}
+    shapes.update({k: list(np.shape(v)) for k, v in plain.items()})
+    shapes.update({f: [len(namespace[f])] for f in frames})  # type: ignore[arg-type]
     if me not in recipients:
         return None, shapes
     opened = opened or {}
     values: Released = {}
-    for name in names:
-        if name in frames:
-            values[name] = {c: opened[f"{name}{COLUMN_SEPARATOR}{c}"] for c in frames[name]}
+    for key in [*to_open, *plain]:
+        frame, column = (key.split(COLUMN_SEPARATOR, 1) + [""])[:2] if COLUMN_SEPARATOR in key else (key, "")
+        if column and frame in frames:
+            values.setdefault(frame, {})[column] = opened[key]
         else:
-            values[name] = plain[name] if name in plain else opened[name]
+            values[key] = plain[key] if key in plain else opened[key]
     return values, shapes
 
 

@@ -51,9 +51,11 @@ class ReleasedResults:
         for name, value in self.values.items():
             if hasattr(value, "to_html"):
                 cell = value.to_html(max_rows=MAX_ROWS)
+            elif hasattr(value, "_repr_html_"):  # a released statistics result
+                cell = value._repr_html_()
             else:
                 cell = _array_html(value)
-            shape = "" if np.ndim(value) == 0 else f" <small>{np.shape(value)}</small>"
+            shape = "" if hasattr(value, "_repr_html_") or np.ndim(value) == 0 else f" <small>{np.shape(value)}</small>"
             rows.append(
                 f"<tr><th style='text-align:left'>{html.escape(name)}{shape}</th><td style='text-align:left'>{cell}</td></tr>"
             )
@@ -68,7 +70,7 @@ class ReleasedResults:
         for name, value in self.values.items():
             lines.append(
                 f"  {name} = {value!r}"
-                if np.ndim(value) == 0 or hasattr(value, "to_string")
+                if hasattr(value, "summary") or np.ndim(value) == 0 or hasattr(value, "to_string")
                 else f"  {name} = {np.array2string(np.asarray(value), threshold=30)}"
             )
         return "\n".join(lines)

@@ -14,6 +14,7 @@ from IPython.display import display
 from kernel_bridge.errors import BridgeError
 
 from ..errors import SmpcError
+from ..stats.results import assemble
 from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, status_text
 from .site import SiteSession, as_user_value
 
@@ -199,7 +200,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         if outcome.values is None:
             display(ReleaseNotice(outcome.released, outcome.recipients, site.name))
             return
-        values = {k: as_user_value(v) for k, v in outcome.values.items()}
+        values = {k: as_user_value(v) for k, v in assemble(outcome.values).items()}
         self._user_ns().update(values)
         if values:
             display(ReleasedResults(values, outcome.recipients, site.name))

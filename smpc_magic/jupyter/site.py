@@ -18,6 +18,7 @@ from ..errors import CellError, SchemaError, SmpcError
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
 from ..secret.frames import is_dataframe
+from ..stats.results import ReleasedResult
 from .audit import AuditLog
 
 
@@ -227,7 +228,10 @@ class SiteSession:
 
 
 def as_user_value(value):
-    """What a recipient's notebook gets: numpy values, a DataFrame for released frames."""
+    """What a recipient's notebook gets: numpy values, a DataFrame for released frames, a
+    result object (with ``summary()``) for released statistics."""
+    if isinstance(value, ReleasedResult):
+        return value
     if isinstance(value, dict):
         try:
             import pandas as pd

@@ -18,6 +18,7 @@ from ..errors import CellError, EncodingError, PartyFailed, SmpcError
 from ..protocols.registry import get_suite
 from ..schema.check import columns_of
 from ..secret.frames import COLUMN_SEPARATOR, is_dataframe, split_key
+from ..stats.results import assemble
 from .cluster import LocalCluster
 
 _PEER_CONSEQUENCES = {"PeerAborted", "PeerDisconnected", "PeerTimeout"}
@@ -134,7 +135,10 @@ def simulate(
                     values = got
                 elif any(not np.array_equal(values[k], got[k]) for k in values):
                     raise SmpcError("the parties received different results; this is a bug, please report it")
-        return {k: (values or {})[k] for k in reveal_names} if values is not None else {}
+        if values is None:
+            return {}
+        released = assemble(values)
+        return {base: released[base] for base in dict.fromkeys(k.split(".", 1)[0] for k in reveal_names)}
 
 
 def _raise_first_failure(results: dict, finished: bool, timeout: float) -> None:

@@ -1,0 +1,83 @@
+"""Design matrices for the statistics: secret columns with public names, each centred and
+scaled by public numbers from its declared range so that every column lies in [-1, 1].
+
+Centring by the middle of the declared range and dividing by a power of two are exact on the
+shares (an integer column stays exact, a fixed-point one only changes its number of fractional
+bits), so a column of ages in years and one of costs in pounds keep the same relative
+precision in every product that follows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import OverflowRiskError, SecretValueError
+from ..secret.array import SecretArray
+from ..secret.frames import SecretFrame
+from ..secret.precision import public_bound, times_power_of_two
+
+
+@dataclass(frozen=True)
+class Column:
+    """A secret column z = (x - centre) / 2**exponent with |z| <= 1, and its public name."""
+
+    name: str
+    z: SecretArray
+    centre: float
+    exponent: int
+
+
+def columns(x: Any, what: str, prefix: str = "x") -> tuple[list[SecretArray], list[str]]:
+    """The secret columns of a SecretFrame, a secret matrix or vector, or a list of secret vectors."""
+    if isinstance(x, SecretFrame):
+        return [x[c] for c in x.columns], list(x.columns)
+    if isinstance(x, SecretArray):
+        if x.ndim == 1:
+            return [x], [prefix]
+        if x.ndim == 2:
+            return [x[:, j] for j in range(x.shape[1])], [f"{prefix}{j + 1}" for j in range(x.shape[1])]
+    if isinstance(x, list | tuple) and x and all(isinstance(c, SecretArray) and c.ndim == 1 for c in x):
+        return list(x), [f"{prefix}{j + 1}" for j in range(len(x))]
+    raise SecretValueError(
+        f"{what} needs secret data: a private data frame (or some of its columns), a secret matrix "
+        f"or a secret vector; got {type(x).__name__}"
+    )
+
+
+def vector(y: Any, what: str) -> SecretArray:
+    """A secret vector (a frame's single column, or a 1-d secret array)."""
+    cols, _ = columns(y, what, "y")
+    if len(cols) != 1:
+        raise SecretValueError(f"{what} needs one secret column, got {len(cols)}")
+    return cols[0]
+
+
+def normalised(x: SecretArray, name: str, what: str) -> Column:
+    """``x`` centred by the integer nearest the middle of its declared range and divided by the
+    smallest power of two that brings it into [-1, 1]."""
+    low, high = public_bound(x)
+    lo, hi = float(low.min()), float(high.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise OverflowRiskError(f"{what}: column {name!r} has no finite declared range", operation=what)
+    centre = float(round((lo + hi) / 2))
+    half = max(hi - centre, centre - lo)
+    if half <= 0:
+        raise SecretValueError(
+            f"{what}: column {name!r} is constant by its declared range [{lo:g}, {hi:g}]; leave it out"
+        )
+    exponent = math.ceil(math.log2(half))
+    shifted = x - centre if centre else x  # exact: the centre is a whole number
+    return Column(name, times_power_of_two(shifted, -exponent), centre, exponent)
+
+
+def stacked(cols: list[Column]) -> SecretArray:
+    """The normalised columns as one n x k secret matrix (at the finest of their scales)."""
+    return np.column_stack([c.z for c in cols])  # type: ignore[return-value]
+
+
+def powers_of_two(exponents: list[int]) -> np.ndarray:
+    return np.power(2.0, np.asarray(exponents, dtype=np.float64))

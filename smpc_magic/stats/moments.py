@@ -1,0 +1,55 @@
+"""Pooled first and second moments of normalised columns: the one secret summary every
+regression starts from, computed with one X'X product and never released."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..secret.array import SecretArray
+from ..secret.compare import clip_below
+from ..secret.functions import rsqrt
+from ..secret.precision import claim_bound, known_product
+from .design import Column, stacked
+
+#: Variances of normalised columns below this are treated as this (a column whose spread is
+#: under 1/256 of its declared range): it keeps 1/sqrt(variance) inside a known range.
+VARIANCE_FLOOR = 2.0**-16
+
+
+@dataclass
+class Moments:
+    """Means ``m`` and covariance ``c`` of the normalised columns (|z| <= 1), secret; n public."""
+
+    n: int
+    m: SecretArray
+    c: SecretArray
+
+
+def moments(cols: list[Column]) -> Moments:
+    """Means and covariance of the columns over the n rows (one Gram product, one outer product)."""
+    z = stacked(cols)
+    n = z.shape[0]
+    gram = claim_bound(z.T @ z, -float(n), float(n))
+    m = claim_bound(z.sum(axis=0) / n, -1.0, 1.0)
+    second = claim_bound(gram / n, -1.0, 1.0)
+    outer = claim_bound(m[:, None] * m[None, :], -1.0, 1.0)
+    return Moments(n, m, claim_bound(second - outer, -1.0, 1.0))
+
+
+def diagonal(c: SecretArray) -> SecretArray:
+    k = np.arange(c.shape[0])
+    return c[k, k]
+
+
+def jacobi_scaling(c: SecretArray) -> tuple[Any, Any]:
+    """d = 1/sqrt(diag(c)) (floored) and R = D c D, the correlation matrix (|R| <= 1): the
+    preconditioning that makes the inverse's accuracy depend on collinearity only."""
+    variances = clip_below(claim_bound(diagonal(c), 0.0, 1.0), VARIANCE_FLOOR)
+    d = claim_bound(rsqrt(variances), 1.0 - 2.0**-8, 2.0**8 * (1 + 2.0**-8))
+    outer = d[:, None] * d[None, :]
+    # |c_jk| d_j d_k <= 1 by Cauchy-Schwarz (up to the rounding of 1/sqrt): full precision
+    r = known_product(c, outer, -1.05, 1.05, "scaling to a correlation matrix")
+    return d, r
