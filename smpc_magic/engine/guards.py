@@ -36,7 +36,7 @@ _SECRET_ATTRIBUTES = frozenset(
     "T bound copy dot flatten is_integer kind mean ndim ravel reshape shape size squeeze sum transpose".split()
 )
 _FRAME_ATTRIBUTES = frozenset(
-    "columns complete_cases level_index levels mean observed one_hot shape sum to_numpy values".split()
+    "categorical columns complete_cases level_index levels mean observed one_hot shape sum to_numpy values".split()
 )
 _ALLOWED: list[tuple[type | tuple[type, ...], frozenset[str]]] = [
     (SecretCore, _SECRET_ATTRIBUTES),

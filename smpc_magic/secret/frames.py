@@ -107,6 +107,12 @@ class SecretFrame:
             raise KeyError(f"no categorical variable {variable!r} in this frame; columns are {self.columns}")
         return found
 
+    def categorical(self, variable: str) -> SecretFrame:
+        """A categorical variable's 0/1 level columns, named by level (for crosstabs and groups)."""
+        return SecretFrame(
+            {level: self._columns[f"{variable}{LEVEL_SEPARATOR}{level}"] for level in self.levels(variable)}
+        )
+
     def one_hot(self, variable: str) -> SecretArray:
         """A categorical variable as a secret rows x levels matrix of 0/1 (a missing value: all 0)."""
         frame: SecretFrame = self[[f"{variable}{LEVEL_SEPARATOR}{level}" for level in self.levels(variable)]]

@@ -154,18 +154,27 @@ def reciprocal(x: SecretArray) -> SecretArray:
     return secret_arg(scaled * signs)
 
 
-def divide(a: Any, b: Any) -> SecretArray:
+def divide(a: Any, b: Any, known: tuple[float, float] | None = None) -> SecretArray:
     """a / b for a secret b (range as :func:`reciprocal`; a / 0 gives 0): (a * sign / z) * 2**-e.
 
     Multiplying a by 1/z in [0.5, 1] before the power of two keeps the relative precision of
-    1/z, so large a over large b stays within 1e-3 relative (or 4 ulp). 36 rounds.
+    1/z, so large a over large b stays within 1e-3 relative (or 4 ulp). ``known``: a range the
+    caller has proved for the quotient (tighter than a's bound over b's), which keeps more
+    fractional bits. 36 rounds.
     """
     b = secret_arg(b)
     inv, weight, signs, low = _reciprocal_parts(b)
     a = as_secret(inv, a)
     scaled = (a * signs) * inv
+    proved = None if known is None else Bound.of(known[0], known[1], max(a.ndim, b.ndim))
     try:  # the weight 2**-e must keep every bit, or a / (large b) would become 0
-        quotient = scaled._product(weight, "a / b", lambda x, y: x._bound * y._bound, _multiply, exact_right=True)
+        quotient = scaled._product(
+            weight,
+            "a / b",
+            lambda x, y: proved if proved is not None else x._bound * y._bound,
+            _multiply,
+            exact_right=True,
+        )
     except OverflowRiskError as exc:
         raise OverflowRiskError(
             f"a / b: a could reach {a._bound.magnitude():.4g} and b could be as small as "
@@ -177,6 +186,8 @@ def divide(a: Any, b: Any) -> SecretArray:
             bound=exc.bound,
             limit=exc.limit,
         ) from None
+    if proved is not None:
+        return secret_arg(quotient._with_bound(proved.widen(2.0**-quotient._scale)))
     top = a._bound.magnitudes() * 2.0**-low * 1.001 + 2.0**-8
     return secret_arg(quotient._with_bound(Bound(-top, top)))
 

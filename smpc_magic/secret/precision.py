@@ -50,7 +50,7 @@ def at_scale(x: S, scale: int) -> S:
     return x._new(x._at_scale(scale), scale, bound=x._bound)
 
 
-def times_power_of_two(x: S, exponent: int) -> S:
+def times_power_of_two(x: Any, exponent: int) -> Any:
     """``x * 2**exponent`` for a public whole exponent, exactly and without communication: the
     stored integers stay, only the number of fractional bits changes (or, when that would go
     below 0, the integers are multiplied by a public power of two)."""
@@ -62,7 +62,7 @@ def times_power_of_two(x: S, exponent: int) -> S:
     return x._new(shifted, 0, bound=bound)
 
 
-def claim_bound(x: S, lo: Any, hi: Any) -> S:
+def claim_bound(x: Any, lo: Any, hi: Any) -> Any:
     """``x`` with the bound [lo, hi] an algorithm proved mathematically (intersected with the
     derived one). The caller checks its result before anything that relies on it is released."""
     return x._with_bound(Bound.of(lo, hi, x.ndim))
@@ -74,14 +74,14 @@ def public_bound(x: SecretCore) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(lo), np.asarray(hi)
 
 
-def known_product(a: S, b: SecretCore, lo: float, hi: float, operation: str) -> S:
+def known_product(a: Any, b: Any, lo: float, hi: float, operation: str) -> Any:
     """a * b (elementwise) when the algorithm knows the product lies in [lo, hi]: the product is
     then taken at full precision whenever that bound fits, not the looser one of a's times b's."""
     bound = Bound.of(lo, hi, max(a.ndim, b.ndim))
     return a._product(b, operation, lambda x, y: bound, lambda ctx, u, v: ctx.suite.mul(ctx, u, v))
 
 
-def known_matmul(a: S, b: SecretCore, lo: float, hi: float, operation: str) -> S:
+def known_matmul(a: Any, b: Any, lo: float, hi: float, operation: str) -> Any:
     """a @ b when the algorithm knows every entry of the product lies in [lo, hi]."""
     ndim = 1 if min(a.ndim, b.ndim) == 1 else 2
     bound = Bound.of(lo, hi, ndim)

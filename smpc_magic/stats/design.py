@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import OverflowRiskError, SecretValueError
 from ..secret.array import SecretArray
 from ..secret.frames import SecretFrame
-from ..secret.precision import public_bound, times_power_of_two
+from ..secret.functions import rsqrt, sqrt
+from ..secret.precision import public_bound, times_power_of_two, working_precision
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,27 @@ def stacked(cols: list[Column]) -> SecretArray:
 
 def powers_of_two(exponents: list[int]) -> np.ndarray:
     return np.power(2.0, np.asarray(exponents, dtype=np.float64))
+
+
+def exactly_scaled(x: Any, exponents: np.ndarray) -> Any:
+    """``x * 2**exponents`` entry by entry, exactly (no rounds): for small results (a p x p
+    covariance) whose entries have different units."""
+    flat = x.reshape(-1)
+    parts = [times_power_of_two(flat[i : i + 1], int(e)) for i, e in enumerate(np.asarray(exponents).reshape(-1))]
+    return np.concatenate(parts).reshape(x.shape)
+
+
+#: Square roots run at this precision: the function library's polynomial steps are tuned for it.
+ROOT_BITS = 24
+
+
+def root(x: Any) -> Any:
+    """sqrt(x) at :data:`ROOT_BITS` fractional bits (about 2e-5 relative for x >= 2**-12)."""
+    with working_precision(x, ROOT_BITS):
+        return sqrt(x)
+
+
+def inverse_root(x: Any) -> Any:
+    """1/sqrt(x) at :data:`ROOT_BITS` fractional bits."""
+    with working_precision(x, ROOT_BITS):
+        return rsqrt(x)

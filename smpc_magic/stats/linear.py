@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..secret.functions import sqrt
 from ..secret.precision import claim_bound, known_matmul, known_product, times_power_of_two, working_precision
-from .design import columns, normalised, vector
+from .design import columns, normalised, root, vector
 from .linalg import inverse_spd, symmetric
 from .moments import diagonal, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
@@ -53,7 +52,7 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         raise ValueError(f"{WHAT}: {n} rows cannot fit {p + 1} coefficients")
     cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
     cols.append(normalised(target, "y", WHAT))
-    root = math.sqrt(max_condition) * 1.01
+    gamma_top = math.sqrt(max_condition) * 1.01
     with working_precision(target, WORKING_BITS):
         mom = moments(cols)
         cxx, cxy, cyy = mom.c[:p, :p], mom.c[:p, p], mom.c[p, p]
@@ -61,9 +60,9 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         r_inv = symmetric(inverse_spd(r, max_condition, WHAT))
         # standardised coefficients gamma = R^-1 D c_xy: gamma' R gamma = R^2 var(y) <= 1
         dc = known_product(d, cxy, -1.01, 1.01, WHAT)  # correlations times sd(y)
-        gamma = known_matmul(r_inv, dc, -root, root, WHAT)
+        gamma = known_matmul(r_inv, dc, -gamma_top, gamma_top, WHAT)
         beta_z = d * gamma
-        explained = claim_bound(known_product(gamma, dc, -root, root, WHAT).sum(), 0.0, 1.01)
+        explained = claim_bound(known_product(gamma, dc, -gamma_top, gamma_top, WHAT).sum(), 0.0, 1.01)
         sigma2_z = claim_bound(cyy - explained, 0.0, 1.0) * (n / (n - p - 1))
         # intercept in units of y's scale: m_y - beta_z . u, u = each covariate's mean / 2**exponent
         # (as gamma . (d u): d u loses bits relative to d's size, not to gamma's loose bound)
@@ -73,8 +72,8 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         # standard errors times sqrt(n): sqrt(sigma2 (1 + u'C^-1 u)) and sqrt(sigma2 R^-1_jj) d_j
         top = float(max_condition) * float((du.bound[1] ** 2).sum() + (du.bound[0] ** 2).sum())
         quad = claim_bound(known_product(du, r_inv @ du, -top, top, WHAT).sum(), 0.0, top)
-        spread = sqrt(sigma2_z * claim_bound(diagonal(r_inv), 0.0, max_condition)) * d
-        se_const = sqrt(sigma2_z * (1.0 + quad))
+        spread = root(sigma2_z * claim_bound(diagonal(r_inv), 0.0, max_condition)) * d
+        se_const = root(sigma2_z * (1.0 + quad))
         root_n = 1.0 / math.sqrt(n)
         # back to the data's units by public powers of two: exact, so small coefficients keep
         # the working precision rather than the session's

@@ -10,9 +10,8 @@ import numpy as np
 
 from ..secret.array import SecretArray
 from ..secret.compare import clip_below
-from ..secret.functions import rsqrt
 from ..secret.precision import claim_bound, known_product
-from .design import Column, stacked
+from .design import Column, inverse_root, stacked
 
 #: Variances of normalised columns below this are treated as this (a column whose spread is
 #: under 1/256 of its declared range): it keeps 1/sqrt(variance) inside a known range.
@@ -48,7 +47,7 @@ def jacobi_scaling(c: SecretArray) -> tuple[Any, Any]:
     """d = 1/sqrt(diag(c)) (floored) and R = D c D, the correlation matrix (|R| <= 1): the
     preconditioning that makes the inverse's accuracy depend on collinearity only."""
     variances = clip_below(claim_bound(diagonal(c), 0.0, 1.0), VARIANCE_FLOOR)
-    d = claim_bound(rsqrt(variances), 1.0 - 2.0**-8, 2.0**8 * (1 + 2.0**-8))
+    d = claim_bound(inverse_root(variances), 1.0 - 2.0**-8, 2.0**8 * (1 + 2.0**-8))
     outer = d[:, None] * d[None, :]
     # |c_jk| d_j d_k <= 1 by Cauchy-Schwarz (up to the rounding of 1/sqrt): full precision
     r = known_product(c, outer, -1.05, 1.05, "scaling to a correlation matrix")

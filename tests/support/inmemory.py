@@ -72,7 +72,9 @@ class InMemoryParties:
 
         def body(ctx: ProtocolContext, *shares: np.ndarray) -> np.ndarray:
             xs = [
-                SecretArray(ctx, s, scale, None if r is None else Bound.of(*r, np.ndim(s)).widen(2.0**-scale))
+                SecretArray(
+                    ctx, s, scale, None if r is None else Bound.of(*r, np.ndim(s)).widen(2.0**-scale if scale else 0.0)
+                )
                 for s, (_, scale), r in zip(shares, shared, declared)
             ]
             return reveal({"out": fn(*xs)})["out"]

@@ -1,0 +1,100 @@
+"""Cross-tabulation of two categorical variables with Pearson's chi-square, computed securely.
+
+The counts are one secret matrix product of the two one-hot matrices (exact integers, one
+round). The statistic is sum (O - E)^2 / E with E = row total x column total / n, computed as
+n (O - E)^2 / (row x column) with the product of the margins exact: no cancellation, so its
+relative accuracy is that of the secret division (about 2e-5). Empty rows or columns make E zero: one public bit says whether
+every margin is positive, and the statistic is refused otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import NumericalRangeError
+from ..secret.array import SecretArray
+from ..secret.core import reveal
+from ..secret.frames import SecretFrame
+from ..secret.functions import divide
+from ..secret.precision import claim_bound, public_bound, working_precision
+from .design import columns
+from .results import ReleasedResult, SecretResult
+
+WORKING_BITS = 24
+
+
+class Crosstab(SecretResult):
+    KIND = "crosstab"
+    SECRET = ("counts", "chi2")
+    PUBLIC = ("levels_a", "levels_b", "dof")
+
+
+def _one_hot(x: Any, levels: list[str] | None, what: str) -> tuple[SecretArray, list[str]]:
+    """A categorical variable as a secret n x L one-hot matrix and its level names."""
+    if isinstance(x, SecretFrame) or (isinstance(x, SecretArray) and x.ndim == 2):
+        cols, names = columns(x, what, "level")
+        return np.column_stack(cols), list(levels or names)  # type: ignore[return-value]
+    if isinstance(x, SecretArray) and x.ndim == 1:
+        lo, hi = public_bound(x)
+        if levels is None and float(lo.min()) >= 0 and float(hi.max()) <= 1:
+            return np.column_stack([1 - x, x]), ["0", "1"]  # type: ignore[return-value]
+        if levels is None:
+            raise ValueError(f"{what}: give the levels of a coded variable (levels_a=, levels_b=)")
+        codes = np.arange(len(levels))
+        matches = x[:, None] == codes[None, :]  # one comparison batch: is the code k?
+        return matches, list(levels)
+    raise TypeError(f"{what}: give a frame's categorical columns (df.categorical('v')), a one-hot matrix or codes")
+
+
+def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: list[str] | None = None) -> Crosstab:
+    """Counts of each pair of levels (``.counts``, levels_a x levels_b) and Pearson's chi-square
+    without continuity correction (``.chi2``, with ``dof`` degrees of freedom)."""
+    what = "smpc.stats.crosstab"
+    left, names_a = _one_hot(a, levels_a, what)
+    right, names_b = _one_hot(b, levels_b, what)
+    n = left.shape[0]
+    counts = claim_bound(left.T @ right, 0.0, float(n))
+    rows, cols = counts.sum(axis=1), counts.sum(axis=0)
+    empty = (np.concatenate([rows, cols]) < 0.5).sum()
+    opened = reveal({"empty margins": empty})
+    assert opened is not None
+    if float(opened["empty margins"]) > 0:
+        raise NumericalRangeError(
+            f"{what}: a level of one variable never occurs, so the chi-square statistic is undefined "
+            "(nothing was released). Leave that level out or merge it with another."
+        )
+    dof = (len(names_a) - 1) * (len(names_b) - 1)
+    top = float(n) * min(len(names_a) - 1, len(names_b) - 1)  # chi2 <= n (min(levels) - 1)
+    with working_precision(counts, WORKING_BITS):
+        margins = claim_bound(rows[:, None] * cols[None, :], 1.0, float(n) * n)  # exact integers
+        deviation = counts - margins / n  # O - E
+        # (O - E)^2 / E = (O - E)^2 / (row x column) * n; each term is at most chi2's bound
+        terms = divide(deviation * deviation, margins, known=(0.0, top / n)) * n
+        chi2 = claim_bound(terms.sum(), 0.0, top)
+    return Crosstab(counts=counts, chi2=chi2, levels_a=np.array(names_a), levels_b=np.array(names_b), dof=dof)
+
+
+class CrosstabResult(ReleasedResult):
+    KIND = "crosstab"
+
+    @property
+    def pvalue(self) -> float:
+        from scipy import stats as dist
+
+        return float(dist.chi2.sf(self.chi2, self.dof))
+
+    def summary(self) -> str:
+        a = [str(v) for v in np.atleast_1d(self.fields["levels_a"])]
+        b = [str(v) for v in np.atleast_1d(self.fields["levels_b"])]
+        lines = ["Cross-tabulation (secure, pooled)"]
+        if self.has("counts"):
+            counts = np.asarray(self.counts)
+            width = max(8, *(len(v) + 2 for v in b))
+            lines.append(" " * 14 + "".join(f"{v:>{width}}" for v in b))
+            for i, level in enumerate(a):
+                lines.append(f"{level:<14}" + "".join(f"{int(round(c)):>{width}}" for c in counts[i]))
+        if self.has("chi2"):
+            lines.append(f"Pearson chi2 = {self.chi2:.4f}, dof = {int(self.dof)}, p = {self.pvalue:.4g}")
+        return "\n".join(lines)
