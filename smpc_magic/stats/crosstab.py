@@ -31,7 +31,7 @@ class Crosstab(SecretResult):
     PUBLIC = ("levels_a", "levels_b", "dof")
 
 
-def _one_hot(x: Any, levels: list[str] | None, what: str) -> tuple[SecretArray, list[str]]:
+def one_hot(x: Any, levels: list[str] | None, what: str) -> tuple[SecretArray, list[str]]:
     """A categorical variable as a secret n x L one-hot matrix and its level names."""
     if isinstance(x, SecretFrame) or (isinstance(x, SecretArray) and x.ndim == 2):
         cols, names = columns(x, what, "level")
@@ -52,8 +52,8 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
     """Counts of each pair of levels (``.counts``, levels_a x levels_b) and Pearson's chi-square
     without continuity correction (``.chi2``, with ``dof`` degrees of freedom)."""
     what = "smpc.stats.crosstab"
-    left, names_a = _one_hot(a, levels_a, what)
-    right, names_b = _one_hot(b, levels_b, what)
+    left, names_a = one_hot(a, levels_a, what)
+    right, names_b = one_hot(b, levels_b, what)
     n = left.shape[0]
     counts = claim_bound(left.T @ right, 0.0, float(n))
     rows, cols = counts.sum(axis=1), counts.sum(axis=0)

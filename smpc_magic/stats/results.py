@@ -44,6 +44,11 @@ class SecretResult:
             raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
         self.__dict__.update(values)
 
+    def __getattr__(self, name: str) -> Any:  # only reached for names that are not fields
+        raise AttributeError(
+            f"a {self.KIND} result has no field {name!r}; its fields are {', '.join(self.SECRET + self.PUBLIC)}"
+        )
+
     @classmethod
     def cell_attributes(cls) -> frozenset[str]:
         return frozenset(cls.SECRET + cls.PUBLIC + cls.METHODS)
