@@ -36,8 +36,9 @@ def inverse_spd(r: SecretArray, max_condition: float, what: str) -> SecretArray:
 
     The iterates X_{k+1} = X_k (2I - R X_k) from X_0 = I / size have eigenvalues in
     (0, max_condition]; their bound is claimed accordingly. A matrix outside the assumption
-    would break that bound, so the result is checked (|I - R X| < 2**-7 everywhere) and one bit,
-    whether the check passed, is opened to every party."""
+    would break that bound, so the result is checked (|I - R X| < 2**-7 and |X| <= max_condition
+    everywhere) and one bit, whether the check passed, is opened to every party. Callers may
+    rely on lambda_max(X) <= size * max_condition."""
     size = r.shape[0]
     eye = np.eye(size)
     x = claim_bound(r * 0.0 + eye / size, 0.0, 1.0)
@@ -46,17 +47,21 @@ def inverse_spd(r: SecretArray, max_condition: float, what: str) -> SecretArray:
         product = known_matmul(r, x, -1.01, 1.01, what)
         correction: Any = 2.0 * eye - product
         x = known_matmul(x, correction, -max_condition, max_condition, what)
-    require_close_to_identity(known_matmul(r, x, -2.0, 2.0, what), what, max_condition)
+    require_inverse(known_matmul(r, x, -2.0, 2.0, what), x, what, max_condition)
     return x
 
 
-def require_close_to_identity(product: SecretArray, what: str, max_condition: float) -> None:
-    """Open one bit: whether ``product`` is within the tolerance of the identity everywhere."""
+def require_inverse(product: SecretArray, x: SecretArray, what: str, max_condition: float) -> None:
+    """Open one bit: whether R X is within the tolerance of the identity everywhere AND every
+    entry of X is within the claimed bound. The first catches an iteration that broke down,
+    the second a matrix beyond the assumption whose inverse came out right but too large for
+    the bounds the rest of the method relies on (its null space barely shows in R X)."""
     size = product.shape[0]
     residual = claim_bound(product - np.eye(size), -2.0, 2.0)
-    outside: Any = absolute(residual)
-    outside = outside > CHECK_TOLERANCE
-    outside = outside.sum()
+    entries: Any = np.concatenate(
+        [absolute(residual).reshape(-1) - CHECK_TOLERANCE, absolute(x).reshape(-1) - max_condition]
+    )
+    outside: Any = (entries > 0).sum()
     opened = reveal({"outside": outside})
     assert opened is not None
     if float(opened["outside"]) > 0:

@@ -52,7 +52,7 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         raise ValueError(f"{WHAT}: {n} rows cannot fit {p + 1} coefficients")
     cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
     cols.append(normalised(target, "y", WHAT))
-    gamma_top = math.sqrt(max_condition) * 1.01
+    gamma_top = math.sqrt(p * max_condition) * 1.01  # |gamma|^2 <= lambda_max(R^-1)
     with working_precision(target, WORKING_BITS):
         mom = moments(cols)
         cxx, cxy, cyy = mom.c[:p, :p], mom.c[:p, p], mom.c[p, p]
