@@ -131,7 +131,7 @@ def _cmd_bench(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import main as demo_main
 
-    return demo_main()
+    return demo_main(study=args.study)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="additive", help="the protocol suite (default: additive)")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("demo", help="run the salary example and a pooled mean with three local parties")
+    p = sub.add_parser("demo", help="run a study's site notebooks together, one Jupyter kernel per site")
+    p.add_argument(
+        "--study",
+        default="quickstart",
+        choices=["quickstart", "anticoagulant_safety", "breast_cancer", "survival", "template"],
+        help="which study's notebooks (default: quickstart)",
+    )
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -17,13 +17,32 @@ from pathlib import Path
 
 from .cluster import child_env
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+STUDIES = ("quickstart", "anticoagulant_safety", "breast_cancer", "survival", "template")
+
+
+def study_dir(name: str) -> Path:
+    """A study's notebooks: beside the package in a checkout, else where pip installed them."""
+    if name not in STUDIES:
+        raise ValueError(f"no study {name!r}; the studies are {', '.join(STUDIES)}")
+    installed = Path(sys.prefix) / "share" / "smpc-magic" / name
+    return NOTEBOOKS / name if (NOTEBOOKS / name).exists() else installed
 
 
 def quickstart_dir() -> Path:
-    """The quick-start notebooks: beside the package in a checkout, else where pip installed them."""
-    installed = Path(sys.prefix) / "share" / "smpc-magic" / "quickstart"
-    return QUICKSTART if QUICKSTART.exists() else installed
+    """The quick-start notebooks."""
+    return study_dir("quickstart")
+
+
+def study_notebooks(name: str) -> tuple[dict[str, Path], dict[str, dict[str, str]]]:
+    """({site: notebook}, {site: extra environment}) for running a study's sites together; the
+    template runs as three sites from one notebook."""
+    folder = study_dir(name)
+    if name == "template":
+        sites = ("site_a", "site_b", "site_c")
+        return {s: folder / "site.ipynb" for s in sites}, {s: {"SMPC_SITE": s} for s in sites}
+    notebooks = {p.stem: p for p in sorted(folder.glob("*.ipynb"))}
+    return notebooks, {s: {} for s in notebooks}
 
 
 def execute_one(source: str, target: str, timeout: float) -> int:
@@ -60,13 +79,19 @@ def execute_one(source: str, target: str, timeout: float) -> int:
 
 
 def run_site_notebooks(
-    notebooks: dict[str, Path], session: Path, out_dir: Path, timeout: float = 120.0, env: dict | None = None
+    notebooks: dict[str, Path],
+    session: Path,
+    out_dir: Path,
+    timeout: float = 120.0,
+    env: dict | None = None,
+    site_env: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, tuple[int, Path]]:
     """Execute the notebooks together; returns {site: (exit status, executed notebook path)}."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    env_of_child = child_env({**(env or {}), "SMPC_SESSION": str(session)})
     procs = {}
     for site, source in notebooks.items():
+        extra = (site_env or {}).get(site, {})
+        env_of_child = child_env({**(env or {}), **extra, "SMPC_SESSION": str(session)})
         target = out_dir / f"{site}.executed.ipynb"
         log = open(out_dir / f"{site}.log", "wb")  # noqa: SIM115 - handed to the child
         cmd = [sys.executable, "-m", "smpc_magic.launch.notebooks", str(source), str(target), str(timeout)]

@@ -74,15 +74,23 @@ def _prefix_product(x: Any) -> Any:
     return x
 
 
-def kaplan_meier(time: Any, event: Any, grid: Any) -> SurvivalCurve:
+def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> SurvivalCurve:
     """Survival probability at each public ``grid`` time, its Greenwood standard error and the
-    number at risk at that time (still under observation)."""
+    number at risk at that time (still under observation). ``where``: a secret 0/1 column
+    selecting the rows of one group (``cohort['drug=doac']``); which rows it selects stays secret."""
     what = "smpc.stats.kaplan_meier"
     t, e = vector(time, what), vector(event, what)
     n = len(t)
-    edges, where = _boundaries(t, grid, what)
-    beyond, _, deaths = _risk_sets(t, e, edges)
-    at_risk = beyond[:, :-1].sum(axis=0)
+    edges, picks = _boundaries(t, grid, what)
+    if where is None:
+        beyond, _, deaths = _risk_sets(t, e, edges)
+        at_risk = beyond[:, :-1].sum(axis=0)
+    else:
+        mask = vector(where, what)
+        beyond = t[:, None] > edges[None, :]
+        both = np.column_stack([mask, mask * e])  # one round
+        at_risk = both[:, 0] @ beyond[:, :-1]
+        deaths = both[:, 1] @ (beyond[:, :-1] - beyond[:, 1:])
     with working_precision(deaths, WORKING_BITS):
         risk = claim_bound(at_risk * 1.0, 0.0, float(n))
         hazard = divide(deaths * 1.0, risk, known=(0.0, 1.0))
@@ -91,8 +99,8 @@ def kaplan_meier(time: Any, event: Any, grid: Any) -> SurvivalCurve:
         terms = divide(deaths * 1.0, risk * (risk - deaths), known=(0.0, 1.0))
         cumulative = _running_sum(terms)
         se = survival * root(claim_bound(cumulative, 0.0, float(len(edges))))
-    picked = np.clip(where, 0, None)
-    before = where < 0
+    picked = np.clip(picks, 0, None)
+    before = picks < 0
     s_at = survival[picked] * (1 - before) + before * 1.0
     se_at = se[picked] * (1 - before)
     return SurvivalCurve(

@@ -16,6 +16,7 @@ SITES = {"alice": (1, 1200), "bob": (2, 800), "carol": (3, 1500)}
 
 
 def site_data(seed, rows):
+    """What each quick-start notebook generates (notebooks/generate.py)."""
     rng = np.random.default_rng(seed)
     age = rng.normal(55, 12, rows).round()
     bmi = rng.normal(27, 4, rows)
@@ -52,7 +53,8 @@ def test_salary_total_and_pooled_statistics_are_released_to_every_site(executed)
         assert "total_salary = 171750.0" in texts, site
         html = "\n".join(outputs(nb, "text/html"))
         assert "smpc: released" in html and "<table" in html
-        # the regression computed from the released normal equations matches plain least squares
+        # the secure regression's released coefficients match plain least squares on the pooled rows
+        assert "OLS regression (secure, pooled n = 3500)" in texts and "XtX" not in texts
         beta_text = next(t for t in outputs(nb, "text/plain") if t.startswith("array(["))
         beta = np.array(json.loads(beta_text.replace("array(", "").rstrip(")")))
         np.testing.assert_allclose(beta, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-3)
