@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from ..errors import PartyFailed
-from ..launch.bench_party import GRAM_COLUMNS, bench_data
+from ..launch.bench_party import GRAM_COLUMNS, LOGIT_ITERATIONS, bench_data, regression_data
 from ..launch.cluster import LocalCluster
 
 FULL_PLAN = (
@@ -42,7 +42,8 @@ FUNCTION_PLAN = [
     ("tanh", 10**4),
     ("softmax", 10**4),
 ]
-FULL_PLAN = FULL_PLAN + FUNCTION_PLAN
+STATS_PLAN = [("ols", 10**6), ("logit", 70_000)]
+FULL_PLAN = FULL_PLAN + FUNCTION_PLAN + STATS_PLAN
 QUICK_PLAN = [
     ("share", 10**5),
     ("mul", 10**4),
@@ -54,6 +55,7 @@ QUICK_PLAN = [
     ("lt", 10**4),
     ("recip", 10**3),
     ("sigmoid", 10**4),
+    ("ols", 10**5),
 ]
 DESCRIPTIONS = {
     "share": "input sharing (seeds + agreement round)",
@@ -72,10 +74,31 @@ DESCRIPTIONS = {
     "sigmoid": "sigmoid(x)",
     "tanh": "tanh(x)",
     "softmax": "softmax over rows of 10",
+    "ols": f"smpc.stats.ols, SIZE rows x {GRAM_COLUMNS} columns, with standard errors",
+    "logit": f"smpc.stats.logit, SIZE rows x {GRAM_COLUMNS} columns, {LOGIT_ITERATIONS} Newton iterations",
 }
 
 
+def _plain_regression(op: str, n: int) -> None:
+    """The same fit in plaintext numpy: least squares with SEs, or Newton's method."""
+    x, y = regression_data(op, n)
+    design = np.column_stack([np.ones(n), x])
+    if op == "ols":
+        beta = np.linalg.solve(design.T @ design, design.T @ y)
+        residual = y - design @ beta
+        np.sqrt(np.diag(np.linalg.inv(design.T @ design)) * (residual @ residual) / (n - design.shape[1]))
+        return
+    beta = np.zeros(design.shape[1])
+    for _ in range(LOGIT_ITERATIONS):
+        p = 1 / (1 + np.exp(-(design @ beta)))
+        beta += np.linalg.solve(design.T @ (design * (p * (1 - p))[:, None]), design.T @ (y - p))
+
+
 def _numpy_time(op: str, n: int, repeats: int) -> float:
+    if op in ("ols", "logit"):
+        t = time.perf_counter()
+        _plain_regression(op, n)
+        return time.perf_counter() - t
     x = bench_data((n, GRAM_COLUMNS) if op == "gram" else (n,))
     y = bench_data((n,))[::-1].copy()
     fn = {
@@ -132,7 +155,7 @@ def run_bench(
         for i, (op, size) in enumerate(plan_ops):
             per_party = [results[name][i] for name in names]
             times = [max(t) for t in zip(*(r["times"] for r in per_party))]
-            elements = size * GRAM_COLUMNS if op == "gram" else size
+            elements = size * GRAM_COLUMNS if op in ("gram", "ols", "logit") else size
             best = min(times)
             numpy_s = _numpy_time(op, size, repeats)
             rows.append(
@@ -170,11 +193,20 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(
-    quick: bool = False, json_path: str | None = None, parties: str | None = None, protocol: str = "additive"
+    quick: bool = False,
+    json_path: str | None = None,
+    parties: str | None = None,
+    protocol: str = "additive",
+    only: str | None = None,
 ) -> int:
     counts = [int(p) for p in parties.replace(",", " ").split()] if parties else ([3] if quick else [2, 3])
     plan = QUICK_PLAN if quick else FULL_PLAN
+    if only:
+        wanted = set(only.replace(",", " ").split())
+        plan = [(op, n) for op, n in FULL_PLAN if op in wanted]
     repeats = 3 if quick else 5
+    if any(op in ("ols", "logit") for op, _ in plan):
+        repeats = min(repeats, 2)  # whole analyses: seconds each
     started = time.perf_counter()
     rows = run_bench(counts, plan, repeats, protocol=protocol)
     print(format_table(rows))

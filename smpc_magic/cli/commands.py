@@ -125,7 +125,9 @@ def _cmd_dealer(args) -> int:
 def _cmd_bench(args) -> int:
     from .bench import main as bench_main
 
-    return bench_main(quick=args.quick, json_path=args.json, parties=args.parties, protocol=args.protocol)
+    return bench_main(
+        quick=args.quick, json_path=args.json, parties=args.parties, protocol=args.protocol, only=args.only
+    )
 
 
 def _cmd_demo(args) -> int:
@@ -193,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--parties", default=None, help="party counts to run, e.g. 3 or 2,3")
     p.add_argument("--protocol", default="additive", help="the protocol suite (default: additive)")
+    p.add_argument("--only", default=None, help="only these operations of the full plan, e.g. ols,logit")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("demo", help="run a study's site notebooks together, one Jupyter kernel per site")

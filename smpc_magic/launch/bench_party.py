@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import stats
 from ..engine import inputs
 from ..engine.party import Party
 from ..protocols.base import MaterialNeed
@@ -19,6 +20,7 @@ from ..secret.array import SecretArray
 from ..secret.bounds import Bound
 
 GRAM_COLUMNS = 10
+LOGIT_ITERATIONS = 20
 
 
 def bench_data(shape: tuple[int, ...]) -> np.ndarray:
@@ -35,8 +37,28 @@ def _material_needs(ctx: ProtocolContext, op: str, n: int) -> list[MaterialNeed]
     return []
 
 
+def regression_data(op: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """X (n x 10, in [-10, 10]) and an outcome: linear with noise (ols) or 0/1 (logit)."""
+    rows = np.arange(n, dtype=np.float64)[:, None]
+    frequencies = np.sqrt(np.array([2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37][:GRAM_COLUMNS], dtype=np.float64))
+    x = 10 * np.sin(rows * frequencies + np.arange(GRAM_COLUMNS))  # uncorrelated columns, deterministic
+    weights = np.linspace(-0.3, 0.3, GRAM_COLUMNS)
+    wiggle = 3 * np.sin(np.arange(n) * 1.3)  # deterministic "noise"
+    if op == "ols":
+        return x, np.clip(x @ weights + wiggle, -30, 30)
+    return x, (x @ weights + wiggle > 0).astype(np.int64)
+
+
+def _secret(ctx: ProtocolContext, data: np.ndarray, lo: float, hi: float) -> SecretArray:
+    encoded, scale = ctx.suite.codec.encode_input(data, ctx.frac_bits, "benchmark data")
+    return SecretArray(ctx, ctx.suite.constant(ctx, encoded), scale, Bound.of(lo, hi, data.ndim))
+
+
 def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
     """Valid sharings of public data (a public constant as a secret): timing is the same."""
+    if op in ("ols", "logit"):
+        x, y = regression_data(op, n)
+        return [_secret(ctx, x, -10, 10), _secret(ctx, y, -30, 30) if op == "ols" else _secret(ctx, y, 0, 1)]
     shape = (n, GRAM_COLUMNS) if op == "gram" else (n // 10, 10) if op == "softmax" else (n,)
     count = 2 if op in ("mul", "dot", "lt", "eq") else 1
     out = []
@@ -87,6 +109,10 @@ def _run_op(ctx: ProtocolContext, op: str, operands: list[SecretArray], n: int, 
         _ = operands[0] < operands[1]
     elif op == "eq":
         _ = operands[0] == operands[1]
+    elif op == "ols":
+        stats.ols(operands[0], operands[1])
+    elif op == "logit":
+        stats.logit(operands[0], operands[1], iterations=LOGIT_ITERATIONS)
     else:
         functions: dict[str, Any] = {
             "max": lib.max,
