@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..secret.compare import amax, amin
-from ..secret.functions import reciprocal
-from ..secret.precision import claim_bound, times_power_of_two, working_precision
+from ..secret.functions import divide
+from ..secret.precision import claim_bound, public_bound, times_power_of_two, working_precision
 from .design import Column, columns, exactly_scaled, normalised, root
 from .moments import diagonal, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
@@ -129,14 +129,47 @@ class GroupMeans(SecretResult):
 
 
 def group_mean(x: Any, by: Any, levels: list[str] | None = None) -> GroupMeans:
-    """Means of each column within each level of a categorical variable: ``by`` is a secret
-    one-hot matrix (``frame.one_hot('drug')``) or a frame of level columns
-    (``frame.categorical('drug')``). An empty group's mean is 0 (its count says so)."""
+    """Means of each column within each level of a categorical variable. ``by`` is secret (a
+    one-hot matrix ``frame.one_hot('drug')`` or a frame of level columns
+    ``frame.categorical('drug')``: who is in which group stays secret) or public (one label per
+    pooled row, e.g. the site of each row: no communication at all). An empty group's mean is 0
+    (its count says so)."""
     xs, names = columns(x, "smpc.stats.group_mean")
+    data: Any = np.column_stack(xs)
+    if isinstance(by, list | tuple | np.ndarray):
+        labels = np.asarray(by)
+        if labels.shape != (len(xs[0]),):
+            raise ValueError(f"smpc.stats.group_mean: by= needs one label per row ({len(xs[0])}), got {labels.shape}")
+        found_public = [str(v) for v in np.unique(labels)]
+        public_one_hot = (labels[:, None] == np.unique(labels)[None, :]).astype(np.int64)
+        counts = public_one_hot.sum(axis=0)
+        sums = public_one_hot.T @ data  # a public matrix times a secret one: local
+        means = sums * (1.0 / np.maximum(counts, 1))[:, None]
+        return GroupMeans(
+            mean=means,
+            count=data[: len(counts), 0] * 0 + counts,
+            levels=np.array(levels or found_public),
+            names=np.array(names),
+        )
     groups, found = columns(by, "smpc.stats.group_mean(by=...)", "level")
-    one_hot = np.column_stack(groups)
+    one_hot: Any = np.column_stack(groups)
     counts = one_hot.sum(axis=0)
-    sums = one_hot.T @ np.column_stack(xs)  # levels x columns, one round
+    sums = one_hot.T @ data  # levels x columns, one round
     floor = claim_bound(counts + (counts < 0.5), 1.0, float(len(xs[0])))  # an empty group divides by 1
-    means = sums * reciprocal(floor)[:, None]
+    lo, hi = (np.asarray(v) for v in public_bound(data))
+    known = (min(0.0, float(lo.min())), max(0.0, float(hi.max())))  # a mean lies in the data's range
+    means = divide(sums, floor[:, None], known=known)
     return GroupMeans(mean=means, count=counts, levels=np.array(levels or found), names=np.array(names))
+
+
+class GroupMeansResult(ReleasedResult):
+    KIND = "group_means"
+
+    def summary(self) -> str:
+        names = [str(n) for n in np.atleast_1d(self.fields["names"])]
+        lines = ["Group means (secure, pooled)", f"{'level':<16}{'count':>10}" + "".join(f"{n:>14}" for n in names)]
+        for i, level in enumerate(np.atleast_1d(self.levels)):
+            count = f"{int(round(np.atleast_1d(self.count)[i])):>10}" if self.has("count") else " " * 10
+            means = "".join(f"{v:>14.4f}" for v in np.atleast_2d(self.mean)[i]) if self.has("mean") else ""
+            lines.append(f"{str(level):<16}{count}{means}")
+        return "\n".join(lines)

@@ -93,3 +93,26 @@ def test_library_code_never_uses_numpy_random():
             if "np.random" in text or "numpy.random" in text:
                 offenders.append(str(path))
     assert offenders == [], f"numpy.random in library code: {offenders}"
+
+
+def test_ring_matmul_is_exact_modulo_2_64_for_every_shape_and_chunking(monkeypatch):
+    import smpc_magic.protocols.additive.ring as ring
+
+    rng = np.random.default_rng(0)
+
+    def draw(*shape):
+        return rng.integers(0, 2**64, size=shape, dtype=np.uint64)
+
+    cases = [
+        ((40, 3000), (3000, 40)),
+        ((3000,), (3000, 60)),
+        ((60, 300), (300,)),
+        ((2, 30, 300), (2, 300, 30)),
+        ((3, 5), (5, 2)),
+    ]
+    monkeypatch.setattr(ring, "_CHUNK", 700)  # several passes along the contraction
+    for shape_a, shape_b in cases:
+        a, b = draw(*shape_a), draw(*shape_b)
+        with np.errstate(over="ignore"):
+            expected = np.matmul(a, b)
+        assert np.array_equal(ring.ring_matmul(a, b), expected), (shape_a, shape_b)

@@ -232,3 +232,21 @@ def test_descriptives_match_numpy_at_raw_scales(parties):
     out = parties.compute(describe, X, ranges=[(np.array([18, 0.0]), np.array([95, 1e5]))])
     ref = np.concatenate([X.var(0, ddof=1), X.std(0, ddof=1), np.cov(X.T).ravel(), np.corrcoef(X.T).ravel()])
     assert out == pytest.approx(ref, rel=1e-4)
+
+
+def test_group_means_by_a_secret_category_and_by_public_labels(parties):
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(50, 10, 300).clip(0, 100), 2)
+    group = rng.integers(0, 3, 300)
+    site = np.repeat(["a", "b", "c"], 100)
+
+    def means(values, one_hot):
+        secret = stats.group_mean(values, one_hot)
+        public = stats.group_mean(values, site)
+        return np.concatenate([secret.mean.ravel(), secret.count, public.mean.ravel(), public.count])
+
+    out = parties.compute(means, x, np.eye(3, dtype=int)[group], ranges=[(0, 100), (0, 1)])
+    expected = [x[group == k].mean() for k in range(3)]
+    assert out[:3] == pytest.approx(expected, rel=1e-4) and out[3:6].tolist() == np.bincount(group).tolist()
+    assert out[6:9] == pytest.approx([x[:100].mean(), x[100:200].mean(), x[200:].mean()], rel=1e-4)
+    assert out[9:].tolist() == [100, 100, 100]

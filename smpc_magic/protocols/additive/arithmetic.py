@@ -13,7 +13,7 @@ import numpy as np
 
 from ..base import Array
 from ..channel import ArraySpec, Message
-from .ring import ring_op
+from .ring import ring_matmul, ring_op
 
 if TYPE_CHECKING:  # the context imports the suite, which imports this module
     from ..context import ProtocolContext
@@ -96,10 +96,10 @@ def matmul(ctx: ProtocolContext, x: Array, y: Array) -> Array:
     m = ctx.material.take("matmul", (tuple(x.shape), tuple(y.shape)))
     a, b, c = m["A"], m["B"], m["C"]
     d, e = open_all(ctx, [x - a, y - b], "matrix multiply")
-    z: Array = c + d @ b
-    z += a @ e
+    z: Array = c + ring_matmul(d, b)
+    z += ring_matmul(a, e)
     if ctx.is_leader:
-        z += d @ e
+        z += ring_matmul(d, e)
     return z
 
 
@@ -109,11 +109,11 @@ def gram(ctx: ProtocolContext, x: Array) -> Array:
     m = ctx.material.take("gram", (tuple(x.shape),))
     a, c = m["A"], m["C"]
     (d,) = open_all(ctx, [x - a], "gram matrix")
-    cross = d.T @ a
+    cross = ring_matmul(d.T, a)
     z: Array = c + cross
     z += cross.T
     if ctx.is_leader:
-        z += d.T @ d
+        z += ring_matmul(d.T, d)
     return z
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..base import Array
 from ..prg import derive_seed, expand
-from .ring import ring_op
+from .ring import ring_matmul, ring_op
 
 MASK63 = np.uint64((1 << 63) - 1)
 #: Largest request the dealer serves (elements per component).
@@ -115,7 +115,7 @@ class MatmulTriples(MaterialKind):
         ]
 
     def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
-        return {"C": np.matmul(values["A"], values["B"])}
+        return {"C": ring_matmul(values["A"], values["B"])}
 
 
 class GramTriples(MaterialKind):
@@ -129,7 +129,7 @@ class GramTriples(MaterialKind):
 
     def derive(self, params: tuple[Any, ...], values: dict[str, Array]) -> dict[str, Array]:
         a = values["A"]
-        return {"C": a.T @ a}
+        return {"C": ring_matmul(a.T, a)}
 
 
 class BroadcastTriples(MaterialKind):

@@ -15,7 +15,7 @@ from ...errors import PreprocessingError
 from ..base import Array, DealerLogic, DealerRequest, InputSharing, MaterialNeed, MaterialSource, ProtocolSuite
 from . import arithmetic, comparison
 from .dealer import Dealer
-from .ring import RING_DTYPE, RingCodec, ring_op
+from .ring import RING_DTYPE, RingCodec, ring_matmul, ring_op
 from .sharing import SeedInputSharing
 from .source import DealerMaterial
 
@@ -60,7 +60,7 @@ class AdditiveSuite(ProtocolSuite):
     @ring_op
     def matmul_public(self, x: Array, public: Array, public_on_left: bool) -> Array:
         p = np.asarray(public, dtype=RING_DTYPE)
-        return p @ x if public_on_left else x @ p
+        return ring_matmul(p, x) if public_on_left else ring_matmul(x, p)
 
     def add_public(self, ctx: ProtocolContext, x: Array, public: Array) -> Array:
         return arithmetic.add_public(ctx, x, public)
