@@ -16,8 +16,8 @@ import numpy as np
 
 from ..secret.compare import amax, amin
 from ..secret.functions import divide
-from ..secret.precision import claim_bound, public_bound, times_power_of_two, working_precision
-from .design import Column, columns, exactly_scaled, normalised, root
+from ..secret.precision import claim_bound, times_power_of_two, working_precision
+from .design import Column, columns, exactly_scaled, normalised, root, stacked
 from .moments import diagonal, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
 
@@ -38,14 +38,20 @@ def _each(values: list[Any], single: bool) -> Any:
     return values[0] if single else np.concatenate([v.reshape(1) for v in values])
 
 
-def mean(x: Any, axis: int = 0) -> Any:
-    """Column means (a frame's, a matrix's) or the mean of a vector; ``axis`` as numpy's."""
+def mean(x: Any, axis: int = 0, by: Any = None) -> Any:
+    """Column means (a frame's, a matrix's) or the mean of a vector; ``axis`` as numpy's.
+    ``by``: per level of a categorical variable (levels x columns; see :func:`group_mean`)."""
+    if by is not None:
+        return _group_moments(x, by, 1, "smpc.stats.mean")[0]
     data = x.to_numpy() if hasattr(x, "to_numpy") and hasattr(x, "columns") else x
     return data.mean(axis=axis)
 
 
-def var(x: Any, axis: int = 0, ddof: int = 1) -> Any:
-    """Variance of each column (``ddof=1``: the sample variance, as pandas and R)."""
+def var(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
+    """Variance of each column (``ddof=1``: the sample variance, as pandas and R); ``by``: per
+    level of a categorical variable (levels x columns)."""
+    if by is not None:
+        return _group_moments(x, by, ddof, "smpc.stats.var")[1]
     if axis != 0:
         raise ValueError("smpc.stats.var works down the rows (axis=0)")
     cols, _, n = _normalised_columns(x, "smpc.stats.var")
@@ -57,8 +63,10 @@ def var(x: Any, axis: int = 0, ddof: int = 1) -> Any:
     return _each(out, _single(x))
 
 
-def std(x: Any, axis: int = 0, ddof: int = 1) -> Any:
-    """Standard deviation of each column (square root of :func:`var`)."""
+def std(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
+    """Standard deviation of each column (square root of :func:`var`); ``by``: per level."""
+    if by is not None:
+        return group_mean(x, by, ddof=ddof).std
     if axis != 0:
         raise ValueError("smpc.stats.std works down the rows (axis=0)")
     cols, _, n = _normalised_columns(x, "smpc.stats.std")
@@ -124,42 +132,69 @@ class DescriptionResult(ReleasedResult):
 
 class GroupMeans(SecretResult):
     KIND = "group_means"
-    SECRET = ("mean", "count")
+    SECRET = ("mean", "std", "count")
     PUBLIC = ("levels", "names")
 
 
-def group_mean(x: Any, by: Any, levels: list[str] | None = None) -> GroupMeans:
-    """Means of each column within each level of a categorical variable. ``by`` is secret (a
-    one-hot matrix ``frame.one_hot('drug')`` or a frame of level columns
-    ``frame.categorical('drug')``: who is in which group stays secret) or public (one label per
-    pooled row, e.g. the site of each row: no communication at all). An empty group's mean is 0
-    (its count says so)."""
-    xs, names = columns(x, "smpc.stats.group_mean")
-    data: Any = np.column_stack(xs)
+def _groups(by: Any, n: int, what: str) -> tuple[Any, Any, list[str], bool]:
+    """(one-hot rows x levels, counts, level names, public?) for a secret or public grouping."""
     if isinstance(by, list | tuple | np.ndarray):
         labels = np.asarray(by)
-        if labels.shape != (len(xs[0]),):
-            raise ValueError(f"smpc.stats.group_mean: by= needs one label per row ({len(xs[0])}), got {labels.shape}")
-        found_public = [str(v) for v in np.unique(labels)]
-        public_one_hot = (labels[:, None] == np.unique(labels)[None, :]).astype(np.int64)
-        counts = public_one_hot.sum(axis=0)
-        sums = public_one_hot.T @ data  # a public matrix times a secret one: local
-        means = sums * (1.0 / np.maximum(counts, 1))[:, None]
-        return GroupMeans(
-            mean=means,
-            count=data[: len(counts), 0] * 0 + counts,
-            levels=np.array(levels or found_public),
-            names=np.array(names),
+        if labels.shape != (n,):
+            raise ValueError(f"{what}: by= needs one label per row ({n}), got shape {labels.shape}")
+        levels = np.unique(labels)
+        public = (labels[:, None] == levels[None, :]).astype(np.int64)
+        return public, public.sum(axis=0), [str(v) for v in levels], True
+    groups, found = columns(by, f"{what}(by=...)", "level")
+    secret: Any = np.column_stack(groups)
+    return secret, secret.sum(axis=0), found, False
+
+
+def _group_moments(x: Any, by: Any, ddof: int, what: str) -> tuple[Any, Any, Any, list[str], list[Column]]:
+    """Per level: (mean, variance with ``ddof``, count) of every column, in the data's units.
+    Sums of the normalised columns and their squares come from one product with the one-hot
+    matrix (a public grouping costs no round); a level with no rows has mean 0 and a level with
+    ddof rows or fewer variance 0 (their counts say so)."""
+    cols, names, n = _normalised_columns(x, what)
+    one_hot, counts, levels, public = _groups(by, n, what)
+    z: Any = stacked(cols)
+    with working_precision(z, WORKING_BITS):
+        both: Any = np.column_stack([z, z * z])
+        sums = one_hot.T @ both  # levels x 2p: a public one-hot is local, a secret one one round
+        p = len(cols)
+        if public:
+            size = np.maximum(counts, 1).astype(np.float64)
+            mean_z = sums[:, :p] * (1.0 / size)[:, None]
+            second = sums[:, p:] * (1.0 / size)[:, None]
+            factor: Any = np.where(counts > ddof, counts / np.maximum(counts - ddof, 1), 0.0)
+        else:
+            size = claim_bound(counts + (counts < 0.5), 1.0, float(n))  # an empty level divides by 1
+            mean_z = divide(sums[:, :p], size[:, None], known=(-1.0, 1.0))
+            second = divide(sums[:, p:], size[:, None], known=(0.0, 1.0))
+            factor = divide(
+                counts * 1.0, claim_bound(counts - float(ddof), -float(ddof), float(n)), known=(0.0, float(ddof + 1))
+            )
+            factor = factor * (counts > ddof)
+        var_z = claim_bound(second - mean_z * mean_z, 0.0, 1.0) * factor[:, None]
+        exponents = np.array([c.exponent for c in cols])
+        shape = (len(levels), p)
+        mean = exactly_scaled(mean_z, np.broadcast_to(exponents, shape)) + np.array([c.centre for c in cols])
+        variance = exactly_scaled(claim_bound(var_z, 0.0, float(ddof + 1)), np.broadcast_to(2 * exponents, shape))
+    return mean, variance, counts, levels, cols
+
+
+def group_mean(x: Any, by: Any, levels: list[str] | None = None, ddof: int = 1) -> GroupMeans:
+    """Mean, standard deviation and count of each column within each level of a categorical
+    variable. ``by`` is secret (``frame.categorical('drug')`` or a one-hot matrix: who is in
+    which group stays secret) or public (one label per pooled row, e.g. each row's site)."""
+    mean, variance, counts, found, cols = _group_moments(x, by, ddof, "smpc.stats.group_mean")
+    with working_precision(mean, WORKING_BITS):
+        spread = exactly_scaled(
+            root(exactly_scaled(variance, np.broadcast_to([-2 * c.exponent for c in cols], variance.shape))),
+            np.broadcast_to([c.exponent for c in cols], variance.shape),
         )
-    groups, found = columns(by, "smpc.stats.group_mean(by=...)", "level")
-    one_hot: Any = np.column_stack(groups)
-    counts = one_hot.sum(axis=0)
-    sums = one_hot.T @ data  # levels x columns, one round
-    floor = claim_bound(counts + (counts < 0.5), 1.0, float(len(xs[0])))  # an empty group divides by 1
-    lo, hi = (np.asarray(v) for v in public_bound(data))
-    known = (min(0.0, float(lo.min())), max(0.0, float(hi.max())))  # a mean lies in the data's range
-    means = divide(sums, floor[:, None], known=known)
-    return GroupMeans(mean=means, count=counts, levels=np.array(levels or found), names=np.array(names))
+    names = [c.name for c in cols]
+    return GroupMeans(mean=mean, std=spread, count=counts, levels=np.array(levels or found), names=np.array(names))
 
 
 class GroupMeansResult(ReleasedResult):
@@ -167,9 +202,14 @@ class GroupMeansResult(ReleasedResult):
 
     def summary(self) -> str:
         names = [str(n) for n in np.atleast_1d(self.fields["names"])]
-        lines = ["Group means (secure, pooled)", f"{'level':<16}{'count':>10}" + "".join(f"{n:>14}" for n in names)]
+        head = f"{'level':<16}{'count':>10}" + "".join(f"{n + ' mean':>16}{n + ' sd':>14}" for n in names)
+        lines = ["Group means (secure, pooled)", head]
         for i, level in enumerate(np.atleast_1d(self.levels)):
             count = f"{int(round(np.atleast_1d(self.count)[i])):>10}" if self.has("count") else " " * 10
-            means = "".join(f"{v:>14.4f}" for v in np.atleast_2d(self.mean)[i]) if self.has("mean") else ""
-            lines.append(f"{str(level):<16}{count}{means}")
+            cells = ""
+            for j in range(len(names)):
+                m = f"{np.atleast_2d(self.mean)[i][j]:>16.4f}" if self.has("mean") else " " * 16
+                sd = f"{np.atleast_2d(self.std)[i][j]:>14.4f}" if self.has("std") else " " * 14
+                cells += m + sd
+            lines.append(f"{str(level):<16}{count}{cells}")
         return "\n".join(lines)

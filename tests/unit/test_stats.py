@@ -234,19 +234,37 @@ def test_descriptives_match_numpy_at_raw_scales(parties):
     assert out == pytest.approx(ref, rel=1e-4)
 
 
-def test_group_means_by_a_secret_category_and_by_public_labels(parties):
+def test_group_means_and_spreads_by_a_secret_category_and_by_public_labels(parties):
+    import pandas as pd
+
     rng = np.random.default_rng(3)
     x = np.round(rng.normal(50, 10, 300).clip(0, 100), 2)
     group = rng.integers(0, 3, 300)
     site = np.repeat(["a", "b", "c"], 100)
 
-    def means(values, one_hot):
+    def grouped(values, one_hot):
         secret = stats.group_mean(values, one_hot)
         public = stats.group_mean(values, site)
-        return np.concatenate([secret.mean.ravel(), secret.count, public.mean.ravel(), public.count])
+        variances = stats.var(values, by=one_hot)
+        return np.concatenate(
+            [
+                secret.mean.ravel(),
+                secret.std.ravel(),
+                secret.count,
+                public.mean.ravel(),
+                public.std.ravel(),
+                public.count,
+                variances.ravel(),
+            ]
+        )
 
-    out = parties.compute(means, x, np.eye(3, dtype=int)[group], ranges=[(0, 100), (0, 1)])
-    expected = [x[group == k].mean() for k in range(3)]
-    assert out[:3] == pytest.approx(expected, rel=1e-4) and out[3:6].tolist() == np.bincount(group).tolist()
-    assert out[6:9] == pytest.approx([x[:100].mean(), x[100:200].mean(), x[200:].mean()], rel=1e-4)
-    assert out[9:].tolist() == [100, 100, 100]
+    out = parties.compute(grouped, x, np.eye(3, dtype=int)[group], ranges=[(0, 100), (0, 1)])
+    by_group = pd.Series(x).groupby(group)
+    by_site = pd.Series(x).groupby(site)
+    assert out[:3] == pytest.approx(by_group.mean().to_numpy(), rel=1e-4)
+    assert out[3:6] == pytest.approx(by_group.std().to_numpy(), rel=1e-4)
+    assert out[6:9].tolist() == np.bincount(group).tolist()
+    assert out[9:12] == pytest.approx(by_site.mean().to_numpy(), rel=1e-4)
+    assert out[12:15] == pytest.approx(by_site.std().to_numpy(), rel=1e-4)
+    assert out[15:18].tolist() == [100, 100, 100]
+    assert out[18:] == pytest.approx(by_group.var().to_numpy(), rel=1e-4)
