@@ -268,3 +268,19 @@ def test_group_means_and_spreads_by_a_secret_category_and_by_public_labels(parti
     assert out[12:15] == pytest.approx(by_site.std().to_numpy(), rel=1e-4)
     assert out[15:18].tolist() == [100, 100, 100]
     assert out[18:] == pytest.approx(by_group.var().to_numpy(), rel=1e-4)
+
+
+def test_logit_under_complete_separation_refuses_rather_than_report_a_fit(parties):
+    """statsmodels raises PerfectSeparationError here; the secure fit must not return numbers."""
+    rng = np.random.default_rng(5)
+    x = np.round(rng.uniform(0, 10, 200), 2)
+    y = (x > 5).astype(int)
+    with pytest.raises(NumericalRangeError):
+        parties.compute(lambda a, t: stats.logit(a, t, iterations=10).coef, x, y, ranges=[(0, 10), (0, 1)])
+
+
+def test_naive_bayes_refuses_a_class_without_rows(parties):
+    x = np.linspace(0, 1, 40)
+    labels = np.zeros(40, dtype=int)  # class 1 never occurs
+    with pytest.raises(NumericalRangeError, match="class has no rows"):
+        parties.compute(lambda a, t: stats.gaussian_nb(a, t).theta, x, labels, ranges=[(0, 1), (0, 1)])
