@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..secret.compare import amax, amin
-from ..secret.functions import divide
 from ..secret.precision import claim_bound, times_power_of_two, working_precision
-from .design import Column, columns, exactly_scaled, normalised, root, stacked
+from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
 from .moments import diagonal, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
 
@@ -169,11 +168,10 @@ def _group_moments(x: Any, by: Any, ddof: int, what: str) -> tuple[Any, Any, Any
             factor: Any = np.where(counts > ddof, counts / np.maximum(counts - ddof, 1), 0.0)
         else:
             size = claim_bound(counts + (counts < 0.5), 1.0, float(n))  # an empty level divides by 1
-            mean_z = divide(sums[:, :p], size[:, None], known=(-1.0, 1.0))
-            second = divide(sums[:, p:], size[:, None], known=(0.0, 1.0))
-            factor = divide(
-                counts * 1.0, claim_bound(counts - float(ddof), -float(ddof), float(n)), known=(0.0, float(ddof + 1))
-            )
+            mean_z = quotient(sums[:, :p], size[:, None], known=(-1.0, 1.0))
+            second = quotient(sums[:, p:], size[:, None], known=(0.0, 1.0))
+            below = claim_bound(counts - float(ddof), -float(ddof), float(n))
+            factor = quotient(counts * 1.0, below, known=(0.0, float(ddof + 1)))
             factor = factor * (counts > ddof)
         var_z = claim_bound(second - mean_z * mean_z, 0.0, 1.0) * factor[:, None]
         exponents = np.array([c.exponent for c in cols])

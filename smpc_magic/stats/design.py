@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import OverflowRiskError, SecretValueError
 from ..secret.array import SecretArray
 from ..secret.frames import SecretFrame
-from ..secret.functions import rsqrt, sqrt
+from ..secret.functions import divide, rsqrt, sqrt
 from ..secret.precision import public_bound, times_power_of_two, working_precision
 
 
@@ -92,7 +92,8 @@ def exactly_scaled(x: Any, exponents: np.ndarray) -> Any:
     return np.concatenate(parts).reshape(x.shape)
 
 
-#: Square roots run at this precision: the function library's polynomial steps are tuned for it.
+#: Square roots and divisions run at this precision: the function library's polynomial and
+#: Newton steps are tuned for it.
 ROOT_BITS = 24
 
 
@@ -106,3 +107,10 @@ def inverse_root(x: Any) -> Any:
     """1/sqrt(x) at :data:`ROOT_BITS` fractional bits."""
     with working_precision(x, ROOT_BITS):
         return rsqrt(x)
+
+
+def quotient(a: Any, b: Any, known: tuple[float, float]) -> Any:
+    """a / b for a secret b with a proved range for the quotient, at :data:`ROOT_BITS` (the
+    reciprocal's Newton steps lose accuracy at finer working precisions)."""
+    with working_precision(b, ROOT_BITS):
+        return divide(a, b, known=known)

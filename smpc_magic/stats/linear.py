@@ -26,7 +26,7 @@ from .results import ReleasedResult, SecretResult
 from .summary import coefficient_table
 
 WORKING_BITS = 30
-DEFAULT_MAX_CONDITION = 2.0**12
+DEFAULT_MAX_CONDITION = 2.0**9
 WHAT = "smpc.stats.ols"
 
 
