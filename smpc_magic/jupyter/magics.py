@@ -53,7 +53,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
     @argument("--as", dest="party", help="connect: this site's party name in the session file")
     @argument("--key", help="connect: this site's key file (default keys/PARTY.key beside the session)")
     @argument("--timeout", type=float, help="connect: seconds to wait for the peers (default: the session's)")
-    @argument("--clear", action="store_true", help="private: unmark the names (all if none given)")
+    @argument("--clear", nargs="*", default=None, metavar="NAME", help="private: unmark the names (all if none given)")
     @argument("--range", nargs=2, type=float, metavar=("MIN", "MAX"), help="private: the public range of the values")
     @argument("--triples", type=int, default=0, help="preprocess: elementwise multiplication triples")
     @argument("--truncations", type=int, default=0, help="preprocess: truncation masks (one per fixed-point product)")
@@ -97,8 +97,8 @@ class SmpcMagics(Magics):  # type: ignore[misc]
 
     def _cmd_private(self, args):
         site = _require_site()
-        names = _names(args.args)
-        if args.clear:
+        names = _names(args.args + (args.clear or []))  # `--clear a` and `a --clear` alike
+        if args.clear is not None:
             site.clear_private(names)
         elif names:
             missing = [n for n in names if n not in self._user_ns()]

@@ -34,7 +34,10 @@ def _as_arrays(values: Mapping[str, object], owner: str, allow_text: bool = Fals
             for column, arr in columns_of(value).items():
                 text = arr.dtype.kind in "OUS"
                 if text and not allow_text:
-                    raise EncodingError(f"{owner}: column {column!r} of {name!r} is text; declare it in a schema")
+                    raise EncodingError(
+                        f"{owner}: column {column!r} of {name!r} is text; declare it in a schema as a categorical "
+                        "variable with its levels (schema=), or drop the column"
+                    )
                 out[f"{name}{COLUMN_SEPARATOR}{column}"] = np.array([str(v) for v in arr]) if text else arr
             continue
         arr = np.asarray(value)

@@ -42,7 +42,8 @@ def flatten_private(name: str, value: Any) -> dict[str, np.ndarray]:
             if arr.dtype.kind not in "biuf":
                 raise EncodingError(
                     f"column {label!r} of private frame {name!r} has dtype {value[column].dtype}; only numeric and "
-                    "boolean columns can be secret. Encode categories as 0/1 indicator columns first."
+                    "boolean columns can be secret. Declare it as a categorical variable with its levels in the study "
+                    "schema (it then becomes one 0/1 column per level), or drop the column."
                 )
             out[f"{name}{COLUMN_SEPARATOR}{label}"] = arr
         if not out:

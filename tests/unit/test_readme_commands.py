@@ -13,3 +13,15 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_readme_names_the_demo_command():
     readme = (ROOT / "README.md").read_text()
     assert "smpc demo" in readme and "pip install" in readme
+
+
+def test_private_clear_takes_its_names_before_or_after_the_option():
+    from IPython.core.magic_arguments import parse_argstring
+
+    from smpc_magic.jupyter.magics import SmpcMagics, _names
+
+    for line in ("private --clear labs vitals", "private labs vitals --clear", "private labs --clear vitals"):
+        args = parse_argstring(SmpcMagics.smpc_line, line)
+        assert args.clear is not None and _names(args.args + args.clear) == ["labs", "vitals"], line
+    assert parse_argstring(SmpcMagics.smpc_line, "private labs").clear is None
+    assert parse_argstring(SmpcMagics.smpc_line, "private --clear").clear == []  # every name
