@@ -24,6 +24,7 @@ __all__ = [
     "EncodingError",
     "FrameError",
     "InputMismatchError",
+    "MissingContributionError",
     "NumericalRangeError",
     "OverflowRiskError",
     "PartyFailed",
@@ -100,6 +101,16 @@ class UnknownNameError(CellError, NameError):
 
 class InputMismatchError(SmpcError):
     """The parties disagree on the cell, its arguments, public values or input shapes."""
+
+
+class MissingContributionError(InputMismatchError):
+    """A private name the cell uses is not provided by every site, and the cell did not say
+    that some sites contribute nothing (``--partial NAME``). ``name`` and ``sites`` (the
+    sites without it) say which."""
+
+    def __init__(self, message: str, *, name: str = "", sites: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.name, self.sites = name, sites
 
 
 class PreprocessingError(SmpcError):

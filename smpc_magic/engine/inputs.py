@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputMismatchError
+from ..errors import InputMismatchError, MissingContributionError
 from ..protocols.base import Array, Codec, InputSharing
 from ..protocols.context import ProtocolContext
 from ..secret.array import SecretArray
@@ -169,4 +169,31 @@ def check_layouts(declared: Declared, names: list[str]) -> None:
             raise InputMismatchError(
                 f"private {frame!r} is pooled from several parties but does not have the same layout everywhere "
                 f"({detail}). Harmonise the column sets before the analysis."
+            )
+
+
+def contributors(declared: Declared, used: set[str], names: list[str]) -> dict[str, list[str]]:
+    """For each private variable the cell uses, the sites that provide it, in party order."""
+    out: dict[str, list[str]] = {}
+    for i in sorted(declared):
+        for variable in sorted({split_key(k)[0] for k in declared[i]} & used):
+            out.setdefault(variable, []).append(names[i])
+    return out
+
+
+def check_contributors(provided: dict[str, list[str]], partial: set[str], names: list[str]) -> None:
+    """Every site must provide every private name the cell uses, unless the cell says some
+    contribute nothing (``--partial NAME``): a site that forgot to mark its data would otherwise
+    silently leave its rows out of a pooled result."""
+    for variable, sites in sorted(provided.items()):
+        missing = tuple(n for n in names if n not in sites)
+        if missing and variable not in partial:
+            who = ", ".join(repr(n) for n in missing)
+            raise MissingContributionError(
+                f"private {variable!r} is not provided by site {who} (it has not marked {variable!r} private), so "
+                f"its rows would be left out of the result; nothing was shared. Mark it there "
+                f"(`%smpc private {variable}`), or run the cell with `--partial {variable}` if that site has "
+                "no such data.",
+                name=variable,
+                sites=missing,
             )

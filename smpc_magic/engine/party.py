@@ -55,6 +55,7 @@ class CellOutcome:
     material: list[dict[str, Any]] = field(default_factory=list)  # kind, params, count per stream
     cursors_start: dict[str, int] = field(default_factory=dict)
     kept: dict[str, object] = field(default_factory=dict)
+    contributors: dict[str, list[str]] = field(default_factory=dict)  # private name -> sites providing it
 
 
 class Party:
@@ -138,6 +139,7 @@ class Party:
         timeout: float | None = None,
         on_round: RoundHook | None = None,
         ranges: Mapping[str, tuple[float, float]] | None = None,
+        partial: Sequence[str] = (),
     ) -> CellOutcome:
         """Run ``code`` with the peers; return the revealed values this party receives.
 
@@ -147,12 +149,14 @@ class Party:
         ``keep_names`` are the names of this cell to keep, still shared. ``computation`` fixes the
         computation id (simulate); otherwise the parties derive a fresh one in the rendezvous.
         ``ranges`` are public [min, max] this site declares for plain private arrays.
+        ``partial``: private names the cell lets come from some sites only; any other private
+        name it uses must be provided by every site.
         """
         mesh = self._require_mesh()
         private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
         reveal_names, keep_names = list(reveal_names), list(keep_names)
         names = analyse(code)
-        _check_names_locally(reveal_names, keep_names, private, public, keep)
+        _check_names_locally(reveal_names, keep_names + list(partial), private, public, keep)
         public = public_functions.prepare(public)
         recipients = self._recipients(to)
         flat, violations = flatten_with_schema(private, self.schema)
@@ -180,6 +184,7 @@ class Party:
             "reveal": reveal_names,
             "to": [self.config.names[i] for i in recipients],
             "keep_names": keep_names,
+            "partial": sorted(set(partial)),
             "public": public_digest(public, nonce),
             "public_names": sorted(public),
             "inputs": {k: v.declaration() for k, v in encoded.items()},
@@ -222,6 +227,8 @@ class Party:
             label = "share the inputs"
             declared = {self.index: my_meta["inputs"], **{j: m["inputs"] for j, m in metas.items()}}
             check_names(names, inputs.variables(declared), set(public), set(keep))
+            provided = inputs.contributors(declared, set(names.free), self.config.names)
+            inputs.check_contributors(provided, set(partial), self.config.names)
             check_column_attributes(names.policy, inputs.columns(declared))
             sharing.receive({j: m.arrays for j, m in received.items()})
             secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
@@ -247,6 +254,7 @@ class Party:
                 [{"kind": u.kind, "params": u.params, "count": u.count} for u in ctx.material.usage()],
                 cursors_start,
                 kept_out,
+                provided,
             )
         except Exception as exc:
             peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None

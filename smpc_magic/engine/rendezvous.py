@@ -40,6 +40,7 @@ _AGREEMENT = [
     ("schema", "uses a different study schema (or schema version)"),
     ("kept", "holds different kept secrets from earlier cells (--keep; lost when a kernel restarts)"),
     ("keep_names", "keeps different names (--keep)"),
+    ("partial", "lets different names come from some sites only (--partial)"),
 ]
 
 
@@ -81,7 +82,7 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
         )
 
     text_fields = ("nonce", "cell", "public", "protocol", "schema", "input_error")
-    list_fields = ("reveal", "to", "public_names", "kept", "keep_names", "refused")
+    list_fields = ("reveal", "to", "public_names", "kept", "keep_names", "refused", "partial")
     for key in text_fields:
         if not isinstance(meta.get(key), str) or len(meta[key]) > 200:
             raise bad(key)

@@ -40,11 +40,19 @@ def _array_html(arr: np.ndarray) -> str:
     return f"<table class='smpc-array'>{body}{more}</table>"
 
 
+def contributions_text(contributors: dict) -> str:
+    """Which sites' data went into the result: 'cohort from a, b, c; x from a'."""
+    if not contributors:
+        return "from no private input"
+    return "; ".join(f"{name} from {', '.join(sites)}" for name, sites in sorted(contributors.items()))
+
+
 class ReleasedResults:
     """The values a cell released to this site, shown as one table (HTML) or text."""
 
-    def __init__(self, values: dict, recipients: list[str], me: str):
+    def __init__(self, values: dict, recipients: list[str], me: str, contributors: dict | None = None):
         self.values, self.recipients, self.me = values, recipients, me
+        self.contributors = contributors or {}
 
     def _repr_html_(self) -> str:
         rows = []
@@ -60,13 +68,14 @@ class ReleasedResults:
                 f"<tr><th style='text-align:left'>{html.escape(name)}{shape}</th><td style='text-align:left'>{cell}</td></tr>"
             )
         to = ", ".join(self.recipients)
+        sources = html.escape(contributions_text(self.contributors))
         return (
             "<div class='smpc-results'><b>smpc: released</b> "
-            f"<small>(to {html.escape(to)})</small><table>{''.join(rows)}</table></div>"
+            f"<small>(to {html.escape(to)}; {sources})</small><table>{''.join(rows)}</table></div>"
         )
 
     def __repr__(self) -> str:
-        lines = [f"smpc: released to {', '.join(self.recipients)}:"]
+        lines = [f"smpc: released to {', '.join(self.recipients)} ({contributions_text(self.contributors)}):"]
         for name, value in self.values.items():
             lines.append(
                 f"  {name} = {value!r}"
@@ -79,11 +88,15 @@ class ReleasedResults:
 class ReleaseNotice:
     """What a site that receives nothing is shown: which names went to whom."""
 
-    def __init__(self, names: list[str], recipients: list[str], me: str):
+    def __init__(self, names: list[str], recipients: list[str], me: str, contributors: dict | None = None):
         self.names, self.recipients, self.me = names, recipients, me
+        self.contributors = contributors or {}
 
     def __repr__(self) -> str:
-        return f"smpc: released {', '.join(self.names) or 'nothing'} to {', '.join(self.recipients)}; this site ({self.me}) receives nothing."
+        return (
+            f"smpc: released {', '.join(self.names) or 'nothing'} to {', '.join(self.recipients)} "
+            f"({contributions_text(self.contributors)}); this site ({self.me}) receives nothing."
+        )
 
     def _repr_html_(self) -> str:
         return f"<div class='smpc-notice'>{html.escape(repr(self))}</div>"

@@ -87,6 +87,9 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         if _SITE is not None:
             self._disconnect()
         site = SiteSession(Path(args.args[0]).expanduser(), args.party, key_path=args.key)
+        marks = _MARKS.get((str(site.session_path), site.name))
+        if marks is not None:  # a reconnect keeps this site's private marks
+            site.private_names, site.ranges = list(marks[0]), dict(marks[1])
         site.connect(args.timeout)
         _SITE = site
         try:
@@ -173,6 +176,12 @@ class SmpcMagics(Magics):  # type: ignore[misc]
     @argument("--public", nargs="*", default=[], help="plain notebook values (or functions) every site has")
     @argument("--keep", nargs="*", default=[], help="secret values to keep, still shared, for later cells")
     @argument("--timeout", type=float, default=None, help="seconds to wait for a peer at any step")
+    @argument(
+        "--partial",
+        nargs="*",
+        default=[],
+        help="private names that some sites do not provide (otherwise every site must mark each)",
+    )
     @cell_magic("smpc")  # type: ignore[arg-type]
     def smpc_cell(self, line: str, cell: str):
         """Run this cell as a secure computation with the other sites of the session.
@@ -195,15 +204,16 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             keep=_names(args.keep),
             timeout=args.timeout,
             on_round=progress,
+            partial=_names(args.partial),
         )
         progress.finish()
         if outcome.values is None:
-            display(ReleaseNotice(outcome.released, outcome.recipients, site.name))
+            display(ReleaseNotice(outcome.released, outcome.recipients, site.name, outcome.contributors))
             return
         values = {k: as_user_value(v) for k, v in assemble(outcome.values).items()}
         self._user_ns().update(values)
         if values:
-            display(ReleasedResults(values, outcome.recipients, site.name))
+            display(ReleasedResults(values, outcome.recipients, site.name, outcome.contributors))
         elif outcome.kept:
             print(f"smpc: kept {', '.join(outcome.kept)} (still shared) for later cells")
 
@@ -225,8 +235,13 @@ def _leave_session() -> None:
         _PANEL.stop()
         _PANEL = None
     if _SITE is not None:
+        _MARKS[(str(_SITE.session_path), _SITE.name)] = (list(_SITE.private_names), dict(_SITE.ranges))
         _SITE.disconnect()
         _SITE = None
+
+
+#: Private marks per (session file, site), kept across disconnect and connect in this kernel.
+_MARKS: dict[tuple[str, str], tuple[list[str], dict[str, tuple[float, float]]]] = {}
 
 
 def unload(ipython) -> None:

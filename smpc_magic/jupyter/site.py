@@ -14,7 +14,7 @@ from kernel_bridge.keys import fingerprint
 from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse, cell_digest
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
-from ..errors import CellError, SchemaError, SmpcError
+from ..errors import CellError, MissingContributionError, SchemaError, SmpcError
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
 from ..secret.frames import is_dataframe
@@ -26,6 +26,7 @@ class SiteSession:
     """One party of one session, living in a kernel between cells."""
 
     def __init__(self, session_path: str | os.PathLike, party: str, key_path: str | os.PathLike | None = None):
+        self.session_path = Path(session_path).resolve()
         self.party = Party(session_path, party, key_path=key_path)
         self.config = self.party.config
         self.name = party
@@ -163,6 +164,7 @@ class SiteSession:
         keep: list[str],
         timeout: float | None = None,
         on_round=None,
+        partial: list[str] | None = None,
     ) -> CellOutcome:
         if not self.connected:
             raise SmpcError("not connected to a session; run `%smpc connect SESSION --as PARTY` first")
@@ -193,19 +195,20 @@ class SiteSession:
                 timeout=timeout,
                 on_round=on_round,
                 ranges={n: r for n, r in self.ranges.items() if n in private},
+                partial=partial or [],
             )
+        except MissingContributionError as exc:
+            self._record_failure(code, started, exc)
+            if self.name in exc.sites and exc.name in user_ns:
+                raise MissingContributionError(
+                    f"{exc} This site has a notebook variable {exc.name!r} that is not marked private: "
+                    f"run `%smpc private {exc.name}` here if it holds this site's rows.",
+                    name=exc.name,
+                    sites=exc.sites,
+                ) from None
+            raise
         except Exception as exc:
-            self.audit.append(
-                {
-                    "time": started.isoformat(),
-                    "status": "failed",
-                    "error": type(exc).__name__,  # never the text: it may describe private inputs
-                    "step": getattr(exc, "smpc_step", getattr(exc, "step", None)),
-                    "cell_sha256": cell_digest(code),
-                    "released": [],
-                    "recipients": [],
-                }
-            )
+            self._record_failure(code, started, exc)
             raise
         self.kept.update(outcome.kept)
         self.cells_run += 1
@@ -222,9 +225,23 @@ class SiteSession:
                 "parties": outcome.parties,
                 "computation": outcome.computation,
                 "kept": sorted(outcome.kept),
+                "contributors": outcome.contributors,
             }
         )
         return outcome
+
+    def _record_failure(self, code: str, started: datetime.datetime, exc: BaseException) -> None:
+        self.audit.append(
+            {
+                "time": started.isoformat(),
+                "status": "failed",
+                "error": type(exc).__name__,  # never the text: it may describe private inputs
+                "step": getattr(exc, "smpc_step", getattr(exc, "step", None)),
+                "cell_sha256": cell_digest(code),
+                "released": [],
+                "recipients": [],
+            }
+        )
 
 
 def as_user_value(value):

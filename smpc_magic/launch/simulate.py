@@ -94,6 +94,8 @@ def simulate(
                 codec.encode_input(arr, frac_bits, f"private input {name!r} of party {p!r}")
     variables = {split_key(k)[0] for own in private.values() for k in own}
     check_names(analyse(code), variables, set(public_arrays))
+    # the inputs mapping says exactly who provides what: a name some parties leave out is partial
+    partial = sorted(v for v in variables if any(v not in {split_key(k)[0] for k in own} for own in private.values()))
 
     computation = secrets.token_hex(12)
     with LocalCluster(
@@ -113,6 +115,7 @@ def simulate(
                 "reveal": reveal_names,
                 "to": list(to) if to is not None else None,
                 "computation": computation,
+                "partial": partial,
                 "record_path": f"{_record_dir}/{p}.bin" if _record_dir else None,
             }
             cluster.start_party(p, job)

@@ -66,6 +66,7 @@ def main(job_path: str) -> int:
                 to=job.get("to"),
                 computation=job["computation"],
                 on_round=_progress_writer(job.get("progress_path")),
+                partial=job.get("partial", ()),
             )
             status = {
                 "ok": True,

@@ -249,3 +249,25 @@ def test_a_nan_at_one_site_stops_every_site_at_once_naming_it(study):
     sites[1].run("x[2] = 12.0")
     results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
     assert all(r.ok for r in results), [r.error for r in results]
+
+
+def test_a_site_that_has_not_marked_a_pooled_name_stops_every_site_unless_the_cell_says_partial(study):
+    sites = study["sites"]
+    setup_data(sites)
+    sites[2].run("%smpc private --clear x")  # site_c forgot to mark its rows (x is still in its notebook)
+    results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
+    assert all(not r.ok and r.ename == "MissingContributionError" for r in results), [r.error for r in results]
+    assert all("'site_c'" in r.error and "nothing was shared" in r.error for r in results)
+    hint = "run `%smpc private x` here"
+    assert hint in results[2].error and hint not in results[0].error  # only the site that holds x
+    # declared as coming from some sites only, the cell runs and says whose rows went in
+    results = run_all(sites, "%%smpc --reveal s --partial x\ns = x.sum()")
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert all("x from site_a, site_b" in r.text for r in results)
+    assert float(sites[0].run("print(s)").text) == pytest.approx(sum(range(0, 5)) + sum(range(10, 15)))
+    # private marks survive a reconnect
+    sites[2].run("%smpc private x")
+    run_all(sites, [f"%smpc disconnect\n%smpc connect {study['session']} --as {name}" for name in NAMES])
+    assert "x" in sites[0].run("%smpc private").text
+    results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
+    assert all(r.ok and "x from site_a, site_b, site_c" in r.text for r in results), [r.error for r in results]

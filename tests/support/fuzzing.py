@@ -157,6 +157,7 @@ _VALID_META: dict[str, Any] = {
     "reveal": ["total"],
     "to": ["a", "b"],
     "keep_names": [],
+    "partial": [],
     "public": "cd" * 32,
     "public_names": ["k"],
     "inputs": {"x": {"shape": [10], "scale": 16}, "df/age": {"shape": [5], "scale": 0}},

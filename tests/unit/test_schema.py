@@ -126,7 +126,7 @@ def test_the_rendezvous_refuses_a_site_with_another_schema_version():
     from smpc_magic.engine import rendezvous
     from smpc_magic.errors import InputMismatchError
 
-    mine = {k: [] for k in ("reveal", "to", "public_names", "kept", "keep_names")}
+    mine = {k: [] for k in ("reveal", "to", "public_names", "kept", "keep_names", "partial")}
     mine.update(protocol="additive", cell="c", frac_bits=16, public="p", schema=parse_schema(SCHEMA).digest)
     theirs = dict(mine, schema=parse_schema(SCHEMA.replace("version = 2", "version = 3")).digest)
     rendezvous.check_agreement(["a", "b"], 0, mine, {1: dict(mine)}, {1: "p"})
@@ -170,3 +170,19 @@ def test_released_level_indices_and_one_hot_rows_turn_back_into_labels():
         labels([3], levels)
     with pytest.raises(SmpcError, match="at most one 1"):
         labels([[1, 1, 0]], levels)
+
+
+def test_every_site_must_contribute_each_private_name_the_cell_uses_unless_partial():
+    from smpc_magic.engine.inputs import check_contributors, contributors
+    from smpc_magic.errors import MissingContributionError
+
+    names = ["a", "b", "c"]
+    spec = {"shape": [3], "scale": 0, "bound": [0, 1]}
+    declared = {0: {"cohort/age": spec, "x": spec}, 1: {"cohort/age": spec}, 2: {"cohort/age": spec, "x": spec}}
+    provided = contributors(declared, {"cohort", "x"}, names)
+    assert provided == {"cohort": ["a", "b", "c"], "x": ["a", "c"]}
+    with pytest.raises(MissingContributionError, match="not provided by site 'b'") as info:
+        check_contributors(provided, set(), names)
+    assert info.value.name == "x" and info.value.sites == ("b",) and "--partial x" in str(info.value)
+    check_contributors(provided, {"x"}, names)  # declared partial: fine
+    check_contributors(contributors(declared, {"cohort"}, names), set(), names)  # x unused: fine
