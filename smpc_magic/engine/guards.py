@@ -33,7 +33,10 @@ _ARRAY_ATTRIBUTES = frozenset(
     """.split()
 )
 _SECRET_ATTRIBUTES = frozenset(
-    "T bound copy dot flatten is_integer kind mean ndim ravel reshape shape size squeeze sum transpose".split()
+    """
+    T argmax argmin astype bound clip copy dot flatten is_integer kind max mean min ndim ravel reshape
+    round shape size squeeze std sum transpose var
+    """.split()
 )
 _FRAME_ATTRIBUTES = frozenset(
     "categorical columns complete_cases level_index levels mean observed one_hot shape sum to_numpy values".split()

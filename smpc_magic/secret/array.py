@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from ..errors import SecretValueError
 from . import compare, dispatch, functions
+from .bounds import Bound
 from .core import SecretCore, public_array
 
 
@@ -59,6 +63,64 @@ class SecretArray(SecretCore):
         if public_array(other) is None:
             return NotImplemented
         return functions.reciprocal(self) * other
+
+    # ----- numpy-like methods -----------------------------------------------------------------
+    def max(self, axis: Any = None) -> Any:
+        """Largest value (along ``axis``): a tree of comparisons."""
+        return compare.amax(self, axis)
+
+    def min(self, axis: Any = None) -> Any:
+        return compare.amin(self, axis)
+
+    def argmax(self, axis: Any = None) -> Any:
+        """Position of the largest value, as a secret integer (index with it via arithmetic masks)."""
+        return compare.argmax(self, axis)
+
+    def argmin(self, axis: Any = None) -> Any:
+        return compare.argmin(self, axis)
+
+    def clip(self, lower: Any, upper: Any) -> Any:
+        return compare.clip(self, lower, upper)
+
+    def var(self, axis: Any = None, ddof: int = 0) -> Any:
+        """Variance with numpy's default ``ddof=0`` (smpc.stats.var has ddof=1 and keeps raw
+        scales exact)."""
+        count = self.size if axis is None else self.shape[axis]
+        if count <= ddof:
+            raise ValueError(f"var of {count} values with ddof={ddof}")
+        deviation = self - self.mean(axis=axis, keepdims=True)
+        return (deviation * deviation).sum(axis=axis) / (count - ddof)
+
+    def std(self, axis: Any = None, ddof: int = 0) -> Any:
+        return functions.sqrt(self.var(axis=axis, ddof=ddof))
+
+    def astype(self, dtype: Any) -> Any:
+        """Integer to fixed point (exact), or fixed point to the nearest integer (halves round up;
+        numpy's astype(int) truncates towards zero instead): a truncation, then one comparison
+        batch corrects it by one where it went the other way."""
+        kind = np.dtype(dtype).kind
+        if kind == "f":
+            if self._scale:
+                return self
+            return self._new(self._at_scale(self._ctx.frac_bits), self._ctx.frac_bits, bound=self._bound)
+        if kind not in "iub":
+            raise SecretValueError(f"astype({dtype!r}): a secret can be an integer or fixed point only")
+        if not self._scale:
+            return self
+        near = self._truncated(self._scale)  # an integer within one of the value
+        rest = (self - near)._with_bound(Bound.of(-1.01, 1.01, self.ndim))
+        below_half, below_minus_half = compare.stacked_signs([rest - 0.5, rest + 0.5])
+        up = 1 - below_half
+        return near + up - below_minus_half
+
+    def round(self, decimals: int = 0) -> Any:
+        """The nearest integer (as :meth:`astype` ``(int)``); only ``decimals=0``."""
+        if decimals != 0:
+            raise SecretValueError(
+                "round(x, decimals) of a secret is not available; released values are shown with the digits "
+                "their precision supports"
+            )
+        return self.astype(np.int64)
 
     # ----- numpy dispatch ---------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:

@@ -45,4 +45,9 @@ class RefusesPlaintext:
         return str(self._refuse("formatting a secret"))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Array:
-        return np.asarray(self._refuse("converting a secret to a numpy array"))
+        return np.asarray(
+            self._refuse(
+                "converting a secret to a numpy array (np.array([...]) of secrets included; to combine "
+                "secrets into one secret array use np.stack, np.concatenate or np.column_stack)"
+            )
+        )

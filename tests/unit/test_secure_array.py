@@ -98,3 +98,42 @@ def test_repr_shows_no_value_and_plaintext_uses_are_refused(parties):
         np.median(secret)
     with pytest.raises(ZeroDivisionError):
         secret / 0
+
+
+def test_numpy_methods_analysts_reach_for_work_on_secrets_or_say_what_to_use():
+    from smpc_magic.errors import SecretValueError
+    from tests.support.inmemory import InMemoryParties
+
+    parties = InMemoryParties(3)
+    x = np.array([3.375, -1.25, 7.0, 2.0, 6.875])
+
+    def methods(v):
+        return np.concatenate(
+            [
+                np.stack([v.max(), v.min(), v.argmax(), v.argmin(), v.var(), v.std(), v.var(ddof=1)]),
+                v.clip(0, 5),
+                v.astype(int),
+                v.astype(int).astype(float),
+            ]
+        )
+
+    out = parties.compute(methods, x)
+    expected = [7.0, -1.25, 2, 1, x.var(), x.std(), x.var(ddof=1), *np.clip(x, 0, 5), *np.round(x), *np.round(x)]
+    np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-3)
+
+    def refused(v):
+        try:
+            v.round(2)
+        except SecretValueError as exc:
+            assert "digits their precision supports" in str(exc)
+        else:
+            raise AssertionError("round(x, 2) of a secret must refuse")
+        try:
+            np.array([v.sum(), v.mean()])
+        except SecretValueError as exc:
+            assert "np.stack" in str(exc)
+        else:
+            raise AssertionError("np.array of secrets must refuse")
+        return v.sum()
+
+    parties.compute(refused, x)
