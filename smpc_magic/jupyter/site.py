@@ -12,7 +12,7 @@ import numpy as np
 from kernel_bridge.keys import fingerprint
 
 from ..engine.party import CellOutcome, Party
-from ..engine.sandbox import analyse, cell_digest
+from ..engine.sandbox import analyse
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
 from ..errors import CellError, MissingContributionError, SchemaError, SmpcError
 from ..protocols.base import MaterialNeed
@@ -183,6 +183,7 @@ class SiteSession:
                 raise CellError(f"--public {name}: no variable {name!r} in this notebook")
             public_values[name] = user_ns[name]
         started = datetime.datetime.now(datetime.UTC)
+        call = call_digest(code, reveal=reveal, to=to, public=public, keep=keep, partial=partial or [])
         try:
             outcome = self.party.run(
                 code,
@@ -198,7 +199,7 @@ class SiteSession:
                 partial=partial or [],
             )
         except MissingContributionError as exc:
-            self._record_failure(code, started, exc)
+            self._record_failure(call, started, exc)
             if self.name in exc.sites and exc.name in user_ns:
                 raise MissingContributionError(
                     f"{exc} This site has a notebook variable {exc.name!r} that is not marked private: "
@@ -208,7 +209,7 @@ class SiteSession:
                 ) from None
             raise
         except Exception as exc:
-            self._record_failure(code, started, exc)
+            self._record_failure(call, started, exc)
             raise
         self.kept.update(outcome.kept)
         self.cells_run += 1
@@ -217,7 +218,7 @@ class SiteSession:
             {
                 "time": started.isoformat(),
                 "status": "ok",
-                "cell_sha256": outcome.cell_sha256,
+                "cell_sha256": call,  # the cell and every argument of the magic
                 "released": outcome.released,
                 "shapes": outcome.shapes,
                 "recipients": outcome.recipients,
@@ -230,18 +231,28 @@ class SiteSession:
         )
         return outcome
 
-    def _record_failure(self, code: str, started: datetime.datetime, exc: BaseException) -> None:
+    def _record_failure(self, call: str, started: datetime.datetime, exc: BaseException) -> None:
         self.audit.append(
             {
                 "time": started.isoformat(),
                 "status": "failed",
                 "error": type(exc).__name__,  # never the text: it may describe private inputs
                 "step": getattr(exc, "smpc_step", getattr(exc, "step", None)),
-                "cell_sha256": cell_digest(code),
+                "cell_sha256": call,
                 "released": [],
                 "recipients": [],
             }
         )
+
+
+def call_digest(code: str, **arguments: object) -> str:
+    """sha256 of a cell and the arguments it ran with (--reveal, --to, --public, --keep,
+    --partial): two runs of one body with different releases get different digests."""
+    import hashlib
+    import json
+
+    payload = json.dumps({"cell": code, **{k: v for k, v in sorted(arguments.items())}}, sort_keys=True, default=list)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def as_user_value(value):

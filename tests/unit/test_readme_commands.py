@@ -25,3 +25,14 @@ def test_private_clear_takes_its_names_before_or_after_the_option():
         assert args.clear is not None and _names(args.args + args.clear) == ["labs", "vitals"], line
     assert parse_argstring(SmpcMagics.smpc_line, "private labs").clear is None
     assert parse_argstring(SmpcMagics.smpc_line, "private --clear").clear == []  # every name
+
+
+def test_the_audit_digest_covers_the_cell_and_its_arguments():
+    from smpc_magic.jupyter.site import call_digest
+
+    base = dict(reveal=["s"], to=None, public=[], keep=[], partial=[])
+    same = call_digest("s = x.sum()", **base)
+    assert same == call_digest("s = x.sum()", **base)
+    assert same != call_digest("s = x.sum()", **{**base, "reveal": ["s", "t"]})
+    assert same != call_digest("s = x.sum()", **{**base, "to": ["site_a"]})
+    assert same != call_digest("s = x.sum() ", **base)
