@@ -31,7 +31,7 @@ from ..schema.check import require_conformance_of
 from ..secret.frames import split_key
 from . import inputs, public_functions, rendezvous
 from .cell_policy import REFUSED_BUILTINS, check_column_attributes
-from .release import kept_secrets, rebind, release
+from .release import fractional_bits, kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
 from .sandbox import analyse, cell_digest, check_names, public_digest, run_in_sandbox
 from .schema_inputs import declared_ranges, flatten_with_schema, refusals_for_peers, site_ranges
@@ -56,6 +56,7 @@ class CellOutcome:
     cursors_start: dict[str, int] = field(default_factory=dict)
     kept: dict[str, object] = field(default_factory=dict)
     contributors: dict[str, list[str]] = field(default_factory=dict)  # private name -> sites providing it
+    scales: dict[str, int] = field(default_factory=dict)  # released secret -> its fractional bits
 
 
 class Party:
@@ -239,6 +240,7 @@ class Party:
             # 4. release
             label = "reveal"
             values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
+            scales = fractional_bits(namespace, reveal_names)
             kept_out = kept_secrets(namespace, keep_names)
             namespace.clear()  # nothing of the cell outlives it but what it declared
             return CellOutcome(
@@ -255,6 +257,7 @@ class Party:
                 cursors_start,
                 kept_out,
                 provided,
+                scales,
             )
         except Exception as exc:
             peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None

@@ -67,6 +67,12 @@ def release(
     return values, shapes
 
 
+def fractional_bits(namespace: Mapping[str, object], names: list[str]) -> dict[str, int]:
+    """Each released secret array's fractional bits (0 for integers): how many of its digits
+    mean something, for the display."""
+    return {n: int(v._scale) for n in names if isinstance(v := namespace.get(n), SecretCore)}
+
+
 def kept_secrets(namespace: Mapping[str, object], names: list[str]) -> dict[str, object]:
     """The cell's ``--keep`` names, still shared, for later cells."""
     kept = {}

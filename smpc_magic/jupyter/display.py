@@ -16,22 +16,41 @@ import numpy as np
 MAX_ROWS = 20
 
 
-def _fmt(value) -> str:
+def meaningful_decimals(frac_bits: int) -> int:
+    """Decimals a fixed-point value with ``frac_bits`` fractional bits supports (its last
+    place is 2**-frac_bits and rounding may move it by a few of those): 3 at 16 bits."""
+    return max(0, int(frac_bits * np.log10(2)) - 1)
+
+
+def honest(value: Any, decimals: int | None) -> Any:
+    """``value`` rounded to the decimals its precision supports (None: as it is)."""
+    arr = np.asarray(value)
+    if decimals is None or arr.dtype.kind != "f":
+        return value
+    rounded = np.round(arr, decimals)
+    return rounded.item() if rounded.ndim == 0 else rounded
+
+
+def _fmt(value, decimals: int | None = None) -> str:
     if isinstance(value, float | np.floating):
+        if decimals is not None:
+            return np.format_float_positional(round(float(value), decimals), trim="-")
         return f"{value:.6g}"
     return str(value)
 
 
-def _array_html(arr: np.ndarray) -> str:
+def _array_html(arr: np.ndarray, decimals: int | None = None) -> str:
     arr = np.asarray(arr)
     if arr.ndim == 0:
-        return f"<code>{html.escape(_fmt(arr.item()))}</code>"
+        return f"<code>{html.escape(_fmt(arr.item(), decimals))}</code>"
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1) if arr.size > 8 else arr.reshape(1, -1)
     if arr.ndim != 2:
         return f"<pre>{html.escape(np.array2string(arr, threshold=50))}</pre>"
     rows = arr[:MAX_ROWS]
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v, decimals))}</td>" for v in row) + "</tr>" for row in rows
+    )
     more = (
         f"<tr><td colspan='{arr.shape[1]}'>… {arr.shape[0] - MAX_ROWS} more rows</td></tr>"
         if arr.shape[0] > MAX_ROWS
@@ -50,9 +69,18 @@ def contributions_text(contributors: dict) -> str:
 class ReleasedResults:
     """The values a cell released to this site, shown as one table (HTML) or text."""
 
-    def __init__(self, values: dict, recipients: list[str], me: str, contributors: dict | None = None):
+    def __init__(
+        self,
+        values: dict,
+        recipients: list[str],
+        me: str,
+        contributors: dict | None = None,
+        scales: dict[str, int] | None = None,
+    ):
         self.values, self.recipients, self.me = values, recipients, me
         self.contributors = contributors or {}
+        # shown with the digits their fixed-point precision supports; the namespace has them all
+        self.decimals = {k: meaningful_decimals(v) for k, v in (scales or {}).items()}
 
     def _repr_html_(self) -> str:
         rows = []
@@ -62,7 +90,7 @@ class ReleasedResults:
             elif hasattr(value, "_repr_html_"):  # a released statistics result
                 cell = value._repr_html_()
             else:
-                cell = _array_html(value)
+                cell = _array_html(value, self.decimals.get(name))
             shape = "" if hasattr(value, "_repr_html_") or np.ndim(value) == 0 else f" <small>{np.shape(value)}</small>"
             rows.append(
                 f"<tr><th style='text-align:left'>{html.escape(name)}{shape}</th><td style='text-align:left'>{cell}</td></tr>"
@@ -77,11 +105,13 @@ class ReleasedResults:
     def __repr__(self) -> str:
         lines = [f"smpc: released to {', '.join(self.recipients)} ({contributions_text(self.contributors)}):"]
         for name, value in self.values.items():
-            lines.append(
-                f"  {name} = {value!r}"
-                if hasattr(value, "summary") or np.ndim(value) == 0 or hasattr(value, "to_string")
-                else f"  {name} = {np.array2string(np.asarray(value), threshold=30)}"
-            )
+            shown = honest(value, self.decimals.get(name))
+            if hasattr(value, "summary") or hasattr(value, "to_string"):
+                lines.append(f"  {name} = {value!r}")
+            elif np.ndim(shown) == 0:
+                lines.append(f"  {name} = {_fmt(shown, self.decimals.get(name))}")
+            else:
+                lines.append(f"  {name} = {np.array2string(np.asarray(shown), threshold=30)}")
         return "\n".join(lines)
 
 

@@ -213,7 +213,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         values = {k: as_user_value(v) for k, v in assemble(outcome.values).items()}
         self._user_ns().update(values)
         if values:
-            display(ReleasedResults(values, outcome.recipients, site.name, outcome.contributors))
+            display(ReleasedResults(values, outcome.recipients, site.name, outcome.contributors, outcome.scales))
         elif outcome.kept:
             print(f"smpc: kept {', '.join(outcome.kept)} (still shared) for later cells")
 

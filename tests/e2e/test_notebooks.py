@@ -50,7 +50,7 @@ def test_salary_total_and_pooled_statistics_are_released_to_every_site(executed)
     X, y, age = np.vstack(Xs), np.concatenate(ys), np.concatenate(ages)
     for site, (_, nb, _) in executed.items():
         texts = "\n".join(outputs(nb, "text/plain"))
-        assert "total_salary = 171750.0" in texts, site
+        assert re.search(r"total_salary = 171750\b", texts), site  # shown with the digits it supports
         html = "\n".join(outputs(nb, "text/html"))
         assert "smpc: released" in html and "<table" in html
         # the secure regression's released coefficients match plain least squares on the pooled rows
@@ -58,8 +58,9 @@ def test_salary_total_and_pooled_statistics_are_released_to_every_site(executed)
         beta_text = next(t for t in outputs(nb, "text/plain") if t.startswith("array(["))
         beta = np.array(json.loads(beta_text.replace("array(", "").rstrip(")")))
         np.testing.assert_allclose(beta, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-3)
-        released_mean = float(re.search(r"mean_age = ([0-9.]+)", texts).group(1))
-        assert released_mean == pytest.approx(age.mean(), rel=1e-5)
+        released_mean = re.search(r"mean_age = ([0-9.]+)", texts).group(1)
+        assert len(released_mean.split(".")[1]) <= 3  # fixed-point noise is not shown
+        assert float(released_mean) == pytest.approx(age.mean(), abs=1e-3)
 
 
 def test_status_panel_widget_state_is_stored(executed):

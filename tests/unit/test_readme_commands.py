@@ -1,6 +1,8 @@
 import re
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,3 +38,20 @@ def test_the_audit_digest_covers_the_cell_and_its_arguments():
     assert same != call_digest("s = x.sum()", **{**base, "reveal": ["s", "t"]})
     assert same != call_digest("s = x.sum()", **{**base, "to": ["site_a"]})
     assert same != call_digest("s = x.sum() ", **base)
+
+
+def test_released_values_are_shown_with_the_digits_their_precision_supports():
+    from smpc_magic.jupyter.display import ReleasedResults, meaningful_decimals
+
+    assert meaningful_decimals(16) == 3 and meaningful_decimals(24) == 6 and meaningful_decimals(0) == 0
+    shown = ReleasedResults(
+        {"rate": 250.0019073486328, "n": 15, "means": np.array([1.23456789, 2.5])},
+        ["a", "b"],
+        "a",
+        {"x": ["a", "b"]},
+        {"rate": 16, "n": 0, "means": 16},
+    )
+    text, page = repr(shown), shown._repr_html_()
+    assert "rate = 250.002" in text and "250.0019" not in text and "rate = 250.002" in text
+    assert "n = 15" in text and "[1.235 2.5  ]" in text
+    assert "<code>250.002</code>" in page and "x from a, b" in page
