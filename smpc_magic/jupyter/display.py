@@ -132,14 +132,26 @@ class ReleaseNotice:
         return f"<div class='smpc-notice'>{html.escape(repr(self))}</div>"
 
 
+def stock_text(summary: dict[str, int]) -> str:
+    """The preprocessing stock in what it buys, and what running out means."""
+    parts = [f"{count:,} {what}" for what, count in summary.items() if count > 0]
+    if not parts:
+        return (
+            "empty: material is fetched from the dealer when a cell needs it (slower; %smpc preprocess fills it ahead)"
+        )
+    return (
+        "enough for about " + " and ".join(parts) + "; beyond that, material is fetched from the dealer on demand "
+        "(slower). Divisions, square roots and the statistics use several of each."
+    )
+
+
 def status_text(status: dict) -> str:
     lines = [f"smpc session {status['session']} — this site: {status['me']}"]
     for row in status["peers"]:
         state = "this site" if row["role"] == "this site" else ("connected" if row["connected"] else "NOT connected")
         rtt = "" if row["rtt_ms"] is None else f", round trip {row['rtt_ms']:.1f} ms"
         lines.append(f"  {row['role']:<9} {row['name']:<16} key {row.get('fingerprint', '?')}  {state}{rtt}")
-    stock = ", ".join(f"{k}: {v:,}" for k, v in status["stock"].items()) or "empty (material is fetched on demand)"
-    lines.append(f"  preprocessing stock: {stock}")
+    lines.append(f"  preprocessing stock: {stock_text(status.get('stock_summary', {}))}")
     if status["private"]:
         lines.append(f"  private here: {', '.join(status['private'])}")
     if status["kept"]:
@@ -161,10 +173,10 @@ def status_html(status: dict) -> str:
             f"<td><code title='key fingerprint: compare with the site by telephone'>"
             f"{html.escape(row.get('fingerprint', ''))}</code></td></tr>"
         )
-    stock = (
-        "".join(f"<li>{html.escape(k)}: {v:,}</li>" for k, v in status["stock"].items())
-        or "<li>empty (fetched on demand)</li>"
-    )
+    kinds = "".join(f"<li>{html.escape(k)}: {v:,}</li>" for k, v in status["stock"].items())
+    stock = html.escape(stock_text(status.get("stock_summary", {})))
+    if kinds:
+        stock += f"<details><summary>material by kind</summary><ul>{kinds}</ul></details>"
     extra = ""
     if status["private"]:
         extra += f"<div>private here: <code>{html.escape(', '.join(status['private']))}</code></div>"
@@ -173,7 +185,7 @@ def status_html(status: dict) -> str:
     return (
         f"<div class='smpc-status'><b>smpc session</b> <code>{html.escape(status['session'])}</code> — this site: "
         f"<b>{html.escape(status['me'])}</b><table><tr><th>role</th><th>name</th><th>state</th><th>round trip</th><th>key fingerprint</th></tr>"
-        f"{''.join(rows)}</table><div>preprocessing stock:<ul>{stock}</ul></div>{extra}</div>"
+        f"{''.join(rows)}</table><div>preprocessing stock: {stock}</div>{extra}</div>"
     )
 
 

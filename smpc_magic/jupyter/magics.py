@@ -15,7 +15,7 @@ from kernel_bridge.errors import BridgeError
 
 from ..errors import SmpcError
 from ..stats.results import assemble
-from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, status_text
+from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, status_text, stock_text
 from .site import SiteSession, as_user_value
 
 _SITE: SiteSession | None = None
@@ -160,7 +160,9 @@ class SmpcMagics(Magics):  # type: ignore[misc]
                 bar.value = done
 
         site.preprocess(requests, progress)
-        print("preprocessing stock: " + ", ".join(f"{k}: {v:,}" for k, v in site.party.store.stock().items()))
+        stock = site.party.store.stock()
+        print("preprocessing stock: " + stock_text(site.party.suite.stock_summary(stock, site.config.frac_bits)))
+        print("  by kind (engine detail): " + ", ".join(f"{k}: {v:,}" for k, v in stock.items()))
 
     def _cmd_disconnect(self, args):
         self._disconnect()

@@ -222,5 +222,10 @@ class ProtocolSuite(ABC):
         "comparison", "gram" (with rows= and cols=). Empty for material the parties make online."""
 
     @abstractmethod
+    def stock_summary(self, stock: Mapping[str, int], frac_bits: int) -> dict[str, int]:
+        """What stored material (``store.stock()``) is enough for, in operations users know:
+        {"fixed-point multiplications": N, "comparisons": M}. Empty without preprocessing."""
+
+    @abstractmethod
     def dealer_logic(self, n_parties: int, state_dir: str) -> DealerLogic | None:
         """The dealer's side (None for a protocol without a dealer)."""

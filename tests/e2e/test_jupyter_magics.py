@@ -193,16 +193,20 @@ def test_public_functions_are_compared_by_source(study):
     assert all(not r.ok and "different public values" in r.error for r in results)
 
 
-def test_preprocess_fills_the_stock_shown_by_status(study):
+def test_preprocess_fills_the_stock_shown_by_status_in_what_it_buys(study):
+    from re import search
+
     sites = study["sites"]
     results = run_all(sites, "%smpc preprocess --triples 20000 --truncations 20000 --comparisons 1000")
     assert all(r.ok for r in results), [r.error for r in results]
+    assert "enough for about" in results[0].text and "mul: " in results[0].text  # the detail line names kinds
     status = sites[0].run("%smpc status")
-    stock = {line.split(":")[0].strip(): line for line in status.text.splitlines()}
-    assert "mul: " in status.text and "div:65536" in status.text and "cmp: " in status.text and "dabit: " in status.text
-    from re import search
-
-    assert int(search(r"mul: ([0-9,]+)", status.text).group(1).replace(",", "")) >= 20000, stock
+    found = search(r"enough for about ([0-9,]+) fixed-point multiplications and ([0-9,]+) comparisons", status.text)
+    assert found, status.text
+    assert int(found.group(1).replace(",", "")) >= 20000 and int(found.group(2).replace(",", "")) >= 1000
+    assert "mul: " not in status.text and "on demand" in status.text  # engine kinds only in the details
+    page = next(o["text/html"] for o in status.outputs if "text/html" in o)
+    assert "material by kind" in page and "mul: " in page
 
 
 def test_audit_log_records_every_release(study):

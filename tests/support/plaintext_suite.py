@@ -162,6 +162,9 @@ class PlaintextSuite(ProtocolSuite):
     def preprocessing_plan(self, operation: str, count: int, frac_bits: int, **shape: int) -> list[MaterialNeed]:
         return []
 
+    def stock_summary(self, stock: Any, frac_bits: int) -> dict[str, int]:
+        return {}
+
     def dealer_logic(self, n_parties: int, state_dir: str) -> DealerLogic | None:
         return None
 

@@ -15,6 +15,7 @@ from ...errors import PreprocessingError
 from ..base import Array, DealerLogic, DealerRequest, InputSharing, MaterialNeed, MaterialSource, ProtocolSuite
 from . import arithmetic, comparison
 from .dealer import Dealer
+from .kinds import stream_key
 from .ring import RING_DTYPE, RingCodec, ring_matmul, ring_op
 from .sharing import SeedInputSharing
 from .source import DealerMaterial
@@ -150,6 +151,24 @@ class AdditiveSuite(ProtocolSuite):
             rows, cols = shape["rows"], shape["cols"]
             return [MaterialNeed("gram", ((rows, cols),), count)]
         raise ValueError(f"no preprocessing plan for {operation!r}")
+
+    def stock_summary(self, stock: Mapping[str, int], frac_bits: int) -> dict[str, int]:
+        summary = {}
+        for label, operations in (
+            ("fixed-point multiplications", ("multiplication", "truncation")),
+            ("comparisons", ("comparison",)),
+        ):
+
+            def covered(count: int, operations: tuple[str, ...] = operations) -> bool:
+                needs = [n for op in operations for n in self.preprocessing_plan(op, count, frac_bits)]
+                return all(stock.get(stream_key(n.kind, n.params), 0) >= n.count for n in needs)
+
+            low, high = 0, max(stock.values(), default=0)
+            while low < high:  # the largest count the stock covers (needs grow with the count)
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if covered(middle) else (low, middle - 1)
+            summary[label] = low
+        return summary
 
     def dealer_logic(self, n_parties: int, state_dir: str) -> DealerLogic | None:
         return Dealer(n_parties, state_dir)
