@@ -75,7 +75,10 @@ class Site:
                 error = f"{content['ename']}: {content['evalue']}"
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        reply = self.kc.get_shell_msg(timeout=max(1, deadline - time.monotonic()))
+        while True:  # skip replies to earlier cells whose collection was cut short
+            reply = self.kc.get_shell_msg(timeout=max(1, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
         return Result(reply["content"]["status"], "\n".join(text), error, ename, outputs)
 
     def wait_for_output(self, msg_id: str, needle: str, timeout: float) -> None:
