@@ -17,8 +17,8 @@ NEEDS = {
     "anticoagulant_safety": ("pandas",),
     "breast_cancer": ("pandas", "sklearn", "statsmodels"),
     "survival": ("pandas", "lifelines", "matplotlib"),
-    "quickstart": ("pandas",),
-    "template": ("pandas",),
+    "quickstart": (),
+    "template": (),
 }
 
 
