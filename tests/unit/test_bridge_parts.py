@@ -148,8 +148,32 @@ def test_a_session_never_gives_two_endpoints_the_same_port(tmp_path, monkeypatch
     from kernel_bridge import session
 
     narrow = session.free_port
-    monkeypatch.setattr(session, "free_port", lambda host, exclude=None: narrow(host, 20000, 20004, exclude))
+    low = _free_window(5)  # five ports for four endpoints: a pick must never repeat
+    monkeypatch.setattr(session, "free_port", lambda host, exclude=None: narrow(host, low, low + 4, exclude))
     for k in range(20):
         config = load_session(new_session(["a", "b", "c"], tmp_path / str(k)))
         addresses = [p.address for p in config.parties] + [config.dealer.address]
         assert len(set(addresses)) == 4, addresses
+
+
+def _free_window(size: int) -> int:
+    """The first port of ``size`` consecutive ports that are all free on loopback now (a fixed
+    window can be taken by another test's process and fail this test for the wrong reason)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        low = random.randint(21000, 32000 - size)  # below the ephemeral range, as free_port
+        sockets = []
+        try:
+            for port in range(low, low + size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return low
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no window of free ports")
