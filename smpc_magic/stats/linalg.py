@@ -18,8 +18,8 @@ import numpy as np
 from ..errors import NumericalRangeError
 from ..secret.array import SecretArray
 from ..secret.compare import absolute
-from ..secret.core import reveal
 from ..secret.precision import claim_bound, known_matmul
+from .checks import any_flagged
 
 #: How close R @ inverse must come to the identity (largest entry of the difference).
 CHECK_TOLERANCE = 2.0**-7
@@ -62,9 +62,7 @@ def require_inverse(product: SecretArray, x: SecretArray, what: str, max_conditi
         [absolute(residual).reshape(-1) - CHECK_TOLERANCE, absolute(x).reshape(-1) - max_condition]
     )
     outside: Any = (entries > 0).sum()
-    opened = reveal({"outside": outside})
-    assert opened is not None
-    if float(opened["outside"]) > 0:
+    if any_flagged(outside):
         raise NumericalRangeError(
             f"{what}: the secure matrix inverse did not converge, so nothing was released. The "
             f"covariates are too close to collinear (their correlation matrix has a condition number "

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import NumericalRangeError
-from ..secret.core import reveal
 from ..secret.functions import sigmoid
 from ..secret.precision import claim_bound, known_matmul, times_power_of_two, working_precision
+from .checks import any_flagged
 from .design import columns, normalised, root, stacked, vector
 from .linalg import inverse_spd, symmetric
 from .moments import diagonal
@@ -93,9 +93,7 @@ def require_converged(step: Any, h_inv: Any, n: int, iterations: int) -> None:
     the coefficients may still be moving, or diverging as under complete separation)."""
     moving: Any = step * step * float(n) - STEP_TOLERANCE**2 * diagonal(h_inv)
     moving = (moving > 0).sum()
-    opened = reveal({"moving": moving})
-    assert opened is not None
-    if float(opened["moving"]) > 0:
+    if any_flagged(moving):
         raise NumericalRangeError(
             f"{WHAT}: Newton's method had not converged after {iterations} iterations, so nothing was "
             "released. Pass a larger iterations=; if that does not help, an outcome may be perfectly "

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import NumericalRangeError
-from ..secret.core import reveal
 from ..secret.functions import divide, exp, reciprocal, rsqrt
 from ..secret.precision import claim_bound, public_bound, working_precision
+from .checks import any_flagged
 from .design import vector
 from .results import ReleasedResult, SecretResult
 
@@ -42,9 +42,7 @@ class RateRatio(SecretResult):
 def _require_events(counts: Any, what: str) -> None:
     """One public bit: every count is at least 1 (an interval needs an event)."""
     missing = (counts < 0.5).sum()
-    opened = reveal({"no events": missing})
-    assert opened is not None
-    if float(opened["no events"]) > 0:
+    if any_flagged(missing):
         raise NumericalRangeError(
             f"{what}: a group has no events, so its rate interval (or the ratio) is undefined; nothing "
             "was released. Pool more data or merge groups."
@@ -53,9 +51,7 @@ def _require_events(counts: Any, what: str) -> None:
 
 def _require_within(ratio: Any, max_ratio: float, what: str) -> None:
     outside: Any = (ratio > max_ratio) + (ratio < 1.0 / max_ratio)
-    opened = reveal({"outside": outside.sum()})
-    assert opened is not None
-    if float(opened["outside"]) > 0:
+    if any_flagged(outside):
         raise NumericalRangeError(
             f"{what}: the rate ratio lies outside [1/{max_ratio:g}, {max_ratio:g}]; nothing was released. "
             "Pass a larger max_ratio= if such a ratio is plausible."

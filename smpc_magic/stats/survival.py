@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import NumericalRangeError
-from ..secret.core import reveal
 from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, scale_of, working_precision
+from .checks import any_flagged
 from .design import inverse_root, root, vector
 from .results import ReleasedResult, SecretResult
 
@@ -133,9 +133,7 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         spread = divide(risk - deaths, risk - 1.0, known=(0.0, 1.0))  # (n - d) / (n - 1); 0 when n = 1
         variance = claim_bound((expected * (1.0 - share) * spread).sum(), 0.0, float(n))
         difference = claim_bound((deaths_group - expected).sum(), -float(n), float(n))
-        opened = reveal({"no information": variance < 2.0**-12})
-        assert opened is not None
-        if float(opened["no information"]) > 0:
+        if any_flagged(variance < 2.0**-12):
             raise NumericalRangeError(f"{what}: no event happened while both groups were at risk; nothing was released")
         # (O - E) / sqrt(V), squared: relative precision that of 1/sqrt, whatever V's range
         score = difference * inverse_root(claim_bound(variance, 2.0**-12, float(n)))
