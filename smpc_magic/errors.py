@@ -20,7 +20,9 @@ from kernel_bridge.errors import (
 __all__ = [
     "BridgeError",
     "CellBoundaryError",
+    "ApprovalRequiredError",
     "CellError",
+    "DisclosureError",
     "EncodingError",
     "FrameError",
     "InputMismatchError",
@@ -31,6 +33,7 @@ __all__ = [
     "PeerAborted",
     "PeerDisconnected",
     "PeerTimeout",
+    "PolicyError",
     "PreprocessingError",
     "SchemaError",
     "SecretValueError",
@@ -125,3 +128,27 @@ class PartyFailed(SmpcError):
         self.party = party
         self.error_type = error_type
         self.detail = message
+
+
+class PolicyError(SmpcError, ValueError):
+    """A site policy is malformed, or the cell asks for something the sites' policies do not
+    allow (a recipient, too few rows at a site); nothing was shared."""
+
+
+class DisclosureError(SmpcError):
+    """A declared release failed a disclosure rule, checked securely on the pooled data: the
+    whole cell's release was withheld at every site. ``rule`` and ``name`` say which; the
+    values are never in the message."""
+
+    def __init__(self, message: str, *, rule: str = "", name: str = ""):
+        super().__init__(message)
+        self.rule, self.name = rule, name
+
+
+class ApprovalRequiredError(SmpcError):
+    """A site's custodian requires approval of each exact cell, and this one is not approved
+    there (``sites``); ``digest`` is what the custodian approves (``smpc approve``)."""
+
+    def __init__(self, message: str, *, sites: tuple[str, ...] = (), digest: str = ""):
+        super().__init__(message)
+        self.sites, self.digest = sites, digest

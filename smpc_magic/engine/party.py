@@ -21,6 +21,10 @@ from kernel_bridge.session import SessionConfig, load_session
 from kernel_bridge.store import MaterialStore
 
 from ..errors import CellError, EncodingError, SchemaError, SmpcError
+from ..governance.approvals import ApprovalBook
+from ..governance.disclosure import check_releases
+from ..governance.policy import SitePolicy, site_policy
+from ..governance.signing import SigningKey
 from ..protocols.base import MaterialNeed, MaterialSource
 from ..protocols.channel import ChannelStats, Message
 from ..protocols.context import ProtocolContext
@@ -29,7 +33,7 @@ from ..protocols.registry import get_suite
 from ..schema import StudySchema, Violation, load_schema
 from ..schema.check import require_conformance_of
 from ..secret.frames import split_key
-from . import inputs, public_functions, rendezvous
+from . import inputs, oversight, public_functions, rendezvous
 from .cell_policy import REFUSED_BUILTINS, check_column_attributes
 from .release import fractional_bits, kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
@@ -57,6 +61,12 @@ class CellOutcome:
     kept: dict[str, object] = field(default_factory=dict)
     contributors: dict[str, list[str]] = field(default_factory=dict)  # private name -> sites providing it
     scales: dict[str, int] = field(default_factory=dict)  # released secret -> its fractional bits
+    code: str = ""
+    rules: list[dict[str, Any]] = field(default_factory=list)  # every disclosure rule checked, and its outcome
+    policy: list[tuple[str, str, str]] = field(default_factory=list)  # the effective rules: (rule, value, set by)
+    policy_digests: dict[str, str] = field(default_factory=dict)  # site -> its policy's digest ("" = none)
+    policy_changed: list[str] = field(default_factory=list)  # sites whose policy changed since the last cell
+    approval: dict[str, Any] = field(default_factory=dict)  # the request digest, the sites that required it
 
 
 class Party:
@@ -70,6 +80,7 @@ class Party:
         key_path: str | os.PathLike[str] | None = None,
         store_dir: str | os.PathLike[str] | None = None,
         record_path: str | None = None,
+        policy: SitePolicy | None | str = "file",
     ):
         self.config = session if isinstance(session, SessionConfig) else load_session(session)
         self.suite = get_suite(self.config.protocol)
@@ -77,7 +88,13 @@ class Party:
             raise SmpcError(f"the {self.config.protocol!r} protocol needs a [dealer] in the session file")
         self.name = name
         self.index = self.config.index(name)
-        self.keys = load_keypair(key_path or self.config.default_key_path(name))
+        self.key_path = Path(key_path or self.config.default_key_path(name))
+        self.keys = load_keypair(self.key_path)
+        self.signer = SigningKey(self.keys)
+        #: this site's custodian's policy (beside the key file) and approvals; peers see the policy
+        self.policy: SitePolicy | None = site_policy(self.key_path) if isinstance(policy, str) else policy
+        self.approvals = ApprovalBook(self.key_path, self.signer)
+        self.policy_digests: dict[str, str] = {}  # site -> policy digest seen in the last rendezvous
         self.schema = load_schema(self.config.schema_path) if self.config.schema_path else None
         self.store = MaterialStore(store_dir or Path(self.config.directory) / "store" / name)
         self.record_path = record_path
@@ -196,6 +213,17 @@ class Party:
             "refused": refusals_for_peers(violations),
             "input_error": type(encoding_error).__name__ if encoding_error else "",  # the class, never the text
         }
+        request = oversight.cell_request(
+            self.config.session_id,
+            code,
+            reveal=reveal_names,
+            to=my_meta["to"],
+            public=public,
+            schema=my_meta["schema"],
+            keep=keep_names,
+            partial=partial,
+        )
+        my_meta.update(oversight.rendezvous_fields(self.policy, self.approvals, request))
         saved_timeout, label = mesh.timeout, "agree on the cell"
         mesh.timeout = float(timeout) if timeout is not None else mesh.timeout
         mesh.busy = True
@@ -216,6 +244,18 @@ class Party:
                 channel.computation = rendezvous.computation_id(nonces)
             expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
             rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
+            label = "apply the sites' policies"
+            effective = oversight.effective_policy(self.config.names, self.index, self.policy, metas)
+            changed = [
+                s for s, d in effective.digests.items() if s in self.policy_digests and self.policy_digests[s] != d
+            ]
+            self.policy_digests = dict(effective.digests)
+            approved = {
+                self.name: my_meta["approved"],
+                **{self.config.names[j]: m["approved"] for j, m in metas.items()},
+            }
+            oversight.require_approvals(effective, approved, request, self.name, self.approvals)
+            oversight.require_recipients(effective, my_meta["to"])
             label = "check the data against the study schema"
             _stop_on_schema_violations(self.name, self.schema, violations, metas, self.config.names)
             label = "encode the private inputs"
@@ -231,13 +271,17 @@ class Party:
             provided = inputs.contributors(declared, set(names.free), self.config.names)
             inputs.check_contributors(provided, set(partial), self.config.names)
             check_column_attributes(names.policy, inputs.columns(declared))
+            facts, site_rows = oversight.release_facts(declared, set(names.free), self.config.names)
+            oversight.require_site_rows(effective, site_rows, bool(reveal_names))
             sharing.receive({j: m.arrays for j, m in received.items()})
             secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
             # 3. the cell
             label = "run the cell"
             kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}
             namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns})
-            # 4. release
+            # 4. disclosure control, then release
+            label = "check the releases against the sites' policies"
+            rules = check_releases(namespace, reveal_names, effective.rules, facts)
             label = "reveal"
             values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
             scales = fractional_bits(namespace, reveal_names)
@@ -258,6 +302,12 @@ class Party:
                 kept_out,
                 provided,
                 scales,
+                code,
+                [r.as_record() for r in rules],
+                effective.describe(),
+                effective.digests,
+                changed,
+                {"digest": request.digest, "required_by": list(effective.approval_sites)},
             )
         except Exception as exc:
             peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None

@@ -20,6 +20,7 @@ from kernel_bridge.mesh import Mesh
 
 from ..errors import InputMismatchError
 from ..protocols.base import ProtocolSuite
+from .oversight import peer_policy
 
 #: The computation id under which the parties meet before they have agreed on one.
 LOBBY = "rendezvous"
@@ -118,6 +119,10 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
             or not -(2.0**63) <= bound[0] <= bound[1] <= 2.0**63
         ):
             raise bad("input range")
+    try:
+        peer_policy(meta, sender)
+    except ValueError as exc:
+        raise bad(f"site policy: {exc}") from None
     try:
         state = suite.check_rendezvous_state(meta.get("protocol_state"))
     except ValueError as exc:

@@ -57,6 +57,12 @@ class LocalCluster:
         self.dealer: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
 
+    def key_path(self, name: str) -> Path:
+        """Where party ``name``'s key file is (its custodian's policy goes beside it)."""
+        from kernel_bridge.session import load_session
+
+        return load_session(self.session_path).default_key_path(name)
+
     def start_dealer(self) -> None:
         """Start the dealer process (only for a protocol whose session has a dealer) and wait
         until it listens, so that parties never meet a dealer that is not there yet."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import errors
 from ..engine.sandbox import analyse, check_names
+from ..governance.policy import SitePolicy, policy_path, write_policy
 from ..errors import CellError, EncodingError, PartyFailed, SmpcError
 from ..protocols.registry import get_suite
 from ..schema.check import columns_of
@@ -68,6 +69,7 @@ def simulate(
     to: Sequence[str] | None = None,
     schema: str | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
+    policies: Mapping[str, SitePolicy | Mapping[str, object]] | None = None,
     _record_dir: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
@@ -78,8 +80,11 @@ def simulate(
     the party. ``schema`` is a study schema file; ``ranges`` declares ``{name: (min, max)}``
     for private arrays or frame columns (added to the schema, or making one): without a
     declared range a value may be anything the encoding holds, and most arithmetic on it is
-    refused with OverflowRiskError.
+    refused with OverflowRiskError. ``policies`` gives sites a custodian's policy (a
+    :class:`~smpc_magic.governance.policy.SitePolicy` or its settings as a dict): releases are
+    checked against the strictest, as in a real session.
     """
+    site_policies = {p: _policy(p, v) for p, v in (policies or {}).items()}
     with_schema = schema is not None or bool(ranges)
     codec = get_suite(protocol).codec  # a clear error for a protocol that is not installed
     parties = list(inputs)
@@ -102,6 +107,8 @@ def simulate(
         parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol, schema=schema, ranges=ranges
     ) as cluster:
         cluster.start_dealer()
+        for p, policy in site_policies.items():
+            write_policy(policy_path(cluster.key_path(p)), policy, p)
         if public_arrays:
             np.savez(cluster.directory / "public.npz", **public_arrays)  # type: ignore[arg-type]
         for p in parties:
@@ -145,6 +152,10 @@ def simulate(
             return {}
         released = assemble(values)
         return {base: released[base] for base in dict.fromkeys(k.split(".", 1)[0] for k in reveal_names)}
+
+
+def _policy(party: str, value: SitePolicy | Mapping[str, object]) -> SitePolicy:
+    return value if isinstance(value, SitePolicy) else SitePolicy.from_mapping(dict(value), f"policies[{party!r}]")
 
 
 def _raise_first_failure(results: dict, finished: bool, timeout: float) -> None:

@@ -22,6 +22,7 @@ from ..secret.functions import divide, log
 from ..secret.precision import claim_bound, public_bound, times_power_of_two, working_precision
 from .checks import any_flagged
 from .design import Column, columns, exactly_scaled, normalised, stacked
+from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 24
@@ -98,7 +99,9 @@ def gaussian_nb(X: Any, y: Any, classes: list[Any] | None = None, var_smoothing:
         n=n,
     )
     model.__dict__.update(_theta_z=theta_z, _inv_var_z=inv_var, _log_prior_and_norm=norm)
-    return model
+    return declare(
+        model, Requirement(COUNT, counts), Requirement(ROWS, counts, empty_ok=True), Requirement(LEVELS, len(labels))
+    )
 
 
 def _smoothing(sums: Any, n: int, cols: list[Column], var_smoothing: float) -> Any:
@@ -184,7 +187,8 @@ def categorical_nb(X: Any, y: Any, classes: list[Any] | None = None, alpha: floa
             )
         log_prob = np.concatenate(per_feature, axis=1)
         prior = claim_bound(counts * 1.0 / n, 1.0 / n, 1.0)
-    return CategoricalNB(log_prob=log_prob, class_prior=prior, classes=np.array(labels), levels=np.array(names), n=n)
+    model = CategoricalNB(log_prob=log_prob, class_prior=prior, classes=np.array(labels), levels=np.array(names), n=n)
+    return declare(model, Requirement(COUNT, table), Requirement(COUNT, counts), Requirement(LEVELS, len(names)))
 
 
 class CategoricalNBResult(ReleasedResult):

@@ -20,6 +20,7 @@ from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import any_flagged
 from .design import columns
+from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 24
@@ -71,7 +72,13 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
         # (O - E)^2 / E = (O - E)^2 / (row x column) * n; each term is at most chi2's bound
         terms = divide(deviation * deviation, margins, known=(0.0, top / n)) * n
         chi2 = claim_bound(terms.sum(), 0.0, top)
-    return Crosstab(counts=counts, chi2=chi2, levels_a=np.array(names_a), levels_b=np.array(names_b), dof=dof)
+    table = Crosstab(counts=counts, chi2=chi2, levels_a=np.array(names_a), levels_b=np.array(names_b), dof=dof)
+    return declare(
+        table,
+        Requirement(COUNT, counts),  # the chi-square too: it is a function of the cells
+        Requirement(ROWS, n),
+        Requirement(LEVELS, max(len(names_a), len(names_b))),
+    )
 
 
 class CrosstabResult(ReleasedResult):

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..secret.compare import amax, amin
+from ..secret.compare import absolute, amax, amin
 from ..secret.precision import claim_bound, times_power_of_two, working_precision
 from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
+from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare, lazily
 from .moments import diagonal, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
 
@@ -41,16 +42,39 @@ def mean(x: Any, axis: int = 0, by: Any = None) -> Any:
     """Column means (a frame's, a matrix's) or the mean of a vector; ``axis`` as numpy's.
     ``by``: per level of a categorical variable (levels x columns; see :func:`group_mean`)."""
     if by is not None:
-        return _group_moments(x, by, 1, "smpc.stats.mean")[0]
+        mean, _, counts, levels, _ = _group_moments(x, by, 1, "smpc.stats.mean")
+        return declare(mean, *_group_rules(x, by, counts, levels))
     data = x.to_numpy() if hasattr(x, "to_numpy") and hasattr(x, "columns") else x
-    return data.mean(axis=axis)
+    if axis not in (0, -data.ndim) and data.ndim > 1:  # one mean per row: row-level values
+        return declare(data.mean(axis=axis), Requirement(ROW_VALUE))
+    return declare(
+        data.mean(axis=axis), Requirement(ROWS, len(data)), Requirement(DOMINANCE, lazily(lambda: absolute(data)))
+    )
+
+
+def _group_rules(x: Any, by: Any, counts: Any, levels: list[str]) -> tuple[Requirement, ...]:
+    """Per level: enough rows behind each non-empty group, few enough levels, and (if a
+    policy asks) no dominant contribution within a group."""
+
+    def contributions() -> Any:
+        data: Any = np.column_stack(columns(x, "smpc.stats.mean")[0])
+        groups = _groups(by, len(data), "smpc.stats.mean")[0]
+        size = absolute(data)  # rows x columns
+        return (size[:, None, :] * groups[:, :, None]).reshape(len(data), -1)  # one round
+
+    return (
+        Requirement(ROWS, counts, empty_ok=True),
+        Requirement(LEVELS, len(levels)),
+        Requirement(DOMINANCE, lazily(contributions)),
+    )
 
 
 def var(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
     """Variance of each column (``ddof=1``: the sample variance, as pandas and R); ``by``: per
     level of a categorical variable (levels x columns)."""
     if by is not None:
-        return _group_moments(x, by, ddof, "smpc.stats.var")[1]
+        _, variance, counts, levels, _ = _group_moments(x, by, ddof, "smpc.stats.var")
+        return declare(variance, Requirement(ROWS, counts, empty_ok=True), Requirement(LEVELS, len(levels)))
     if axis != 0:
         raise ValueError("smpc.stats.var works down the rows (axis=0)")
     cols, _, n = _normalised_columns(x, "smpc.stats.var")
@@ -59,7 +83,7 @@ def var(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
     with working_precision(cols[0].z, WORKING_BITS):
         c = diagonal(moments(cols).c) * (n / (n - ddof))
         out = [times_power_of_two(c[j], 2 * col.exponent) for j, col in enumerate(cols)]
-    return _each(out, _single(x))
+    return declare(_each(out, _single(x)), Requirement(ROWS, n))
 
 
 def std(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
@@ -75,7 +99,7 @@ def std(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
         c = claim_bound(diagonal(moments(cols).c), 0.0, 1.0)
         spread = root(c) * math.sqrt(n / (n - ddof))
         out = [times_power_of_two(spread[j], col.exponent) for j, col in enumerate(cols)]
-    return _each(out, _single(x))
+    return declare(_each(out, _single(x)), Requirement(ROWS, n))
 
 
 def cov(x: Any, ddof: int = 1) -> Any:
@@ -84,15 +108,15 @@ def cov(x: Any, ddof: int = 1) -> Any:
     with working_precision(cols[0].z, WORKING_BITS):
         c = moments(cols).c * (n / (n - ddof))
         exponents = np.array([col.exponent for col in cols])
-        return exactly_scaled(c, exponents[:, None] + exponents[None, :])
+        return declare(exactly_scaled(c, exponents[:, None] + exponents[None, :]), Requirement(ROWS, n))
 
 
 def corr(x: Any) -> Any:
     """The Pearson correlation matrix of the columns."""
-    cols, _, _ = _normalised_columns(x, "smpc.stats.corr")
+    cols, _, n = _normalised_columns(x, "smpc.stats.corr")
     with working_precision(cols[0].z, WORKING_BITS):
         _, r = jacobi_scaling(moments(cols).c)
-        return r
+        return declare(r, Requirement(ROWS, n))
 
 
 class Description(SecretResult):
@@ -105,7 +129,7 @@ def describe(frame: Any) -> Description:
     """count, mean, std, min and max of every column (``DataFrame.describe`` without quantiles)."""
     xs, names = columns(frame, "smpc.stats.describe")
     data: Any = np.column_stack(xs)
-    return Description(
+    table = Description(
         mean=data.mean(axis=0),
         std=std(list(xs)),
         min=amin(data, axis=0),
@@ -113,6 +137,8 @@ def describe(frame: Any) -> Description:
         n=len(xs[0]),
         names=np.array(names),
     )
+    # the minimum and the maximum are one patient's values each
+    return declare(table, Requirement(ROWS, len(xs[0])), Requirement(ROW_VALUE, fields=("min", "max")))
 
 
 class DescriptionResult(ReleasedResult):
@@ -192,7 +218,15 @@ def group_mean(x: Any, by: Any, levels: list[str] | None = None, ddof: int = 1) 
             np.broadcast_to([c.exponent for c in cols], variance.shape),
         )
     names = [c.name for c in cols]
-    return GroupMeans(mean=mean, std=spread, count=counts, levels=np.array(levels or found), names=np.array(names))
+    table = GroupMeans(mean=mean, std=spread, count=counts, levels=np.array(levels or found), names=np.array(names))
+    rows, few_levels, dominance = _group_rules(x, by, counts, found)
+    return declare(
+        table,
+        Requirement(ROWS, counts, fields=("mean", "std"), empty_ok=True),
+        Requirement(COUNT, counts, fields=("count",)),
+        few_levels,
+        Requirement(DOMINANCE, dominance.value, fields=("mean",)),
+    )
 
 
 class GroupMeansResult(ReleasedResult):

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..secret.precision import claim_bound, known_matmul, known_product, times_power_of_two, working_precision
 from .design import columns, normalised, root, vector
+from .disclosure import PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
 from .moments import diagonal, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
@@ -88,7 +89,8 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
             + [times_power_of_two(spread[j : j + 1] * root_n, shifts[j]) for j in range(p)]
         )
         sigma2 = times_power_of_two(sigma2_z, 2 * k_y)
-    return OLSFit(coef=coef, se=se, sigma2=sigma2, n=n, names=np.array(["const", *names]))
+    fit = OLSFit(coef=coef, se=se, sigma2=sigma2, n=n, names=np.array(["const", *names]))
+    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=p + 1))
 
 
 class OLSResult(ReleasedResult):

@@ -22,6 +22,7 @@ from ..secret.functions import sigmoid
 from ..secret.precision import claim_bound, known_matmul, times_power_of_two, working_precision
 from .checks import any_flagged
 from .design import columns, normalised, root, stacked, vector
+from .disclosure import PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
 from .moments import diagonal
 from .results import ReleasedResult, SecretResult
@@ -75,13 +76,14 @@ def logit(
         shift = np.concatenate([[1.0], [-c.centre / 2.0**c.exponent for c in cols]])
         const_var = (shift[:, None] * h_inv * shift[None, :]).sum() * (1.0 / n)
         se_const = root(claim_bound(const_var, 0.0, float(np.abs(shift).sum() ** 2 * 4 * max_condition / n)))
-    return LogitFit(
+    fit = LogitFit(
         coef=np.concatenate([intercept, slopes]),
         se=np.concatenate([se_const.reshape(1), *ses]),
         n=n,
         names=np.array(["const", *names]),
         iterations=int(iterations),
     )
+    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=k))
 
 
 #: The last Newton step must be below this fraction of each coefficient's standard error.

@@ -21,6 +21,7 @@ from ..secret.functions import divide, exp, reciprocal, rsqrt
 from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import any_flagged
 from .design import vector
+from .disclosure import COUNT, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
 
 Z95 = 1.959963984540054
@@ -93,7 +94,8 @@ def incidence_rate(events: Any, person_time: Any, per: float = 1000.0) -> Rate:
         total = claim_bound(total, 2.0**-8, t_top)
         rate = divide(count * per, total)
         lower, upper = _byar(count, total, most, Z95, per)
-    return Rate(rate=rate, lower=lower, upper=upper, per=per, method="Byar")
+    result = Rate(rate=rate, lower=lower, upper=upper, per=per, method="Byar")
+    return declare(result, Requirement(COUNT, count), Requirement(ROWS, n))
 
 
 def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 1000.0) -> RateRatio:
@@ -122,7 +124,8 @@ def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 
         _require_within(ratio, max_ratio, what)
         lower = divide(numerator, denominator * factor, known=wide)
         upper = divide(numerator * factor, denominator, known=wide)
-    return RateRatio(ratio=ratio, lower=lower, upper=upper, method="Wald (log scale)")
+    result = RateRatio(ratio=ratio, lower=lower, upper=upper, method="Wald (log scale)")
+    return declare(result, Requirement(COUNT, np.concatenate([e1.reshape(1), e0.reshape(1)])), Requirement(ROWS, n))
 
 
 def exact_rate_interval(

@@ -21,6 +21,7 @@ from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, scale_of, working_precision
 from .checks import any_flagged
 from .design import inverse_root, root, vector
+from .disclosure import COUNT, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 24
@@ -103,9 +104,11 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     before = picks < 0
     s_at = survival[picked] * (1 - before) + before * 1.0
     se_at = se[picked] * (1 - before)
-    return SurvivalCurve(
+    curve = SurvivalCurve(
         survival=s_at, se=se_at, at_risk=at_risk[picked], grid=np.sort(np.asarray(grid, dtype=float)), n=n
     )
+    # each step of the curve is a count of events among those at risk: both are table cells
+    return declare(curve, Requirement(COUNT, np.concatenate([at_risk, deaths])), Requirement(ROWS, at_risk[:1]))
 
 
 def _running_sum(x: Any) -> Any:
@@ -138,7 +141,7 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         # (O - E) / sqrt(V), squared: relative precision that of 1/sqrt, whatever V's range
         score = difference * inverse_root(claim_bound(variance, 2.0**-12, float(n)))
         chi2 = score * score
-    return LogRank(chi2=chi2, dof=1)
+    return declare(LogRank(chi2=chi2, dof=1), Requirement(ROWS, n))
 
 
 class SurvivalResult(ReleasedResult):

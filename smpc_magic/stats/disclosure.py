@@ -1,0 +1,69 @@
+"""What each statistic declares for disclosure control: which of a site policy's rules apply
+to which of its fields, and the (secret or public) quantities the rules are checked on.
+
+The engine (:mod:`smpc_magic.governance.disclosure`) checks them securely on the pooled data
+before anything is released. A quantity may be a thunk (a function of no arguments) so that
+what only one rule needs (the contributions behind a dominance check) is computed only when a
+policy turns that rule on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+#: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
+COUNT = "min_count"
+#: the rows behind a statistic (per group: an empty group releases nothing): at least ``min_rows``
+ROWS = "min_rows"
+#: a model's parameters: at most ``max_parameter_ratio`` x its rows
+PARAMETERS = "max_parameter_ratio"
+#: the largest ``dominance_k`` contributions: at most ``dominance_share`` of a released sum
+DOMINANCE = "dominance"
+#: a released table's or grouping's levels: at most ``max_levels``
+LEVELS = "max_levels"
+#: a value of one row (a minimum, a maximum): only where the policies allow row-level values
+ROW_VALUE = "row_level"
+
+RULES = (COUNT, ROWS, PARAMETERS, DOMINANCE, LEVELS, ROW_VALUE)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One rule over one quantity, guarding ``fields`` of a result (all of them when empty).
+
+    ``value``: COUNT — the counts; ROWS and PARAMETERS — the rows (a number, or per group);
+    DOMINANCE — the non-negative contributions, rows x released cells; LEVELS — how many."""
+
+    rule: str
+    value: Any = None
+    fields: tuple[str, ...] = ()
+    parameters: int = 0
+    empty_ok: bool = False
+
+    def quantity(self) -> Any:
+        return self.value() if callable(self.value) else self.value
+
+    def guards(self, field: str | None) -> bool:
+        return field is None or not self.fields or field in self.fields
+
+
+T = TypeVar("T")
+
+
+def declare(result: T, *requirements: Requirement) -> T:
+    """Attach the rules that apply to a statistic's result (a result object or a secret array)."""
+    result.__dict__["_requirements"] = tuple(requirements)
+    return result
+
+
+def requirements_of(value: object) -> tuple[Requirement, ...] | None:
+    """What a statistic declared, or None for a value the cell computed itself."""
+    found = getattr(value, "__dict__", {}).get("_requirements")
+    return found if isinstance(found, tuple) else None
+
+
+def lazily(make: Callable[[], Any]) -> Callable[[], Any]:
+    """Mark a quantity to be computed only if a policy checks its rule."""
+    return make
