@@ -198,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="only these operations of the full plan, e.g. ols,logit")
     p.set_defaults(func=_cmd_bench)
 
+    from .governance import add_parsers
+
+    add_parsers(sub)
+
     p = sub.add_parser("demo", help="run a study's site notebooks together, one Jupyter kernel per site")
     p.add_argument(
         "--study",

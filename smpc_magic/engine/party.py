@@ -20,7 +20,7 @@ from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import SessionConfig, load_session
 from kernel_bridge.store import MaterialStore
 
-from ..errors import CellError, EncodingError, SchemaError, SmpcError
+from ..errors import CellError, DisclosureError, EncodingError, NumericalRangeError, SchemaError, SmpcError
 from ..governance.approvals import ApprovalBook
 from ..governance.disclosure import check_releases
 from ..governance.policy import SitePolicy, site_policy
@@ -92,6 +92,7 @@ class Party:
         self.keys = load_keypair(self.key_path)
         self.signer = SigningKey(self.keys)
         #: this site's custodian's policy (beside the key file) and approvals; peers see the policy
+        self._policy_from_file = isinstance(policy, str)
         self.policy: SitePolicy | None = site_policy(self.key_path) if isinstance(policy, str) else policy
         self.approvals = ApprovalBook(self.key_path, self.signer)
         self.policy_digests: dict[str, str] = {}  # site -> policy digest seen in the last rendezvous
@@ -171,6 +172,8 @@ class Party:
         name it uses must be provided by every site.
         """
         mesh = self._require_mesh()
+        if self._policy_from_file:  # the custodian may have changed it since the last cell
+            self.policy = site_policy(self.key_path)
         private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
         reveal_names, keep_names = list(reveal_names), list(keep_names)
         names = analyse(code)
@@ -311,7 +314,10 @@ class Party:
             )
         except Exception as exc:
             peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None
-            mesh.broadcast_abort(channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer)
+            if not isinstance(exc, DisclosureError | NumericalRangeError):
+                # those follow from a bit every party opened: each stops with the same error, and an
+                # abort could overtake a peer's last share of that opening
+                mesh.broadcast_abort(channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer)
             exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
             raise
         finally:

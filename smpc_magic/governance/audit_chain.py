@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from kernel_bridge.files import atomic_write, open_private
 
 from .signing import SigningKey, verify
@@ -28,6 +30,11 @@ _CHAIN_FIELDS = ("seq", "prev", "hash", "signature")
 def _record_hash(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k not in ("hash", "signature")}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def audit_path(directory: str | os.PathLike[str], party: str) -> Path:
+    """A site's audit log: beside the session file."""
+    return Path(directory) / f"audit-{party}.jsonl"
 
 
 def head_path(path: Path) -> Path:
@@ -59,12 +66,14 @@ class AuditChain:
         return int(records[-1]["seq"]), str(records[-1]["hash"])
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Add one record (a genesis record first, naming the signing key); returns it as written."""
-        seq, prev = self._tail()
-        if seq < 0:
-            genesis = self._written({"kind": "genesis", "signing_key": self.signer.public_hex}, 0, GENESIS)
-            seq, prev = 0, genesis["hash"]
-        return self._written(record, seq + 1, prev)
+        """Add one record (a genesis record first, naming the signing key); returns it as written.
+        A lock beside the log lets the kernel and the custodian's commands append in turn."""
+        with FileLock(str(self.path) + ".lock", timeout=30):
+            seq, prev = self._tail()
+            if seq < 0:
+                genesis = self._written({"kind": "genesis", "signing_key": self.signer.public_hex}, 0, GENESIS)
+                seq, prev = 0, genesis["hash"]
+            return self._written(record, seq + 1, prev)
 
     def _written(self, record: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
         full = {"party": self.party, "session": self.session, **record, "seq": seq, "prev": prev}

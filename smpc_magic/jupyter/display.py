@@ -156,7 +156,36 @@ def status_text(status: dict) -> str:
         lines.append(f"  private here: {', '.join(status['private'])}")
     if status["kept"]:
         lines.append(f"  kept secrets: {', '.join(status['kept'])}")
+    if "policy" in status:
+        lines.append("  " + policy_text(status["policy"]).replace("\n", "\n  "))
     return "\n".join(lines)
+
+
+def policy_text(policy: dict) -> str:
+    """This site's policy file, and the strictest rules of all sites the last cell ran under."""
+    if policy.get("path") is None:
+        head = "site policy: none here (this site sets no disclosure rule; `smpc policy new` writes one)"
+    else:
+        head = f"site policy: {policy['path']}"
+    rows = policy.get("effective") or policy.get("own") or []
+    which = "in force at the last cell (strictest of all sites)" if policy.get("effective") else "this site's rules"
+    lines = [head, f"rules {which}:"]
+    lines += [f"  {rule:<20} {value:<24} set by {by}" for rule, value, by in rows]
+    return "\n".join(lines)
+
+
+def policy_html(policy: dict) -> str:
+    rows = policy.get("effective") or policy.get("own") or []
+    which = "in force at the last cell (strictest of all sites)" if policy.get("effective") else "of this site"
+    body = "".join(
+        f"<tr><td>{html.escape(rule)}</td><td>{html.escape(value)}</td><td>{html.escape(by)}</td></tr>"
+        for rule, value, by in rows
+    )
+    where = html.escape(str(policy.get("path") or "none here: this site sets no rule"))
+    return (
+        f"<details><summary>disclosure rules {which}</summary><div>site policy: <code>{where}</code></div>"
+        f"<table><tr><th>rule</th><th>value</th><th>set by</th></tr>{body}</table></details>"
+    )
 
 
 def status_html(status: dict) -> str:
@@ -182,6 +211,8 @@ def status_html(status: dict) -> str:
         extra += f"<div>private here: <code>{html.escape(', '.join(status['private']))}</code></div>"
     if status["kept"]:
         extra += f"<div>kept secrets: <code>{html.escape(', '.join(status['kept']))}</code></div>"
+    if "policy" in status:
+        extra += policy_html(status["policy"])
     return (
         f"<div class='smpc-status'><b>smpc session</b> <code>{html.escape(status['session'])}</code> — this site: "
         f"<b>{html.escape(status['me'])}</b><table><tr><th>role</th><th>name</th><th>state</th><th>round trip</th><th>key fingerprint</th></tr>"

@@ -15,7 +15,8 @@ from kernel_bridge.errors import BridgeError
 
 from ..errors import SmpcError
 from ..stats.results import assemble
-from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, status_text, stock_text
+from .audit import audit_html, audit_text
+from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, policy_text, status_text, stock_text
 from .site import SiteSession, as_user_value
 
 _SITE: SiteSession | None = None
@@ -46,8 +47,8 @@ class SmpcMagics(Magics):  # type: ignore[misc]
     @magic_arguments()
     @argument(
         "command",
-        choices=["connect", "private", "status", "audit", "preprocess", "disconnect"],
-        help="connect | private | status | audit | preprocess | disconnect",
+        choices=["connect", "private", "status", "audit", "policy", "preprocess", "disconnect"],
+        help="connect | private | status | audit | policy | preprocess | disconnect",
     )
     @argument("args", nargs="*", help="connect: the session file; private: the names to mark")
     @argument("--as", dest="party", help="connect: this site's party name in the session file")
@@ -68,7 +69,8 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         %smpc private                                    list them;  %smpc private --clear NAME
         %smpc status                                     peers, round trips, dealer, preprocessing stock
         %smpc preprocess --triples N [--truncations N] [--comparisons N] [--gram ROWSxCOLS]   offline phase
-        %smpc audit                                      this site's audit log
+        %smpc audit                                      this site's audit log (a signed hash chain)
+        %smpc policy                                     this site's policy and the rules the last cell ran under
         %smpc disconnect
         """
         args = parse_argstring(self.smpc_line, line)
@@ -120,18 +122,15 @@ class SmpcMagics(Magics):  # type: ignore[misc]
     def _cmd_audit(self, args):
         site = _require_site()
         records = site.audit.records()
+        text = audit_text(records, site.audit.path)
         if not records:
-            print(f"no audit records yet ({site.audit.path})")
+            print(text)
             return
-        for r in records:
-            if r.get("status") == "ok":
-                got = "received" if r.get("received") else "not received"
-                print(
-                    f"{r['time']}  cell {r['cell_sha256'][:12]}  released {', '.join(r['released']) or '-'} to {', '.join(r['recipients'])} ({got})"
-                )
-            else:
-                print(f"{r['time']}  cell {r['cell_sha256'][:12]}  FAILED: {r.get('error', '')}")
-        print(f"({site.audit.path})")
+        display({"text/plain": text, "text/html": audit_html(records, site.audit.path)}, raw=True)
+
+    def _cmd_policy(self, args):
+        site = _require_site()
+        print(policy_text(site.status()["policy"]))
 
     def _cmd_preprocess(self, args):
         site = _require_site()
@@ -209,6 +208,11 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             partial=_names(args.partial),
         )
         progress.finish()
+        if outcome.policy_changed:
+            print(
+                f"smpc: the policy of {', '.join(outcome.policy_changed)} changed since the last cell; "
+                "this cell ran under the strictest rules now in force (%smpc policy shows them)"
+            )
         if outcome.values is None:
             display(ReleaseNotice(outcome.released, outcome.recipients, site.name, outcome.contributors))
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,12 +15,13 @@ from kernel_bridge.keys import fingerprint
 from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
-from ..errors import CellError, MissingContributionError, SchemaError, SmpcError
+from ..errors import ApprovalRequiredError, CellError, DisclosureError, MissingContributionError, SchemaError, SmpcError
+from ..governance.audit_chain import AuditChain, audit_path
+from ..governance.policy import policy_path, strictest
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
 from ..secret.frames import is_dataframe
 from ..stats.results import ReleasedResult
-from .audit import AuditLog
 
 
 class SiteSession:
@@ -33,7 +35,9 @@ class SiteSession:
         self.private_names: list[str] = []
         self.ranges: dict[str, tuple[float, float]] = {}  # --range: public [min, max] per name
         self.kept: dict[str, object] = {}
-        self.audit = AuditLog(Path(self.config.directory) / f"audit-{party}.jsonl", party, self.config.session_id)
+        self.audit = AuditChain(
+            audit_path(self.config.directory, party), party, self.config.session_id, self.party.signer
+        )
         self.last_outcome: CellOutcome | None = None
         self.cells_run = 0
 
@@ -98,7 +102,15 @@ class SiteSession:
             "private": list(self.private_names),
             "kept": sorted(self.kept),
             "cells_run": self.cells_run,
+            "policy": self.policy_status(),
         }
+
+    def policy_status(self) -> dict:
+        """This site's policy (file and rules) and the strictest rules of the last cell."""
+        path = policy_path(self.party.key_path)
+        own = strictest({self.name: self.party.policy}).describe()
+        effective = self.last_outcome.policy if self.last_outcome is not None else []
+        return {"path": str(path) if self.party.policy is not None else None, "own": own, "effective": effective}
 
     # ----- private names ------------------------------------------------------------------------
     def mark_private(
@@ -200,7 +212,7 @@ class SiteSession:
                 partial=partial or [],
             )
         except MissingContributionError as exc:
-            self._record_failure(call, started, exc)
+            self._record_failure(call, started, exc, code)
             if self.name in exc.sites and exc.name in user_ns:
                 raise MissingContributionError(
                     f"{exc} This site has a notebook variable {exc.name!r} that is not marked private: "
@@ -210,7 +222,7 @@ class SiteSession:
                 ) from None
             raise
         except Exception as exc:
-            self._record_failure(call, started, exc)
+            self._record_failure(call, started, exc, code)
             raise
         self.kept.update(outcome.kept)
         self.cells_run += 1
@@ -228,22 +240,34 @@ class SiteSession:
                 "computation": outcome.computation,
                 "kept": sorted(outcome.kept),
                 "contributors": outcome.contributors,
+                "code": code,
+                "arguments": {"reveal": reveal, "to": to, "public": public, "keep": keep, "partial": partial or []},
+                "rules": outcome.rules,  # every disclosure rule checked, and that it passed
+                "policy": [list(row) for row in outcome.policy],
+                "policy_digests": outcome.policy_digests,
+                "policy_changed": outcome.policy_changed,
+                "approval": outcome.approval,
+                "material": outcome.material,
             }
         )
         return outcome
 
-    def _record_failure(self, call: str, started: datetime.datetime, exc: BaseException) -> None:
-        self.audit.append(
-            {
-                "time": started.isoformat(),
-                "status": "failed",
-                "error": type(exc).__name__,  # never the text: it may describe private inputs
-                "step": getattr(exc, "smpc_step", getattr(exc, "step", None)),
-                "cell_sha256": call,
-                "released": [],
-                "recipients": [],
-            }
-        )
+    def _record_failure(self, call: str, started: datetime.datetime, exc: BaseException, code: str) -> None:
+        record: dict[str, Any] = {
+            "time": started.isoformat(),
+            "status": "failed",
+            "error": type(exc).__name__,  # never the text: it may describe private inputs
+            "step": getattr(exc, "smpc_step", getattr(exc, "step", None)),
+            "cell_sha256": call,
+            "code": code,
+            "released": [],
+            "recipients": [],
+        }
+        if isinstance(exc, DisclosureError):  # the rule and the name are public; the values never were
+            record.update(status="withheld", rule=exc.rule, name=exc.name)
+        if isinstance(exc, ApprovalRequiredError):
+            record.update(approval={"digest": exc.digest, "missing": list(exc.sites)})
+        self.audit.append(record)
 
 
 def call_digest(code: str, **arguments: object) -> str:

@@ -14,8 +14,8 @@ import numpy as np
 
 from .. import errors
 from ..engine.sandbox import analyse, check_names
-from ..governance.policy import SitePolicy, policy_path, write_policy
 from ..errors import CellError, EncodingError, PartyFailed, SmpcError
+from ..governance.policy import SitePolicy, policy_path, write_policy
 from ..protocols.registry import get_suite
 from ..schema.check import columns_of
 from ..secret.frames import COLUMN_SEPARATOR, is_dataframe, split_key
