@@ -3,43 +3,32 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
-import shlex
 from pathlib import Path
-from typing import Any
 
 
-def _site(args) -> tuple[Any, Path]:
-    """(session config, this site's key file) from SESSION --as SITE [--key FILE]."""
-    from kernel_bridge.session import load_session
-
+def _custodian(args):
+    from ..engine.custodian import Custodian
     from ..errors import PolicyError
 
-    config = load_session(args.session)
     if not args.site:
         raise PolicyError("say which site you are the custodian of: --as SITE")
-    config.index(args.site)  # a clear error for a name not in the session
-    return config, Path(args.key) if args.key else config.default_key_path(args.site)
+    return Custodian(args.session, args.site, args.key)
 
 
-def _book(key_path: Path):
-    from kernel_bridge.keys import load_keypair
+def _key_path(args) -> Path:
+    from kernel_bridge.session import load_session
 
-    from ..governance.approvals import ApprovalBook
-    from ..governance.signing import SigningKey
-
-    signer = SigningKey(load_keypair(key_path))
-    return ApprovalBook(key_path, signer), signer
+    config = load_session(args.session)
+    config.index(args.site)
+    return Path(args.key) if args.key else config.default_key_path(args.site)
 
 
 def _cmd_policy_new(args) -> int:
     from ..errors import PolicyError
     from ..governance.policy import SitePolicy, policy_path, write_policy
 
-    _, key_path = _site(args)
-    path = Path(args.out) if args.out else policy_path(key_path)
+    path = Path(args.out) if args.out else policy_path(_key_path(args))
     if path.exists() and not args.force:
         raise PolicyError(f"{path} exists; edit it, or pass --force to replace it with the defaults")
     write_policy(path, SitePolicy(approval=args.require_approval), args.site)
@@ -50,8 +39,7 @@ def _cmd_policy_new(args) -> int:
 def _cmd_policy_show(args) -> int:
     from ..governance.policy import load_policy, policy_path, strictest
 
-    _, key_path = _site(args)
-    path = policy_path(key_path)
+    path = policy_path(_key_path(args))
     if not path.exists():
         print(f"no policy at {path}: this site sets no disclosure rule (`smpc policy new` writes one)")
         return 0
@@ -62,117 +50,32 @@ def _cmd_policy_show(args) -> int:
     return 0
 
 
-# ----- approval ---------------------------------------------------------------------------------
-
-
-def _names(values: list[str]) -> list[str]:
-    return [n for n in re.split(r"[,\s]+", " ".join(values)) if n]
-
-
-def parse_cell(text: str) -> tuple[str, dict[str, Any]]:
-    """A cell as saved from the notebook (first line ``%%smpc --reveal ...``): (code, arguments)."""
-    from ..errors import PolicyError
-
-    first, _, code = text.partition("\n")
-    if not first.startswith("%%smpc"):
-        raise PolicyError("a cell file starts with its %%smpc line (e.g. `%%smpc --reveal fit`), then the code")
-    parser = argparse.ArgumentParser(prog="%%smpc", add_help=False)
-    for option in ("--reveal", "--public", "--keep", "--partial"):
-        parser.add_argument(option, nargs="*", default=[])
-    parser.add_argument("--to", nargs="*", default=None)
-    parser.add_argument("--timeout", type=float, default=None)
-    try:
-        parsed = parser.parse_args(shlex.split(first[len("%%smpc") :]))
-    except SystemExit:
-        raise PolicyError(f"cannot read the %%smpc line {first!r}") from None
-    to = _names(parsed.to or [])
-    return code, {
-        "reveal": _names(parsed.reveal),
-        "to": None if not to or to == ["all"] else to,
-        "public": _names(parsed.public),
-        "keep": _names(parsed.keep),
-        "partial": _names(parsed.partial),
-    }
-
-
-def request_from_cell(config, text: str, public_values: dict[str, Any]):
-    """The request a cell file makes, with the same digest the sites compute when it runs."""
-    import numpy as np
-
-    from ..engine.oversight import cell_request
-    from ..errors import PolicyError
-    from ..schema import load_schema
-
-    code, arguments = parse_cell(text)
-    missing = [n for n in arguments["public"] if n not in public_values]
-    if missing:
-        raise PolicyError(f"the cell uses --public {missing[0]}: give its value with --public-values FILE.json")
-    to = arguments["to"]
-    recipients = config.names if to is None else [config.names[i] for i in sorted({config.index(n) for n in to})]
-    schema = load_schema(config.schema_path).digest if config.schema_path else ""
-    public = {
-        n: (v if isinstance(v, str) else np.asarray(v)) for n, v in public_values.items() if n in arguments["public"]
-    }
-    return cell_request(
-        config.session_id,
-        code,
-        reveal=arguments["reveal"],
-        to=recipients,
-        public=public,
-        schema=schema,
-        keep=arguments["keep"],
-        partial=arguments["partial"],
-    )
-
-
 def _cmd_approve(args) -> int:
-    from dataclasses import asdict
-
-    from ..governance.audit_chain import AuditChain, audit_path
-    from ..governance.policy import site_policy, strictest
-
-    config, key_path = _site(args)
-    book, signer = _book(key_path)
+    custodian = _custodian(args)
     if args.pending or not args.cell:
-        pending = book.pending()
+        pending = custodian.pending()
         if not pending:
             print("no cell requests are waiting for approval at this site")
         for request in pending:
             print(request.describe() + "\n")
         return 0
-    source = Path(args.cell)
-    if source.exists():
-        values = json.loads(Path(args.public_values).read_text()) if args.public_values else {}
-        request = request_from_cell(config, source.read_text(), values)
-    else:
-        request = book.pending_request(args.cell)
+    values = json.loads(Path(args.public_values).read_text()) if args.public_values else {}
+    request = custodian.request(args.cell, values)
     print(request.describe())
-    policy = site_policy(key_path)
     print("\nthis site's rules (the strictest of every site's apply when it runs):")
-    for rule, value, _ in strictest({args.site: policy}).describe():
+    for rule, value, _ in custodian.rules():
         print(f"  {rule:<20} {value}")
-    if not args.yes and input(
-        f"\napprove cell request {request.digest[:16]} for site {args.site!r}? [y/N] "
-    ).strip().lower() not in ("y", "yes"):
+    question = f"\napprove cell request {request.digest[:16]} for site {args.site!r}? [y/N] "
+    if not args.yes and input(question).strip().lower() not in ("y", "yes"):
         print("not approved")
         return 1
-    digest = book.approve(request, by=args.by or "")
-    chain = AuditChain(audit_path(config.directory, args.site), args.site, config.session_id, signer)
-    chain.append(
-        {"kind": "approval", "action": "approve", "digest": digest, "request": asdict(request), "by": args.by or ""}
-    )
+    digest = custodian.approve(request, by=args.by or "")
     print(f"approved {digest} (signed with {args.site}'s key; `smpc revoke` withdraws it)")
     return 0
 
 
 def _cmd_revoke(args) -> int:
-    from ..governance.audit_chain import AuditChain, audit_path
-
-    config, key_path = _site(args)
-    book, signer = _book(key_path)
-    digest = book.revoke(args.digest, by=args.by or "")
-    chain = AuditChain(audit_path(config.directory, args.site), args.site, config.session_id, signer)
-    chain.append({"kind": "approval", "action": "revoke", "digest": digest, "by": args.by or ""})
+    digest = _custodian(args).revoke(args.digest, by=args.by or "")
     print(f"revoked {digest}: that cell no longer runs until it is approved again")
     return 0
 
@@ -215,8 +118,7 @@ def _signing_key_beside(log: Path, key_file: str | None) -> str | None:
 
 
 def _cmd_audit_key(args) -> int:
-    _, key_path = _site(args)
-    _, signer = _book(key_path)
+    signer = _custodian(args).signer
     print(f"signing key of {args.site}: {signer.public_hex}")
     print("(give it to an auditor: `smpc audit verify FILE --public-key KEY` checks the log without the key file)")
     return 0

@@ -94,7 +94,9 @@ def test_too_many_parameters_for_the_rows_and_a_dominant_contribution():
     inputs = {"north": {"X": X[:8], "y": y[:8]}, "south": {"X": X[8:], "y": y[8:]}}
     ranges = {"X": (0, 100), "y": (0, 30)}
     with pytest.raises(DisclosureError, match="'fit' failed the max_parameter_ratio rule"):  # 4 > 0.2 x 16
-        simulate("fit = smpc.stats.ols(X, y)", inputs, "fit", ranges=ranges, policies={"north": {"max_parameter_ratio": 0.2}})
+        simulate(
+            "fit = smpc.stats.ols(X, y)", inputs, "fit", ranges=ranges, policies={"north": {"max_parameter_ratio": 0.2}}
+        )
     fit = simulate("fit = smpc.stats.ols(X, y)", inputs, "fit", ranges=ranges, policies=DEFAULTS)["fit"]
     assert fit.has("coef", "se")  # 4 <= 0.33 x 16
     costs = {"north": {"c": np.array([100.0, 120, 90, 5000])}, "south": {"c": np.array([80.0, 110, 95])}}

@@ -189,3 +189,41 @@ def test_a_log_written_before_audit_chains_is_kept_aside(tmp_path, key):
 
 def test_the_policy_lives_beside_the_key(tmp_path):
     assert policy_path(tmp_path / "keys" / "north.key") == tmp_path / "keys" / "north.policy.toml"
+
+
+def test_the_custodians_panel_and_command_line_approve_the_request_the_sites_compute(tmp_path, monkeypatch):
+    from kernel_bridge.session import new_session
+    from smpc_magic.cli import main
+    from smpc_magic.engine.custodian import Custodian, parse_cell
+    from smpc_magic.jupyter.custodian import ApprovalPanel, approval_text
+
+    session = new_session(["north", "south"], tmp_path, with_dealer=False)
+    custodian = Custodian(session, "north")
+    cell = tmp_path / "cell.smpc"
+    cell.write_text("%%smpc --reveal m, n --to south --public k\nm = x.sum() * k\nn = x.shape[0]")
+    code, arguments = parse_cell(cell.read_text())
+    assert arguments == {"reveal": ["m", "n"], "to": ["south"], "public": ["k"], "keep": [], "partial": []}
+    with pytest.raises(PolicyError, match="--public-values"):
+        custodian.request(str(cell))
+    values = tmp_path / "public.json"
+    values.write_text('{"k": 2}')
+    assert main(["approve", str(session), str(cell), "--as", "north", "--public-values", str(values), "--yes"]) == 0
+    request = custodian.request(str(cell), {"k": 2})
+    assert custodian.book.is_approved(request.digest)
+    assert not custodian.book.is_approved(custodian.request(str(cell), {"k": 3}).digest)  # other public values
+    # the panel lists a pending request with its code, approves it with a click, and revokes
+    other = custodian.request(str(cell), {"k": 5})
+    custodian.book.add_pending(other)
+    panel = ApprovalPanel(custodian, by="Dr C")
+    assert "m = x.sum() * k" in approval_text(custodian) and "k = 5" in approval_text(custodian)
+    pending_box = panel.body.children[0]
+    pending_box.children[1].click()
+    assert custodian.book.is_approved(other.digest) and custodian.pending() == []
+    revoke = [box for box in panel.body.children if "approved" in box.children[0].value][0].children[1]
+    revoke.click()
+    assert len(custodian.approved()) == 1
+    records = [json.loads(line) for line in (tmp_path / "audit-north.jsonl").read_text().splitlines()]
+    assert [r.get("action") for r in records[1:]] == ["approve", "approve", "revoke"]
+    assert verify_chain(tmp_path / "audit-north.jsonl", custodian.signer.public_hex).ok
+    monkeypatch.setattr("builtins.input", lambda _: "n")  # asked, and declined
+    assert main(["approve", str(session), str(cell), "--as", "north", "--public-values", str(values)]) == 1
