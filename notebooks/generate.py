@@ -361,6 +361,9 @@ table = smpc.stats.crosstab(cohort.categorical('sex'), cohort['event'])
 
 
 if __name__ == "__main__":
+    from generate_governance import governance
+
+    governance()
     template()
     quickstart()
     anticoagulant_safety()

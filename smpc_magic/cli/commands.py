@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--study",
         default="quickstart",
-        choices=["quickstart", "anticoagulant_safety", "breast_cancer", "survival", "template"],
+        choices=["quickstart", "anticoagulant_safety", "breast_cancer", "survival", "governance", "template"],
         help="which study's notebooks (default: quickstart)",
     )
     p.set_defaults(func=_cmd_demo)

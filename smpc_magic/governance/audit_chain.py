@@ -10,6 +10,7 @@ compare computation ids with the peers' logs) where that matters.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -76,7 +77,8 @@ class AuditChain:
             return self._written(record, seq + 1, prev)
 
     def _written(self, record: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
-        full = {"party": self.party, "session": self.session, **record, "seq": seq, "prev": prev}
+        stamp = {"time": datetime.datetime.now(datetime.UTC).isoformat()}
+        full = {"party": self.party, "session": self.session, **stamp, **record, "seq": seq, "prev": prev}
         full["hash"] = _record_hash(full)
         full["signature"] = self.signer.sign(full["hash"].encode())
         fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)

@@ -168,7 +168,7 @@ def policy_text(policy: dict) -> str:
     else:
         head = f"site policy: {policy['path']}"
     rows = policy.get("effective") or policy.get("own") or []
-    which = "in force at the last cell (strictest of all sites)" if policy.get("effective") else "this site's rules"
+    which = "in force at the last cell (strictest of all sites)" if policy.get("effective") else "of this site"
     lines = [head, f"rules {which}:"]
     lines += [f"  {rule:<20} {value:<24} set by {by}" for rule, value, by in rows]
     return "\n".join(lines)

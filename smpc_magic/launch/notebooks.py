@@ -18,7 +18,7 @@ from pathlib import Path
 from .cluster import child_env
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-STUDIES = ("quickstart", "anticoagulant_safety", "breast_cancer", "survival", "template")
+STUDIES = ("quickstart", "anticoagulant_safety", "breast_cancer", "survival", "governance", "template")
 
 
 def study_dir(name: str) -> Path:
