@@ -44,7 +44,8 @@ def _cmd_session_new(args) -> int:
         f"wrote {path} and keys for {', '.join(names)} (and the dealer, if any) in {Path(args.dir) / 'keys'}\n"
         "LOCAL DEMO MODE: that folder holds every site's secret key, so whoever has it can act as any "
         "site. For a real study each site runs `smpc keygen NAME` and you assemble the session with "
-        "`smpc session new --site NAME ADDRESS PUBLIC_KEY ...`."
+        "`smpc session new --site NAME ADDRESS PUBLIC_KEY ...`.\n"
+        "Each site's data custodian sets its disclosure rules with `smpc policy new SESSION --as NAME`."
     )
     return 0
 

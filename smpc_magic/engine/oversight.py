@@ -66,7 +66,8 @@ def rendezvous_fields(policy: SitePolicy | None, book: ApprovalBook | None, requ
 def peer_policy(meta: Mapping[str, Any], sender: str) -> SitePolicy | None:
     """A peer's policy from its rendezvous message, checked like a policy file."""
     data, digest = meta.get("policy"), meta.get("policy_digest")
-    if not isinstance(data, dict) or not isinstance(digest, str) or not isinstance(meta.get("approved"), bool):
+    flags_ok = isinstance(meta.get("approved"), bool) and isinstance(meta.get("policy_error"), bool)
+    if not isinstance(data, dict) or not isinstance(digest, str) or not flags_ok:
         raise ValueError("policy")
     if not data:
         if digest:

@@ -20,9 +20,16 @@ from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import SessionConfig, load_session
 from kernel_bridge.store import MaterialStore
 
-from ..errors import CellError, DisclosureError, EncodingError, NumericalRangeError, SchemaError, SmpcError
+from ..errors import (
+    CellError,
+    DisclosureError,
+    EncodingError,
+    NumericalRangeError,
+    PolicyError,
+    SmpcError,
+)
 from ..governance.approvals import ApprovalBook
-from ..governance.disclosure import check_releases
+from ..governance.disclosure import ReleaseFacts, check_releases
 from ..governance.policy import SitePolicy, site_policy
 from ..governance.signing import SigningKey
 from ..protocols.base import MaterialNeed, MaterialSource
@@ -30,10 +37,9 @@ from ..protocols.channel import ChannelStats, Message
 from ..protocols.context import ProtocolContext
 from ..protocols.prg import new_seed
 from ..protocols.registry import get_suite
-from ..schema import StudySchema, Violation, load_schema
-from ..schema.check import require_conformance_of
+from ..schema import load_schema
 from ..secret.frames import split_key
-from . import inputs, oversight, public_functions, rendezvous
+from . import inputs, oversight, public_functions, rendezvous, stops
 from .cell_policy import REFUSED_BUILTINS, check_column_attributes
 from .release import fractional_bits, kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
@@ -96,6 +102,7 @@ class Party:
         self.policy: SitePolicy | None = site_policy(self.key_path) if isinstance(policy, str) else policy
         self.approvals = ApprovalBook(self.key_path, self.signer)
         self.policy_digests: dict[str, str] = {}  # site -> policy digest seen in the last rendezvous
+        self.kept_facts: dict[str, ReleaseFacts] = {}  # kept secret -> the rows behind it, for later releases
         self.schema = load_schema(self.config.schema_path) if self.config.schema_path else None
         self.store = MaterialStore(store_dir or Path(self.config.directory) / "store" / name)
         self.record_path = record_path
@@ -172,8 +179,12 @@ class Party:
         name it uses must be provided by every site.
         """
         mesh = self._require_mesh()
+        policy_error: PolicyError | None = None
         if self._policy_from_file:  # the custodian may have changed it since the last cell
-            self.policy = site_policy(self.key_path)
+            try:
+                self.policy = site_policy(self.key_path)
+            except PolicyError as exc:  # still join the rendezvous, so every site stops at once
+                policy_error, self.policy = exc, None
         private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
         reveal_names, keep_names = list(reveal_names), list(keep_names)
         names = analyse(code)
@@ -227,6 +238,7 @@ class Party:
             partial=partial,
         )
         my_meta.update(oversight.rendezvous_fields(self.policy, self.approvals, request))
+        my_meta["policy_error"] = policy_error is not None
         saved_timeout, label = mesh.timeout, "agree on the cell"
         mesh.timeout = float(timeout) if timeout is not None else mesh.timeout
         mesh.busy = True
@@ -248,6 +260,7 @@ class Party:
             expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
             rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
             label = "apply the sites' policies"
+            stops.policy_errors(policy_error, metas, self.config.names)
             effective = oversight.effective_policy(self.config.names, self.index, self.policy, metas)
             changed = [
                 s for s, d in effective.digests.items() if s in self.policy_digests and self.policy_digests[s] != d
@@ -260,9 +273,9 @@ class Party:
             oversight.require_approvals(effective, approved, request, self.name, self.approvals)
             oversight.require_recipients(effective, my_meta["to"])
             label = "check the data against the study schema"
-            _stop_on_schema_violations(self.name, self.schema, violations, metas, self.config.names)
+            stops.schema_violations(self.name, self.schema, violations, metas, self.config.names)
             label = "encode the private inputs"
-            _stop_on_encoding_errors(encoding_error, metas, self.config.names)
+            stops.encoding_errors(encoding_error, metas, self.config.names)
             states = {self.name: my_meta["protocol_state"]}
             states.update({self.config.names[j]: m["protocol_state"] for j, m in metas.items()})
             self.suite.settle_rendezvous(ctx.material, states)
@@ -275,6 +288,8 @@ class Party:
             inputs.check_contributors(provided, set(partial), self.config.names)
             check_column_attributes(names.policy, inputs.columns(declared))
             facts, site_rows = oversight.release_facts(declared, set(names.free), self.config.names)
+            for name in set(keep) & names.used:  # what a kept secret was computed from still counts
+                facts = facts.merged(self.kept_facts.get(name, ReleaseFacts()))
             oversight.require_site_rows(effective, site_rows, bool(reveal_names))
             sharing.receive({j: m.arrays for j, m in received.items()})
             secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
@@ -289,6 +304,7 @@ class Party:
             values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
             scales = fractional_bits(namespace, reveal_names)
             kept_out = kept_secrets(namespace, keep_names)
+            self.kept_facts.update({name: facts for name in kept_out})
             namespace.clear()  # nothing of the cell outlives it but what it declared
             return CellOutcome(
                 values,
@@ -335,42 +351,6 @@ class Party:
                 raise CellError(f"--to {name}: not a party of this session (parties: {', '.join(self.config.names)})")
             out.append(self.config.index(name))
         return sorted(set(out))
-
-
-def _stop_on_schema_violations(
-    me: str, schema: StudySchema | None, mine: list[Violation], metas: Mapping[int, Mapping[str, Any]], names: list[str]
-) -> None:
-    """Every site stops when any site's data breaks the schema; nothing was shared yet."""
-    if mine and schema is not None:
-        require_conformance_of(schema, mine, f"the private data of site {me!r}")
-    if mine:
-        raise SchemaError(
-            f"the private data of site {me!r} breaks its declared ranges: "
-            + "; ".join(v.local_detail for v in mine[:10])
-            + ". Nothing was shared. Fix the data or declare the range the study agreed on."
-        )
-    refused = {names[j]: m["refused"] for j, m in sorted(metas.items()) if m["refused"]}
-    if refused:
-        site, rules = next(iter(refused.items()))
-        raise SchemaError(
-            f"site {site!r} holds data that breaks the study schema ({'; '.join(rules)}); nothing was "
-            f"shared. That site's notebook lists the rows to fix."
-            + (f" Also: {', '.join(map(repr, list(refused)[1:]))}." if len(refused) > 1 else "")
-        )
-
-
-def _stop_on_encoding_errors(
-    mine: EncodingError | None, metas: Mapping[int, Mapping[str, Any]], names: list[str]
-) -> None:
-    """Every site stops when any site could not encode its inputs (NaN, infinity, range, text)."""
-    if mine is not None:
-        raise mine
-    failed = [names[j] for j, m in sorted(metas.items()) if m["input_error"]]
-    if failed:
-        raise EncodingError(
-            f"site {failed[0]!r} could not use its private inputs (a NaN, an infinity, a value out of "
-            "range or text); nothing was shared. That site's notebook says which input and why."
-        )
 
 
 def _check_names_locally(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from filelock import FileLock
 
 from kernel_bridge.files import atomic_write, open_private
@@ -31,6 +32,29 @@ _CHAIN_FIELDS = ("seq", "prev", "hash", "signature")
 def _record_hash(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k not in ("hash", "signature")}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+#: Released arrays up to this many elements are written into the audit record in full.
+RECORDED_ELEMENTS = 1000
+
+
+def released_values(values: dict[str, Any] | None) -> dict[str, Any]:
+    """What this site received, for its audit record: each value's shape and sha256, and the
+    values themselves when small (a frame: per column)."""
+    out: dict[str, Any] = {}
+    for name, value in (values or {}).items():
+        if isinstance(value, dict):
+            out.update(released_values({f"{name}[{column!r}]": v for column, v in value.items()}))
+            continue
+        arr = np.asarray(value)
+        entry: dict[str, Any] = {
+            "shape": list(arr.shape),
+            "sha256": hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest(),
+        }
+        if arr.size <= RECORDED_ELEMENTS:
+            entry["value"] = arr.tolist()
+        out[name] = entry
+    return out
 
 
 def audit_path(directory: str | os.PathLike[str], party: str) -> Path:

@@ -40,6 +40,13 @@ class ReleaseFacts:
     row_counts: frozenset[int] = frozenset()  # every per-site and pooled row count of those inputs
     single_site: dict[str, str] = field(default_factory=dict)  # input -> the one site providing it
 
+    def merged(self, other: ReleaseFacts) -> ReleaseFacts:
+        """The facts of a value computed from both (a kept secret and this cell's inputs)."""
+        rows = [r for r in (self.pooled_rows, other.pooled_rows) if r is not None]
+        return ReleaseFacts(
+            min(rows) if rows else None, self.row_counts | other.row_counts, {**other.single_site, **self.single_site}
+        )
+
 
 @dataclass(frozen=True)
 class RuleOutcome:

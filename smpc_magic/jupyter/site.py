@@ -16,7 +16,7 @@ from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
 from ..errors import ApprovalRequiredError, CellError, DisclosureError, MissingContributionError, SchemaError, SmpcError
-from ..governance.audit_chain import AuditChain, audit_path
+from ..governance.audit_chain import AuditChain, audit_path, released_values
 from ..governance.policy import policy_path, strictest
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
@@ -236,6 +236,7 @@ class SiteSession:
                 "shapes": outcome.shapes,
                 "recipients": outcome.recipients,
                 "received": outcome.values is not None,
+                "values": released_values(outcome.values),  # what left, as this site received it
                 "parties": outcome.parties,
                 "computation": outcome.computation,
                 "kept": sorted(outcome.kept),

@@ -104,6 +104,15 @@ def test_a_policy_changed_between_two_runs_is_seen_at_every_site_and_applies(stu
     results = run_all(sites, mean)
     assert all(r.ok for r in results), [r.error for r in results]
     assert all("the policy of south changed since the last cell" in r.text for r in results)
+    # a policy file its site cannot read stops every site at once, not by a timeout
+    west_policy = policy_path(config.default_key_path("west"))
+    west_policy.write_text("[disclosure]\nmin_count = -1\n")
+    results = run_all(sites, mean, timeout=30)
+    assert all(not r.ok and r.ename == "PolicyError" for r in results), [r.error for r in results]
+    assert "min_count must be a whole number" in results[2].error
+    assert "policy file of site 'west' could not be read" in results[0].error
+    west_policy.unlink()
+    assert all(r.ok for r in run_all(sites, mean))
 
 
 def test_every_release_is_in_a_verified_audit_chain(study):
@@ -124,3 +133,16 @@ def test_every_release_is_in_a_verified_audit_chain(study):
     edited.write_text("\n".join(lines[:3] + [lines[3].replace("total", "totaI")] + lines[4:]) + "\n")
     (directory / "edited.head.json").write_text((directory / "audit-north.head.json").read_text())
     assert smpc("audit", "verify", str(edited), "--key", str(study["config"].default_key_path("north"))).returncode == 1
+
+
+def test_a_kept_secret_carries_the_rows_behind_it_to_a_later_release(study):
+    sites, session = study["sites"], str(study["session"])
+    keep = "%%smpc --keep doubled\ndoubled = x * 2"
+    later = "%%smpc --reveal doubled\ndoubled = doubled + 0"
+    for cell in (keep, later):
+        digest = refused_digest(run_all(sites, cell))
+        assert smpc("approve", session, digest, "--as", "north", "--yes").returncode == 0
+    assert all(r.ok for r in run_all(sites, keep))
+    results = run_all(sites, later)  # 18 values, one per patient: row-level, whichever cell made them
+    for r in results:
+        assert not r.ok and r.ename == "DisclosureError" and "row_level" in r.error, r.error

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from kernel_bridge.keys import generate_keypair, write_keypair
@@ -227,3 +228,27 @@ def test_the_custodians_panel_and_command_line_approve_the_request_the_sites_com
     assert verify_chain(tmp_path / "audit-north.jsonl", custodian.signer.public_hex).ok
     monkeypatch.setattr("builtins.input", lambda _: "n")  # asked, and declined
     assert main(["approve", str(session), str(cell), "--as", "north", "--public-values", str(values)]) == 1
+
+
+def test_released_values_are_recorded_small_in_full_large_by_digest():
+    from smpc_magic.governance.audit_chain import released_values
+
+    got = released_values({"m": np.float64(2.5), "big": np.zeros(2000), "frame": {"a": np.array([1, 2])}})
+    assert got["m"]["value"] == 2.5 and got["m"]["shape"] == []
+    assert "value" not in got["big"] and got["big"]["shape"] == [2000] and len(got["big"]["sha256"]) == 64
+    assert got["frame['a']"]["value"] == [1, 2]
+    assert released_values(None) == {}
+
+
+@pytest.mark.parametrize("tamper", ["delete", "reorder"])
+def test_smpc_audit_verify_exits_1_on_a_removed_or_reordered_record(tmp_path, key, tamper, capsys):
+    from smpc_magic.cli import main
+
+    path, signer = key
+    chain = chain_with(tmp_path, signer)
+    assert main(["audit", "verify", str(chain.path), "--key", str(path)]) == 0
+    lines = chain.path.read_text().splitlines()
+    lines = lines[:2] + lines[3:] if tamper == "delete" else lines[:2] + [lines[3], lines[2]] + lines[4:]
+    chain.path.write_text("\n".join(lines) + "\n")
+    assert main(["audit", "verify", str(chain.path), "--key", str(path)]) == 1
+    assert "NOT intact" in capsys.readouterr().out
