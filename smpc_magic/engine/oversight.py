@@ -133,8 +133,8 @@ def release_facts(
                 rows.setdefault(variable, {})[names[i]] = int(shape[0])
     pooled = {v: sum(per.values()) for v, per in rows.items()}
     counts = {n for per in rows.values() for n in per.values()} | set(pooled.values())
-    single = {v: next(iter(per)) for v, per in rows.items() if len(per) == 1 and len(names) > 1}
-    facts = ReleaseFacts(min(pooled.values()) if pooled else None, frozenset(counts), single)
+    sites = frozenset(site for per in rows.values() for site in per)
+    facts = ReleaseFacts(min(pooled.values()) if pooled else None, frozenset(counts), sites)
     return facts, rows
 
 

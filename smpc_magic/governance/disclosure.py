@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,14 +38,12 @@ class ReleaseFacts:
 
     pooled_rows: int | None = None  # the fewest pooled rows among the private inputs it used
     row_counts: frozenset[int] = frozenset()  # every per-site and pooled row count of those inputs
-    single_site: dict[str, str] = field(default_factory=dict)  # input -> the one site providing it
+    sites: frozenset[str] = frozenset()  # the sites whose data the cell used
 
     def merged(self, other: ReleaseFacts) -> ReleaseFacts:
         """The facts of a value computed from both (a kept secret and this cell's inputs)."""
         rows = [r for r in (self.pooled_rows, other.pooled_rows) if r is not None]
-        return ReleaseFacts(
-            min(rows) if rows else None, self.row_counts | other.row_counts, {**other.single_site, **self.single_site}
-        )
+        return ReleaseFacts(min(rows) if rows else None, self.row_counts | other.row_counts, self.sites | other.sites)
 
 
 @dataclass(frozen=True)
@@ -117,10 +115,10 @@ def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy, 
 
 
 def _per_site(name: str, policy: SitePolicy, facts: ReleaseFacts) -> list[_Check]:
-    if policy.per_site or not facts.single_site:
+    if policy.per_site or len(facts.sites) != 1:
         return []
-    source, site = next(iter(sorted(facts.single_site.items())))
-    hint = f"it is computed from {source!r}, which only site {site!r} provides; the policies refuse per-site values"
+    site = next(iter(facts.sites))
+    hint = f"it is computed from the data of site {site!r} alone; the policies refuse per-site values"
     return [_Check(name, PER_SITE, "refused", True, hint)]
 
 

@@ -116,5 +116,9 @@ def test_recipients_rows_per_site_and_per_site_values_are_refused_before_anythin
     with pytest.raises(PolicyError, match="site 'south' provides 2 rows of 'x'"):
         simulate("s = x.sum()", x, "s", ranges=ranges, policies={"north": {"min_rows_per_site": 3}})
     only_north = {"north": {"x": np.arange(5.0), "z": np.arange(5.0)}, "south": {"x": np.arange(5.0, 10.0)}}
-    with pytest.raises(DisclosureError, match="only site 'north' provides"):
-        simulate("s = (x[:5] * z).sum()", only_north, "s", ranges={**ranges, "z": (0, 10)}, policies=DEFAULTS)
+    with pytest.raises(DisclosureError, match="from the data of site 'north' alone"):
+        simulate("s = z.sum()", only_north, "s", ranges={**ranges, "z": (0, 10)}, policies=DEFAULTS)
+    # columns split across sites (north's z, south's w) are not one site's values
+    split = {"north": {"z": np.arange(5.0)}, "south": {"w": np.arange(5.0, 10.0)}}
+    got = simulate("s = (z * w).sum()", split, "s", ranges={"z": (0, 10), "w": (0, 10)}, policies=DEFAULTS)
+    assert got["s"] == float(np.arange(5.0) @ np.arange(5.0, 10.0))
