@@ -36,6 +36,10 @@ class PeerAborted(PeerError):
     """A peer stopped the computation because of an error on its side."""
 
 
+class JoinTimeout(PeerTimeout):
+    """Some sites did not run the cell within the time a site waits for the others to join."""
+
+
 # ----- the messages of waits on peers, written once ------------------------------------------------
 def silent_peer(name: str, label: str, step: int, timeout: float) -> PeerTimeout:
     return PeerTimeout(
@@ -72,7 +76,9 @@ def silent_dealer(name: str, what: str, timeout: float) -> PeerTimeout:
     )
 
 
-def unreachable(me: str, names: list[str], timeout: float, refused: bool, broken: bool = False) -> PeerTimeout:
+def unreachable(
+    me: str, names: list[str], timeout: float, refused: bool, broken: bool = False, dealer: bool = False
+) -> PeerTimeout:
     if refused:
         hint = "Their keys were refused: check that every site uses the same session file."
     elif broken:
@@ -82,6 +88,8 @@ def unreachable(me: str, names: list[str], timeout: float, refused: bool, broken
         )
     else:
         hint = "Check that they have started and joined this session."
+        if dealer:
+            hint += " The dealer is started with `smpc dealer SESSION` (on the machine the session file names)."
     return PeerTimeout(
         f"party {me!r} could not reach {', '.join(repr(n) for n in names)} within {timeout:.0f} s. {hint}",
         party=names[0],
@@ -98,12 +106,41 @@ def full_queue(name: str, label: str, timeout: float) -> PeerTimeout:
     )
 
 
+def _why(error: str) -> str:
+    if error == "KeyboardInterrupt":
+        return "its analyst interrupted the cell"
+    if error == "JoinTimeout":
+        return "it stopped waiting for the others to run the cell"
+    return f"{error} at that site; its notebook shows the details"
+
+
+def left_before_agreeing(name: str, error: str) -> PeerAborted:
+    """A peer gave up on this cell before the sites agreed on it."""
+    return PeerAborted(
+        f"party {name!r} stopped before the sites agreed on this cell ({_why(error)}); nothing was shared. "
+        "Run the cell again at every site when it is ready.",
+        party=name,
+        step="agree on the cell",
+    )
+
+
+def join_timeout(names: list[str], timeout: float) -> JoinTimeout:
+    who = ", ".join(repr(n) for n in names)
+    return JoinTimeout(
+        f"party {who} did not run this cell within {timeout:.0f} s, so the sites that did stopped waiting; "
+        "nothing was shared. Run it at every site; wait longer with `%%smpc --join-timeout SECONDS` (or "
+        "`join_timeout` in the session file).",
+        party=names[0],
+        step="agree on the cell",
+    )
+
+
 def peer_aborted(name: str, step: str, error: str, about: str | None) -> PeerAborted:
     """A peer stopped: only its error's class, its step and the party it concerned are known."""
     concerning = f", about party {about!r}" if about else ""
+    why = f"{error}{concerning} at that site; its notebook shows the details" if concerning else _why(error)
     return PeerAborted(
-        f"party {name!r} stopped the computation at step '{step}' ({error}{concerning} at that site; "
-        "its notebook shows the details). Nothing more was shared.",
+        f"party {name!r} stopped the computation at step '{step}' ({why}). Nothing more was shared.",
         party=name,
         step=step,
     )

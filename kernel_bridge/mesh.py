@@ -35,6 +35,12 @@ T = TypeVar("T")
 LOCK_TIMEOUT_S = 10.0
 
 
+#: How long a site that comes to a cell waits before a peer's earlier give-up on it counts.
+LATE_GRACE_S = 1.0
+#: The idle service waits on the sockets in slices this long (the longest a cell waits for the lock).
+SERVICE_SLICE_S = 0.05
+
+
 class Mesh:
     """This party's connections to its peers and the dealer, for one session."""
 
@@ -56,6 +62,7 @@ class Mesh:
                 "use the key made for this party (keys/<name>.key beside the session file)"
             )
         self.timeout = config.timeout
+        self.last_attempt_end = 0.0
         self.stats = MeshStats()
         self.busy = False  # True while the owner runs a computation: the liveness thread stays away
         self._router = Router(lobby)
@@ -65,6 +72,7 @@ class Mesh:
         self._closed = False
         self._lock = threading.RLock()
         self._service: liveness.LivenessThread | None = None
+        self._ping_interval, self._last_ping = liveness.SERVICE_INTERVAL_S, 0.0
         self._ctx = zmq.Context(io_threads=2)
         self._poller = zmq.Poller()
         self._auth = None
@@ -104,21 +112,28 @@ class Mesh:
             }
 
     def start_service(self, interval: float = liveness.SERVICE_INTERVAL_S) -> None:
-        """Keep answering and sending pings while the owner is idle (a kernel between cells)."""
+        """Keep answering and sending pings while the owner is idle (a kernel between cells):
+        the thread waits on the sockets in short slices, so a peer's ping is answered at once
+        (round trips are the network's, not a polling interval's), and pings every ``interval``."""
         if self._service is None:
-            self._service = liveness.LivenessThread(self._service_tick, interval)
+            self._ping_interval = interval
+            self._service = liveness.LivenessThread(self._service_tick, 0.001)
             self._service.start()
 
     def _service_tick(self) -> None:
-        if self.busy or not self._lock.acquire(timeout=1.0):
-            return  # a computation polls the sockets itself; never hold it up
+        if self.busy or not self._lock.acquire(timeout=SERVICE_SLICE_S):
+            time.sleep(SERVICE_SLICE_S)  # a computation polls the sockets itself; never hold it up
+            return
         try:
             if self._closed:
                 return
-            self._poll_locked(0)
-            self.links.refresh_stale()
-            self.ping()
-            self._poll_locked(0.05)  # collect the pongs now, so round trips are measured right
+            now = time.monotonic()
+            if now - self._last_ping >= self._ping_interval:
+                self._last_ping = now
+                self._poll_locked(0)
+                self.links.refresh_stale()
+                self.ping()
+            self._poll_locked(SERVICE_SLICE_S)  # answers pings and takes pongs the moment they come
         except (zmq.ZMQError, BridgeError):
             pass
         finally:
@@ -131,10 +146,17 @@ class Mesh:
                 if link.connected:
                     self._send_now(link, liveness.ping(self.config.session_id, j == DEALER), [])
 
-    def wait_for_peers(self, timeout: float | None = None, include_dealer: bool = True) -> None:
-        """Block until every peer (and the dealer) completed the CurveZMQ handshake."""
+    def wait_for_peers(
+        self,
+        timeout: float | None = None,
+        include_dealer: bool = True,
+        on_wait: Callable[[list[str], float], None] | None = None,
+    ) -> None:
+        """Block until every peer (and the dealer) completed the CurveZMQ handshake;
+        ``on_wait(absent, seconds)`` is called while some are missing."""
         timeout = self.timeout if timeout is None else timeout
         wanted = [j for j in self.links.links if include_dealer or j != DEALER]
+        started = time.monotonic()
 
         def ready() -> bool | None:
             self.links.drain_all()
@@ -146,7 +168,10 @@ class Mesh:
                 names = [link.name for link in absent]
                 refused = any(link.auth_failed for link in absent)
                 broken = any(link.handshake_failed for link in absent)
-                raise errors.unreachable(self.name, names, timeout, refused, broken)
+                dealer = DEALER in wanted and not self.links[DEALER].connected
+                raise errors.unreachable(self.name, names, timeout, refused, broken, dealer)
+            if absent and on_wait is not None:
+                on_wait([link.name for link in absent], now - started)
 
         self._wait(timeout, ready, give_up)
 
@@ -208,15 +233,25 @@ class Mesh:
             pass
 
     def broadcast_abort(
-        self, computation: str, label: str, error: str, withdraw: str | None = None, peer: str | None = None
+        self,
+        computation: str,
+        label: str,
+        error: str,
+        withdraw: str | None = None,
+        peer: str | None = None,
+        cell: str | None = None,
     ) -> None:
         """Tell every peer this party gave up on ``computation`` at step ``label`` with an error of
         class ``error`` (best effort, never blocks). Only the class name travels: an error's text
         may describe this site's data, and stays here.
 
         ``withdraw`` is a token naming this party's pending message in the lobby, which peers drop.
+        ``cell`` (the cell's digest, from the lobby) tells peers waiting for this party to run that
+        cell that it gave up on it.
         """
         meta: dict[str, str] = {"error": error[:64], **({"withdraw": withdraw} if withdraw else {})}
+        if cell is not None:
+            meta["cell"] = cell
         if peer is not None:
             meta["peer"] = peer  # which party a connection error was about: no fact about data
         header = framing.Header(self.config.session_id, "abort", computation, 0, label, meta)
@@ -310,6 +345,60 @@ class Mesh:
                 raise errors.silent_peer(link.name, label, step, timeout)
 
         return self._wait(timeout, lambda: self._router.take(peer, computation, step), give_up)
+
+    def await_lobby(
+        self,
+        cell: str,
+        timeout: float,
+        on_wait: Callable[[list[str], list[str], float], None] | None = None,
+    ) -> None:
+        """Wait until every peer's message for this cell is in the lobby (peers need not press Run
+        at the same moment). Stops at once when a peer gave up on this cell (``cell``: its
+        digest), when a connection is lost, or after ``timeout``; ``on_wait(joined, awaited,
+        seconds)`` is called while waiting."""
+        lobby, started = self._router.lobby, time.monotonic()
+        peers = [j for j in range(self.config.n_parties) if j != self.me]
+        news_since = self.last_attempt_end  # a give-up this site already met is not news
+
+        def arrived() -> set[int]:
+            return {
+                j
+                for j in peers
+                if self._router.peek(j, lobby or "", 0) is not None and self._router.lobby_abort(j, timeout) is None
+            }
+
+        def ready() -> bool | None:
+            return True if len(arrived()) == len(peers) else None
+
+        def give_up(now: float, expired: bool) -> None:
+            with self._locked():
+                joined = arrived()
+                gave_up = [self._router.lobby_abort(j, timeout) for j in peers if j not in joined]
+            for abort in gave_up:
+                # a give-up from before this wait may be superseded by that site's new attempt,
+                # already on its way: a moment's grace before it counts
+                fresh = abort is not None and (abort.at > started or now - started > LATE_GRACE_S)
+                if abort is not None and fresh and abort.cell == cell and abort.at > news_since:
+                    raise errors.left_before_agreeing(self.config.parties[abort.sender].name, abort.message)
+            awaited = [j for j in peers if j not in joined]
+            for j in awaited:
+                if self.links[j].gone(now):
+                    raise errors.lost_peer(self.links[j].name, "agree on the cell", 0)
+            if expired:
+                raise errors.join_timeout([self.config.names[j] for j in awaited], timeout)
+            if on_wait is not None:
+                on_wait(
+                    [self.config.names[j] for j in sorted(joined)],
+                    [self.config.names[j] for j in awaited],
+                    now - started,
+                )
+
+        self._wait(timeout, ready, give_up)
+
+    def attempt_ended(self) -> None:
+        """This party's attempt at a cell is over (done or failed): peers' give-ups that came
+        before it were part of it, and do not stop the next attempt."""
+        self.last_attempt_end = time.monotonic()
 
     # ----- buffered messages ----------------------------------------------------------------------
     @contextlib.contextmanager

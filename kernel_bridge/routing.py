@@ -10,6 +10,7 @@ sender's pending lobby message (``withdraw`` token) instead of aborting anything
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ MAX_ABORTS = 256
 #: What an abort may carry: an exception class name and a step label (never free text).
 _ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
 _STEP_LABEL = re.compile(r"^[A-Za-z0-9 _.,:()'/-]{1,80}$")
+_CELL_DIGEST = re.compile(r"^[0-9a-f]{16,64}$")
 
 Key = tuple[int, str, int]  # (sender, computation, step)
 Delivery = tuple[Header, list[np.ndarray]]
@@ -35,6 +37,16 @@ class Abort:
     label: str
     message: str  # the error's class name
     peer: str | None = None  # the party the sender's error was about (a PeerError), if any
+
+
+@dataclass(frozen=True)
+class LobbyAbort:
+    """A peer gave up on a cell before the sites agreed (its error's class, when, which cell)."""
+
+    sender: int
+    cell: str
+    message: str
+    at: float
 
 
 @dataclass
@@ -54,10 +66,13 @@ class Router:
         self._buffer: dict[Key, Delivery] = {}
         self._aborts: dict[str, Abort] = {}
         self._withdrawn: dict[tuple[int, str], None] = {}  # insertion-ordered, bounded
+        self._lobby_aborts: dict[int, LobbyAbort] = {}  # sender -> its last give-up before agreeing
         self.dropped = 0
 
     def deliver(self, sender: int, header: Header, arrays: list[np.ndarray]) -> None:
         key = (sender, header.computation, header.step)
+        if header.computation == self.lobby:
+            self._lobby_aborts.pop(sender, None)  # a newer attempt of that sender
         self._buffer.pop(key, None)
         self._buffer[key] = (header, arrays)
         while len(self._buffer) > MAX_BUFFERED:
@@ -76,6 +91,11 @@ class Router:
             self._aborts[header.computation] = Abort(sender, label, error, peer)
             while len(self._aborts) > MAX_ABORTS:
                 del self._aborts[next(iter(self._aborts))]
+        cell = header.meta.get("cell")
+        if header.computation == self.lobby and isinstance(cell, str) and _CELL_DIGEST.match(cell):
+            error = header.meta.get("error")
+            error = error if isinstance(error, str) and _ERROR_CLASS.match(error) else "an error"
+            self._lobby_aborts[sender] = LobbyAbort(sender, cell, error, time.monotonic())
         token = header.meta.get("withdraw")
         if isinstance(token, str) and len(token) <= 200:
             self._withdrawn[(sender, token)] = None
@@ -95,6 +115,11 @@ class Router:
 
     def discard(self, sender: int, computation: str, step: int) -> None:
         self._buffer.pop((sender, computation, step), None)
+
+    def lobby_abort(self, sender: int, within: float) -> LobbyAbort | None:
+        """``sender``'s give-up before agreeing, if it came less than ``within`` seconds ago."""
+        found = self._lobby_aborts.get(sender)
+        return found if found is not None and time.monotonic() - found.at <= within else None
 
     def abort_of(self, computation: str) -> Abort | None:
         return self._aborts.get(computation)

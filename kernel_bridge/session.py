@@ -36,6 +36,9 @@ class SessionConfig:
     timeout: float = 60.0
     path: Path | None = field(default=None, compare=False)
     schema: str | None = None  # the study schema's file, relative to the session file's folder
+    #: how long a site waits for the others to run the same cell (they need not press Run together);
+    #: ``timeout`` is how long a peer may stay silent once a computation is under way
+    join_timeout: float = 300.0
 
     @property
     def names(self) -> list[str]:
@@ -108,13 +111,18 @@ def load_session(path: str | os.PathLike) -> SessionConfig:
     timeout = float(info.get("timeout", 60.0))
     if timeout <= 0:
         raise SessionFileError(f"{path}: timeout must be positive (seconds)")
+    join_timeout = float(info.get("join_timeout", 300.0))
+    if join_timeout <= 0:
+        raise SessionFileError(f"{path}: join_timeout must be positive (seconds)")
     session_id = str(info.get("id", ""))
     if not session_id:
         raise SessionFileError(f"{path}: [session] needs an id")
     schema = info.get("schema")
     if schema is not None and (not isinstance(schema, str) or not schema or "\n" in schema or '"' in schema):
         raise SessionFileError(f"{path}: schema must be the path of the study schema file (TOML)")
-    return SessionConfig(session_id, parties, dealer, protocol, frac_bits, timeout, path.resolve(), schema)
+    return SessionConfig(
+        session_id, parties, dealer, protocol, frac_bits, timeout, path.resolve(), schema, join_timeout
+    )
 
 
 def _toml_endpoint(table: str, ep: Endpoint) -> str:
@@ -130,6 +138,7 @@ def write_session(config: SessionConfig, path: str | os.PathLike) -> Path:
         f'protocol = "{config.protocol}"',
         f"frac_bits = {config.frac_bits}",
         f"timeout = {float(config.timeout)}",
+        f"join_timeout = {float(config.join_timeout)}",
         *([f'schema = "{config.schema}"'] if config.schema else []),
         "",
     ]

@@ -8,13 +8,11 @@ check locally, rendezvous, share inputs, run the cell in its sandbox, release.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel_bridge.errors import PeerError
+from kernel_bridge.errors import PeerAborted, PeerError
 from kernel_bridge.keys import load_keypair
 from kernel_bridge.mesh import Mesh
 from kernel_bridge.session import SessionConfig, load_session
@@ -25,7 +23,9 @@ from ..errors import (
     DisclosureError,
     EncodingError,
     NumericalRangeError,
+    OverflowRiskError,
     PolicyError,
+    SecretValueError,
     SmpcError,
 )
 from ..governance.approvals import ApprovalBook
@@ -38,41 +38,26 @@ from ..protocols.context import ProtocolContext
 from ..protocols.prg import new_seed
 from ..protocols.registry import get_suite
 from ..schema import load_schema
-from ..secret.frames import split_key
 from . import inputs, oversight, public_functions, rendezvous, stops
-from .cell_policy import REFUSED_BUILTINS, check_column_attributes
+from .cell_policy import check_column_attributes
+from .outcome import CellOutcome
 from .release import fractional_bits, kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
-from .sandbox import analyse, cell_digest, check_names, public_digest, run_in_sandbox
+from .sandbox import analyse, cell_digest, check_names, check_names_locally, public_digest, run_in_sandbox
 from .schema_inputs import declared_ranges, flatten_with_schema, refusals_for_peers, site_ranges
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: ``on_wait(joined, awaited, seconds)`` while a site waits for the others to run the cell
+WaitHook = Callable[[list[str], list[str], float], None]
 
-
-@dataclass
-class CellOutcome:
-    """What one party learned from a cell, and what it records in the audit log."""
-
-    values: dict[str, Any] | None
-    released: list[str]
-    recipients: list[str]
-    shapes: dict[str, list[int]]
-    cell_sha256: str
-    parties: list[str]
-    computation: str
-    rounds: int = 0
-    bytes_sent: int = 0
-    material: list[dict[str, Any]] = field(default_factory=list)  # kind, params, count per stream
-    cursors_start: dict[str, int] = field(default_factory=dict)
-    kept: dict[str, object] = field(default_factory=dict)
-    contributors: dict[str, list[str]] = field(default_factory=dict)  # private name -> sites providing it
-    scales: dict[str, int] = field(default_factory=dict)  # released secret -> its fractional bits
-    code: str = ""
-    rules: list[dict[str, Any]] = field(default_factory=list)  # every disclosure rule checked, and its outcome
-    policy: list[tuple[str, str, str]] = field(default_factory=list)  # the effective rules: (rule, value, set by)
-    policy_digests: dict[str, str] = field(default_factory=dict)  # site -> its policy's digest ("" = none)
-    policy_changed: list[str] = field(default_factory=list)  # sites whose policy changed since the last cell
-    approval: dict[str, Any] = field(default_factory=dict)  # the request digest, the sites that required it
+#: Errors every party meets by itself at the same point, from public facts or an opened bit: no
+#: abort is sent (it could overtake a peer's last message and blame the wrong site)
+EVERY_SITE_STOPS = (
+    DisclosureError,
+    NumericalRangeError,
+    SecretValueError,
+    CellError,
+    OverflowRiskError,
+)
 
 
 class Party:
@@ -110,11 +95,12 @@ class Party:
         self.last_run_stats: ChannelStats | None = None  # rounds and bytes of the last run, finished or failed
 
     # ----- connection ---------------------------------------------------------------------------
-    def connect(self, timeout: float | None = None) -> None:
-        """Open the CurveZMQ connections and wait until every peer and the dealer answer."""
+    def connect(self, timeout: float | None = None, on_wait: Callable[[list[str], float], None] | None = None) -> None:
+        """Open the CurveZMQ connections and wait until every peer and the dealer answer
+        (``on_wait(absent, seconds)`` meanwhile)."""
         if self.mesh is None:
             self.mesh = Mesh(self.config, self.name, self.keys, record_path=self.record_path, lobby=rendezvous.LOBBY)
-        self.mesh.wait_for_peers(timeout)
+        self.mesh.wait_for_peers(timeout, on_wait=on_wait)
 
     def close(self) -> None:
         if self.mesh is not None:
@@ -166,6 +152,8 @@ class Party:
         on_round: RoundHook | None = None,
         ranges: Mapping[str, tuple[float, float]] | None = None,
         partial: Sequence[str] = (),
+        join_timeout: float | None = None,
+        on_wait: WaitHook | None = None,
     ) -> CellOutcome:
         """Run ``code`` with the peers; return the revealed values this party receives.
 
@@ -176,8 +164,57 @@ class Party:
         computation id (simulate); otherwise the parties derive a fresh one in the rendezvous.
         ``ranges`` are public [min, max] this site declares for plain private arrays.
         ``partial``: private names the cell lets come from some sites only; any other private
-        name it uses must be provided by every site.
+        name it uses must be provided by every site. ``join_timeout``: how long to wait for the
+        other sites to run the cell (the session's by default); ``on_wait(joined, awaited,
+        seconds)`` is called meanwhile. If this site cannot take part (a local error, an
+        interrupt), it tells the others at once.
         """
+        try:
+            return self._run(
+                code,
+                private,
+                public=public,
+                reveal_names=reveal_names,
+                to=to,
+                computation=computation,
+                keep=keep,
+                keep_names=keep_names,
+                timeout=timeout,
+                on_round=on_round,
+                ranges=ranges,
+                partial=partial,
+                join_timeout=join_timeout,
+                on_wait=on_wait,
+            )
+        except BaseException as exc:
+            if not getattr(exc, "smpc_told_peers", False):
+                self.withdraw(code, exc)
+            raise
+
+    def withdraw(self, code: str, exc: BaseException) -> None:
+        """Tell the peers (waiting for this site to run ``code``) that it will not: its error's class only."""
+        if self.mesh is not None:
+            self.mesh.broadcast_abort(rendezvous.LOBBY, "prepare the cell", type(exc).__name__, cell=cell_digest(code))
+            self.mesh.attempt_ended()
+
+    def _run(
+        self,
+        code: str,
+        private: Mapping[str, object] | None,
+        *,
+        public: Mapping[str, object] | None,
+        reveal_names: Sequence[str],
+        to: list[str] | None,
+        computation: str | None,
+        keep: dict[str, object] | None,
+        keep_names: Sequence[str],
+        timeout: float | None,
+        on_round: RoundHook | None,
+        ranges: Mapping[str, tuple[float, float]] | None,
+        partial: Sequence[str],
+        join_timeout: float | None,
+        on_wait: WaitHook | None,
+    ) -> CellOutcome:
         mesh = self._require_mesh()
         policy_error: PolicyError | None = None
         if self._policy_from_file:  # the custodian may have changed it since the last cell
@@ -188,7 +225,7 @@ class Party:
         private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
         reveal_names, keep_names = list(reveal_names), list(keep_names)
         names = analyse(code)
-        _check_names_locally(reveal_names, keep_names + list(partial), private, public, keep)
+        check_names_locally(reveal_names, keep_names + list(partial), private, public, keep)
         public = public_functions.prepare(public)
         recipients = self._recipients(to)
         flat, violations = flatten_with_schema(private, self.schema)
@@ -250,7 +287,9 @@ class Party:
                 rendezvous.withdraw_stale(mesh)
             sharing = self.suite.input_sharing(ctx)
             outgoing = {j: Message(arrays, my_meta) for j, arrays in sharing.outgoing().items()}
-            received = channel.exchange(0, label, outgoing, {j: sharing.expected() for j in outgoing})
+            waiting = float(join_timeout) if join_timeout is not None else self.config.join_timeout
+            join = None if computation is not None else lambda: mesh.await_lobby(my_meta["cell"], waiting, on_wait)
+            received = channel.exchange(0, label, outgoing, {j: sharing.expected() for j in outgoing}, join)
             metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
             if computation is None:
                 nonces = [
@@ -328,15 +367,20 @@ class Party:
                 changed,
                 {"digest": request.digest, "required_by": list(effective.approval_sites)},
             )
-        except Exception as exc:
+        except BaseException as exc:
             peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None
-            if not isinstance(exc, DisclosureError | NumericalRangeError):
-                # those follow from a bit every party opened: each stops with the same error, and an
-                # abort could overtake a peer's last share of that opening
-                mesh.broadcast_abort(channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer)
+            if not isinstance(exc, EVERY_SITE_STOPS):
+                # a site that stopped because another did is not news for a late site
+                lobby = channel.computation == rendezvous.LOBBY and not isinstance(exc, PeerAborted)
+                cell = my_meta["cell"] if lobby else None
+                mesh.broadcast_abort(
+                    channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer, cell=cell
+                )
             exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
+            exc.smpc_told_peers = True  # type: ignore[attr-defined]
             raise
         finally:
+            mesh.attempt_ended()
             mesh.busy = False
             mesh.timeout = saved_timeout
             mesh.forget(channel.computation)
@@ -351,29 +395,3 @@ class Party:
                 raise CellError(f"--to {name}: not a party of this session (parties: {', '.join(self.config.names)})")
             out.append(self.config.index(name))
         return sorted(set(out))
-
-
-def _check_names_locally(
-    reveal_names: list[str],
-    keep_names: list[str],
-    private: dict[str, Any],
-    public: dict[str, Any],
-    keep: dict[str, Any],
-) -> None:
-    # a statistics result's field is released as ``fit.coef``
-    released = [part for name in reveal_names for part in name.split(".", 1)]
-    for name in [*released, *keep_names, *(split_key(k)[0] for k in private), *public]:
-        if not _IDENT.match(name) or name.startswith("_"):
-            raise CellError(
-                f"{name!r} is not a valid variable name for a %%smpc cell (letters, digits, '_'; not first)"
-            )
-        if name in REFUSED_BUILTINS:
-            raise CellError(f"{name!r} is the name of a Python builtin that cells cannot use; rename the variable")
-    for a, b, what in [
-        (private, public, "private and public"),
-        (private, keep, "private and kept"),
-        (public, keep, "public and kept"),
-    ]:
-        overlap = set(a) & set(b)
-        if overlap:
-            raise CellError(f"{sorted(overlap)[0]!r} is both {what}; choose one")

@@ -55,7 +55,10 @@ class BridgeChannel(Channel):
         label: str,
         outgoing: Mapping[int, Message],
         expect: Mapping[int, Sequence[ArraySpec] | None],
+        before_receive: Callable[[], None] | None = None,
     ) -> dict[int, Message]:
+        """Send this round's messages, then take the peers' (``before_receive`` runs in between:
+        the rendezvous waits there for every site to join)."""
         self.stats.rounds += 1
         if self.on_round is not None:
             self.on_round(step, label)
@@ -65,6 +68,8 @@ class BridgeChannel(Channel):
             self.mesh.send(j, "data", self.computation, step, label, msg.arrays, meta)
             self.stats.bytes_sent += sum(np.asarray(a).nbytes for a in msg.arrays)
             self.stats.messages_sent += 1
+        if before_receive is not None:
+            before_receive()
         received = {}
         for j, spec in expect.items():
             started = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +13,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import CellBoundaryError, CellError, UnknownNameError
+from ..secret.frames import split_key
 from .cell_policy import REFUSED_BUILTINS, PolicyReport, PublicFunction, cell_line, check_policy, compile_cell
 from .facades import NP, SMPC
 from .guards import SAFE_BUILTINS, restricted_globals
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 PROVIDED = {"np", "numpy", "smpc", "print"}
 
@@ -101,4 +105,37 @@ def run_in_sandbox(code: str, members: dict[str, Any]) -> dict[str, Any]:
     except CellBoundaryError as exc:
         line = cell_line(exc)
         raise (exc.at_line(line) if line is not None and exc.line is None else exc) from None
+    except Exception as exc:  # say where in the cell (a secret in an `if`, a shape mismatch, ...)
+        line = cell_line(exc)
+        if line is not None and exc.args and isinstance(exc.args[0], str) and not exc.args[0].startswith("line "):
+            exc.args = (f"line {line} of the cell: {exc.args[0]}", *exc.args[1:])
+        raise
     return namespace
+
+
+def check_names_locally(
+    reveal_names: list[str],
+    keep_names: list[str],
+    private: dict[str, Any],
+    public: dict[str, Any],
+    keep: dict[str, Any],
+) -> None:
+    """Names a cell's arguments use, checked before anything is sent: identifiers, no builtins,
+    no name both private and public (or kept)."""
+    # a statistics result's field is released as ``fit.coef``
+    released = [part for name in reveal_names for part in name.split(".", 1)]
+    for name in [*released, *keep_names, *(split_key(k)[0] for k in private), *public]:
+        if not _IDENT.match(name) or name.startswith("_"):
+            raise CellError(
+                f"{name!r} is not a valid variable name for a %%smpc cell (letters, digits, '_'; not first)"
+            )
+        if name in REFUSED_BUILTINS:
+            raise CellError(f"{name!r} is the name of a Python builtin that cells cannot use; rename the variable")
+    for a, b, what in [
+        (private, public, "private and public"),
+        (private, keep, "private and kept"),
+        (public, keep, "public and kept"),
+    ]:
+        overlap = set(a) & set(b)
+        if overlap:
+            raise CellError(f"{sorted(overlap)[0]!r} is both {what}; choose one")

@@ -252,34 +252,45 @@ class StatusPanel:
 
 
 class CellProgress:
-    """A progress line for cells that run longer than ``delay`` seconds (rounds and elapsed time)."""
+    """One live line under a running cell: who it waits for while the sites join, then the round
+    and step really running. A display that updates in place, so a notebook saved as text or a
+    console shows the line itself (not a widget's repr)."""
 
     def __init__(self, delay: float = 1.0):
         self.delay = delay
         self.started = time.monotonic()
-        self.widget: Any = None
+        self.handle: Any = None
         self._last = 0.0
 
     def __call__(self, step: int, label: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.show(f"smpc: round {step} ({label}), {elapsed:.1f} s")
+
+    def waiting(self, joined: list[str], awaited: list[str], seconds: float) -> None:
+        """While the sites join: who is awaited, who is ready, and how to cancel."""
+        ready = f" ({', '.join(joined)} ready)" if joined else ""
+        self.show(
+            f"smpc: waiting for {', '.join(awaited)} to run this cell{ready}, {seconds:.0f} s — "
+            "interrupt the kernel to cancel at every site"
+        )
+
+    def show(self, text: str, force: bool = False) -> None:
         now = time.monotonic()
-        elapsed = now - self.started
-        if elapsed < self.delay or now - self._last < 0.2:
+        if not force and (now - self.started < self.delay or now - self._last < 0.2):
             return
         self._last = now
-        text = f"smpc: round {step} ({label}), {elapsed:.1f} s"
-        if self.widget is None:
-            try:
-                import ipywidgets as widgets
-                from IPython.display import display
+        bundle = {"text/plain": text, "text/html": f"<code>{html.escape(text)}</code>"}
+        try:
+            from IPython.display import display
 
-                self.widget = widgets.HTML(value=text)
-                display(self.widget)
-            except Exception:  # noqa: BLE001 - no widgets: no progress line
-                self.widget = False
-            return
-        if self.widget:
-            self.widget.value = text
+            if self.handle is None:
+                self.handle = display(bundle, raw=True, display_id=True)
+            else:
+                self.handle.update(bundle, raw=True)
+        except Exception:  # noqa: BLE001 - no display: no progress line
+            self.handle = False
 
-    def finish(self) -> None:
-        if self.widget:
-            self.widget.value = f"smpc: done in {time.monotonic() - self.started:.1f} s"
+    def finish(self, stopped: bool = False) -> None:
+        if self.handle:
+            what = "stopped after" if stopped else "done in"
+            self.show(f"smpc: {what} {time.monotonic() - self.started:.1f} s", force=True)

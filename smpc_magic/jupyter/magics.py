@@ -92,7 +92,19 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         marks = _MARKS.get((str(site.session_path), site.name))
         if marks is not None:  # a reconnect keeps this site's private marks
             site.private_names, site.ranges = list(marks[0]), dict(marks[1])
-        site.connect(args.timeout)
+        progress = CellProgress()
+        dealer = site.config.dealer.name if site.config.dealer else None
+
+        def waiting(absent: list[str], seconds: float) -> None:
+            hint = " (start it with `smpc dealer SESSION`)" if dealer in absent else ""
+            progress.show(f"smpc: connecting — waiting for {', '.join(absent)}{hint}, {seconds:.0f} s")
+
+        try:
+            site.connect(args.timeout, waiting)
+        except BaseException:
+            progress.finish(stopped=True)
+            raise
+        progress.finish()
         _SITE = site
         try:
             _PANEL = StatusPanel(site)
@@ -145,18 +157,14 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             requests += plan("gram", 1, frac_bits, rows=rows, cols=cols)
         if not requests:
             raise SmpcError("say what to preprocess, e.g. %smpc preprocess --triples 1000000 --truncations 1000000")
-        bar = None
-        try:
-            import ipywidgets as widgets
-
-            bar = widgets.IntProgress(min=0, max=sum(need.count for need in requests), description="preprocess")
-            display(bar)
-        except ImportError:
-            pass
+        total = sum(need.count for need in requests)
+        line = display({"text/plain": f"preprocess: 0 of {total:,}"}, raw=True, display_id=True)
 
         def progress(done, total):
-            if bar is not None:
-                bar.value = done
+            if line is not None:
+                line.update(
+                    {"text/plain": f"preprocess: {done:,} of {total:,} ({100 * done // max(total, 1)}%)"}, raw=True
+                )
 
         site.preprocess(requests, progress)
         stock = site.party.store.stock()
@@ -176,7 +184,13 @@ class SmpcMagics(Magics):  # type: ignore[misc]
     @argument("--to", nargs="*", default=None, help="parties that receive them (default: all)")
     @argument("--public", nargs="*", default=[], help="plain notebook values (or functions) every site has")
     @argument("--keep", nargs="*", default=[], help="secret values to keep, still shared, for later cells")
-    @argument("--timeout", type=float, default=None, help="seconds to wait for a peer at any step")
+    @argument("--timeout", type=float, default=None, help="seconds a peer may stay silent once the cell runs")
+    @argument(
+        "--join-timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the other sites to run this cell (default: the session's, 300)",
+    )
     @argument(
         "--partial",
         nargs="*",
@@ -196,17 +210,11 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         named = _names(args.to)
         to = None if not named or named == ["all"] else named
         progress = CellProgress()
-        outcome = site.run_cell(
-            cell,
-            self._user_ns(),
-            reveal=_names(args.reveal),
-            to=to,
-            public=_names(args.public),
-            keep=_names(args.keep),
-            timeout=args.timeout,
-            on_round=progress,
-            partial=_names(args.partial),
-        )
+        try:
+            outcome = self._run_cell(site, cell, args, to, progress)
+        except BaseException:
+            progress.finish(stopped=True)
+            raise
         progress.finish()
         if outcome.policy_changed:
             print(
@@ -222,6 +230,21 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             display(ReleasedResults(values, outcome.recipients, site.name, outcome.contributors, outcome.scales))
         elif outcome.kept:
             print(f"smpc: kept {', '.join(outcome.kept)} (still shared) for later cells")
+
+    def _run_cell(self, site: SiteSession, cell: str, args, to, progress: CellProgress):
+        return site.run_cell(
+            cell,
+            self._user_ns(),
+            reveal=_names(args.reveal),
+            to=to,
+            public=_names(args.public),
+            keep=_names(args.keep),
+            timeout=args.timeout,
+            on_round=progress,
+            partial=_names(args.partial),
+            join_timeout=args.join_timeout,
+            on_wait=progress.waiting,
+        )
 
 
 def _show_error(shell, etype, value, tb, tb_offset=None):

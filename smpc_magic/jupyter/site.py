@@ -20,7 +20,7 @@ from ..governance.audit_chain import AuditChain, audit_path, released_values
 from ..governance.policy import policy_path, strictest
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
-from ..secret.frames import is_dataframe
+from ..secret.frames import flatten_private, is_dataframe
 from ..stats.results import ReleasedResult
 
 
@@ -42,8 +42,8 @@ class SiteSession:
         self.cells_run = 0
 
     # ----- connection ---------------------------------------------------------------------------
-    def connect(self, timeout: float | None = None) -> None:
-        self.party.connect(timeout)
+    def connect(self, timeout: float | None = None, on_wait=None) -> None:
+        self.party.connect(timeout, on_wait)
         assert self.party.mesh is not None
         self.party.mesh.start_service()
 
@@ -125,6 +125,11 @@ class SiteSession:
         if self.party.schema is not None and values:
             _, violations = flatten_with_schema(values, self.party.schema)
             require_conformance_of(self.party.schema, violations, f"private data {', '.join(map(repr, values))}")
+        elif values:  # without a schema: NaN, infinities, text and magnitudes are checked now, not at a cell
+            codec, frac_bits = self.party.suite.codec, self.config.frac_bits
+            for name, value in values.items():
+                for key, arr in flatten_private(name, value).items():
+                    codec.encode_input(arr, frac_bits, f"private input {key!r} of site {self.name!r}")
         if value_range is not None:
             lo, hi = (float(v) for v in value_range)
             if not lo <= hi:
@@ -178,23 +183,16 @@ class SiteSession:
         timeout: float | None = None,
         on_round=None,
         partial: list[str] | None = None,
+        join_timeout: float | None = None,
+        on_wait=None,
     ) -> CellOutcome:
         if not self.connected:
             raise SmpcError("not connected to a session; run `%smpc connect SESSION --as PARTY` first")
-        used = analyse(code).free
-        private = {}
-        for name in self.private_names:
-            if name in used:
-                if name not in user_ns:
-                    raise CellError(
-                        f"{name!r} is marked private but is not defined in this notebook; define it or `%smpc private --clear {name}`"
-                    )
-                private[name] = user_ns[name]
-        public_values = {}
-        for name in public:
-            if name not in user_ns:
-                raise CellError(f"--public {name}: no variable {name!r} in this notebook")
-            public_values[name] = user_ns[name]
+        try:
+            private, public_values = self._cell_values(code, user_ns, public)
+        except SmpcError as exc:
+            self.party.withdraw(code, exc)  # the others, waiting for this site, stop at once
+            raise
         started = datetime.datetime.now(datetime.UTC)
         call = call_digest(code, reveal=reveal, to=to, public=public, keep=keep, partial=partial or [])
         try:
@@ -210,6 +208,8 @@ class SiteSession:
                 on_round=on_round,
                 ranges={n: r for n, r in self.ranges.items() if n in private},
                 partial=partial or [],
+                join_timeout=join_timeout,
+                on_wait=on_wait,
             )
         except MissingContributionError as exc:
             self._record_failure(call, started, exc, code)
@@ -221,7 +221,7 @@ class SiteSession:
                     sites=exc.sites,
                 ) from None
             raise
-        except Exception as exc:
+        except BaseException as exc:  # an interrupt too: the log says the cell was cancelled
             self._record_failure(call, started, exc, code)
             raise
         self.kept.update(outcome.kept)
@@ -252,6 +252,24 @@ class SiteSession:
             }
         )
         return outcome
+
+    def _cell_values(self, code: str, user_ns: dict, public: list[str]) -> tuple[dict, dict]:
+        """This site's private values the cell uses, and its --public values, from the notebook."""
+        used = analyse(code).free
+        private = {}
+        for name in self.private_names:
+            if name in used:
+                if name not in user_ns:
+                    raise CellError(
+                        f"{name!r} is marked private but is not defined in this notebook; define it or `%smpc private --clear {name}`"
+                    )
+                private[name] = user_ns[name]
+        public_values = {}
+        for name in public:
+            if name not in user_ns:
+                raise CellError(f"--public {name}: no variable {name!r} in this notebook")
+            public_values[name] = user_ns[name]
+        return private, public_values
 
     def _record_failure(self, call: str, started: datetime.datetime, exc: BaseException, code: str) -> None:
         record: dict[str, Any] = {

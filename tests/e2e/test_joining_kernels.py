@@ -1,0 +1,82 @@
+"""Sites do not press Run at the same second: three real kernels join a cell at different
+times, cancel it with the kernel's Interrupt, or cannot take part; every site learns at once
+and the kernels stay usable."""
+
+import time
+
+import pytest
+
+from kernel_bridge.session import new_session
+from tests.e2e.kernels import Site, run_all
+from tests.support.processes import dealer_process
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
+
+NAMES = ["site_a", "site_b", "site_c"]
+CELL = "%%smpc --reveal total\ntotal = x.sum()"
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("joining")
+    session = new_session(NAMES, directory, timeout=15)  # silent peers: 15 s; joining: the default
+    with dealer_process(session):
+        sites = [Site(name, directory) for name in NAMES]
+        try:
+            connect = [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in NAMES]
+            assert all(r.ok for r in run_all(sites, connect))
+            data = [
+                f"import numpy as np\nx = np.arange({k}, {k} + 4.0)\n%smpc private x --range 0 10" for k in range(3)
+            ]
+            assert all(r.ok for r in run_all(sites, data))
+            yield sites
+        finally:
+            for site in sites:
+                site.close()
+
+
+def test_a_site_that_joins_90_s_later_is_waited_for_and_named(sites):
+    started = time.monotonic()
+    early = [site.submit(CELL) for site in sites[:2]]
+    sites[0].wait_for_output(early[0], "smpc: waiting for site_c to run this cell", 30)
+    time.sleep(max(0.0, 90 - (time.monotonic() - started)))
+    late = sites[2].submit(CELL)
+    results = [site.collect(i, 60) for site, i in zip(sites, [*early, late])]
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert "site_a, site_b ready" not in results[0].text  # site_a waits for site_c; site_b is ready
+    assert "waiting for site_c to run this cell (site_b ready)" in results[0].text
+    assert float(sites[1].run("print(total)").text) == sum(range(0, 4)) + sum(range(1, 5)) + sum(range(2, 6))
+
+
+def test_an_interrupt_while_waiting_cancels_at_every_site_and_a_late_arrival_is_told(sites):
+    waiting = [site.submit(CELL) for site in sites[:2]]
+    for site, msg_id in zip(sites[:2], waiting):
+        site.wait_for_output(msg_id, "smpc: waiting for", 30)
+    sites[0].km.interrupt_kernel()
+    started = time.monotonic()
+    interrupted, other = (site.collect(i, 30) for site, i in zip(sites[:2], waiting))
+    assert not interrupted.ok and interrupted.ename == "KeyboardInterrupt"
+    assert not other.ok and other.ename == "PeerAborted", other.error
+    assert "'site_a' stopped before the sites agreed" in other.error and "interrupted" in other.error
+    assert time.monotonic() - started < 5
+    late = sites[2].run(CELL, timeout=30)  # comes after the others gave up: told at once, no hang
+    assert not late.ok and late.ename == "PeerAborted" and "stopped before the sites agreed" in late.error
+    again = run_all(sites, CELL)  # nothing was shared; the kernels are usable
+    assert all(r.ok for r in again), [r.error for r in again]
+
+
+def test_a_site_that_cannot_take_part_withdraws_at_once(sites):
+    sites[1].run("del x")  # still marked private at site_b, no longer defined
+    started = time.monotonic()
+    results = run_all(sites, CELL, timeout=30)
+    assert results[1].ename == "CellError" and "marked private but is not defined" in results[1].error
+    for r in (results[0], results[2]):
+        assert not r.ok and r.ename == "PeerAborted" and "'site_b'" in r.error and "CellError" in r.error
+    assert time.monotonic() - started < 10
+    sites[1].run("x = np.arange(1, 5.0)")
+    assert all(r.ok for r in run_all(sites, CELL))
+
+
+def test_the_same_error_at_every_site_is_each_sites_own(sites):
+    results = run_all(sites, "%%smpc --reveal y\ny = x.sum()\nif y > 3:\n    y = y + 1", timeout=40)
+    assert all(r.ename == "SecretValueError" for r in results), [r.error for r in results]
