@@ -85,7 +85,17 @@ cohort = pd.DataFrame({{"age": age.astype(int), "bmi": bmi, "sbp": sbp}})
 %smpc private salary cohort
 """
                 ),
-                markdown("## The salary example\n\nAlice, Bob and Carol learn their total salary and nothing else."),
+                markdown(
+                    "## The offline phase\n\nMultiplications and comparisons use random material from the dealer. "
+                    "Fetching it ahead makes the cells below faster; the stock says what it is enough for."
+                ),
+                code("%smpc preprocess --triples 20000 --truncations 20000 --comparisons 500"),
+                markdown(
+                    "## The salary example\n\nAlice, Bob and Carol learn their total salary and nothing else. The sites "
+                    "need not press Run together: until every site has run the cell, the line under it says who it "
+                    "waits for (`smpc: waiting for carol to run this cell (bob ready), 12 s`); each site may join within "
+                    "the session's `join_timeout` (5 minutes), and interrupting the kernel cancels the cell at every site."
+                ),
                 code("%%smpc --reveal total_salary\ntotal_salary = salary.sum()"),
                 markdown(
                     """

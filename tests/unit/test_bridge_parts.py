@@ -177,3 +177,23 @@ def _free_window(size: int) -> int:
             for sock in sockets:
                 sock.close()
     raise RuntimeError("no window of free ports")
+
+
+def test_a_peers_give_up_on_a_cell_is_remembered_until_its_next_attempt():
+    from kernel_bridge.framing import Header
+    from kernel_bridge.routing import Router
+
+    router = Router(lobby="rendezvous")
+    cell = "ab" * 32
+    router.record_abort(
+        1, Header("s", "abort", "rendezvous", 0, "agree on the cell", {"error": "KeyboardInterrupt", "cell": cell})
+    )
+    found = router.lobby_abort(1, within=60)
+    assert found is not None and found.cell == cell and found.message == "KeyboardInterrupt"
+    assert router.lobby_abort(2, within=60) is None and router.lobby_abort(1, within=-1) is None
+    router.deliver(1, Header("s", "data", "rendezvous", 0, "agree on the cell", {}), [])  # a new attempt
+    assert router.lobby_abort(1, within=60) is None
+    # an abort of a computation under way, or free text as a cell digest, is not a give-up on a cell
+    router.record_abort(2, Header("s", "abort", "c0ffee", 0, "reveal", {"error": "X", "cell": cell}))
+    router.record_abort(2, Header("s", "abort", "rendezvous", 0, "agree", {"error": "X", "cell": "not a digest"}))
+    assert router.lobby_abort(2, within=60) is None
