@@ -80,10 +80,20 @@ def test_a_site_that_cannot_take_part_withdraws_at_once(sites):
 def test_the_same_error_at_every_site_is_each_sites_own(sites):
     results = run_all(sites, "%%smpc --reveal y\ny = x.sum()\nif y > 3:\n    y = y + 1", timeout=40)
     assert all(r.ename == "SecretValueError" for r in results), [r.error for r in results]
-    assert all("line 3 of the cell" in r.error for r in results)
+    assert all("line 2 of the cell" in r.error for r in results), [r.error for r in results]
 
 
 def test_a_nan_is_refused_when_marked_not_when_a_cell_runs(sites):
     r = sites[0].run("bad = np.array([1.0, np.nan])\n%smpc private bad")
     assert not r.ok and r.ename == "EncodingError" and "'bad'" in r.error and "NaN" in r.error
     assert "bad" not in sites[0].run("%smpc private").text
+
+
+def test_the_status_shows_round_trips_of_the_network_not_of_a_poll(sites):
+    import re
+
+    time.sleep(2.5)  # a ping or two between cells
+    text = sites[0].run("%smpc status").text
+    trips = [float(v) for v in re.findall(r"round trip ([0-9.]+) ms", text)]
+    assert len(trips) >= 2, text
+    assert max(trips) < 100, text  # loopback: about a millisecond, not the 1 s of a polling interval
