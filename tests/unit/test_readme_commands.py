@@ -55,3 +55,23 @@ def test_released_values_are_shown_with_the_digits_their_precision_supports():
     assert "rate = 250.002" in text and "250.0019" not in text and "rate = 250.002" in text
     assert "n = 15" in text and "[1.235 2.5  ]" in text
     assert "<code>250.002</code>" in page and "x from a, b" in page
+
+
+def test_the_stock_reads_as_what_it_buys():
+    from smpc_magic.jupyter.display import stock_text
+    from smpc_magic.protocols.additive.kinds import stream_key
+    from smpc_magic.protocols.registry import get_suite
+
+    suite = get_suite("additive")
+    needs = [
+        *suite.preprocessing_plan("multiplication", 1000, 16),
+        *suite.preprocessing_plan("truncation", 1000, 16),
+        *suite.preprocessing_plan("comparison", 40, 16),
+    ]
+    stock = {stream_key(n.kind, n.params): n.count for n in needs}
+    summary = suite.stock_summary(stock, 16)
+    assert summary == {"fixed-point multiplications": 1000, "comparisons": 40}
+    text = stock_text(summary)
+    assert "enough for about 1,000 fixed-point multiplications and 40 comparisons" in text
+    assert "fetched from the dealer on demand" in text and "mul:" not in text and "dabit" not in text
+    assert "empty" in stock_text(suite.stock_summary({}, 16))
