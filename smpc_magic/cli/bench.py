@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import PartyFailed
 from ..launch.bench_party import GRAM_COLUMNS, LOGIT_ITERATIONS, bench_data, regression_data
 from ..launch.cluster import LocalCluster
+from ..launch.netem import NetworkSpec
 
 FULL_PLAN = (
     [("share", n) for n in (10**4, 10**5, 10**6)]
@@ -133,11 +134,12 @@ def run_bench(
     repeats: int,
     timeout: float = 300.0,
     protocol: str = "additive",
+    network: NetworkSpec | None = None,
 ) -> list[dict]:
     rows = []
     for n_parties in party_counts:
         names = [f"site{i + 1}" for i in range(n_parties)]
-        with LocalCluster(names, timeout=timeout, protocol=protocol) as cluster:
+        with LocalCluster(names, timeout=timeout, protocol=protocol, network=network) as cluster:
             cluster.start_dealer()
             for name in names:
                 cluster.start_party(name, {"mode": "bench", "plan": {"ops": plan_ops, "repeats": repeats}})
@@ -198,6 +200,7 @@ def main(
     parties: str | None = None,
     protocol: str = "additive",
     only: str | None = None,
+    network: str | None = None,
 ) -> int:
     counts = [int(p) for p in parties.replace(",", " ").split()] if parties else ([3] if quick else [2, 3])
     plan = QUICK_PLAN if quick else FULL_PLAN
@@ -208,7 +211,12 @@ def main(
     if any(op in ("ols", "logit") for op, _ in plan):
         repeats = min(repeats, 2)  # whole analyses: seconds each
     started = time.perf_counter()
-    rows = run_bench(counts, plan, repeats, protocol=protocol)
+    link = NetworkSpec.parse(network) if network else None
+    rows = run_bench(counts, plan, repeats, protocol=protocol, network=link)
+    for row in rows:
+        row["network"] = link.describe() if link else "loopback"
+    if link:
+        print(f"emulated wide-area links between the parties: {link.describe()} (a delay proxy on loopback)")
     print(format_table(rows))
     print(f"\nbenchmark took {time.perf_counter() - started:.1f} s")
     if json_path:

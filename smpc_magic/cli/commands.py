@@ -127,7 +127,12 @@ def _cmd_bench(args) -> int:
     from .bench import main as bench_main
 
     return bench_main(
-        quick=args.quick, json_path=args.json, parties=args.parties, protocol=args.protocol, only=args.only
+        quick=args.quick,
+        json_path=args.json,
+        parties=args.parties,
+        protocol=args.protocol,
+        only=args.only,
+        network=args.network,
     )
 
 
@@ -197,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parties", default=None, help="party counts to run, e.g. 3 or 2,3")
     p.add_argument("--protocol", default="additive", help="the protocol suite (default: additive)")
     p.add_argument("--only", default=None, help="only these operations of the full plan, e.g. ols,logit")
+    p.add_argument("--network", default=None, help="emulated links between the parties, e.g. rtt=40ms,rate=100mbit")
     p.set_defaults(func=_cmd_bench)
 
     from .governance import add_parsers

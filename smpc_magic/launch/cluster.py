@@ -20,6 +20,7 @@ from ..engine.dealer import READY_LINE
 from ..engine.sessions import new_local_session
 from ..errors import SmpcError
 from ..schema import dump_schema, load_schema, with_ranges
+from .netem import DelayProxy, NetworkSpec
 
 #: How often to start the dealer on fresh ports when another program took its port.
 DEALER_START_ATTEMPTS = 3
@@ -40,6 +41,7 @@ class LocalCluster:
         protocol: str = "additive",
         schema: str | None = None,
         ranges: Mapping[str, tuple[float, float]] | None = None,
+        network: NetworkSpec | None = None,
     ):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="smpc-")
         self.directory = Path(directory) if directory else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -56,6 +58,9 @@ class LocalCluster:
         self.timeout, self.frac_bits, self.protocol = timeout, frac_bits, protocol
         self.dealer: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
+        self.network = network
+        self._proxy: DelayProxy | None = None
+        self._party_sessions: dict[str, Path] = {}
 
     def key_path(self, name: str) -> Path:
         """Where party ``name``'s key file is (its custodian's policy goes beside it)."""
@@ -117,7 +122,8 @@ class LocalCluster:
     def start_party(self, name: str, job: dict) -> subprocess.Popen:
         job_dir = self.directory / "jobs" / name
         job_dir.mkdir(parents=True, exist_ok=True)
-        job = {"session": str(self.session_path), "party": name, "out_dir": str(job_dir / "out"), **job}
+        session = self._session_of(name) if self.network else self.session_path
+        job = {"session": str(session), "party": name, "out_dir": str(job_dir / "out"), **job}
         job_path = job_dir / "job.json"
         job_path.write_text(json.dumps(job))
         log = open(job_dir / "party.log", "wb")
@@ -130,6 +136,28 @@ class LocalCluster:
         log.close()
         self.procs.append(proc)
         return proc
+
+    def _session_of(self, name: str) -> Path:
+        """Party ``name``'s copy of the session file, where every other party's address is a
+        proxy port emulating the wide-area link to it (its own address stays the real one)."""
+        if not self._party_sessions:
+            from dataclasses import replace
+
+            from kernel_bridge.session import load_session, write_session
+
+            assert self.network is not None
+            config = load_session(self.session_path)
+            self._proxy = DelayProxy(self.network)
+            proxied = {}
+            for party in config.parties:
+                host, port = party.address.removeprefix("tcp://").rsplit(":", 1)
+                proxied[party.name] = replace(party, address=f"tcp://{host}:{self._proxy.forward(host, int(port))}")
+            for me in config.parties:
+                parties = tuple(p if p.name == me.name else proxied[p.name] for p in config.parties)
+                path = self.session_path.with_name(f"session-{me.name}.toml")
+                write_session(replace(config, parties=parties), path)
+                self._party_sessions[me.name] = path
+        return self._party_sessions[name]
 
     def result(self, name: str) -> tuple[dict | None, Path]:
         out = self.directory / "jobs" / name / "out"
@@ -161,6 +189,9 @@ class LocalCluster:
 
     def close(self) -> None:
         self.stop()
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
         if self._tmp is not None:
             self._tmp.cleanup()
 

@@ -1,0 +1,66 @@
+"""The emulated wide-area links used by `smpc bench --network`: a real TCP proxy adds the round
+trip and limits the rate, and parties in separate processes run through it over CurveZMQ."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from smpc_magic.errors import SmpcError
+from smpc_magic.launch.netem import DelayProxy, NetworkSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def test_network_specs_read_like_tc():
+    assert NetworkSpec.parse("rtt=40ms,rate=100mbit") == NetworkSpec(0.04, 100e6 / 8)
+    assert NetworkSpec.parse("rate=1gbit, rtt=0.5s") == NetworkSpec(0.5, 1e9 / 8)
+    assert NetworkSpec.parse("rtt=20") == NetworkSpec(0.02, 0.0)
+    for bad in ("rtt=fast", "latency=4ms", "rate=3furlongs"):
+        with pytest.raises(SmpcError, match="rtt=40ms,rate=100mbit"):
+            NetworkSpec.parse(bad)
+
+
+@pytest.fixture
+def echo_port():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def echo():
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(1 << 16):
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_the_proxy_adds_the_round_trip_and_limits_the_rate(echo_port):
+    with DelayProxy(NetworkSpec.parse("rtt=60ms,rate=8mbit")) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.forward("127.0.0.1", echo_port))) as conn:
+            started = time.monotonic()
+            conn.sendall(b"x")
+            assert conn.recv(1) == b"x"
+            assert 0.06 <= time.monotonic() - started < 0.5
+            payload = b"y" * 500_000  # 4 Mbit: half a second each way at 8 Mbit/s, pipelined
+            started = time.monotonic()
+            conn.sendall(payload)
+            got = 0
+            while got < len(payload):
+                got += len(conn.recv(1 << 20))
+            assert 0.5 <= time.monotonic() - started < 3
+
+
+def test_a_bench_row_across_emulated_links_pays_the_round_trip_per_round():
+    from smpc_magic.cli.bench import run_bench
+
+    rtt = 0.03
+    [row] = run_bench([3], [("mul", 1000)], repeats=1, timeout=120, network=NetworkSpec(rtt, 0.0))
+    assert row["rounds"] >= 1
+    assert row["seconds_min"] >= 0.9 * rtt * row["rounds"]  # every round waits for the far side
+    [local] = run_bench([3], [("mul", 1000)], repeats=1, timeout=120)
+    assert local["rounds"] == row["rounds"] and local["seconds_min"] < row["seconds_min"]
