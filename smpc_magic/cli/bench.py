@@ -175,21 +175,23 @@ def run_bench(
                     "mb_sent_per_party": max(r["bytes_sent"] for r in per_party) / 1e6,
                     "offline_seconds": max(r["offline_s"] for r in per_party),
                     "wait_seconds_party0": per_party[0]["wait_s"],
+                    "peak_mb_per_party": max(r.get("peak_mb", 0.0) for r in per_party),
                 }
             )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'operation':<8} {'size':>9} {'parties':>7} {'min s':>9} {'median s':>9} {'elem/s':>10} {'x numpy':>9} {'rounds':>6} {'MB/party':>9} {'offline s':>9}"
+    head = f"{'operation':<8} {'size':>9} {'parties':>7} {'min s':>9} {'median s':>9} {'elem/s':>10} {'x numpy':>9} {'rounds':>6} {'MB/party':>9} {'offline s':>9} {'peak MB':>8}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r['operation']:<8} {r['size']:>9,} {r['parties']:>7} {r['seconds_min']:>9.4f} {r['seconds_median']:>9.4f} "
-            f"{r['elements_per_second']:>10.3g} {r['ratio_to_numpy']:>9.3g} {r['rounds']:>6.0f} {r['mb_sent_per_party']:>9.2f} {r['offline_seconds']:>9.3f}"
+            f"{r['elements_per_second']:>10.3g} {r['ratio_to_numpy']:>9.3g} {r['rounds']:>6.0f} {r['mb_sent_per_party']:>9.2f} {r['offline_seconds']:>9.3f} {r.get('peak_mb_per_party', 0.0):>8.0f}"
         )
     lines.append("")
-    lines.append("online times; 'offline s' is fetching all runs' material from the dealer beforehand.")
+    lines.append("online times; 'offline s' is fetching all runs' material from the dealer beforehand;")
+    lines.append("'peak MB' is the largest party's peak resident memory by the end of that row.")
     lines.append("; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()).replace("SIZE", "size"))
     return "\n".join(lines)
 
@@ -212,7 +214,10 @@ def main(
         repeats = min(repeats, 2)  # whole analyses: seconds each
     started = time.perf_counter()
     link = NetworkSpec.parse(network) if network else None
-    rows = run_bench(counts, plan, repeats, protocol=protocol, network=link)
+    if link and any(op in ("ols", "logit") for op, _ in plan):
+        repeats = 1  # whole analyses across a wide-area link: minutes each
+    # the whole plan's deadline: rounds cost a link crossing each across emulated links
+    rows = run_bench(counts, plan, repeats, timeout=3600.0 if link else 300.0, protocol=protocol, network=link)
     for row in rows:
         row["network"] = link.describe() if link else "loopback"
     if link:

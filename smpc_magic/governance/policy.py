@@ -222,8 +222,9 @@ min_rows_per_site = {min_rows_per_site}
 max_parameter_ratio = {max_parameter_ratio}
 # The most levels a released table or categorical result may have (DataSHIELD nfilter.levels.max).
 max_levels = {max_levels}
-# Dominance for released sums and means: the largest `dominance_k` contributions may make up at
-# most `dominance_share` of the total (1.0 turns the rule off; 0.9 is common in official statistics).
+# Dominance for released means (smpc.stats.mean, per group too): the largest `dominance_k`
+# contributions may make up at most `dominance_share` of the total behind the mean (1.0 turns the
+# rule off; 0.9 is common in official statistics).
 dominance_k = {dominance_k}
 dominance_share = {dominance_share}
 # Release only results of smpc.stats functions (which declare their rules), not arrays a cell

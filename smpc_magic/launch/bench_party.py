@@ -127,6 +127,15 @@ def _run_op(ctx: ProtocolContext, op: str, operands: list[SecretArray], n: int, 
         functions[op](operands[0])
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (MB), from the operating system."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024  # KB on Linux, bytes on macOS
+
+
 def run_party_bench(party: Party, plan: dict[str, Any]) -> list[dict[str, Any]]:
     """Time every (operation, size) of ``plan`` at this party; material is fetched untimed first."""
     ctx = party.context("bench")
@@ -166,6 +175,7 @@ def run_party_bench(party: Party, plan: dict[str, Any]) -> list[dict[str, Any]]:
                 "rounds": (rounds1 - rounds0) / repeats,
                 "bytes_sent": (sent1 - sent0) / repeats,
                 "wait_s": (channel.stats.wait_seconds - wait0) / repeats,
+                "peak_mb": peak_memory_mb(),  # this process's high-water mark so far
             }
         )
     return rows

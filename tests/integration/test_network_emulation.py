@@ -65,3 +65,4 @@ def test_a_bench_row_across_emulated_links_pays_the_round_trip_per_round():
     assert row["seconds_min"] >= 0.9 * (rtt / 2) * row["rounds"]
     [local] = run_bench([3], [("mul", 1000)], repeats=1, timeout=120)
     assert local["rounds"] == row["rounds"] and local["seconds_min"] < row["seconds_min"]
+    assert 10 < local["peak_mb_per_party"] < 4000  # each party's peak memory is reported
