@@ -3,6 +3,7 @@ dealer, round-trip times from their answers. The thread is a thin driver over ``
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -13,11 +14,26 @@ SERVICE_INTERVAL_S = 1.0
 PING_PREFIX = "ping:"
 
 
-def ping(session: str, to_dealer: bool) -> Header:
+#: The most a site's announcement (what its owner publishes with each ping) may hold, as JSON.
+MAX_ANNOUNCEMENT = 4096
+
+
+def ping(session: str, to_dealer: bool, announcement: dict | None = None) -> Header:
     now = time.monotonic()
     if to_dealer:  # the dealer echoes a request id
         return Header(session, "ping", "", 0, "ping", {"request": f"{PING_PREFIX}{now!r}"})
-    return Header(session, "ping", "", 0, "ping", {"t": now})
+    return Header(session, "ping", "", 0, "ping", {"t": now, **({"about": announcement} if announcement else {})})
+
+
+def announcement_of(ping_header: Header) -> dict | None:
+    """What a peer published with its ping (a small JSON object), or None."""
+    about = ping_header.meta.get("about")
+    if not isinstance(about, dict):
+        return None
+    try:
+        return about if len(json.dumps(about)) <= MAX_ANNOUNCEMENT else None
+    except (TypeError, ValueError):
+        return None
 
 
 def pong(session: str, ping_header: Header) -> Header:

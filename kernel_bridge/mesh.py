@@ -63,6 +63,10 @@ class Mesh:
             )
         self.timeout = config.timeout
         self.last_attempt_end = 0.0
+        #: what this party publishes with its pings, and the latest each peer published (its
+        #: owner's business; informational: nothing binding travels this way)
+        self.announcement: dict[str, Any] = {}
+        self.announcements: dict[str, dict[str, Any]] = {}
         self.stats = MeshStats()
         self.busy = False  # True while the owner runs a computation: the liveness thread stays away
         self._router = Router(lobby)
@@ -144,7 +148,8 @@ class Mesh:
         with self._locked():
             for j, link in self.links.links.items():
                 if link.connected:
-                    self._send_now(link, liveness.ping(self.config.session_id, j == DEALER), [])
+                    ping = liveness.ping(self.config.session_id, j == DEALER, self.announcement)
+                    self._send_now(link, ping, [])
 
     def wait_for_peers(
         self,
@@ -309,6 +314,9 @@ class Mesh:
             self._router.record_abort(sender, header)
         elif header.kind == "ping":
             self._send_now(link, liveness.pong(self.config.session_id, header), [])
+            about = liveness.announcement_of(header)
+            if about is not None:
+                self.announcements[link.name] = about
         elif header.kind == "pong":
             link.rtt_s = liveness.round_trip(header) or link.rtt_s
         else:

@@ -161,6 +161,14 @@ def status_text(status: dict) -> str:
     return "\n".join(lines)
 
 
+def _which_rules(policy: dict) -> str:
+    if not policy.get("effective"):
+        return "of this site"
+    if policy.get("from") == "announced":
+        return "the sites announce (strictest of all; each cell checks them again)"
+    return "in force at the last cell (strictest of all sites)"
+
+
 def policy_text(policy: dict) -> str:
     """This site's policy file, and the strictest rules of all sites the last cell ran under."""
     if policy.get("path") is None:
@@ -168,7 +176,7 @@ def policy_text(policy: dict) -> str:
     else:
         head = f"site policy: {policy['path']}"
     rows = policy.get("effective") or policy.get("own") or []
-    which = "in force at the last cell (strictest of all sites)" if policy.get("effective") else "of this site"
+    which = _which_rules(policy)
     lines = [head, f"rules {which}:"]
     lines += [f"  {rule:<20} {value:<24} set by {by}" for rule, value, by in rows]
     return "\n".join(lines)
@@ -176,7 +184,7 @@ def policy_text(policy: dict) -> str:
 
 def policy_html(policy: dict) -> str:
     rows = policy.get("effective") or policy.get("own") or []
-    which = "in force at the last cell (strictest of all sites)" if policy.get("effective") else "of this site"
+    which = _which_rules(policy)
     body = "".join(
         f"<tr><td>{html.escape(rule)}</td><td>{html.escape(value)}</td><td>{html.escape(by)}</td></tr>"
         for rule, value, by in rows

@@ -17,7 +17,7 @@ from ..engine.sandbox import analyse
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
 from ..errors import ApprovalRequiredError, CellError, DisclosureError, MissingContributionError, SchemaError, SmpcError
 from ..governance.audit_chain import AuditChain, audit_path, released_values
-from ..governance.policy import policy_path, strictest
+from ..governance.policy import SitePolicy, policy_path, site_policy, strictest
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
 from ..secret.frames import flatten_private, is_dataframe
@@ -45,6 +45,7 @@ class SiteSession:
     def connect(self, timeout: float | None = None, on_wait=None) -> None:
         self.party.connect(timeout, on_wait)
         assert self.party.mesh is not None
+        self.policy_status()  # announce this site's policy from the first ping on
         self.party.mesh.start_service()
 
     @property
@@ -106,11 +107,43 @@ class SiteSession:
         }
 
     def policy_status(self) -> dict:
-        """This site's policy (file and rules) and the strictest rules of the last cell."""
+        """This site's policy (file and rules) and the strictest rules of all sites: those the
+        last cell ran under, or before any cell those the sites announce (each cell checks
+        them again in its rendezvous)."""
         path = policy_path(self.party.key_path)
-        own = strictest({self.name: self.party.policy}).describe()
-        effective = self.last_outcome.policy if self.last_outcome is not None else []
-        return {"path": str(path) if self.party.policy is not None else None, "own": own, "effective": effective}
+        try:
+            mine = site_policy(self.party.key_path)
+        except SmpcError:
+            mine = self.party.policy
+        self._announce(mine)
+        own = strictest({self.name: mine}).describe()
+        if self.last_outcome is not None:
+            return {
+                "path": str(path) if mine else None,
+                "own": own,
+                "effective": self.last_outcome.policy,
+                "from": "cell",
+            }
+        known = {self.name: mine, **self._announced_policies()}
+        policies = {site: known[site] for site in self.config.names if site in known}  # in session order
+        announced = strictest(policies).describe() if len(policies) == self.config.n_parties else []
+        return {"path": str(path) if mine else None, "own": own, "effective": announced, "from": "announced"}
+
+    def _announce(self, policy: SitePolicy | None) -> None:
+        """Publish this site's policy with the pings, so the others' panels can show the rules."""
+        if self.party.mesh is not None:
+            self.party.mesh.announcement = {"policy": policy.as_dict() if policy else {}}
+
+    def _announced_policies(self) -> dict[str, SitePolicy | None]:
+        out: dict[str, SitePolicy | None] = {}
+        for site, about in (self.party.mesh.announcements if self.party.mesh else {}).items():
+            data = about.get("policy")
+            if site in self.config.names and isinstance(data, dict):
+                try:
+                    out[site] = SitePolicy.from_mapping(data, f"the policy site {site!r} announced") if data else None
+                except SmpcError:
+                    continue
+        return out
 
     # ----- private names ------------------------------------------------------------------------
     def mark_private(

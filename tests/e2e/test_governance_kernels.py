@@ -60,6 +60,16 @@ def refused_digest(results) -> str:
     return digests.pop()
 
 
+def test_before_any_cell_each_site_sees_the_rules_the_sites_announce(study):
+    import time
+
+    time.sleep(2.5)  # a ping or two: each site publishes its policy with them
+    text = study["sites"][2].run("%smpc policy").text  # west has no policy of its own
+    assert "site policy: none here" in text and "rules the sites announce" in text, text
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ")}
+    assert "north" in rows["approval"] and "set by north, south" in rows["min_count"], text
+
+
 def test_a_cell_runs_only_with_the_custodians_approval_of_exactly_that_cell(study):
     sites, session = study["sites"], str(study["session"])
     digest = refused_digest(run_all(sites, SUM))
