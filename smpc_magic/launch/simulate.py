@@ -21,6 +21,7 @@ from ..schema.check import columns_of
 from ..secret.frames import COLUMN_SEPARATOR, is_dataframe, split_key
 from ..stats.results import assemble
 from .cluster import LocalCluster
+from .netem import NetworkSpec
 
 _PEER_CONSEQUENCES = {"PeerAborted", "PeerDisconnected", "PeerTimeout"}
 
@@ -70,6 +71,7 @@ def simulate(
     schema: str | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     policies: Mapping[str, SitePolicy | Mapping[str, object]] | None = None,
+    network: str | None = None,
     _record_dir: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
@@ -82,7 +84,9 @@ def simulate(
     declared range a value may be anything the encoding holds, and most arithmetic on it is
     refused with OverflowRiskError. ``policies`` gives sites a custodian's policy (a
     :class:`~smpc_magic.governance.policy.SitePolicy` or its settings as a dict): releases are
-    checked against the strictest, as in a real session.
+    checked against the strictest, as in a real session. ``network`` (``"rtt=40ms,rate=100mbit"``)
+    runs the parties across emulated wide-area links, to see how long an analysis would take
+    between real sites.
     """
     site_policies = {p: _policy(p, v) for p, v in (policies or {}).items()}
     with_schema = schema is not None or bool(ranges)
@@ -103,8 +107,9 @@ def simulate(
     partial = sorted(v for v in variables if any(v not in {split_key(k)[0] for k in own} for own in private.values()))
 
     computation = secrets.token_hex(12)
+    link = NetworkSpec.parse(network) if network else None
     with LocalCluster(
-        parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol, schema=schema, ranges=ranges
+        parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol, schema=schema, ranges=ranges, network=link
     ) as cluster:
         cluster.start_dealer()
         for p, policy in site_policies.items():
