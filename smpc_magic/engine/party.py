@@ -169,23 +169,178 @@ class Party:
         seconds)`` is called meanwhile. If this site cannot take part (a local error, an
         interrupt), it tells the others at once.
         """
-        try:
-            return self._run(
+        try:  # a site that cannot take part (a local error, an interrupt) tells the others at once
+            mesh = self._require_mesh()
+            policy_error: PolicyError | None = None
+            if self._policy_from_file:  # the custodian may have changed it since the last cell
+                try:
+                    self.policy = site_policy(self.key_path)
+                except PolicyError as exc:  # still join the rendezvous, so every site stops at once
+                    policy_error, self.policy = exc, None
+            private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
+            reveal_names, keep_names = list(reveal_names), list(keep_names)
+            names = analyse(code)
+            check_names_locally(reveal_names, keep_names + list(partial), private, public, keep)
+            public = public_functions.prepare(public)
+            recipients = self._recipients(to)
+            flat, violations = flatten_with_schema(private, self.schema)
+            bounds = declared_ranges(flat, self.schema)
+            own_ranges, range_violations = site_ranges(flat, ranges or {}, self.schema)
+            bounds.update(own_ranges)
+            violations += range_violations
+            encoding_error: EncodingError | None = None
+            try:
+                encoded = (
+                    {}
+                    if violations
+                    else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name, bounds)
+                )
+            except EncodingError as exc:  # still join the rendezvous, so every site stops at once
+                encoding_error, encoded = exc, {}
+            ctx = self.context(computation or rendezvous.LOBBY, on_round)
+            channel = ctx.channel
+            assert isinstance(channel, BridgeChannel)
+            nonce = new_seed().hex()[:32]
+            my_meta: dict[str, Any] = {
+                "nonce": nonce,
+                "protocol": self.suite.name,
+                "cell": cell_digest(code),
+                "reveal": reveal_names,
+                "to": [self.config.names[i] for i in recipients],
+                "keep_names": keep_names,
+                "partial": sorted(set(partial)),
+                "public": public_digest(public, nonce),
+                "public_names": sorted(public),
+                "inputs": {k: v.declaration() for k, v in encoded.items()},
+                "protocol_state": self.suite.rendezvous_state(ctx.material),
+                "frac_bits": self.config.frac_bits,
+                "kept": sorted(set(keep) & names.free),
+                "schema": self.schema.digest if self.schema else "",
+                "refused": refusals_for_peers(violations),
+                "input_error": type(encoding_error).__name__ if encoding_error else "",  # the class, never the text
+            }
+            request = oversight.cell_request(
+                self.config.session_id,
                 code,
-                private,
+                reveal=reveal_names,
+                to=my_meta["to"],
                 public=public,
-                reveal_names=reveal_names,
-                to=to,
-                computation=computation,
-                keep=keep,
-                keep_names=keep_names,
-                timeout=timeout,
-                on_round=on_round,
-                ranges=ranges,
+                schema=my_meta["schema"],
+                keep=keep_names,
                 partial=partial,
-                join_timeout=join_timeout,
-                on_wait=on_wait,
             )
+            my_meta.update(oversight.rendezvous_fields(self.policy, self.approvals, request))
+            my_meta["policy_error"] = policy_error is not None
+            saved_timeout, label = mesh.timeout, "agree on the cell"
+            mesh.timeout = float(timeout) if timeout is not None else mesh.timeout
+            mesh.busy = True
+            try:
+                # 1. rendezvous: agree on everything, learn the computation id and sync the material
+                if computation is not None:
+                    mesh.forget_all_but(computation)
+                else:
+                    rendezvous.withdraw_stale(mesh)
+                sharing = self.suite.input_sharing(ctx)
+                outgoing = {j: Message(arrays, my_meta) for j, arrays in sharing.outgoing().items()}
+                waiting = float(join_timeout) if join_timeout is not None else self.config.join_timeout
+                join = None if computation is not None else lambda: mesh.await_lobby(my_meta["cell"], waiting, on_wait)
+                received = channel.exchange(0, label, outgoing, {j: sharing.expected() for j in outgoing}, join)
+                metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
+                if computation is None:
+                    nonces = [
+                        my_meta["nonce"] if i == self.index else metas[i]["nonce"]
+                        for i in range(len(self.config.names))
+                    ]
+                    channel.computation = rendezvous.computation_id(nonces)
+                expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
+                rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
+                label = "apply the sites' policies"
+                stops.policy_errors(policy_error, metas, self.config.names)
+                effective = oversight.effective_policy(self.config.names, self.index, self.policy, metas)
+                changed = [
+                    s for s, d in effective.digests.items() if s in self.policy_digests and self.policy_digests[s] != d
+                ]
+                self.policy_digests = dict(effective.digests)
+                approved = {
+                    self.name: my_meta["approved"],
+                    **{self.config.names[j]: m["approved"] for j, m in metas.items()},
+                }
+                oversight.require_approvals(effective, approved, request, self.name, self.approvals)
+                oversight.require_recipients(effective, my_meta["to"])
+                label = "check the data against the study schema"
+                stops.schema_violations(self.name, self.schema, violations, metas, self.config.names)
+                label = "encode the private inputs"
+                stops.encoding_errors(encoding_error, metas, self.config.names)
+                states = {self.name: my_meta["protocol_state"]}
+                states.update({self.config.names[j]: m["protocol_state"] for j, m in metas.items()})
+                self.suite.settle_rendezvous(ctx.material, states)
+                cursors_start = self.store.cursors()
+                # 2. inputs
+                label = "share the inputs"
+                declared = {self.index: my_meta["inputs"], **{j: m["inputs"] for j, m in metas.items()}}
+                check_names(names, inputs.variables(declared), set(public), set(keep))
+                provided = inputs.contributors(declared, set(names.free), self.config.names)
+                inputs.check_contributors(provided, set(partial), self.config.names)
+                check_column_attributes(names.policy, inputs.columns(declared))
+                facts, site_rows = oversight.release_facts(declared, set(names.free), self.config.names)
+                for name in set(keep) & names.used:  # what a kept secret was computed from still counts
+                    facts = facts.merged(self.kept_facts.get(name, ReleaseFacts()))
+                oversight.require_site_rows(effective, site_rows, bool(reveal_names))
+                sharing.receive({j: m.arrays for j, m in received.items()})
+                secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
+                # 3. the cell
+                label = "run the cell"
+                kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}
+                namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns})
+                # 4. disclosure control, then release
+                label = "check the releases against the sites' policies"
+                rules = check_releases(namespace, reveal_names, effective.rules, facts)
+                label = "reveal"
+                values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
+                scales = fractional_bits(namespace, reveal_names)
+                kept_out = kept_secrets(namespace, keep_names)
+                self.kept_facts.update({name: facts for name in kept_out})
+                namespace.clear()  # nothing of the cell outlives it but what it declared
+                return CellOutcome(
+                    values,
+                    reveal_names,
+                    [self.config.names[i] for i in recipients],
+                    shapes,
+                    my_meta["cell"],
+                    self.config.names,
+                    channel.computation,
+                    channel.stats.rounds,
+                    channel.stats.bytes_sent,
+                    [{"kind": u.kind, "params": u.params, "count": u.count} for u in ctx.material.usage()],
+                    cursors_start,
+                    kept_out,
+                    provided,
+                    scales,
+                    code,
+                    [r.as_record() for r in rules],
+                    effective.describe(),
+                    effective.digests,
+                    changed,
+                    {"digest": request.digest, "required_by": list(effective.approval_sites)},
+                )
+            except BaseException as exc:
+                peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None
+                if not isinstance(exc, EVERY_SITE_STOPS):
+                    # a site that stopped because another did is not news for a late site
+                    lobby = channel.computation == rendezvous.LOBBY and not isinstance(exc, PeerAborted)
+                    cell = my_meta["cell"] if lobby else None
+                    mesh.broadcast_abort(
+                        channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer, cell=cell
+                    )
+                exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
+                exc.smpc_told_peers = True  # type: ignore[attr-defined]
+                raise
+            finally:
+                mesh.attempt_ended()
+                mesh.busy = False
+                mesh.timeout = saved_timeout
+                mesh.forget(channel.computation)
+                self.last_run_stats = channel.stats
         except BaseException as exc:
             if not getattr(exc, "smpc_told_peers", False):
                 self.withdraw(code, exc)
@@ -196,195 +351,6 @@ class Party:
         if self.mesh is not None:
             self.mesh.broadcast_abort(rendezvous.LOBBY, "prepare the cell", type(exc).__name__, cell=cell_digest(code))
             self.mesh.attempt_ended()
-
-    def _run(
-        self,
-        code: str,
-        private: Mapping[str, object] | None,
-        *,
-        public: Mapping[str, object] | None,
-        reveal_names: Sequence[str],
-        to: list[str] | None,
-        computation: str | None,
-        keep: dict[str, object] | None,
-        keep_names: Sequence[str],
-        timeout: float | None,
-        on_round: RoundHook | None,
-        ranges: Mapping[str, tuple[float, float]] | None,
-        partial: Sequence[str],
-        join_timeout: float | None,
-        on_wait: WaitHook | None,
-    ) -> CellOutcome:
-        mesh = self._require_mesh()
-        policy_error: PolicyError | None = None
-        if self._policy_from_file:  # the custodian may have changed it since the last cell
-            try:
-                self.policy = site_policy(self.key_path)
-            except PolicyError as exc:  # still join the rendezvous, so every site stops at once
-                policy_error, self.policy = exc, None
-        private, public, keep = dict(private or {}), dict(public or {}), dict(keep or {})
-        reveal_names, keep_names = list(reveal_names), list(keep_names)
-        names = analyse(code)
-        check_names_locally(reveal_names, keep_names + list(partial), private, public, keep)
-        public = public_functions.prepare(public)
-        recipients = self._recipients(to)
-        flat, violations = flatten_with_schema(private, self.schema)
-        bounds = declared_ranges(flat, self.schema)
-        own_ranges, range_violations = site_ranges(flat, ranges or {}, self.schema)
-        bounds.update(own_ranges)
-        violations += range_violations
-        encoding_error: EncodingError | None = None
-        try:
-            encoded = (
-                {}
-                if violations
-                else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name, bounds)
-            )
-        except EncodingError as exc:  # still join the rendezvous, so every site stops at once
-            encoding_error, encoded = exc, {}
-        ctx = self.context(computation or rendezvous.LOBBY, on_round)
-        channel = ctx.channel
-        assert isinstance(channel, BridgeChannel)
-        nonce = new_seed().hex()[:32]
-        my_meta: dict[str, Any] = {
-            "nonce": nonce,
-            "protocol": self.suite.name,
-            "cell": cell_digest(code),
-            "reveal": reveal_names,
-            "to": [self.config.names[i] for i in recipients],
-            "keep_names": keep_names,
-            "partial": sorted(set(partial)),
-            "public": public_digest(public, nonce),
-            "public_names": sorted(public),
-            "inputs": {k: v.declaration() for k, v in encoded.items()},
-            "protocol_state": self.suite.rendezvous_state(ctx.material),
-            "frac_bits": self.config.frac_bits,
-            "kept": sorted(set(keep) & names.free),
-            "schema": self.schema.digest if self.schema else "",
-            "refused": refusals_for_peers(violations),
-            "input_error": type(encoding_error).__name__ if encoding_error else "",  # the class, never the text
-        }
-        request = oversight.cell_request(
-            self.config.session_id,
-            code,
-            reveal=reveal_names,
-            to=my_meta["to"],
-            public=public,
-            schema=my_meta["schema"],
-            keep=keep_names,
-            partial=partial,
-        )
-        my_meta.update(oversight.rendezvous_fields(self.policy, self.approvals, request))
-        my_meta["policy_error"] = policy_error is not None
-        saved_timeout, label = mesh.timeout, "agree on the cell"
-        mesh.timeout = float(timeout) if timeout is not None else mesh.timeout
-        mesh.busy = True
-        try:
-            # 1. rendezvous: agree on everything, learn the computation id and sync the material
-            if computation is not None:
-                mesh.forget_all_but(computation)
-            else:
-                rendezvous.withdraw_stale(mesh)
-            sharing = self.suite.input_sharing(ctx)
-            outgoing = {j: Message(arrays, my_meta) for j, arrays in sharing.outgoing().items()}
-            waiting = float(join_timeout) if join_timeout is not None else self.config.join_timeout
-            join = None if computation is not None else lambda: mesh.await_lobby(my_meta["cell"], waiting, on_wait)
-            received = channel.exchange(0, label, outgoing, {j: sharing.expected() for j in outgoing}, join)
-            metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
-            if computation is None:
-                nonces = [
-                    my_meta["nonce"] if i == self.index else metas[i]["nonce"] for i in range(len(self.config.names))
-                ]
-                channel.computation = rendezvous.computation_id(nonces)
-            expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
-            rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
-            label = "apply the sites' policies"
-            stops.policy_errors(policy_error, metas, self.config.names)
-            effective = oversight.effective_policy(self.config.names, self.index, self.policy, metas)
-            changed = [
-                s for s, d in effective.digests.items() if s in self.policy_digests and self.policy_digests[s] != d
-            ]
-            self.policy_digests = dict(effective.digests)
-            approved = {
-                self.name: my_meta["approved"],
-                **{self.config.names[j]: m["approved"] for j, m in metas.items()},
-            }
-            oversight.require_approvals(effective, approved, request, self.name, self.approvals)
-            oversight.require_recipients(effective, my_meta["to"])
-            label = "check the data against the study schema"
-            stops.schema_violations(self.name, self.schema, violations, metas, self.config.names)
-            label = "encode the private inputs"
-            stops.encoding_errors(encoding_error, metas, self.config.names)
-            states = {self.name: my_meta["protocol_state"]}
-            states.update({self.config.names[j]: m["protocol_state"] for j, m in metas.items()})
-            self.suite.settle_rendezvous(ctx.material, states)
-            cursors_start = self.store.cursors()
-            # 2. inputs
-            label = "share the inputs"
-            declared = {self.index: my_meta["inputs"], **{j: m["inputs"] for j, m in metas.items()}}
-            check_names(names, inputs.variables(declared), set(public), set(keep))
-            provided = inputs.contributors(declared, set(names.free), self.config.names)
-            inputs.check_contributors(provided, set(partial), self.config.names)
-            check_column_attributes(names.policy, inputs.columns(declared))
-            facts, site_rows = oversight.release_facts(declared, set(names.free), self.config.names)
-            for name in set(keep) & names.used:  # what a kept secret was computed from still counts
-                facts = facts.merged(self.kept_facts.get(name, ReleaseFacts()))
-            oversight.require_site_rows(effective, site_rows, bool(reveal_names))
-            sharing.receive({j: m.arrays for j, m in received.items()})
-            secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
-            # 3. the cell
-            label = "run the cell"
-            kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}
-            namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns})
-            # 4. disclosure control, then release
-            label = "check the releases against the sites' policies"
-            rules = check_releases(namespace, reveal_names, effective.rules, facts)
-            label = "reveal"
-            values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
-            scales = fractional_bits(namespace, reveal_names)
-            kept_out = kept_secrets(namespace, keep_names)
-            self.kept_facts.update({name: facts for name in kept_out})
-            namespace.clear()  # nothing of the cell outlives it but what it declared
-            return CellOutcome(
-                values,
-                reveal_names,
-                [self.config.names[i] for i in recipients],
-                shapes,
-                my_meta["cell"],
-                self.config.names,
-                channel.computation,
-                channel.stats.rounds,
-                channel.stats.bytes_sent,
-                [{"kind": u.kind, "params": u.params, "count": u.count} for u in ctx.material.usage()],
-                cursors_start,
-                kept_out,
-                provided,
-                scales,
-                code,
-                [r.as_record() for r in rules],
-                effective.describe(),
-                effective.digests,
-                changed,
-                {"digest": request.digest, "required_by": list(effective.approval_sites)},
-            )
-        except BaseException as exc:
-            peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None
-            if not isinstance(exc, EVERY_SITE_STOPS):
-                # a site that stopped because another did is not news for a late site
-                lobby = channel.computation == rendezvous.LOBBY and not isinstance(exc, PeerAborted)
-                cell = my_meta["cell"] if lobby else None
-                mesh.broadcast_abort(
-                    channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer, cell=cell
-                )
-            exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
-            exc.smpc_told_peers = True  # type: ignore[attr-defined]
-            raise
-        finally:
-            mesh.attempt_ended()
-            mesh.busy = False
-            mesh.timeout = saved_timeout
-            mesh.forget(channel.computation)
-            self.last_run_stats = channel.stats
 
     def _recipients(self, to: list[str] | None) -> list[int]:
         if to is None or to == ["all"]:

@@ -17,7 +17,7 @@ import numpy as np
 from ..secret.compare import absolute, amax, amin
 from ..secret.precision import claim_bound, times_power_of_two, working_precision
 from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
-from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare, lazily
+from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare
 from .moments import diagonal, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
 
@@ -47,9 +47,7 @@ def mean(x: Any, axis: int = 0, by: Any = None) -> Any:
     data = x.to_numpy() if hasattr(x, "to_numpy") and hasattr(x, "columns") else x
     if axis not in (0, -data.ndim) and data.ndim > 1:  # one mean per row: row-level values
         return declare(data.mean(axis=axis), Requirement(ROW_VALUE))
-    return declare(
-        data.mean(axis=axis), Requirement(ROWS, len(data)), Requirement(DOMINANCE, lazily(lambda: absolute(data)))
-    )
+    return declare(data.mean(axis=axis), Requirement(ROWS, len(data)), Requirement(DOMINANCE, lambda: absolute(data)))
 
 
 def _group_rules(x: Any, by: Any, counts: Any, levels: list[str]) -> tuple[Requirement, ...]:
@@ -65,7 +63,7 @@ def _group_rules(x: Any, by: Any, counts: Any, levels: list[str]) -> tuple[Requi
     return (
         Requirement(ROWS, counts, empty_ok=True),
         Requirement(LEVELS, len(levels)),
-        Requirement(DOMINANCE, lazily(contributions)),
+        Requirement(DOMINANCE, contributions),  # computed only if a policy checks dominance
     )
 
 

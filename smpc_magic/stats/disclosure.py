@@ -9,7 +9,6 @@ policy turns that rule on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -62,8 +61,3 @@ def requirements_of(value: object) -> tuple[Requirement, ...] | None:
     """What a statistic declared, or None for a value the cell computed itself."""
     found = getattr(value, "__dict__", {}).get("_requirements")
     return found if isinstance(found, tuple) else None
-
-
-def lazily(make: Callable[[], Any]) -> Callable[[], Any]:
-    """Mark a quantity to be computed only if a policy checks its rule."""
-    return make

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -110,3 +111,17 @@ def run_all(sites: list[Site], code, timeout: float = 60) -> list[Result]:
     codes = code if isinstance(code, list) else [code] * len(sites)
     ids = [site.submit(c) for site, c in zip(sites, codes)]
     return [site.collect(i, timeout) for site, i in zip(sites, ids)]
+
+
+@contextlib.contextmanager
+def connected_sites(session: Path, directory: Path, names: list[str]):
+    """One kernel per site, each with the magics loaded and connected to ``session``; closed after."""
+    sites = [Site(name, directory) for name in names]
+    try:
+        connect = [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in names]
+        results = run_all(sites, connect)
+        assert all(r.ok for r in results), [r.error for r in results]
+        yield sites
+    finally:
+        for site in sites:
+            site.close()

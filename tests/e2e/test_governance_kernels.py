@@ -10,7 +10,7 @@ import pytest
 
 from kernel_bridge.session import load_session, new_session
 from smpc_magic.governance.policy import SitePolicy, policy_path, write_policy
-from tests.e2e.kernels import ROOT, Site, run_all
+from tests.e2e.kernels import ROOT, connected_sites, run_all
 from tests.support.processes import dealer_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -34,20 +34,13 @@ def study(tmp_path_factory):
     # north's custodian requires approval of every cell; south keeps the defaults; west has no policy
     assert smpc("policy", "new", str(session), "--as", "north", "--require-approval").returncode == 0
     write_policy(policy_path(config.default_key_path("south")), SitePolicy(), "south")
-    with dealer_process(session):
-        sites = [Site(name, directory) for name in NAMES]
-        try:
-            connect = [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in NAMES]
-            assert all(r.ok for r in run_all(sites, connect))
-            data = [
-                f"import numpy as np\nx = np.arange({10 * k}, {10 * k + 6}, dtype=float)\n%smpc private x --range 0 40"
-                for k in range(3)
-            ]
-            assert all(r.ok for r in run_all(sites, data))
-            yield {"session": session, "sites": sites, "dir": directory, "config": config}
-        finally:
-            for site in sites:
-                site.close()
+    with dealer_process(session), connected_sites(session, directory, NAMES) as sites:
+        data = [
+            f"import numpy as np\nx = np.arange({10 * k}, {10 * k + 6}, dtype=float)\n%smpc private x --range 0 40"
+            for k in range(3)
+        ]
+        assert all(r.ok for r in run_all(sites, data))
+        yield {"session": session, "sites": sites, "dir": directory, "config": config}
 
 
 def refused_digest(results) -> str:

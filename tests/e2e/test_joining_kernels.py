@@ -7,7 +7,7 @@ import time
 import pytest
 
 from kernel_bridge.session import new_session
-from tests.e2e.kernels import Site, run_all
+from tests.e2e.kernels import connected_sites, run_all
 from tests.support.processes import dealer_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
@@ -20,19 +20,10 @@ CELL = "%%smpc --reveal total\ntotal = x.sum()"
 def sites(tmp_path_factory):
     directory = tmp_path_factory.mktemp("joining")
     session = new_session(NAMES, directory, timeout=15)  # silent peers: 15 s; joining: the default
-    with dealer_process(session):
-        sites = [Site(name, directory) for name in NAMES]
-        try:
-            connect = [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in NAMES]
-            assert all(r.ok for r in run_all(sites, connect))
-            data = [
-                f"import numpy as np\nx = np.arange({k}, {k} + 4.0)\n%smpc private x --range 0 10" for k in range(3)
-            ]
-            assert all(r.ok for r in run_all(sites, data))
-            yield sites
-        finally:
-            for site in sites:
-                site.close()
+    with dealer_process(session), connected_sites(session, directory, NAMES) as sites:
+        data = [f"import numpy as np\nx = np.arange({k}, {k} + 4.0)\n%smpc private x --range 0 10" for k in range(3)]
+        assert all(r.ok for r in run_all(sites, data))
+        yield sites
 
 
 def test_a_site_that_joins_90_s_later_is_waited_for_and_named(sites):
