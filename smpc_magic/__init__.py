@@ -1,6 +1,6 @@
 """smpc_magic: secure multiparty computation for health data research, inside Jupyter.
 
-Public API: :func:`simulate`, :func:`labels`, :class:`SecretArray`, the error classes in :mod:`smpc_magic.errors`,
+Public API: :func:`simulate`, :func:`labels`, :func:`rows`, :class:`SecretArray`, the error classes in :mod:`smpc_magic.errors`,
 the ``%smpc`` magics (``%load_ext smpc_magic``) and the ``smpc`` command line.
 """
 
@@ -22,6 +22,7 @@ from .errors import (
 from .launch.simulate import simulate
 from .schema.levels import labels
 from .secret.array import SecretArray
+from .sources.rows import rows
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "SmpcError",
     "UnknownNameError",
     "labels",
+    "rows",
     "simulate",
 ]
 

@@ -22,6 +22,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from ..errors import CellBoundaryError
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
+from ..secret.streamed import STREAMED_TYPES, StreamedFrame
 from ..stats.results import SecretResult, result_attributes
 from .facades import Facade
 
@@ -41,8 +42,10 @@ _SECRET_ATTRIBUTES = frozenset(
 _FRAME_ATTRIBUTES = frozenset(
     "categorical columns complete_cases level_index levels mean observed one_hot shape sum to_numpy values".split()
 )
+_STREAMED_ATTRIBUTES = frozenset("columns shape sum mean categorical levels observed n_rows name ndim".split())
 _ALLOWED: list[tuple[type | tuple[type, ...], frozenset[str]]] = [
     (SecretCore, _SECRET_ATTRIBUTES),
+    (STREAMED_TYPES, _STREAMED_ATTRIBUTES),
     ((np.ndarray, np.generic), _ARRAY_ATTRIBUTES),
     (np.dtype, frozenset("kind name itemsize".split())),
     (np.ufunc, frozenset("reduce accumulate outer nin nout".split())),
@@ -64,6 +67,8 @@ STATIC_ATTRIBUTES = frozenset().union(*(names for _, names in _ALLOWED), _FRAME_
 def _kind(obj: object) -> str:
     if isinstance(obj, SecretCore):
         return "secret array"
+    if isinstance(obj, STREAMED_TYPES):
+        return "frame read in row blocks"
     if isinstance(obj, np.ndarray):
         return "numpy array"
     if isinstance(obj, type):
@@ -75,8 +80,8 @@ def allowed_attributes(obj: object) -> frozenset[str]:
     """The attribute names a cell may read on ``obj``."""
     if isinstance(obj, Facade):
         return obj.members
-    if isinstance(obj, SecretFrame):
-        return _FRAME_ATTRIBUTES | frozenset(obj.columns)
+    if isinstance(obj, SecretFrame | StreamedFrame):
+        return (_FRAME_ATTRIBUTES if isinstance(obj, SecretFrame) else _STREAMED_ATTRIBUTES) | frozenset(obj.columns)
     if isinstance(obj, SecretResult):
         return obj.cell_attributes()
     if isinstance(obj, type):

@@ -19,6 +19,7 @@ from ..secret.array import SecretArray
 from ..secret.bounds import Bound
 from ..secret.core import align
 from ..secret.frames import SecretFrame, flatten_private, split_key
+from .streams import LocalStream, is_streamed, streamed_frames
 
 Declared = Mapping[int, Mapping[str, Mapping[str, Any]]]  # party -> input key -> {"shape", "scale", "bound"}
 Ranges = Mapping[str, tuple[float, float]]
@@ -86,12 +87,18 @@ def share_inputs(
     encoded: Mapping[str, EncodedInput],
     declared: Declared,
     party_names: list[str],
+    local_streams: Mapping[str, LocalStream] | None = None,
 ) -> dict[str, object]:
     """Every party's share of every private input, pooled by name in party order, with
-    DataFrame columns regrouped into SecretFrames."""
+    DataFrame columns regrouped into SecretFrames; private rows read in blocks become
+    StreamedFrames (nothing of them is shared until a statistic needs an aggregate)."""
     check_layouts(declared, party_names)
     arrays: dict[str, SecretArray] = {}
-    for index, key in enumerate(sorted(set().union(*map(set, declared.values())))):
+    every_key = sorted(set().union(*map(set, declared.values())))
+    frames = streamed_frames(ctx, sharing, declared, party_names, len(every_key), local_streams or {})
+    for index, key in enumerate(every_key):
+        if is_streamed(declared, key):
+            continue
         owners = [i for i in sorted(declared) if key in declared[i]]
         shapes = [tuple(int(v) for v in declared[i][key]["shape"]) for i in owners]
         _check_pooled_shapes(key, owners, shapes, party_names)
@@ -103,7 +110,7 @@ def share_inputs(
             part = SecretArray(ctx, share, int(info["scale"]), input_bound(info, len(shape)))
             parts.append(part.reshape(1) if len(owners) > 1 and part.ndim == 0 else part)
         arrays[key] = parts[0] if len(parts) == 1 else _pooled(parts)
-    return _regroup_frames(arrays, declared)
+    return {**_regroup_frames(arrays, declared), **frames}
 
 
 def _pooled(parts: list[SecretArray]) -> SecretArray:

@@ -25,6 +25,7 @@ from ..errors import (
     NumericalRangeError,
     OverflowRiskError,
     PolicyError,
+    SchemaError,
     SecretValueError,
     SmpcError,
 )
@@ -38,7 +39,7 @@ from ..protocols.context import ProtocolContext
 from ..protocols.prg import new_seed
 from ..protocols.registry import get_suite
 from ..schema import load_schema
-from . import inputs, oversight, public_functions, rendezvous, stops
+from . import inputs, oversight, public_functions, rendezvous, stops, streams
 from .cell_policy import check_column_attributes
 from .outcome import CellOutcome
 from .release import fractional_bits, kept_secrets, rebind, release
@@ -183,20 +184,26 @@ class Party:
             check_names_locally(reveal_names, keep_names + list(partial), private, public, keep)
             public = public_functions.prepare(public)
             recipients = self._recipients(to)
+            private, row_sources = streams.split_streamed(private)
             flat, violations = flatten_with_schema(private, self.schema)
             bounds = declared_ranges(flat, self.schema)
             own_ranges, range_violations = site_ranges(flat, ranges or {}, self.schema)
             bounds.update(own_ranges)
             violations += range_violations
-            encoding_error: EncodingError | None = None
+            encoding_error: EncodingError | SchemaError | None = None
+            local_streams: dict[str, streams.LocalStream] = {}
             try:
                 encoded = (
                     {}
                     if violations
                     else inputs.encode_arrays(flat, self.suite.codec, self.config.frac_bits, self.name, bounds)
                 )
-            except EncodingError as exc:  # still join the rendezvous, so every site stops at once
-                encoding_error, encoded = exc, {}
+                for source_name, source in row_sources.items():
+                    local_streams[source_name] = streams.LocalStream(
+                        source_name, source, self.schema, self.suite.codec, self.config.frac_bits, self.name
+                    )
+            except (EncodingError, SchemaError) as exc:  # still join the rendezvous, so every site stops at once
+                encoding_error, encoded, local_streams = exc, {}, {}
             ctx = self.context(computation or rendezvous.LOBBY, on_round)
             channel = ctx.channel
             assert isinstance(channel, BridgeChannel)
@@ -211,7 +218,10 @@ class Party:
                 "partial": sorted(set(partial)),
                 "public": public_digest(public, nonce),
                 "public_names": sorted(public),
-                "inputs": {k: v.declaration() for k, v in encoded.items()},
+                "inputs": {
+                    **{k: v.declaration() for k, v in encoded.items()},
+                    **{k: d for stream in local_streams.values() for k, d in stream.declarations.items()},
+                },
                 "protocol_state": self.suite.rendezvous_state(ctx.material),
                 "frac_bits": self.config.frac_bits,
                 "kept": sorted(set(keep) & names.free),
@@ -287,7 +297,7 @@ class Party:
                     facts = facts.merged(self.kept_facts.get(name, ReleaseFacts()))
                 oversight.require_site_rows(effective, site_rows, bool(reveal_names))
                 sharing.receive({j: m.arrays for j, m in received.items()})
-                secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names)
+                secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names, local_streams)
                 # 3. the cell
                 label = "run the cell"
                 kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}

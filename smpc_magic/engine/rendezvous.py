@@ -119,6 +119,8 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
             or not -(2.0**63) <= bound[0] <= bound[1] <= 2.0**63
         ):
             raise bad("input range")
+        if not isinstance(info.get("streamed", False), bool) or set(info) - {"shape", "scale", "bound", "streamed"}:
+            raise bad("input declaration")
     try:
         peer_policy(meta, sender)
     except ValueError as exc:

@@ -44,7 +44,9 @@ def _together(
     return failed[0] if failed else None
 
 
-def encoding_errors(mine: EncodingError | None, metas: Mapping[int, Mapping[str, Any]], names: list[str]) -> None:
+def encoding_errors(
+    mine: EncodingError | SchemaError | None, metas: Mapping[int, Mapping[str, Any]], names: list[str]
+) -> None:
     """Every site stops when any site could not encode its inputs (NaN, infinity, range, text)."""
     site = _together(mine, metas, names, "input_error")
     if site:

@@ -19,6 +19,7 @@ from ..governance.policy import SitePolicy, policy_path, write_policy
 from ..protocols.registry import get_suite
 from ..schema.check import columns_of
 from ..secret.frames import COLUMN_SEPARATOR, is_dataframe, split_key
+from ..sources.rows import RowSource
 from ..stats.results import assemble
 from .cluster import LocalCluster
 from .netem import NetworkSpec
@@ -77,7 +78,8 @@ def simulate(
     """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
 
     ``inputs[party][name]`` is that party's private value; a name given by several parties is
-    pooled row-wise in party order. ``public`` values are plain and equal everywhere. Returns
+    pooled row-wise in party order (a :func:`smpc_magic.rows` source is read in blocks at its
+    party: statistics take aggregates of it, its rows are never shared). ``public`` values are plain and equal everywhere. Returns
     ``{name: value}`` for the names in ``reveal``. An error at any party is raised here, naming
     the party. ``schema`` is a study schema file; ``ranges`` declares ``{name: (min, max)}``
     for private arrays or frame columns (added to the schema, or making one): without a
@@ -95,16 +97,25 @@ def simulate(
     if len(parties) < 2:
         raise SmpcError("simulate needs at least two parties")
     reveal_names = _parse_names(reveal)
-    private = {p: _as_arrays(inputs[p], f"party {p!r}", allow_text=with_schema) for p in parties}
+    row_sources = {p: {k: v for k, v in inputs[p].items() if isinstance(v, RowSource)} for p in parties}
+    private = {
+        p: _as_arrays(
+            {k: v for k, v in inputs[p].items() if k not in row_sources[p]}, f"party {p!r}", allow_text=with_schema
+        )
+        for p in parties
+    }
     public_arrays = _as_arrays(public or {}, "public")
     for p, own in private.items():  # refuse bad inputs before any process starts
         for name, arr in own.items():
             if not with_schema:  # with a schema, each party checks its data against it first
                 codec.encode_input(arr, frac_bits, f"private input {name!r} of party {p!r}")
-    variables = {split_key(k)[0] for own in private.values() for k in own}
+    variables = {split_key(k)[0] for own in private.values() for k in own} | {
+        k for r in row_sources.values() for k in r
+    }
     check_names(analyse(code), variables, set(public_arrays))
     # the inputs mapping says exactly who provides what: a name some parties leave out is partial
-    partial = sorted(v for v in variables if any(v not in {split_key(k)[0] for k in own} for own in private.values()))
+    provided = {p: {split_key(k)[0] for k in private[p]} | set(row_sources[p]) for p in parties}
+    partial = sorted(v for v in variables if any(v not in names for names in provided.values()))
 
     computation = secrets.token_hex(12)
     link = NetworkSpec.parse(network) if network else None
@@ -128,6 +139,7 @@ def simulate(
                 "to": list(to) if to is not None else None,
                 "computation": computation,
                 "partial": partial,
+                "rows": {name: src.spec(cluster.directory, f"{p}-{name}") for name, src in row_sources[p].items()},
                 "record_path": f"{_record_dir}/{p}.bin" if _record_dir else None,
             }
             cluster.start_party(p, job)

@@ -58,9 +58,13 @@ def main(job_path: str) -> int:
         party = Party(job["session"], job["party"], store_dir=job.get("store_dir"), record_path=job.get("record_path"))
         party.connect(timeout=job.get("connect_timeout"))
         if job["mode"] == "cell":
+            from ..sources.rows import from_spec
+
+            private: dict[str, object] = {**_load_npz(job.get("inputs"))}
+            private.update({name: from_spec(spec) for name, spec in job.get("rows", {}).items()})
             outcome = party.run(
                 job["code"],
-                _load_npz(job.get("inputs")),
+                private,
                 public=_load_npz(job.get("public")),
                 reveal_names=job["reveal"],
                 to=job.get("to"),

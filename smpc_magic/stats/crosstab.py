@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericalRangeError
+from ..errors import NumericalRangeError, StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.frames import SecretFrame
 from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, working_precision
+from ..secret.streamed import ONES, streamed_parts
 from .checks import any_flagged
 from .design import columns
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
@@ -49,14 +50,41 @@ def one_hot(x: Any, levels: list[str] | None, what: str) -> tuple[SecretArray, l
     raise TypeError(f"{what}: give a frame's categorical columns (df.categorical('v')), a one-hot matrix or codes")
 
 
+def _streamed_counts(a: Any, b: Any, levels_a: Any, levels_b: Any, what: str) -> tuple[Any, list[str], list[str]]:
+    """The counts of two categorical variables of rows read in blocks, from one pass at each site."""
+    parts_a, parts_b = streamed_parts(a), streamed_parts(b)
+    if parts_a is None or parts_b is None or parts_a[0] is not parts_b[0]:
+        frame = (parts_a or parts_b)[0].name  # type: ignore[index]
+        raise StreamedRowsError.about(frame, f"{what} needs both variables from the same rows")
+    frame = parts_a[0]
+    (keys_a, names_a, single_a), (keys_b, names_b, single_b) = _level_keys(parts_a), _level_keys(parts_b)
+    counts: Any = frame.counts(keys_a, keys_b)
+    if single_a:  # rows [all, x=1]: level 0 is their difference
+        counts = np.concatenate([counts[0:1] - counts[1:2], counts[1:2]], axis=0)
+    if single_b:
+        counts = np.concatenate([counts[:, 0:1] - counts[:, 1:2], counts[:, 1:2]], axis=1)
+    return claim_bound(counts, 0.0, float(frame.n_rows)), list(levels_a or names_a), list(levels_b or names_b)
+
+
+def _level_keys(parts: Any) -> tuple[list[str], list[str], bool]:
+    _, cols, names = parts
+    if len(cols) == 1:  # a single 0/1 column: levels 0 and 1
+        return [ONES, cols[0].name], ["0", "1"], True
+    return [c.name for c in cols], list(names), False
+
+
 def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: list[str] | None = None) -> Crosstab:
     """Counts of each pair of levels (``.counts``, levels_a x levels_b) and Pearson's chi-square
     without continuity correction (``.chi2``, with ``dof`` degrees of freedom)."""
     what = "smpc.stats.crosstab"
-    left, names_a = one_hot(a, levels_a, what)
-    right, names_b = one_hot(b, levels_b, what)
-    n = left.shape[0]
-    counts = claim_bound(left.T @ right, 0.0, float(n))
+    if streamed_parts(a) is not None or streamed_parts(b) is not None:
+        counts, names_a, names_b = _streamed_counts(a, b, levels_a, levels_b, what)
+        n = len(a)
+    else:
+        left, names_a = one_hot(a, levels_a, what)
+        right, names_b = one_hot(b, levels_b, what)
+        n = left.shape[0]
+        counts = claim_bound(left.T @ right, 0.0, float(n))
     rows, cols = counts.sum(axis=1), counts.sum(axis=0)
     empty = (np.concatenate([rows, cols]) < 0.5).sum()
     if any_flagged(empty):

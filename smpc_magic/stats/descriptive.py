@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import StreamedRowsError
 from ..secret.compare import absolute, amax, amin
 from ..secret.precision import claim_bound, times_power_of_two, working_precision
+from ..secret.streamed import streamed_parts
 from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
 from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare
 from .moments import diagonal, jacobi_scaling, moments
@@ -25,7 +27,7 @@ WORKING_BITS = 30
 
 
 def _normalised_columns(x: Any, what: str) -> tuple[list[Column], list[str], int]:
-    xs, names = columns(x, what)
+    xs, names = columns(x, what, streamed=True)
     cols = [normalised(c, name, what) for c, name in zip(xs, names)]
     return cols, names, len(xs[0])
 
@@ -44,10 +46,28 @@ def mean(x: Any, axis: int = 0, by: Any = None) -> Any:
     if by is not None:
         mean, _, counts, levels, _ = _group_moments(x, by, 1, "smpc.stats.mean")
         return declare(mean, *_group_rules(x, by, counts, levels))
+    parts = streamed_parts(x)
+    if parts is not None:
+        return _streamed_mean(x, parts[0].name)
     data = x.to_numpy() if hasattr(x, "to_numpy") and hasattr(x, "columns") else x
     if axis not in (0, -data.ndim) and data.ndim > 1:  # one mean per row: row-level values
         return declare(data.mean(axis=axis), Requirement(ROW_VALUE))
     return declare(data.mean(axis=axis), Requirement(ROWS, len(data)), Requirement(DOMINANCE, lambda: absolute(data)))
+
+
+def _streamed_mean(x: Any, frame: str) -> Any:
+    """Means of rows read in blocks: centre + 2**exponent times the normalised mean, exactly."""
+    cols, _, n = _normalised_columns(x, "smpc.stats.mean")
+
+    def refused() -> Any:
+        raise StreamedRowsError.about(
+            frame, "a site's policy checks dominance, which needs each row's contribution; nothing was released"
+        )
+
+    with working_precision(cols[0].z, WORKING_BITS):
+        m = moments(cols).m
+        out = [times_power_of_two(m[j], col.exponent) + col.centre for j, col in enumerate(cols)]
+    return declare(_each(out, _single(x)), Requirement(ROWS, n), Requirement(DOMINANCE, refused))
 
 
 def _group_rules(x: Any, by: Any, counts: Any, levels: list[str]) -> tuple[Requirement, ...]:

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OverflowRiskError, SecretValueError
+from ..errors import OverflowRiskError, SecretValueError, StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.frames import SecretFrame
 from ..secret.functions import divide, rsqrt, sqrt
 from ..secret.precision import public_bound, times_power_of_two, working_precision
+from ..secret.streamed import StreamedColumn, streamed_parts
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,15 @@ class Column:
     exponent: int
 
 
-def columns(x: Any, what: str, prefix: str = "x") -> tuple[list[SecretArray], list[str]]:
-    """The secret columns of a SecretFrame, a secret matrix or vector, or a list of secret vectors."""
+def columns(x: Any, what: str, prefix: str = "x", *, streamed: bool = False) -> tuple[list[Any], list[str]]:
+    """The secret columns of a SecretFrame, a secret matrix or vector, or a list of secret vectors;
+    with ``streamed``, also the columns of rows read in blocks (for statistics built on
+    :func:`~smpc_magic.stats.moments.moments` alone), which other callers refuse clearly."""
+    parts = streamed_parts(x)
+    if parts is not None:
+        if not streamed:
+            raise StreamedRowsError.about(parts[0].name, f"{what} needs the rows themselves")
+        return list(parts[1]), parts[2]
     if isinstance(x, SecretFrame):
         return [x[c] for c in x.columns], list(x.columns)
     if isinstance(x, SecretArray):
@@ -49,9 +57,9 @@ def columns(x: Any, what: str, prefix: str = "x") -> tuple[list[SecretArray], li
     )
 
 
-def vector(y: Any, what: str) -> SecretArray:
+def vector(y: Any, what: str, *, streamed: bool = False) -> Any:
     """A secret vector (a frame's single column, or a 1-d secret array)."""
-    cols, _ = columns(y, what, "y")
+    cols, _ = columns(y, what, "y", streamed=streamed)
     if len(cols) != 1:
         raise SecretValueError(f"{what} needs one secret column, got {len(cols)}")
     return cols[0]
@@ -71,6 +79,8 @@ def normalised(x: SecretArray, name: str, what: str) -> Column:
             f"{what}: column {name!r} is constant by its declared range [{lo:g}, {hi:g}]; leave it out"
         )
     exponent = math.ceil(math.log2(half))
+    if isinstance(x, StreamedColumn):  # each site normalises its own rows when it reads them
+        return Column(name, x, centre, exponent)  # type: ignore[arg-type]
     shifted = x - centre if centre else x  # exact: the centre is a whole number
     return Column(name, times_power_of_two(shifted, -exponent), centre, exponent)
 

@@ -44,8 +44,8 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
     ``max_condition`` caps the condition number of the covariates' correlation matrix (the
     number of Newton–Schulz steps grows with its logarithm); a design beyond it stops with
     :class:`~smpc_magic.errors.NumericalRangeError` and releases nothing."""
-    xs, names = columns(X, f"{WHAT}(X, y)")
-    target = vector(y, f"{WHAT}(X, y)")
+    xs, names = columns(X, f"{WHAT}(X, y)", streamed=True)
+    target = vector(y, f"{WHAT}(X, y)", streamed=True)
     n, p = len(target), len(xs)
     if any(len(c) != n for c in xs):
         raise ValueError(f"{WHAT}: X and y need the same number of rows")

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.compare import clip_below
 from ..secret.precision import claim_bound, known_product
+from ..secret.streamed import StreamedColumn
 from .design import Column, inverse_root, stacked
 
 #: Variances of normalised columns below this are treated as this (a column whose spread is
@@ -28,12 +30,26 @@ class Moments:
 
 
 def moments(cols: list[Column]) -> Moments:
-    """Means and covariance of the columns over the n rows (one Gram product, one outer product)."""
-    z = stacked(cols)
-    n = z.shape[0]
-    gram = claim_bound(z.T @ z, -float(n), float(n))
-    m = claim_bound(z.sum(axis=0) / n, -1.0, 1.0)
-    second = claim_bound(gram / n, -1.0, 1.0)
+    """Means and covariance of the columns over the n rows (one Gram product, one outer product).
+    Columns of rows read in blocks come from the sites' own passes over their rows instead."""
+    streamed: list[StreamedColumn] = [c.z for c in cols if isinstance(c.z, StreamedColumn)]
+    if streamed:
+        frame = streamed[0].frame
+        if len(streamed) < len(cols) or any(c.frame is not frame for c in streamed):
+            raise StreamedRowsError.about(frame.name, "every column of this statistic must come from the same rows")
+        n = frame.n_rows
+        m, second = frame.moments(
+            [c.name for c in streamed],
+            [c.centre for c in cols],
+            [c.exponent for c in cols],
+            frame._streams.ctx.frac_bits,
+        )
+    else:
+        z = stacked(cols)
+        n = z.shape[0]
+        gram = claim_bound(z.T @ z, -float(n), float(n))
+        m = claim_bound(z.sum(axis=0) / n, -1.0, 1.0)
+        second = claim_bound(gram / n, -1.0, 1.0)
     outer = claim_bound(m[:, None] * m[None, :], -1.0, 1.0)
     return Moments(n, m, claim_bound(second - outer, -1.0, 1.0))
 

@@ -1,0 +1,325 @@
+"""Private frames read in row blocks (``smpc_magic.rows``): aggregates without shared rows.
+
+A site's rows in such a frame are never shared. When a statistic needs an aggregate (column
+sums, the normalised first and second moments behind every regression, the counts of a
+crosstab), each site that holds rows reduces them block by block in plain numpy, on its own
+data, and secret-shares only the result; the parties add the shares. Input sharing by seeds
+costs no round, so an aggregate costs one pass over the local rows and no communication, and a
+party's memory holds one block whatever the row count. The pooled aggregate equals the one
+computed from shared rows; it stays secret like any other intermediate value.
+
+Row-level operations (``x * 2``, comparisons, indexing, logistic regression) need shared rows
+and raise :class:`~smpc_magic.errors.StreamedRowsError` naming what is available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import OverflowRiskError, StreamedRowsError
+from ..protocols.base import Array, InputSharing
+from ..protocols.context import ProtocolContext
+from .array import SecretArray
+from .bounds import Bound
+
+#: At a site that holds rows: the encoded-ready values of some columns (after the study
+#: schema's transformations), one dict of float64 or int64 arrays per block, checked.
+BlockReader = Callable[[Sequence[str]], Iterator[dict[str, Array]]]
+
+#: In :meth:`StreamedFrame.counts`, a column of ones (for the totals of a single 0/1 column).
+ONES = ""
+
+
+@dataclass
+class StreamSet:
+    """The streamed frames of one computation: the input sharing they use for their aggregates
+    (every party allocates the same indices in the same order) and this site's block readers."""
+
+    ctx: ProtocolContext
+    sharing: InputSharing
+    next_index: int
+    readers: Mapping[str, BlockReader]
+    cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def allocate(self) -> int:
+        self.next_index += 1
+        return self.next_index - 1
+
+    def pooled(self, owners: Sequence[int], shape: tuple[int, ...], local: Callable[[], Array]) -> Array:
+        """Shares of the sum over ``owners`` of each owner's encoded ``local()`` value."""
+        total: Array | None = None
+        for owner in owners:
+            mine = local() if owner == self.ctx.party else None
+            share = self.sharing.share(self.allocate(), owner, shape, mine)
+            total = share if total is None else self.ctx.suite.add(total, share)
+        assert total is not None
+        return total
+
+
+@dataclass(frozen=True, eq=False)
+class StreamedColumn:
+    """One column of a streamed frame: public name, row count, declared range and scale."""
+
+    frame: StreamedFrame
+    name: str
+    scale: int
+    _bound: Bound
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.frame.n_rows,)
+
+    @property
+    def _ctx(self) -> ProtocolContext:  # for working_precision, like a secret array's
+        return self.frame._streams.ctx
+
+    @property
+    def ndim(self) -> int:
+        return 1
+
+    def __len__(self) -> int:
+        return self.frame.n_rows
+
+    def sum(self, axis: Any = None) -> SecretArray:
+        total: SecretArray = self.frame.sums([self.name])
+        return total.reshape(())
+
+    def mean(self, axis: Any = None) -> SecretArray:
+        means: SecretArray = self.sum() / self.frame.n_rows
+        return means
+
+    def __repr__(self) -> str:
+        return f"<streamed column {self.frame.name}[{self.name!r}]: {self.frame.n_rows} rows read in blocks>"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise StreamedRowsError.about(self.frame.name)
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
+    __pow__ = __neg__ = __abs__ = __matmul__ = __rmatmul__ = __getitem__ = __iter__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _refuse
+    __bool__ = __array__ = __array_ufunc__ = __array_function__ = __float__ = __int__ = _refuse
+    astype = reshape = clip = max = min = argmax = argmin = var = std = _refuse
+    __hash__ = object.__hash__
+
+
+class StreamedFrame:
+    """A private frame whose rows stay at their sites, read in blocks: public column names and
+    row counts; aggregates on demand (see the module docstring)."""
+
+    def __init__(
+        self,
+        streams: StreamSet,
+        name: str,
+        owners: Sequence[int],
+        rows: Sequence[int],
+        columns: Mapping[str, tuple[int, tuple[float, float]]],
+    ) -> None:
+        self._streams, self.name = streams, name
+        self._owners, self._rows = list(owners), [int(r) for r in rows]
+        self._columns = {
+            c: StreamedColumn(self, c, scale, Bound.of(lo, hi, 1)) for c, (scale, (lo, hi)) in columns.items()
+        }
+
+    # ----- public facts -------------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        return sum(self._rows)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_rows, len(self._columns))
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._columns
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            if key not in self._columns:
+                raise KeyError(f"no column {key!r}; columns are {self.columns}")
+            return self._columns[key]
+        if isinstance(key, list) and all(isinstance(k, str) for k in key):
+            for k in key:
+                self[k]
+            return _Selection(self, key)
+        raise StreamedRowsError.about(self.name)
+
+    def __getattr__(self, name: str) -> Any:
+        columns = self.__dict__.get("_columns", {})
+        if name in columns:
+            return columns[name]
+        raise AttributeError(name)
+
+    def levels(self, variable: str) -> list[str]:
+        prefix = f"{variable}="
+        found = [c[len(prefix) :] for c in self._columns if c.startswith(prefix)]
+        if not found:
+            raise KeyError(f"no categorical variable {variable!r} in this frame; columns are {self.columns}")
+        return found
+
+    def categorical(self, variable: str) -> _Selection:
+        """A categorical variable's 0/1 level columns (for crosstabs), named by level."""
+        return _Selection(self, [f"{variable}={level}" for level in self.levels(variable)], self.levels(variable))
+
+    def observed(self, variable: str) -> StreamedColumn:
+        return self._columns[f"{variable}:observed"]
+
+    def sum(self, axis: Any = 0) -> SecretArray:
+        return _Selection(self, self.columns).sum()
+
+    def mean(self, axis: Any = 0) -> SecretArray:
+        return _Selection(self, self.columns).mean()
+
+    def __repr__(self) -> str:
+        return (
+            f"<streamed frame {self.name}: {self.n_rows} rows x {len(self._columns)} columns {self.columns}, "
+            "read in blocks at each site; aggregates only>"
+        )
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise StreamedRowsError.about(self.name)
+
+    __add__ = __sub__ = __mul__ = __truediv__ = __iter__ = __bool__ = __array__ = to_numpy = _refuse
+    __array_ufunc__ = __array_function__ = _refuse
+
+    # ----- aggregates (used by smpc.stats) ------------------------------------------------------
+    def _local(self, keys: Sequence[str]) -> Iterator[dict[str, Array]]:
+        return self._streams.readers[self.name](list(keys))
+
+    def moments(self, keys: Sequence[str], centres: Sequence[float], exponents: Sequence[int], bits: int) -> Any:
+        """(m, s): secret means and mean cross products of z_j = (x_j - centre_j) / 2**exponent_j
+        over the pooled rows (|z| <= 1 by the declared ranges), at ``bits`` fractional bits."""
+        key = ("moments", tuple(keys), tuple(centres), tuple(exponents), bits)
+        if key in self._streams.cache:
+            return self._streams.cache[key]
+        n, k = self.n_rows, len(keys)
+        centre = np.asarray(centres, dtype=np.float64)
+        inverse = np.power(2.0, -np.asarray(exponents, dtype=np.float64))
+        codec = self._streams.ctx.suite.codec
+
+        def local() -> Array:
+            first, second = np.zeros(k), np.zeros((k, k))
+            for block in self._local(keys):
+                z = (np.column_stack([block[c] for c in keys]).astype(np.float64) - centre) * inverse
+                first += z.sum(axis=0)
+                second += z.T @ z
+            flat = np.concatenate([first, second.reshape(-1)]) / n
+            return codec.encode_public(np.clip(flat, -1.0, 1.0), bits)
+
+        both = self._streams.pooled(self._owners, (k + k * k,), local)
+        whole = SecretArray(self._streams.ctx, both, bits, Bound.of(-1.0, 1.0, 1))
+        result = (whole[:k], whole[k:].reshape(k, k))
+        self._streams.cache[key] = result
+        return result
+
+    def counts(self, left: Sequence[str], right: Sequence[str]) -> SecretArray:
+        """Secret counts of rows with left column i and right column j both 1 (0/1 columns)."""
+        codec = self._streams.ctx.suite.codec
+        keys = [k for k in dict.fromkeys([*left, *right]) if k != ONES]
+        for c in keys:
+            lo, hi = self._columns[c]._bound.lo.item(), self._columns[c]._bound.hi.item()
+            if self._columns[c].scale or lo < 0 or hi > 1:
+                raise StreamedRowsError.about(self.name, f"crosstab counts need 0/1 level columns; {c!r} is not one")
+
+        def local() -> Array:
+            total = np.zeros((len(left), len(right)), dtype=np.int64)
+            for block in self._local(keys or self.columns[:1]):
+                size = len(next(iter(block.values())))
+                a = np.column_stack([block[c] if c != ONES else np.ones(size) for c in left]).astype(np.float64)
+                b = np.column_stack([block[c] if c != ONES else np.ones(size) for c in right]).astype(np.float64)
+                total += np.rint(a.T @ b).astype(np.int64)  # exact: each block's counts < 2**53
+            return codec.encode_public(total, 0)
+
+        share = self._streams.pooled(self._owners, (len(left), len(right)), local)
+        return SecretArray(self._streams.ctx, share, 0, Bound.of(0.0, float(self.n_rows), 2))
+
+    def sums(self, keys: Sequence[str]) -> SecretArray:
+        """Exact secret column sums, at the finest scale of the columns."""
+        codec = self._streams.ctx.suite.codec
+        scale = max(self._columns[c].scale for c in keys)
+        lo = np.array([self._columns[c]._bound.lo.item() for c in keys]) * self.n_rows
+        hi = np.array([self._columns[c]._bound.hi.item() for c in keys]) * self.n_rows
+        if max(np.abs(lo).max(), np.abs(hi).max()) * 2.0**scale >= codec.max_magnitude(0):
+            raise OverflowRiskError(
+                f"the sum of {self.name}{keys} over {self.n_rows} rows could exceed what the ring holds at its declared "
+                "ranges; take smpc.stats.mean instead (it works with normalised values), or narrow the ranges",
+                operation="sum of a streamed frame",
+            )
+
+        def local() -> Array:
+            totals = [0] * len(keys)
+            for block in self._local(keys):
+                for j, c in enumerate(keys):
+                    encoded = np.rint(np.asarray(block[c], dtype=np.float64) * 2.0**scale).astype(np.int64)
+                    totals[j] += int(encoded.sum())  # a block's sum fits int64; the total is a Python int
+            return codec.encode_public(np.array(totals, dtype=np.int64), 0)
+
+        share = self._streams.pooled(self._owners, (len(keys),), local)
+        return SecretArray(self._streams.ctx, share, scale, Bound.of(lo, hi, 1))
+
+
+class _Selection:
+    """Some columns of a streamed frame (``frame[["a", "b"]]``, ``frame.categorical("v")``)."""
+
+    def __init__(self, frame: StreamedFrame, keys: Sequence[str], names: Sequence[str] | None = None) -> None:
+        self.frame, self.keys = frame, list(keys)
+        self.names = list(names) if names is not None else list(keys)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.names)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.frame.n_rows, len(self.keys))
+
+    def __len__(self) -> int:
+        return self.frame.n_rows
+
+    def column_objects(self) -> list[StreamedColumn]:
+        return [self.frame[k] for k in self.keys]
+
+    def sum(self, axis: Any = 0) -> SecretArray:
+        if axis not in (0, None) or (axis is None and len(self.keys) > 1):
+            raise StreamedRowsError.about(self.frame.name, "sums of a streamed frame run down its rows (axis=0)")
+        return self.frame.sums(self.keys)
+
+    def mean(self, axis: Any = 0) -> SecretArray:
+        means: SecretArray = self.sum(axis) / self.frame.n_rows
+        return means
+
+    def __repr__(self) -> str:
+        return f"<streamed columns {self.names} of {self.frame.name}: {self.frame.n_rows} rows read in blocks>"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise StreamedRowsError.about(self.frame.name)
+
+    __add__ = __sub__ = __mul__ = __truediv__ = __iter__ = __bool__ = __array__ = to_numpy = _refuse
+    __array_ufunc__ = __array_function__ = __getitem__ = _refuse
+
+
+def streamed_parts(x: Any) -> tuple[StreamedFrame, list[StreamedColumn], list[str]] | None:
+    """The frame, columns and names of a streamed frame, selection or column; None otherwise."""
+    if isinstance(x, StreamedFrame):
+        x = _Selection(x, x.columns)
+    if isinstance(x, StreamedColumn):
+        return x.frame, [x], [x.name]
+    if isinstance(x, _Selection):
+        return x.frame, x.column_objects(), x.columns
+    return None
+
+
+#: What a cell may hold of rows read in blocks (for the cell boundary's attribute rules).
+STREAMED_TYPES = (StreamedFrame, StreamedColumn, _Selection)
+
+__all__ = ["STREAMED_TYPES", "ONES", "BlockReader", "StreamSet", "StreamedColumn", "StreamedFrame", "streamed_parts"]
