@@ -15,6 +15,7 @@ from kernel_bridge.keys import fingerprint
 from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
+from ..engine.streams import LocalStream, split_streamed
 from ..errors import ApprovalRequiredError, CellError, DisclosureError, MissingContributionError, SchemaError, SmpcError
 from ..governance.audit_chain import AuditChain, audit_path, released_values
 from ..governance.policy import SitePolicy, policy_path, site_policy, strictest
@@ -155,6 +156,14 @@ class SiteSession:
         for name in names:
             if not name.isidentifier():
                 raise CellError(f"{name!r} is not a variable name")
+        values, row_sources = split_streamed(values or {})
+        for name, source in row_sources.items():  # one pass over the rows now, one block at a time
+            if value_range is not None:
+                raise SchemaError(
+                    f"--range is for arrays; give the ranges of {name!r} in rows(..., ranges=) or a schema"
+                )
+            codec, frac_bits = self.party.suite.codec, self.config.frac_bits
+            LocalStream(name, source, self.party.schema, codec, frac_bits, self.name).validate()
         if self.party.schema is not None and values:
             _, violations = flatten_with_schema(values, self.party.schema)
             require_conformance_of(self.party.schema, violations, f"private data {', '.join(map(repr, values))}")

@@ -181,6 +181,10 @@ def _raise_first_failure(results: dict, finished: bool, timeout: float) -> None:
         return
     reported = [(p, s) for p, s in failures if s is not None]
     root = [(p, s) for p, s in reported if s["error_type"] not in _PEER_CONSEQUENCES]
+    # a site that stopped because another did names it ("site 'south' could not..."): the named
+    # site's own error says why
+    named = [(p, s) for p, s in root if not any(f"site {q!r}" in s["message"] for q, _ in root if q != p)]
+    root = named or root
     if root or reported:
         party, status = (root or reported)[0]
         cls = getattr(errors, status["error_type"], None)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OverflowRiskError, StreamedRowsError
+from ..errors import OverflowRiskError, SchemaError, StreamedRowsError
 from ..protocols.base import Array, InputSharing
 from ..protocols.context import ProtocolContext
 from .array import SecretArray
@@ -228,13 +228,20 @@ class StreamedFrame:
         keys = [k for k in dict.fromkeys([*left, *right]) if k != ONES]
         for c in keys:
             lo, hi = self._columns[c]._bound.lo.item(), self._columns[c]._bound.hi.item()
-            if self._columns[c].scale or lo < 0 or hi > 1:
+            if lo < 0 or hi > 1:
                 raise StreamedRowsError.about(self.name, f"crosstab counts need 0/1 level columns; {c!r} is not one")
 
         def local() -> Array:
             total = np.zeros((len(left), len(right)), dtype=np.int64)
             for block in self._local(keys or self.columns[:1]):
                 size = len(next(iter(block.values())))
+                for c in keys:
+                    values = np.asarray(block[c], dtype=np.float64)
+                    if not np.all((values == 0) | (values == 1)):
+                        raise SchemaError(  # a count of fractions would be silently wrong
+                            f"column {c!r} of private rows {self.name!r} holds values other than 0 and 1 at this "
+                            "site, so it cannot be counted; give a 0/1 (or boolean) column"
+                        )
                 a = np.column_stack([block[c] if c != ONES else np.ones(size) for c in left]).astype(np.float64)
                 b = np.column_stack([block[c] if c != ONES else np.ones(size) for c in right]).astype(np.float64)
                 total += np.rint(a.T @ b).astype(np.int64)  # exact: each block's counts < 2**53
