@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from ..errors import PartyFailed
-from ..launch.bench_party import GRAM_COLUMNS, LOGIT_ITERATIONS, bench_data, regression_data
+from ..launch.bench_party import GRAM_COLUMNS, LOGIT_ITERATIONS, ROWS_OPS, bench_data, regression_data
 from ..launch.cluster import LocalCluster
 from ..launch.netem import NetworkSpec
 
@@ -44,7 +44,9 @@ FUNCTION_PLAN = [
     ("softmax", 10**4),
 ]
 STATS_PLAN = [("ols", 10**6), ("logit", 70_000)]
-FULL_PLAN = FULL_PLAN + FUNCTION_PLAN + STATS_PLAN
+#: national scale: each row in its own fresh processes, so 'peak MB' is that row's alone
+ROWS_PLAN = [("ols_rows", 50_000_000)]
+FULL_PLAN = FULL_PLAN + FUNCTION_PLAN + STATS_PLAN + ROWS_PLAN
 QUICK_PLAN = [
     ("share", 10**5),
     ("mul", 10**4),
@@ -77,6 +79,8 @@ DESCRIPTIONS = {
     "softmax": "softmax over rows of 10",
     "ols": f"smpc.stats.ols, SIZE rows x {GRAM_COLUMNS} columns, with standard errors",
     "logit": f"smpc.stats.logit, SIZE rows x {GRAM_COLUMNS} columns, {LOGIT_ITERATIONS} Newton iterations",
+    "ols_rows": f"a %%smpc cell: smpc.stats.ols over SIZE rows x {GRAM_COLUMNS} columns pooled from the sites, each "
+    "reading its .npy file in blocks (smpc_magic.rows); 'offline s' is writing the files",
 }
 
 
@@ -99,6 +103,13 @@ def _numpy_time(op: str, n: int, repeats: int) -> float:
     if op in ("ols", "logit"):
         t = time.perf_counter()
         _plain_regression(op, n)
+        return time.perf_counter() - t
+    if op in ROWS_OPS:  # numpy over the same rows, block by block: X'X and X'y
+        t = time.perf_counter()
+        for start in range(0, n, 1 << 20):
+            x, y = regression_data("ols", min(1 << 20, n - start), start)
+            design = np.column_stack([np.ones(len(y)), x, y])
+            design.T @ design
         return time.perf_counter() - t
     x = bench_data((n, GRAM_COLUMNS) if op == "gram" else (n,))
     y = bench_data((n,))[::-1].copy()
@@ -137,27 +148,33 @@ def run_bench(
     network: NetworkSpec | None = None,
 ) -> list[dict]:
     rows = []
+    # rows over block-read files run in fresh processes each, so their peak memory is their own
+    groups = [[(op, n) for op, n in plan_ops if op not in ROWS_OPS]] + [
+        [item] for item in plan_ops if item[0] in ROWS_OPS
+    ]
     for n_parties in party_counts:
         names = [f"site{i + 1}" for i in range(n_parties)]
-        with LocalCluster(names, timeout=timeout, protocol=protocol, network=network) as cluster:
-            cluster.start_dealer()
-            for name in names:
-                cluster.start_party(name, {"mode": "bench", "plan": {"ops": plan_ops, "repeats": repeats}})
-            cluster.wait(list(cluster.procs), time.monotonic() + timeout)
-            results = {}
-            for name in names:
-                status, _ = cluster.result(name)
-                if status is None or not status.get("ok"):
-                    raise PartyFailed(
-                        name,
-                        (status or {}).get("message", "benchmark did not finish"),
-                        (status or {}).get("error_type", "Timeout"),
-                    )
-                results[name] = status["rows"]
-        for i, (op, size) in enumerate(plan_ops):
+        results: dict[str, list[dict]] = {name: [] for name in names}
+        for group in [g for g in groups if g]:
+            with LocalCluster(names, timeout=timeout, protocol=protocol, network=network) as cluster:
+                cluster.start_dealer()
+                for name in names:
+                    cluster.start_party(name, {"mode": "bench", "plan": {"ops": group, "repeats": repeats}})
+                cluster.wait(list(cluster.procs), time.monotonic() + timeout)
+                for name in names:
+                    status, _ = cluster.result(name)
+                    if status is None or not status.get("ok"):
+                        raise PartyFailed(
+                            name,
+                            (status or {}).get("message", "benchmark did not finish"),
+                            (status or {}).get("error_type", "Timeout"),
+                        )
+                    results[name] += status["rows"]
+        ordered = [item for g in groups for item in g]
+        for i, (op, size) in enumerate(ordered):
             per_party = [results[name][i] for name in names]
             times = [max(t) for t in zip(*(r["times"] for r in per_party))]
-            elements = size * GRAM_COLUMNS if op in ("gram", "ols", "logit") else size
+            elements = size * GRAM_COLUMNS if op in ("gram", "ols", "logit", "ols_rows") else size
             best = min(times)
             numpy_s = _numpy_time(op, size, repeats)
             rows.append(
@@ -210,11 +227,11 @@ def main(
         wanted = set(only.replace(",", " ").split())
         plan = [(op, n) for op, n in FULL_PLAN if op in wanted]
     repeats = 3 if quick else 5
-    if any(op in ("ols", "logit") for op, _ in plan):
+    if any(op in ("ols", "logit", *ROWS_OPS) for op, _ in plan):
         repeats = min(repeats, 2)  # whole analyses: seconds each
     started = time.perf_counter()
     link = NetworkSpec.parse(network) if network else None
-    if link and any(op in ("ols", "logit") for op, _ in plan):
+    if link and any(op in ("ols", "logit", *ROWS_OPS) for op, _ in plan):
         repeats = 1  # whole analyses across a wide-area link: minutes each
     # the whole plan's deadline: rounds cost a link crossing each across emulated links
     rows = run_bench(counts, plan, repeats, timeout=3600.0 if link else 300.0, protocol=protocol, network=link)

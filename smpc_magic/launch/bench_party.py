@@ -37,13 +37,14 @@ def _material_needs(ctx: ProtocolContext, op: str, n: int) -> list[MaterialNeed]
     return []
 
 
-def regression_data(op: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """X (n x 10, in [-10, 10]) and an outcome: linear with noise (ols) or 0/1 (logit)."""
-    rows = np.arange(n, dtype=np.float64)[:, None]
+def regression_data(op: str, n: int, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """X (n x 10, in [-10, 10]) and an outcome: linear with noise (ols) or 0/1 (logit); rows
+    ``first_row`` to ``first_row + n`` of one deterministic sequence."""
+    rows = np.arange(first_row, first_row + n, dtype=np.float64)[:, None]
     frequencies = np.sqrt(np.array([2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37][:GRAM_COLUMNS], dtype=np.float64))
     x = 10 * np.sin(rows * frequencies + np.arange(GRAM_COLUMNS))  # uncorrelated columns, deterministic
     weights = np.linspace(-0.3, 0.3, GRAM_COLUMNS)
-    wiggle = 3 * np.sin(np.arange(n) * 1.3)  # deterministic "noise"
+    wiggle = 3 * np.sin(rows[:, 0] * 1.3)  # deterministic "noise"
     if op == "ols":
         return x, np.clip(x @ weights + wiggle, -30, 30)
     return x, (x @ weights + wiggle > 0).astype(np.int64)
@@ -136,6 +137,64 @@ def peak_memory_mb() -> float:
     return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024  # KB on Linux, bytes on macOS
 
 
+#: Operations that run as a whole %%smpc cell over rows each site reads in blocks.
+ROWS_OPS = ("ols_rows",)
+ROWS_CELL = "fit = smpc.stats.ols(d[{covariates!r}], d['y'])"
+
+
+def write_site_rows(path: str, first_row: int, count: int, block: int = 1 << 20) -> list[str]:
+    """This site's rows of the regression data (rows ``first_row`` onwards of the pooled data)
+    as an .npy file, written block by block so that memory stays one block; the column names."""
+    columns = [f"x{j + 1}" for j in range(GRAM_COLUMNS)] + ["y"]
+    with open(path, "wb") as handle:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (count, len(columns))}
+        np.lib.format.write_array_header_2_0(handle, header)
+        for start in range(0, count, block):
+            stop = min(start + block, count)
+            x, y = regression_data("ols", stop - start, first_row + start)
+            handle.write(np.ascontiguousarray(np.column_stack([x, y])).tobytes())
+    return columns
+
+
+def _rows_op(party: Party, op: str, n: int, repeats: int) -> dict[str, Any]:
+    """A whole cell over rows read in blocks: each site writes its share of the ``n`` pooled rows
+    to a file (untimed), then the parties run the cell; time, rounds and bytes of the cell."""
+    import shutil
+    import tempfile
+
+    from ..sources.rows import rows
+
+    names = party.config.names
+    index = names.index(party.name)
+    per_site = [n // len(names) + (1 if i < n % len(names) else 0) for i in range(len(names))]
+    directory = tempfile.mkdtemp(prefix="smpc-bench-rows-")
+    try:
+        t0 = time.perf_counter()
+        path = f"{directory}/{party.name}.npy"
+        columns = write_site_rows(path, sum(per_site[:index]), per_site[index])
+        prepare = time.perf_counter() - t0
+        ranges = {c: (-10.0, 10.0) for c in columns[:-1]} | {"y": (-30.0, 30.0)}
+        code = ROWS_CELL.format(covariates=columns[:-1])
+        times, outcome = [], None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            outcome = party.run(code, {"d": rows(path, columns, ranges=ranges)}, reveal_names=["fit"])
+            times.append(time.perf_counter() - start)
+        assert outcome is not None
+        return {
+            "op": op,
+            "size": n,
+            "times": times,
+            "offline_s": prepare,
+            "rounds": outcome.rounds,
+            "bytes_sent": outcome.bytes_sent,
+            "wait_s": 0.0,
+            "peak_mb": peak_memory_mb(),
+        }
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def run_party_bench(party: Party, plan: dict[str, Any]) -> list[dict[str, Any]]:
     """Time every (operation, size) of ``plan`` at this party; material is fetched untimed first."""
     ctx = party.context("bench")
@@ -143,6 +202,9 @@ def run_party_bench(party: Party, plan: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for op, n in plan["ops"]:
         repeats = plan["repeats"]
+        if op in ROWS_OPS:
+            rows.append(_rows_op(party, op, n, repeats))
+            continue
         operands = _operands(ctx, op, n)
         needs = _material_needs(ctx, op, n)
         if not needs:  # learn what one run draws, from one untimed run
