@@ -163,6 +163,7 @@ def run_bench(
                 for name in names:
                     cluster.start_party(name, {"mode": "bench", "plan": {"ops": group, "repeats": repeats}})
                 cluster.wait(list(cluster.procs), time.monotonic() + timeout)
+                isolation = cluster.isolation
                 for name in names:
                     status, _ = cluster.result(name)
                     if status is None or not status.get("ok"):
@@ -195,6 +196,7 @@ def run_bench(
                     "offline_seconds": max(r["offline_s"] for r in per_party),
                     "wait_seconds_party0": per_party[0]["wait_s"],
                     "peak_mb_per_party": max(r.get("peak_mb", 0.0) for r in per_party),
+                    "links": isolation,
                 }
             )
     return rows
@@ -240,7 +242,12 @@ def main(
     for row in rows:
         row["network"] = link.describe() if link else "loopback"
     if link:
-        print(f"emulated wide-area links between the parties: {link.describe()} (a delay proxy on loopback)")
+        how = (
+            "each party and the dealer in its own network namespace; tbf limits each site's link, a proxy adds the delay"
+            if rows and rows[0]["links"] == "network namespaces"
+            else "a delay proxy on loopback (network namespaces need root)"
+        )
+        print(f"emulated wide-area links between the parties: {link.describe()} ({how})")
     print(format_table(rows))
     print(f"\nbenchmark took {time.perf_counter() - started:.1f} s")
     if json_path:

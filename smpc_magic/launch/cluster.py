@@ -21,6 +21,7 @@ from ..engine.sessions import new_local_session
 from ..errors import SmpcError
 from ..schema import dump_schema, load_schema, with_ranges
 from .netem import DelayProxy, NetworkSpec
+from .netns import NamespaceNetwork, namespaces_available
 
 #: How often to start the dealer on fresh ports when another program took its port.
 DEALER_START_ATTEMPTS = 3
@@ -61,6 +62,36 @@ class LocalCluster:
         self.network = network
         self._proxy: DelayProxy | None = None
         self._party_sessions: dict[str, Path] = {}
+        #: how emulated links are made: parties in network namespaces where the machine allows
+        #: it (root), else on loopback through the proxy alone (SMPC_NETEM=proxy forces that)
+        self.isolation = "loopback"
+        self._netns: NamespaceNetwork | None = None
+        if network is not None and os.environ.get("SMPC_NETEM") != "proxy" and namespaces_available():
+            self._netns = NamespaceNetwork([*self.names, "dealer"], network)
+            self._move_into_namespaces()
+            self.isolation = "network namespaces"
+
+    def _move_into_namespaces(self) -> None:
+        """Every party and the dealer listen on their own namespace's address (same ports)."""
+        from dataclasses import replace
+
+        from kernel_bridge.session import load_session, write_session
+
+        assert self._netns is not None
+        config = load_session(self.session_path)
+        moved = replace(
+            config,
+            parties=tuple(
+                replace(p, address=_with_host(p.address, self._netns.address(p.name))) for p in config.parties
+            ),
+            dealer=replace(config.dealer, address=_with_host(config.dealer.address, self._netns.address("dealer")))
+            if config.dealer
+            else None,
+        )
+        write_session(moved, self.session_path)
+
+    def _command(self, member: str, argv: list[str]) -> list[str]:
+        return self._netns.command(member, argv) if self._netns is not None else argv
 
     def key_path(self, name: str) -> Path:
         """Where party ``name``'s key file is (its custodian's policy goes beside it)."""
@@ -79,7 +110,7 @@ class LocalCluster:
             log_path = self.directory / "dealer.log"
             with open(log_path, "wb") as log:
                 self.dealer = subprocess.Popen(
-                    [sys.executable, "-m", "smpc_magic.cli", "dealer", str(self.session_path)],
+                    self._command("dealer", [sys.executable, "-m", "smpc_magic.cli", "dealer", str(self.session_path)]),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=child_env(),
@@ -128,7 +159,7 @@ class LocalCluster:
         job_path.write_text(json.dumps(job))
         log = open(job_dir / "party.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "smpc_magic.launch.worker", str(job_path)],
+            self._command(name, [sys.executable, "-m", "smpc_magic.launch.worker", str(job_path)]),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=child_env(),
@@ -147,13 +178,19 @@ class LocalCluster:
 
             assert self.network is not None
             config = load_session(self.session_path)
-            self._proxy = DelayProxy(self.network)
-            proxied = {}
-            for party in config.parties:
-                host, port = party.address.removeprefix("tcp://").rsplit(":", 1)
-                proxied[party.name] = replace(party, address=f"tcp://{host}:{self._proxy.forward(host, int(port))}")
+            netns = self._netns
+            if netns is None:
+                self._proxy = DelayProxy(self.network)
+            else:  # the delay only: each site's link limits the rate in the kernel
+                self._proxy = DelayProxy(NetworkSpec(self.network.rtt, 0.0))
             for me in config.parties:
-                parties = tuple(p if p.name == me.name else proxied[p.name] for p in config.parties)
+                # a party reaches each peer through a proxy port on its side of its own link
+                via = netns.gateway(me.name) if netns is not None else self._proxy.host
+                proxied = {}
+                for peer in config.parties:
+                    host, port = peer.address.removeprefix("tcp://").rsplit(":", 1)
+                    proxied[peer.name] = f"tcp://{via}:{self._proxy.forward(host, int(port), via)}"
+                parties = tuple(p if p.name == me.name else replace(p, address=proxied[p.name]) for p in config.parties)
                 path = self.session_path.with_name(f"session-{me.name}.toml")
                 write_session(replace(config, parties=parties), path)
                 self._party_sessions[me.name] = path
@@ -192,6 +229,9 @@ class LocalCluster:
         if self._proxy is not None:
             self._proxy.close()
             self._proxy = None
+        if self._netns is not None:
+            self._netns.close()
+            self._netns = None
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -200,6 +240,12 @@ class LocalCluster:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _with_host(address: str, host: str) -> str:
+    """``tcp://OLD:PORT`` with another host."""
+    port = address.removeprefix("tcp://").rsplit(":", 1)[1]
+    return f"tcp://{host}:{port}"
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -58,12 +58,15 @@ class DelayProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="smpc-netem", daemon=True)
         self._thread.start()
 
-    def forward(self, target_host: str, target_port: int) -> int:
-        """A new listening port whose connections reach ``target_host:target_port``."""
-        future = asyncio.run_coroutine_threadsafe(self._listen(target_host, target_port), self._loop)
+    def forward(self, target_host: str, target_port: int, listen_host: str | None = None) -> int:
+        """A new listening port (on ``listen_host``, else the proxy's host) whose connections
+        reach ``target_host:target_port``."""
+        future = asyncio.run_coroutine_threadsafe(
+            self._listen(target_host, target_port, listen_host or self.host), self._loop
+        )
         return future.result(timeout=10)
 
-    async def _listen(self, target_host: str, target_port: int) -> int:
+    async def _listen(self, target_host: str, target_port: int, listen_host: str) -> int:
         async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 up_reader, up_writer = await asyncio.open_connection(target_host, target_port)
@@ -78,7 +81,7 @@ class DelayProxy:
                 writer.close()
                 up_writer.close()
 
-        server = await asyncio.start_server(accepted, self.host, 0)
+        server = await asyncio.start_server(accepted, listen_host, 0)
         self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 
