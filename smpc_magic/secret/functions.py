@@ -119,8 +119,14 @@ def _reciprocal_unit(z: SecretArray, iterations: int = 2) -> SecretArray:
 
     Two iterations leave a relative error of 1.2e-5, below the fixed-point rounding."""
     y = 24.0 / 17.0 - (8.0 / 17.0) * z
+    top = 24.0 / 17.0  # where z = 0 (no bucket) y doubles each step; elsewhere y <= 1
     for _ in range(iterations):
-        y = y * (2 - z * y)
+        # z y <= 1.06 (the start's worst, at z = 1.5), then <= 1 once Newton has stepped: proved
+        # bounds keep every product at full precision, where interval arithmetic would grow
+        # the bound each step until fractional bits had to be dropped
+        zy = known_product(z, y, Bound.of(0.0, 1.07, z.ndim), "1/z Newton step")
+        y = known_product(y, 2 - zy, Bound.of(0.0, 2 * top * 1.001, z.ndim), "1/z Newton step")
+        top *= 2
     return y
 
 
@@ -205,8 +211,14 @@ def _rsqrt_parts(x: SecretArray) -> Any:
     z, exps, pos, _ = _normalise(x, low, high, signed=False)
     half = z * 0.5
     y = 1.2929 - 0.2929 * z
+    top = 1.2929  # where z = 0 (no bucket) y grows by 1.5 each step; elsewhere y <= 1
     for _ in range(3):
-        y = y * (1.5 - half * (y * y))
+        # z y^2 <= 1.093 (the start's worst), then <= 1 once Newton has stepped (y(1.5 - z y^2/2)
+        # peaks at 1/sqrt z): proved bounds keep the products at full precision
+        square = known_product(y, y, Bound.of(0.0, top * top * 1.001, z.ndim), "1/sqrt Newton step")
+        t = known_product(half, square, Bound.of(0.0, 0.56, z.ndim), "1/sqrt Newton step")
+        y = known_product(y, 1.5 - t, Bound.of(0.0, 1.5 * top * 1.001, z.ndim), "1/sqrt Newton step")
+        top *= 1.5
     return z, y._with_bound(Bound.of(0.0, 4.4, y.ndim)), exps, pos  # 4.37 where z = 0 (weight 0)
 
 
