@@ -19,6 +19,9 @@ from .errors import FrameError
 VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
 ALLOWED_DTYPES = {"uint64", "int64", "float64", "uint8", "bool"}
+#: dtype <-> name without numpy's slow ``dtype.name`` property (it matters once per array per round)
+_NAME_OF = {np.dtype(name): name for name in ALLOWED_DTYPES}
+_DTYPE_OF = {name: np.dtype(name) for name in ALLOWED_DTYPES}
 MAX_DIMS = 8
 
 
@@ -39,11 +42,12 @@ def encode(header: Header, arrays: list[np.ndarray]) -> list:
     frames: list = []
     for arr in arrays:
         arr = np.asarray(arr)
-        if arr.dtype.name not in ALLOWED_DTYPES:
+        name = _NAME_OF.get(arr.dtype)
+        if name is None:
             raise FrameError(f"cannot send dtype {arr.dtype.name}")
         arr = np.ascontiguousarray(arr) if arr.ndim else arr.reshape(())
-        specs.append([arr.dtype.name, list(arr.shape)])
-        frames.append(memoryview(np.ascontiguousarray(arr).reshape(-1)).cast("B"))  # type: ignore[arg-type]
+        specs.append([name, list(arr.shape)])
+        frames.append(memoryview(arr.reshape(-1)).cast("B"))  # type: ignore[arg-type]
     doc = {
         "v": VERSION,
         "session": header.session,
@@ -127,9 +131,9 @@ def _decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarra
     for spec, frame in zip(specs, frames[1:]):
         if not isinstance(spec, list) or len(spec) != 2 or not isinstance(spec[0], str):
             raise FrameError("bad array spec")
-        if spec[0] not in ALLOWED_DTYPES:
+        dtype = _DTYPE_OF.get(spec[0])
+        if dtype is None:
             raise FrameError("array of a forbidden dtype")
-        dtype = np.dtype(spec[0])
         shape = _shape(spec[1])
         expected = dtype.itemsize
         for v in shape:
@@ -140,7 +144,7 @@ def _decode(frames: list, expected_session: str) -> tuple[Header, list[np.ndarra
         if len(buf) != expected:
             raise FrameError(f"array frame has {len(buf)} bytes, header says {expected}")
         arrays.append(np.frombuffer(buf, dtype=dtype).reshape(shape))
-        parsed_specs.append((dtype.name, shape))
+        parsed_specs.append((spec[0], shape))
     return Header(doc["session"], kind, computation, step, label, meta, parsed_specs), arrays
 
 

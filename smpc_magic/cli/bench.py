@@ -22,7 +22,8 @@ from ..launch.cluster import LocalCluster
 from ..launch.netem import NetworkSpec
 
 FULL_PLAN = (
-    [("share", n) for n in (10**4, 10**5, 10**6)]
+    [("round", 1)]
+    + [("share", n) for n in (10**4, 10**5, 10**6)]
     + [("mul", n) for n in (10**4, 10**5, 10**6)]
     + [("dot", n) for n in (10**4, 10**5, 10**6)]
     + [("gram", n) for n in (10**4, 10**5)]
@@ -48,6 +49,7 @@ STATS_PLAN = [("ols", 10**6), ("logit", 70_000)]
 ROWS_PLAN = [("ols_rows", 50_000_000)]
 FULL_PLAN = FULL_PLAN + FUNCTION_PLAN + STATS_PLAN + ROWS_PLAN
 QUICK_PLAN = [
+    ("round", 1),
     ("share", 10**5),
     ("mul", 10**4),
     ("mul", 10**5),
@@ -61,6 +63,7 @@ QUICK_PLAN = [
     ("ols", 10**5),
 ]
 DESCRIPTIONS = {
+    "round": "an empty all-to-all exchange (the floor of every round)",
     "share": "input sharing (seeds + agreement round)",
     "mul": "elementwise secret*secret, fixed point, truncation included",
     "dot": "dot product x @ y of two secret vectors",
@@ -116,6 +119,7 @@ def _numpy_time(op: str, n: int, repeats: int) -> float:
     x = bench_data((n, GRAM_COLUMNS) if op == "gram" else (n,))
     y = bench_data((n,))[::-1].copy()
     fn = {
+        "round": lambda: None,
         "share": lambda: x.copy(),
         "mul": lambda: x * y,
         "dot": lambda: x @ y,

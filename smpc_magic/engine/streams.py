@@ -78,9 +78,11 @@ class LocalStream:
         flat, violations = flatten_with_schema({self.name: block}, self.schema)
         if violations:
             v = violations[0]
+            column = split_key(v.column)[1] or v.column
+            rows = "1 row" if v.rows == 1 else f"{v.rows} rows"
             raise SchemaError(
-                f"private rows {self.name!r} of site {self.site!r}: column {v.column!r} {v.rule} "
-                f"({v.rows} rows in the block from row {first_row}); fix the data, nothing was shared"
+                f"private rows {self.name!r} of site {self.site!r}: column {column!r} {v.rule} "
+                f"({rows} in the block from row {first_row}); fix the data, nothing was shared"
             )
         out: dict[str, Array] = {}
         for key, values in flat.items():

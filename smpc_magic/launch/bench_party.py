@@ -94,7 +94,9 @@ def _share_round(ctx: ProtocolContext, n: int, names: list[str]) -> None:
 
 
 def _run_op(ctx: ProtocolContext, op: str, operands: list[SecretArray], n: int, names: list[str]) -> None:
-    if op == "share":
+    if op == "round":
+        _barrier(ctx)  # an empty all-to-all exchange: the floor every round of the others pays
+    elif op == "share":
         _share_round(ctx, n, names)
     elif op == "mul":
         operands[0] * operands[1]

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from ..errors import SmpcError
@@ -22,7 +24,7 @@ class ArraySpec:
 
     @classmethod
     def like(cls, array: npt.NDArray[Any]) -> ArraySpec:
-        return cls(array.dtype.name, tuple(array.shape))
+        return cls(_name(array.dtype), tuple(array.shape))
 
 
 @dataclass
@@ -75,6 +77,16 @@ class Channel(ABC):
         """
 
 
+@functools.lru_cache(maxsize=64)
+def _dtype(name: str) -> np.dtype[Any]:
+    return np.dtype(name)
+
+
+@functools.lru_cache(maxsize=64)
+def _name(dtype: np.dtype[Any]) -> str:
+    return dtype.name  # numpy's property is slow, and this runs for every array of every round
+
+
 def check_arrays(arrays: Sequence[npt.NDArray[Any]], spec: Sequence[ArraySpec] | None, sender: str, label: str) -> None:
     """Raise if received arrays do not match the expected dtypes and shapes."""
     if spec is None:
@@ -82,7 +94,7 @@ def check_arrays(arrays: Sequence[npt.NDArray[Any]], spec: Sequence[ArraySpec] |
     if len(arrays) != len(spec):
         raise ChannelMismatch(f"party {sender!r} sent {len(arrays)} arrays at step '{label}', expected {len(spec)}")
     for got, want in zip(arrays, spec):
-        if got.dtype.name != want.dtype or tuple(got.shape) != tuple(want.shape):
+        if got.dtype != _dtype(want.dtype) or tuple(got.shape) != tuple(want.shape):
             raise ChannelMismatch(
                 f"party {sender!r} sent an array of {got.dtype.name}{tuple(got.shape)} at step '{label}', "
                 f"expected {want.dtype}{tuple(want.shape)}. The parties are out of step: re-run the cell at every site."
