@@ -11,7 +11,9 @@ time is the slowest party's.
 from __future__ import annotations
 
 import json
+import signal
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -239,6 +241,8 @@ def main(
         repeats = min(repeats, 2)  # whole analyses: seconds each
     started = time.perf_counter()
     link = NetworkSpec.parse(network) if network else None
+    # a terminated benchmark still stops its processes and removes its network namespaces
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if link and any(op in ("ols", "logit", *ROWS_OPS) for op, _ in plan):
         repeats = 1  # whole analyses across a wide-area link: minutes each
     # the whole plan's deadline: rounds cost a link crossing each across emulated links

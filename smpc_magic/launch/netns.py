@@ -11,6 +11,7 @@ namespace: a party reaches each peer through its own gateway address and a proxy
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -40,6 +41,16 @@ def namespaces_available() -> bool:
     return made
 
 
+def remove_stale() -> None:
+    """Remove namespaces left by an emulation whose process was killed before it could clean up
+    (named ``smpc-PID-...``; a namespace takes its veth pair with it)."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=20).stdout
+    for line in listed.splitlines():
+        found = re.match(r"^(smpc-(\d+)-[0-9a-f]+-\d+)\b", line.strip())
+        if found and not Path(f"/proc/{found.group(2)}").exists():
+            subprocess.run(["ip", "netns", "del", found.group(1)], capture_output=True, timeout=20)
+
+
 class NamespaceNetwork:
     """A namespace per member (party or dealer), with ``address(member)`` inside it and
     ``gateway(member)`` on this side of its link; ``close()`` removes them all."""
@@ -48,6 +59,7 @@ class NamespaceNetwork:
         self.members = list(members)
         self.spec = spec
         self.tag = secrets.token_hex(2)
+        remove_stale()
         self._octet = 100 + secrets.randbelow(150)
         self._made: list[str] = []
         self._forward_was = _FORWARD.read_text().strip()
@@ -60,7 +72,7 @@ class NamespaceNetwork:
             raise
 
     def namespace(self, member: str) -> str:
-        return f"smpc-{self.tag}-{self.members.index(member)}"
+        return f"smpc-{os.getpid()}-{self.tag}-{self.members.index(member)}"
 
     def address(self, member: str) -> str:
         return f"10.{self._octet}.{self.members.index(member) + 1}.2"

@@ -1,6 +1,7 @@
 """The emulated wide-area links used by `smpc bench --network`: a real TCP proxy adds the round
 trip and limits the rate, and parties in separate processes run through it over CurveZMQ."""
 
+import os
 import socket
 import threading
 import time
@@ -91,7 +92,7 @@ def test_as_root_the_parties_run_in_network_namespaces_with_kernel_rate_limits()
 
     from smpc_magic.cli.bench import run_bench
     from smpc_magic.launch.cluster import LocalCluster
-    from smpc_magic.launch.netns import namespaces_available
+    from smpc_magic.launch.netns import namespaces_available, remove_stale
 
     if not namespaces_available():
         pytest.skip("network namespaces need root (CI runs as root); the proxy on loopback is tested above")
@@ -103,6 +104,11 @@ def test_as_root_the_parties_run_in_network_namespaces_with_kernel_rate_limits()
         assert cluster._netns.address("a") != cluster._netns.address("b")
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not any(n in listed for n in names)
+    # namespaces left by a killed emulation (its process is gone) are removed by the next one
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not os.path.exists(f"/proc/{pid}"))
+    subprocess.run(["ip", "netns", "add", f"smpc-{dead}-beef-0"], check=True)
+    remove_stale()
+    assert f"smpc-{dead}-beef-0" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     # 10^5 products send about 2.4 MB per party: at 20 Mbit/s per site link that takes about 1 s
     [row] = run_bench([2], [("mul", 100_000)], repeats=1, timeout=120, network=NetworkSpec.parse("rtt=2ms,rate=20mbit"))
     assert row["seconds_min"] >= 0.8 * row["mb_sent_per_party"] * 8 / 20, row
