@@ -62,6 +62,15 @@ def split_key(key: str) -> tuple[str, str | None]:
     return key, None
 
 
+def levels_in(columns: list[str], variable: str) -> list[str]:
+    """The levels of a categorical variable from a frame's column names (``drug=warfarin``...)."""
+    prefix = f"{variable}{LEVEL_SEPARATOR}"
+    found = [c[len(prefix) :] for c in columns if c.startswith(prefix)]
+    if not found:
+        raise KeyError(f"no categorical variable {variable!r} in this frame; columns are {columns}")
+    return found
+
+
 class SecretFrame:
     """Secret columns with public names and a public row count (a DataFrame's secure twin)."""
 
@@ -102,11 +111,7 @@ class SecretFrame:
 
     def levels(self, variable: str) -> list[str]:
         """The declared levels of a categorical variable, in schema order (public)."""
-        prefix = f"{variable}{LEVEL_SEPARATOR}"
-        found = [c[len(prefix) :] for c in self._columns if c.startswith(prefix)]
-        if not found:
-            raise KeyError(f"no categorical variable {variable!r} in this frame; columns are {self.columns}")
-        return found
+        return levels_in(self.columns, variable)
 
     def categorical(self, variable: str) -> SecretFrame:
         """A categorical variable's 0/1 level columns, named by level (for crosstabs and groups)."""

@@ -25,6 +25,7 @@ from ..protocols.base import Array, InputSharing
 from ..protocols.context import ProtocolContext
 from .array import SecretArray
 from .bounds import Bound
+from .frames import LEVEL_SEPARATOR, OBSERVED_SUFFIX, levels_in
 
 #: At a site that holds rows: the encoded-ready values of some columns (after the study
 #: schema's transformations), one dict of float64 or int64 arrays per block, checked.
@@ -161,18 +162,15 @@ class StreamedFrame:
         raise AttributeError(name)
 
     def levels(self, variable: str) -> list[str]:
-        prefix = f"{variable}="
-        found = [c[len(prefix) :] for c in self._columns if c.startswith(prefix)]
-        if not found:
-            raise KeyError(f"no categorical variable {variable!r} in this frame; columns are {self.columns}")
-        return found
+        return levels_in(self.columns, variable)
 
     def categorical(self, variable: str) -> _Selection:
         """A categorical variable's 0/1 level columns (for crosstabs), named by level."""
-        return _Selection(self, [f"{variable}={level}" for level in self.levels(variable)], self.levels(variable))
+        levels = self.levels(variable)
+        return _Selection(self, [f"{variable}{LEVEL_SEPARATOR}{level}" for level in levels], levels)
 
     def observed(self, variable: str) -> StreamedColumn:
-        return self._columns[f"{variable}:observed"]
+        return self._columns[f"{variable}{OBSERVED_SUFFIX}"]
 
     def sum(self, axis: Any = 0) -> SecretArray:
         return _Selection(self, self.columns).sum()
