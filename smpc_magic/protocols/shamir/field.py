@@ -105,32 +105,39 @@ def sub(a: Array, b: Array) -> Array:
     return add(a, neg(b))
 
 
-def _limbs(a: Array) -> list[Array]:
-    lo, hi = a["lo"], a["hi"]
-    return [lo & M32, lo >> U64(32), hi & M32, hi >> U64(32)]
+def _limbs(a: Array) -> Array:
+    """(4,) + shape: the 32-bit limbs of each element, least significant first (contiguous)."""
+    lo, hi = np.ascontiguousarray(a["lo"]), np.ascontiguousarray(a["hi"])
+    out = np.empty((4, *lo.shape), dtype=U64)
+    np.bitwise_and(lo, M32, out=out[0])
+    np.right_shift(lo, U64(32), out=out[1])
+    np.bitwise_and(hi, M32, out=out[2])
+    np.right_shift(hi, U64(32), out=out[3])
+    return out
 
 
 def mul(a: Array, b: Array) -> Array:
     """Elementwise product (numpy broadcasting)."""
     a, b = np.broadcast_arrays(a, b)
     x, y = _limbs(a), _limbs(b)
-    shape = a.shape
-    cols = [np.zeros(shape, dtype=U64) for _ in range(9)]
+    products = x[:, None] * y[None, :]  # (4, 4) + shape, each below 2**64
+    low, high = products & M32, products >> U64(32)
+    # column k of the 256-bit product gathers low[i, j] with i + j = k and high[i, j] with
+    # i + j = k - 1: at most 8 terms below 2**32 each
+    cols = np.zeros((9, *a.shape), dtype=U64)
     for i in range(4):
-        for j in range(4):
-            product = x[i] * y[j]  # < 2**64
-            cols[i + j] += product & M32
-            cols[i + j + 1] += product >> U64(32)
+        cols[i : i + 4] += low[i]
+        cols[i + 1 : i + 5] += high[i]
     for k in range(8):  # carries: every column then holds 32 bits
         cols[k + 1] += cols[k] >> U64(32)
         cols[k] &= M32
     # value = low 127 bits + (value >> 127), since 2**127 = 1 (mod p)
     low_lo = cols[0] | (cols[1] << U64(32))
     low_hi = (cols[2] | (cols[3] << U64(32))) & M63
-    # value >> 127: 32-bit limbs h_k = bits 127 + 32k .. 158 + 32k
-    h = [(cols[3 + k] >> U64(31)) | ((cols[4 + k] << U64(1)) & M32) for k in range(5)]
+    # value >> 127 in 32-bit limbs: bits 127 + 32k .. 158 + 32k (the product is below 2**254)
+    h = (cols[3:7] >> U64(31)) | ((cols[4:8] << U64(1)) & M32)
     high_lo = h[0] | (h[1] << U64(32))
-    high_hi = h[2] | (h[3] << U64(32))  # h[4] is 0: the product is below 2**254
+    high_hi = h[2] | (h[3] << U64(32))
     lo = low_lo + high_lo
     carry = (lo < low_lo).astype(U64)
     return _reduce_once(lo, low_hi + high_hi + carry)
