@@ -103,3 +103,80 @@ def test_checked_openings_work_element_by_element_on_whole_arrays():
     assert corrected.culprits == (3,) and field.to_ints(corrected.values) == field.to_ints(secret)
     detected = open_checked(shares, degree=2, max_false=2, correct=False)
     assert detected.inconsistent and detected.values is None
+
+
+def _threads(n, fn):
+    """Run fn(channel, next_step) for each of n in-memory parties (threads); their results."""
+    import threading
+
+    from smpc_magic.protocols.testing import InMemoryNetwork
+
+    network = InMemoryNetwork(n, timeout=20)
+    out, errors = [None] * n, []
+
+    def work(i):
+        steps = iter(range(1, 1000))
+        try:
+            out[i] = fn(network.channel(i), lambda: next(steps))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    if errors:
+        raise errors[0]
+    return out, network
+
+
+@pytest.mark.parametrize("n,t", [(3, 1), (5, 2), (4, 1)])
+def test_parties_make_double_sharings_and_multiply_in_one_round_without_a_dealer(n, t):
+    from smpc_magic.protocols.shamir import rounds
+
+    rng = np.random.default_rng(n)  # test data, not shares
+    xs, ys = rng.integers(-(10**9), 10**9, 300), rng.integers(-(10**9), 10**9, 300)
+    coefficients = rounds.random_elements((t, 300)), rounds.random_elements((t, 300))
+    x_shares = share(field.from_ints(xs), n, t, coefficients[0])
+    y_shares = share(field.from_ints(ys), n, t, coefficients[1])
+
+    def party(channel, next_step):
+        r_low, r_high = rounds.double_sharings(channel, next_step, 300, t)
+        product = rounds.multiply(
+            channel, next_step, x_shares[channel.party], y_shares[channel.party], r_low, r_high, t
+        )
+        return product, r_low, r_high, channel.stats.rounds
+
+    results, network = _threads(n, party)
+    products = [r[0] for r in results]
+    assert all(r[3] == 2 for r in results)  # one round to make the material, one to multiply
+    assert field.centred(reconstruct(products, t)).tolist() == (xs * ys).tolist()
+    # any t + 1 shares give the same product: the result is a proper degree-t sharing
+    assert field.to_ints(interpolate(list(range(n - t, n + 1)), products[n - t - 1 :])) == field.to_ints(
+        reconstruct(products, t)
+    )
+    # r at degree t and at degree 2t are the same random values, and they are not all zero
+    r_t = reconstruct([r[1] for r in results], t)
+    r_2t = reconstruct([r[2] for r in results], 2 * t)
+    assert field.to_ints(r_t) == field.to_ints(r_2t) and len(set(field.to_ints(r_t))) == 300
+    # what was opened is x*y + r (masked), never x*y itself
+    sent = {}
+    for sender, _, label, arrays in network.log:
+        if label == "multiplication":
+            sent[sender] = rounds.from_wire(arrays[0], f"p{sender}", label)
+    opened = reconstruct([sent[i] for i in range(2 * t + 1)], 2 * t)
+    expected = field.add(field.from_ints(xs * ys), r_t)
+    assert field.to_ints(opened) == field.to_ints(expected)
+    assert not np.any(np.isin(field.to_ints(opened), [int(v) % P for v in xs * ys]))
+
+
+def test_a_peer_word_pair_outside_the_field_is_refused():
+    from smpc_magic.protocols.channel import ChannelMismatch
+    from smpc_magic.protocols.shamir import rounds
+
+    words = rounds.to_wire(as_field([1, 2, 3]))
+    assert field.to_ints(rounds.from_wire(words, "p1", "x")) == [1, 2, 3]
+    words[1] = [np.uint64((1 << 64) - 1), np.uint64((1 << 63) - 1)]  # p itself: not canonical
+    with pytest.raises(ChannelMismatch, match="'p1' sent a value outside the field"):
+        rounds.from_wire(words, "p1", "x")
