@@ -78,8 +78,8 @@ class StreamedRowsError(SecretValueError):
     def about(cls, frame: str, detail: str | None = None) -> StreamedRowsError:
         from_rows = (
             f"{frame!r} is read in row blocks at each site (smpc_magic.rows), so its rows are never shared: only "
-            "aggregates of it are available (smpc.stats.mean, var, std, cov, corr, ols and crosstab, and .sum() or "
-            ".mean() of a column or of the frame). For row-level work (new columns, comparisons, logistic "
+            "aggregates of it are available (smpc.stats.mean, var, std, cov, corr, describe, ols and crosstab, and "
+            ".sum() or .mean() of a column or of the frame). For row-level work (new columns, comparisons, logistic "
             "regression), mark a data frame that fits in memory private instead."
         )
         return cls(f"{detail}. {from_rows}" if detail else from_rows)

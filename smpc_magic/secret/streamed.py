@@ -50,14 +50,20 @@ class StreamSet:
         self.next_index += 1
         return self.next_index - 1
 
-    def pooled(self, owners: Sequence[int], shape: tuple[int, ...], local: Callable[[], Array]) -> Array:
-        """Shares of the sum over ``owners`` of each owner's encoded ``local()`` value."""
-        total: Array | None = None
+    def each(self, owners: Sequence[int], shape: tuple[int, ...], local: Callable[[], Array]) -> list[Array]:
+        """Shares of each owner's encoded ``local()`` value, in owner order (no round: seeds)."""
+        out = []
         for owner in owners:
             mine = local() if owner == self.ctx.party else None
-            share = self.sharing.share(self.allocate(), owner, shape, mine)
-            total = share if total is None else self.ctx.suite.add(total, share)
-        assert total is not None
+            out.append(self.sharing.share(self.allocate(), owner, shape, mine))
+        return out
+
+    def pooled(self, owners: Sequence[int], shape: tuple[int, ...], local: Callable[[], Array]) -> Array:
+        """Shares of the sum over ``owners`` of each owner's encoded ``local()`` value."""
+        parts = self.each(owners, shape, local)
+        total = parts[0]
+        for part in parts[1:]:
+            total = self.ctx.suite.add(total, part)
         return total
 
 
@@ -273,6 +279,28 @@ class StreamedFrame:
         return SecretArray(self._streams.ctx, share, scale, Bound.of(lo, hi, 1))
 
 
+def extremes(frame: StreamedFrame, keys: Sequence[str]) -> SecretArray:
+    """Secret (owners, 2, k): each site's smallest and largest value of each column (its own
+    rows, one pass), at the columns' finest scale; the pooled ones are a comparison tree away."""
+    codec = frame._streams.ctx.suite.codec
+    scale = max(frame[c].scale for c in keys)
+    lo = np.array([frame[c]._bound.lo.item() for c in keys])
+    hi = np.array([frame[c]._bound.hi.item() for c in keys])
+
+    def local() -> Array:
+        low, high = np.full(len(keys), np.inf), np.full(len(keys), -np.inf)
+        for block in frame._local(keys):
+            for j, c in enumerate(keys):
+                values = np.asarray(block[c], dtype=np.float64)
+                if values.size:
+                    low[j], high[j] = min(low[j], values.min()), max(high[j], values.max())
+        return codec.encode_public(np.stack([low, high]), scale)
+
+    parts = frame._streams.each(frame._owners, (2, len(keys)), local)
+    bound = Bound.of(np.broadcast_to(lo, (1, 1, len(keys))), np.broadcast_to(hi, (1, 1, len(keys))), 3)
+    return SecretArray(frame._streams.ctx, np.stack(parts), scale, bound)
+
+
 class _Selection:
     """Some columns of a streamed frame (``frame[["a", "b"]]``, ``frame.categorical("v")``)."""
 
@@ -327,4 +355,13 @@ def streamed_parts(x: Any) -> tuple[StreamedFrame, list[StreamedColumn], list[st
 #: What a cell may hold of rows read in blocks (for the cell boundary's attribute rules).
 STREAMED_TYPES = (StreamedFrame, StreamedColumn, _Selection)
 
-__all__ = ["STREAMED_TYPES", "ONES", "BlockReader", "StreamSet", "StreamedColumn", "StreamedFrame", "streamed_parts"]
+__all__ = [
+    "STREAMED_TYPES",
+    "extremes",
+    "ONES",
+    "BlockReader",
+    "StreamSet",
+    "StreamedColumn",
+    "StreamedFrame",
+    "streamed_parts",
+]

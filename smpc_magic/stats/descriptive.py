@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import StreamedRowsError
 from ..secret.compare import absolute, amax, amin
 from ..secret.precision import claim_bound, times_power_of_two, working_precision
-from ..secret.streamed import streamed_parts
+from ..secret.streamed import extremes, streamed_parts
 from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
 from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare
 from .moments import diagonal, jacobi_scaling, moments
@@ -145,6 +145,21 @@ class Description(SecretResult):
 
 def describe(frame: Any) -> Description:
     """count, mean, std, min and max of every column (``DataFrame.describe`` without quantiles)."""
+    parts = streamed_parts(frame)
+    if parts is not None:  # rows read in blocks: each site's extremes, then a comparison tree
+        source, cols, names = parts
+        ends = extremes(source, [c.name for c in cols])
+        single = len(cols) == 1 and not hasattr(frame, "columns")
+        mean_all, std_all = _streamed_mean(frame, source.name), std(frame)
+        table = Description(
+            mean=mean_all.reshape(-1) if single else mean_all,
+            std=std_all.reshape(-1) if single else std_all,
+            min=amin(ends[:, 0, :], axis=0),
+            max=amax(ends[:, 1, :], axis=0),
+            n=len(source),
+            names=np.array(names),
+        )
+        return declare(table, Requirement(ROWS, len(source)), Requirement(ROW_VALUE, fields=("min", "max")))
     xs, names = columns(frame, "smpc.stats.describe")
     data: Any = np.column_stack(xs)
     table = Description(

@@ -66,8 +66,9 @@ v = smpc.stats.var(d["cost"])
 c = smpc.stats.corr(d[["age", "bmi", "cost"]])
 t = smpc.stats.crosstab(d["smoker"], d["smoker"])
 s = d["smoker"].sum()
+table = smpc.stats.describe(d[["age", "cost"]])
 """
-    streamed = simulate(cell, {p: {"d": src} for p, src in sources.items()}, "fit, m, v, c, t, s", timeout=60)
+    streamed = simulate(cell, {p: {"d": src} for p, src in sources.items()}, "fit, m, v, c, t, s, table", timeout=60)
     shared_inputs = {p: {"d": f} for p, f in zip(sources, frames)}
     shared = simulate(cell, shared_inputs, "fit, m, v, c, t, s", ranges={**RANGES, "smoker": (0, 1)}, timeout=60)
     ref = sm.OLS(pooled["cost"], sm.add_constant(pooled[["age", "bmi"]])).fit()
@@ -82,6 +83,11 @@ s = d["smoker"].sum()
     smokers = int(pooled["smoker"].sum())
     assert int(streamed["s"]) == smokers == int(shared["s"])  # exact
     assert np.array_equal(streamed["t"].counts, [[len(pooled) - smokers, 0], [0, smokers]])
+    table, plain = streamed["table"], pooled[["age", "cost"]]
+    assert table.n == len(pooled) and list(table.names) == ["age", "cost"]
+    assert np.allclose(table.min, plain.min().to_numpy(), atol=2e-5)  # the fixed-point grid
+    assert np.allclose(table.max, plain.max().to_numpy(), atol=2e-5)
+    assert np.allclose(table.std, plain.std().to_numpy(), rtol=1e-4)
 
 
 def test_row_level_operations_on_rows_read_in_blocks_are_refused_clearly(three_sites):
