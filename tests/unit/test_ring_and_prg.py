@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -116,3 +118,15 @@ def test_ring_matmul_is_exact_modulo_2_64_for_every_shape_and_chunking(monkeypat
         with np.errstate(over="ignore"):
             expected = np.matmul(a, b)
         assert np.array_equal(ring.ring_matmul(a, b), expected), (shape_a, shape_b)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 1000])
+def test_bit_slices_transpose_every_run_of_64_words(n):
+    from smpc_magic.protocols.additive.comparison import bit_slices, unslice_bit
+
+    words = np.frombuffer(os.urandom(8 * n), dtype=np.uint64)
+    for nbits in (1, 33, 63):
+        slices = bit_slices(words, nbits)
+        assert slices.shape == (nbits, -(-n // 64))
+        for i in (0, nbits // 2, nbits - 1):  # slice i holds bit i of every word, in order
+            assert np.array_equal(unslice_bit(slices[i], n), (words >> np.uint64(i)) & np.uint64(1))

@@ -66,15 +66,34 @@ def and_gates(ctx: ProtocolContext, x: Array, y: Array, label: str = "and gates"
     return z
 
 
+#: (j, mask) for the six steps of a 64 x 64 bit-matrix transpose (Hacker's Delight, 7-3)
+_TRANSPOSE_STEPS = [
+    (32, U64(0x00000000FFFFFFFF)),
+    (16, U64(0x0000FFFF0000FFFF)),
+    (8, U64(0x00FF00FF00FF00FF)),
+    (4, U64(0x0F0F0F0F0F0F0F0F)),
+    (2, U64(0x3333333333333333)),
+    (1, U64(0x5555555555555555)),
+]
+
+
 def bit_slices(words: Array, nbits: int) -> Array:
     """(n,) words -> (nbits, ceil(n/64)) words: slice i packs bit i of every element.
 
-    Linear over XOR, so each party applies it to its own XOR shares."""
+    Each run of 64 words is a 64 x 64 bit matrix; transposing it (six steps of masked swaps of
+    half-blocks, on views, for every block at once) gives the slices. Linear over XOR, so each
+    party applies it to its own XOR shares."""
     n = words.size
-    bits = np.unpackbits(words.astype(U64).view(np.uint8).reshape(n, 8), axis=1, bitorder="little")[:, :nbits]
-    padded = np.zeros((nbits, -(-n // 64) * 64), dtype=np.uint8)
-    padded[:, :n] = bits.T
-    return np.packbits(padded, axis=1, bitorder="little").view(U64)
+    blocks = -(-n // 64)
+    matrix = np.zeros((blocks, 64), dtype=U64)
+    matrix.reshape(-1)[:n] = words.reshape(-1)
+    for j, mask in _TRANSPOSE_STEPS:
+        halves = matrix.reshape(blocks, 64 // (2 * j), 2, j)
+        upper, lower = halves[:, :, 0, :], halves[:, :, 1, :]
+        swap = ((upper >> U64(j)) ^ lower) & mask
+        upper ^= swap << U64(j)
+        lower ^= swap
+    return np.ascontiguousarray(matrix[:, :nbits].T)
 
 
 def unslice_bit(slice_words: Array, n: int) -> Array:
@@ -103,10 +122,9 @@ def msb_of_offset(ctx: ProtocolContext, x: Array, bits: int = LOW_BITS) -> Array
     (c,) = open_all(ctx, [masked], "comparison")
     # XOR shares of eq_i = NOT(c_i XOR r_i) and of r_i, bit-sliced
     public = c & U64((1 << 63) - 1)
-    eq_words = rbits ^ (public ^ ALL_ONES if ctx.is_leader else U64(0))
-    eq = bit_slices(eq_words, bits)
     rs = bit_slices(rbits, bits + 1)
     c_slices = bit_slices(public, bits + 1)  # public
+    eq = rs[:bits] ^ (c_slices[:bits] ^ ALL_ONES) if ctx.is_leader else rs[:bits].copy()  # slicing is linear
     # suffix AND: s_i = AND_{j >= i} eq_j, Kogge-Stone over the positions (ceil(log2 bits) rounds)
     s = eq.copy()
     k = 1
