@@ -98,14 +98,16 @@ class FrameRows(RowSource):
         return len(self.frame)
 
     def blocks(self, columns: Sequence[str] | None = None) -> Iterator[Any]:
-        frame = self.frame if columns is None else self.frame[list(columns)]
-        frame.columns = [str(c) for c in frame.columns]
-        for start in range(0, len(frame), self.block_rows):
-            yield frame.iloc[start : start + self.block_rows]
+        by_name = {str(c): c for c in self.frame.columns}  # the user's frame is never changed
+        wanted = [by_name[c] for c in (self.columns if columns is None else columns)]
+        for start in range(0, len(self.frame), self.block_rows):
+            block = self.frame.iloc[start : start + self.block_rows][wanted]
+            block.columns = [str(c) for c in wanted]
+            yield block
 
     def spec(self, directory: Path, name: str) -> dict[str, Any]:
         path = directory / f"rows-{name}.npz"
-        np.savez(path, **{c: self.frame[c].to_numpy() for c in self.frame.columns})  # type: ignore[arg-type]
+        np.savez(path, **{str(c): self.frame[c].to_numpy() for c in self.frame.columns})  # type: ignore[arg-type]
         return {
             "kind": "frame",
             "path": str(path),
