@@ -2,6 +2,7 @@
 reference text's worked examples (the line 10 + 5x, the table of sums and products, the four
 parties of which one reports a share from the wrong line)."""
 
+import itertools
 import secrets
 
 import numpy as np
@@ -180,3 +181,24 @@ def test_a_peer_word_pair_outside_the_field_is_refused():
     words[1] = [np.uint64((1 << 64) - 1), np.uint64((1 << 63) - 1)]  # p itself: not canonical
     with pytest.raises(ChannelMismatch, match="'p1' sent a value outside the field"):
         rounds.from_wire(words, "p1", "x")
+
+
+@pytest.mark.parametrize("n,t", [(3, 1), (5, 2), (4, 1)])
+def test_pseudo_random_sharing_gives_consistent_shares_of_a_value_no_t_parties_know(n, t):
+    from smpc_magic.protocols.shamir import prss
+
+    keys = prss.deal_keys(n, t)
+    shares = [prss.random_shares(i, n, keys[i], label=7, count=200) for i in range(n)]
+    # every party's share lies on one polynomial of degree t
+    assert not open_checked(shares, degree=t, max_false=0, correct=False).inconsistent
+    all_keys = {a: k for held in keys for a, k in held.items()}
+    value = prss.value_of(all_keys, label=7, count=200)
+    assert field.to_ints(reconstruct(shares, t)) == field.to_ints(value)
+    assert len(set(field.to_ints(value))) == 200
+    # any t parties together miss the key of the set of all the others
+    for coalition in itertools.combinations(range(n), t):
+        known = set().union(*(keys[i] for i in coalition))
+        assert tuple(j for j in range(n) if j not in coalition) not in known
+    # a fresh label gives fresh values
+    other = [prss.random_shares(i, n, keys[i], label=8, count=200) for i in range(n)]
+    assert set(field.to_ints(reconstruct(other, t))).isdisjoint(field.to_ints(value))
