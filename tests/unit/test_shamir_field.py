@@ -202,3 +202,29 @@ def test_pseudo_random_sharing_gives_consistent_shares_of_a_value_no_t_parties_k
     # a fresh label gives fresh values
     other = [prss.random_shares(i, n, keys[i], label=8, count=200) for i in range(n)]
     assert set(field.to_ints(reconstruct(other, t))).isdisjoint(field.to_ints(value))
+
+
+@pytest.mark.parametrize("n,t", [(3, 1), (5, 2)])
+def test_truncation_without_a_dealer_is_within_its_stated_units_and_unbiased(n, t):
+    from math import comb
+
+    from smpc_magic.protocols.shamir import prss, rounds, truncation
+
+    rng = np.random.default_rng(11)  # test data, not shares
+    xs = rng.integers(-(2**40), 2**40, 4000)
+    x_shares = share(field.from_ints(xs), n, t, rounds.random_elements((t, 4000)))
+    keys = prss.deal_keys(n, t)
+
+    def party(channel, next_step):
+        return truncation.truncate(channel, next_step, x_shares[channel.party], 16, 41, keys[channel.party], 3, t)
+
+    results, network = _threads(n, party)
+    got = field.centred(reconstruct(results, t))
+    error = got - np.floor_divide(xs, 2**16)
+    m = comb(n, t)
+    centre = (m - 1) // 2 if m % 2 else m // 2
+    assert error.min() >= -centre and error.max() <= m + 1 - centre
+    assert abs((got - xs / 2**16).mean()) < 0.1  # unbiased against the exact quotient
+    # what was opened hides x: it is x + 2**41 + R with R at least 2**40 times larger than x
+    opened = [a for s, _, label, arrays in network.log if label == "truncation" for a in arrays][0]
+    assert np.all(rounds.from_wire(opened, "p0", "truncation")["hi"] > 0)  # not a small number
