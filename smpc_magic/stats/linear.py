@@ -73,8 +73,13 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         # standard errors times sqrt(n): sqrt(sigma2 (1 + u'C^-1 u)) and sqrt(sigma2 R^-1_jj) d_j
         top = float(max_condition) * float((du.bound[1] ** 2).sum() + (du.bound[0] ** 2).sum())
         quad = claim_bound(known_product(du, r_inv @ du, -top, top, WHAT).sum(), 0.0, top)
-        spread = root(sigma2_z * claim_bound(diagonal(r_inv), 0.0, max_condition)) * d
-        se_const = root(sigma2_z * (1.0 + quad))
+        # the p + 1 square roots are independent: one batch, one set of rounds
+        roots = root(
+            np.concatenate(
+                [sigma2_z * claim_bound(diagonal(r_inv), 0.0, max_condition), (sigma2_z * (1.0 + quad)).reshape(1)]
+            )
+        )
+        spread, se_const = roots[:p] * d, roots[p]
         root_n = 1.0 / math.sqrt(n)
         # back to the data's units by public powers of two: exact, so small coefficients keep
         # the working precision rather than the session's

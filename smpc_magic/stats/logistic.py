@@ -66,16 +66,19 @@ def logit(
             beta = claim_bound(beta + step, -COEF_LIMIT, COEF_LIMIT)
         assert h_inv is not None
         require_converged(step, h_inv, n, iterations)
-        se_z = root(claim_bound(diagonal(h_inv), 0.0, 4.0 * max_condition)) * (1.0 / math.sqrt(n))
+        variances = claim_bound(diagonal(h_inv), 0.0, 4.0 * max_condition)
         # back to the data's units: beta_j / 2**k_j, and the intercept minus beta_j * centre_j
         coefs = [times_power_of_two(beta[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)]
         slopes = np.concatenate(coefs)
         intercept = beta[0:1] - (slopes * np.array([c.centre for c in cols])).sum().reshape(1)
-        ses = [times_power_of_two(se_z[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)]
         # the intercept's variance: c' H^-1 c for c = (1, -centre_j / 2**k_j)
         shift = np.concatenate([[1.0], [-c.centre / 2.0**c.exponent for c in cols]])
         const_var = (shift[:, None] * h_inv * shift[None, :]).sum() * (1.0 / n)
-        se_const = root(claim_bound(const_var, 0.0, float(np.abs(shift).sum() ** 2 * 4 * max_condition / n)))
+        const_var = claim_bound(const_var, 0.0, float(np.abs(shift).sum() ** 2 * 4 * max_condition / n))
+        # the k + 1 square roots are independent: one batch, one set of rounds
+        roots = root(np.concatenate([variances, const_var.reshape(1)]))
+        se_z, se_const = roots[:k] * (1.0 / math.sqrt(n)), roots[k]
+        ses = [times_power_of_two(se_z[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)]
     fit = LogitFit(
         coef=np.concatenate([intercept, slopes]),
         se=np.concatenate([se_const.reshape(1), *ses]),

@@ -66,19 +66,19 @@ def _positive_total(person_time: Any, what: str) -> tuple[Any, float]:
     return person_time.sum(), float(hi.max()) * len(person_time)
 
 
-def _byar(count: Any, total: Any, n: int, z: float, per: float) -> tuple[Any, Any]:
-    """Byar's lower and upper limits (per ``per``) for count d >= 1 and person-time ``total``."""
+def _byar(count: Any, n: int, z: float, per: float) -> tuple[Any, Any]:
+    """Byar's lower and upper limits times ``per``, before the division by the person-time, for
+    a count d >= 1. D and D + 1 go through each function together (one batch, one set of rounds)."""
     d: Any = claim_bound(count * 1.0, 1.0, float(n))
-    d1: Any = d + 1.0
-    inv_d: Any = reciprocal(d)
-    inv_d1: Any = reciprocal(d1)
-    root_inv, root_inv1 = rsqrt(d), rsqrt(d1)
-    low_base = claim_bound(1.0 - inv_d / 9.0 - (z / 3.0) * root_inv, -1.0, 1.0)
-    high_base = claim_bound(1.0 - inv_d1 / 9.0 + (z / 3.0) * root_inv1, 0.0, 2.0)
+    both: Any = np.concatenate([d.reshape(1), (d + 1.0).reshape(1)])
+    inv: Any = reciprocal(both)
+    root_inv: Any = rsqrt(both)
+    low_base = claim_bound(1.0 - inv[0] / 9.0 - (z / 3.0) * root_inv[0], -1.0, 1.0)
+    high_base = claim_bound(1.0 - inv[1] / 9.0 + (z / 3.0) * root_inv[1], 0.0, 2.0)
     low_base = low_base * (low_base > 0)  # D = 1 with z = 1.96 goes below 0: the limit is 0
     lower = d * (low_base * low_base * low_base)
-    upper = d1 * (high_base * high_base * high_base)
-    return divide(lower * per, total), divide(upper * per, total)
+    upper = both[1] * (high_base * high_base * high_base)
+    return lower * per, upper * per
 
 
 def incidence_rate(events: Any, person_time: Any, per: float = 1000.0) -> Rate:
@@ -92,8 +92,10 @@ def incidence_rate(events: Any, person_time: Any, per: float = 1000.0) -> Rate:
     _require_events(count, what)
     with working_precision(count, WORKING_BITS):
         total = claim_bound(total, 2.0**-8, t_top)
-        rate = divide(count * per, total)
-        lower, upper = _byar(count, total, most, Z95, per)
+        lower, upper = _byar(count, most, Z95, per)
+        # the rate and both limits over the person-time in one division batch
+        numerators: Any = np.concatenate([(count * per).reshape(1), lower.reshape(1), upper.reshape(1)])
+        rate, lower, upper = divide(numerators, total.reshape(1))
     result = Rate(rate=rate, lower=lower, upper=upper, per=per, method="Byar")
     return declare(result, Requirement(COUNT, count), Requirement(ROWS, n))
 
@@ -116,14 +118,18 @@ def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 
         d1, d0 = claim_bound(e1 * 1.0, 1.0, most), claim_bound(e0 * 1.0, 1.0, most)
         t1, t0 = claim_bound(t1, 2.0**-8, t_top), claim_bound(t0, 2.0**-8, t_top)
         numerator, denominator = d1 * t0, claim_bound(t1 * d0, 2.0**-8, most * t_top)
-        variance = claim_bound(reciprocal(d1) + reciprocal(d0), 2.0 / most, 2.0)
+        pair: Any = np.concatenate([d1.reshape(1), d0.reshape(1)])
+        inverses: Any = reciprocal(pair)  # one batch
+        variance = claim_bound(inverses[0] + inverses[1], 2.0 / most, 2.0)
         spread = claim_bound(Z95 * (variance * rsqrt(variance)), 0.0, 2.8)  # z sqrt(1/D1 + 1/D0)
         factor = claim_bound(exp(spread), 1.0, 16.5)
         wide = (1.0 / (17 * max_ratio), 17 * max_ratio)
         ratio = divide(numerator, denominator, known=(1.0 / max_ratio, max_ratio))
         _require_within(ratio, max_ratio, what)
-        lower = divide(numerator, denominator * factor, known=wide)
-        upper = divide(numerator * factor, denominator, known=wide)
+        # both limits in one division batch
+        tops: Any = np.concatenate([numerator.reshape(1), (numerator * factor).reshape(1)])
+        bottoms: Any = np.concatenate([(denominator * factor).reshape(1), denominator.reshape(1)])
+        lower, upper = divide(tops, bottoms, known=wide)
     result = RateRatio(ratio=ratio, lower=lower, upper=upper, method="Wald (log scale)")
     return declare(result, Requirement(COUNT, np.concatenate([e1.reshape(1), e0.reshape(1)])), Requirement(ROWS, n))
 
