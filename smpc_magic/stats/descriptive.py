@@ -162,11 +162,15 @@ def describe(frame: Any) -> Description:
         return declare(table, Requirement(ROWS, len(source)), Requirement(ROW_VALUE, fields=("min", "max")))
     xs, names = columns(frame, "smpc.stats.describe")
     data: Any = np.column_stack(xs)
+    k = data.shape[1]
+    # min x = -max(-x): one comparison tree over [x, -x] finds both
+    both_signs: Any = np.concatenate([data, -data], axis=1)
+    top = amax(both_signs, axis=0)
     table = Description(
         mean=data.mean(axis=0),
         std=std(list(xs)),
-        min=amin(data, axis=0),
-        max=amax(data, axis=0),
+        min=-top[k:],
+        max=top[:k],
         n=len(xs[0]),
         names=np.array(names),
     )
@@ -227,11 +231,16 @@ def _group_moments(x: Any, by: Any, ddof: int, what: str) -> tuple[Any, Any, Any
             factor: Any = np.where(counts > ddof, counts / np.maximum(counts - ddof, 1), 0.0)
         else:
             size = claim_bound(counts + (counts < 0.5), 1.0, float(n))  # an empty level divides by 1
-            mean_z = quotient(sums[:, :p], size[:, None], known=(-1.0, 1.0))
-            second = quotient(sums[:, p:], size[:, None], known=(0.0, 1.0))
             below = claim_bound(counts - float(ddof), -float(ddof), float(n))
-            factor = quotient(counts * 1.0, below, known=(0.0, float(ddof + 1)))
-            factor = factor * (counts > ddof)
+            levels_n = len(counts)
+            # the means, the second moments and the ddof factors: one division batch
+            tops = np.concatenate([sums.reshape(-1), counts * 1.0])
+            bottoms = np.concatenate([(size[:, None] + np.zeros((1, 2 * p))).reshape(-1), below])
+            ratios: Any = quotient(tops, bottoms, known=(-1.0, float(ddof + 1)))
+            both = ratios[: levels_n * 2 * p].reshape(levels_n, 2 * p)
+            mean_z = claim_bound(both[:, :p], -1.0, 1.0)
+            second = claim_bound(both[:, p:], 0.0, 1.0)
+            factor = ratios[levels_n * 2 * p :] * (counts > ddof)
         var_z = claim_bound(second - mean_z * mean_z, 0.0, 1.0) * factor[:, None]
         exponents = np.array([c.exponent for c in cols])
         shape = (len(levels), p)
