@@ -105,7 +105,8 @@ class Bound:
         return Bound(self.lo + other.lo, self.hi + other.hi)
 
     def __mul__(self, other: Bound) -> Bound:
-        products = [self.lo * other.lo, self.lo * other.hi, self.hi * other.lo, self.hi * other.hi]
+        # lo and hi may be compacted differently (one per column, the other per element)
+        products = np.broadcast_arrays(self.lo * other.lo, self.lo * other.hi, self.hi * other.lo, self.hi * other.hi)
         return Bound(np.minimum.reduce(products), np.maximum.reduce(products))
 
     def square(self) -> Bound:

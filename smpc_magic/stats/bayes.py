@@ -77,8 +77,9 @@ def gaussian_nb(X: Any, y: Any, classes: list[Any] | None = None, var_smoothing:
         sums = onehot.T @ np.column_stack([z, z * z])  # classes x 2p, one round
         p = len(cols)
         count_f = claim_bound(counts * 1.0, 1.0, float(n))
-        theta_z = claim_bound(divide(sums[:, :p], count_f[:, None], known=(-1.0, 1.0)), -1.0, 1.0)
-        second = claim_bound(divide(sums[:, p:], count_f[:, None], known=(0.0, 1.0)), 0.0, 1.0)
+        moments: Any = divide(sums, count_f[:, None], known=(-1.0, 1.0))  # both moments: one batch
+        theta_z = claim_bound(moments[:, :p], -1.0, 1.0)
+        second = claim_bound(moments[:, p:], 0.0, 1.0)
         var_z = claim_bound(second - theta_z * theta_z, 0.0, 1.0)
         var_z = claim_bound(var_z + _smoothing(sums, n, cols, var_smoothing), 0.0, 1.0 + 2.0**-8)
         var_z = claim_bound(clip_below(var_z, VARIANCE_FLOOR), VARIANCE_FLOOR, 1.0 + 2.0**-8)
@@ -86,7 +87,10 @@ def gaussian_nb(X: Any, y: Any, classes: list[Any] | None = None, var_smoothing:
         inv_var = claim_bound(
             divide(var_z * 0 + 1.0, var_z, known=(1.0, 1.0 / VARIANCE_FLOOR)), 1.0, 1 / VARIANCE_FLOOR
         )
-        norm = log(prior) - 0.5 * (log(var_z).sum(axis=1) + p * math.log(2 * math.pi))
+        classes = prior.shape[0]
+        positives: Any = np.concatenate([prior, var_z.reshape(-1)])
+        logs: Any = log(positives)  # one batch
+        norm = logs[:classes] - 0.5 * (logs[classes:].reshape(classes, p).sum(axis=1) + p * math.log(2 * math.pi))
     exponents = np.array([c.exponent for c in cols])
     model = GaussianNB(
         theta=exactly_scaled(theta_z, np.broadcast_to(exponents, theta_z.shape)) + np.array([c.centre for c in cols]),

@@ -94,10 +94,16 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
         deaths = both[:, 1] @ (beyond[:, :-1] - beyond[:, 1:])
     with working_precision(deaths, WORKING_BITS):
         risk = claim_bound(at_risk * 1.0, 0.0, float(n))
-        hazard = divide(deaths * 1.0, risk, known=(0.0, 1.0))
+        # the hazards d / n and Greenwood's terms d / (n (n - d)) (each at most 1 where n > d, and
+        # 0 where n = d): one division batch
+        steps = deaths.shape[0]
+        ratios: Any = divide(
+            np.concatenate([deaths * 1.0, deaths * 1.0]),
+            np.concatenate([risk, risk * (risk - deaths)]),
+            known=(0.0, 1.0),
+        )
+        hazard, terms = ratios[:steps], ratios[steps:]
         survival = _prefix_product(claim_bound(1.0 - hazard, 0.0, 1.0))
-        # Greenwood: S^2 sum d / (n (n - d)); each term is at most 1 where n > d, and 0 where n = d
-        terms = divide(deaths * 1.0, risk * (risk - deaths), known=(0.0, 1.0))
         cumulative = _running_sum(terms)
         se = survival * root(claim_bound(cumulative, 0.0, float(len(edges))))
     picked = np.clip(picks, 0, None)
@@ -131,9 +137,13 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
     deaths_group = paired[:, 1] @ failing
     with working_precision(deaths, WORKING_BITS):
         risk = claim_bound(at_risk * 1.0, 0.0, float(n))
-        share = divide(in_group * 1.0, risk, known=(0.0, 1.0))
+        # the group's share of those at risk, and (n - d) / (n - 1) (0 when n = 1): one batch
+        steps = in_group.shape[0]
+        ratios: Any = divide(
+            np.concatenate([in_group * 1.0, risk - deaths]), np.concatenate([risk, risk - 1.0]), known=(0.0, 1.0)
+        )
+        share, spread = ratios[:steps], ratios[steps:]
         expected = deaths * share
-        spread = divide(risk - deaths, risk - 1.0, known=(0.0, 1.0))  # (n - d) / (n - 1); 0 when n = 1
         variance = claim_bound((expected * (1.0 - share) * spread).sum(), 0.0, float(n))
         difference = claim_bound((deaths_group - expected).sum(), -float(n), float(n))
         if any_flagged(variance < 2.0**-12):
