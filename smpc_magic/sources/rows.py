@@ -57,8 +57,8 @@ class RowSource(ABC):
         """How many rows the source holds (public, like any private frame's length)."""
 
     @abstractmethod
-    def blocks(self, columns: Sequence[str] | None = None) -> Iterator[Any]:
-        """The rows as pandas DataFrames of at most ``block_rows`` rows, in order."""
+    def blocks(self, columns: Sequence[str] | None = None, size: int | None = None) -> Iterator[Any]:
+        """The rows as pandas DataFrames of at most ``size`` (default ``block_rows``) rows, in order."""
 
     @abstractmethod
     def spec(self, directory: Path, name: str) -> dict[str, Any]:
@@ -66,9 +66,9 @@ class RowSource(ABC):
         write a file into ``directory``)."""
 
     def head(self, rows: int = 1000) -> Any:
-        """The first rows (to learn the columns' types without reading everything)."""
-        for block in self.blocks():
-            return block.iloc[:rows]
+        """The first rows (to learn the columns' types; read at every cell, so never a whole block)."""
+        for block in self.blocks(size=max(1, min(rows, self.block_rows))):
+            return block
         import pandas as pd
 
         return pd.DataFrame({c: np.zeros(0) for c in self.columns})
@@ -97,11 +97,12 @@ class FrameRows(RowSource):
     def n_rows(self) -> int:
         return len(self.frame)
 
-    def blocks(self, columns: Sequence[str] | None = None) -> Iterator[Any]:
+    def blocks(self, columns: Sequence[str] | None = None, size: int | None = None) -> Iterator[Any]:
+        step = size or self.block_rows
         by_name = {str(c): c for c in self.frame.columns}  # the user's frame is never changed
         wanted = [by_name[c] for c in (self.columns if columns is None else columns)]
-        for start in range(0, len(self.frame), self.block_rows):
-            block = self.frame.iloc[start : start + self.block_rows][wanted]
+        for start in range(0, len(self.frame), step):
+            block = self.frame.iloc[start : start + step][wanted]
             block.columns = [str(c) for c in wanted]
             yield block
 
@@ -135,13 +136,14 @@ class ArrayRows(RowSource):
     def n_rows(self) -> int:
         return int(self.array.shape[0])
 
-    def blocks(self, columns: Sequence[str] | None = None) -> Iterator[Any]:
+    def blocks(self, columns: Sequence[str] | None = None, size: int | None = None) -> Iterator[Any]:
         import pandas as pd
 
+        step = size or self.block_rows
         wanted = self.columns if columns is None else list(columns)
         index = [self.columns.index(c) for c in wanted]
-        for start in range(0, self.n_rows, self.block_rows):
-            stop = min(start + self.block_rows, self.n_rows)
+        for start in range(0, self.n_rows, step):
+            stop = min(start + step, self.n_rows)
             block = np.array(self.array[start:stop])  # a copy: the mapped pages can go
             _release_pages(self.array, start, stop)
             yield pd.DataFrame({c: block[:, j] for c, j in zip(wanted, index)})
@@ -205,9 +207,9 @@ class ParquetRows(RowSource):
     def n_rows(self) -> int:
         return int(self._file.metadata.num_rows)
 
-    def blocks(self, columns: Sequence[str] | None = None) -> Iterator[Any]:
+    def blocks(self, columns: Sequence[str] | None = None, size: int | None = None) -> Iterator[Any]:
         wanted = self.columns if columns is None else list(columns)
-        for batch in self._file.iter_batches(batch_size=self.block_rows, columns=wanted):
+        for batch in self._file.iter_batches(batch_size=size or self.block_rows, columns=wanted):
             yield batch.to_pandas()
 
     def spec(self, directory: Path, name: str) -> dict[str, Any]:

@@ -143,15 +143,6 @@ def mul(a: Array, b: Array) -> Array:
     return _reduce_once(lo, low_hi + high_hi + carry)
 
 
-def sum_along(a: Array, axis: int = 0) -> Array:
-    """Sum along one axis (a fold of :func:`add`; axes are short where this is used)."""
-    moved = np.moveaxis(a, axis, 0)
-    total: Array = np.array(moved[0], dtype=ELEMENT)
-    for part in moved[1:]:
-        total = add(total, part)
-    return total
-
-
 def scalar(value: int) -> Array:
     """One field element (a 0-d array) for a Python integer."""
     return from_ints(np.array([int(value) % P], dtype=object)).reshape(())
