@@ -24,6 +24,7 @@ __all__ = [
     "CellError",
     "DisclosureError",
     "EncodingError",
+    "FalseShareError",
     "FrameError",
     "InputMismatchError",
     "MissingContributionError",
@@ -129,6 +130,15 @@ class MissingContributionError(InputMismatchError):
     def __init__(self, message: str, *, name: str = "", sites: tuple[str, ...] = ()):
         super().__init__(message)
         self.name, self.sites = name, sites
+
+
+class FalseShareError(SmpcError):
+    """An opening's shares do not lie on one polynomial (Shamir protocol): some party reported
+    a false share. Nothing was released. ``parties`` names the sites identified, if any."""
+
+    def __init__(self, message: str, *, parties: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.parties = parties
 
 
 class PreprocessingError(SmpcError):

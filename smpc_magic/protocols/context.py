@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .base import MaterialSource, ProtocolSuite
 from .channel import Channel
@@ -18,6 +19,10 @@ class ProtocolContext:
     suite: ProtocolSuite
     frac_bits: int = 16
     step: int = field(default=0)
+    #: the session's protocol settings (e.g. Shamir's ``threshold`` and ``verify``)
+    options: dict[str, Any] = field(default_factory=dict)
+    #: what the protocol noticed and the sites should be told (e.g. a corrected false share)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def party(self) -> int:

@@ -8,7 +8,7 @@ from ..errors import SmpcError
 from .base import ProtocolSuite
 
 #: Protocols this project plans but has not shipped yet: named in the error, so users know.
-PLANNED = {"shamir": "honest-majority Shamir sharing without a dealer"}
+PLANNED: dict[str, str] = {}
 
 _FACTORIES: dict[str, Callable[[], ProtocolSuite]] = {}
 _INSTANCES: dict[str, ProtocolSuite] = {}
@@ -50,3 +50,7 @@ def _register_builtin() -> None:
         from .additive import AdditiveSuite
 
         _FACTORIES["additive"] = AdditiveSuite
+    if "shamir" not in _FACTORIES:
+        from .shamir import ShamirSuite
+
+        _FACTORIES["shamir"] = ShamirSuite

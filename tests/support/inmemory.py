@@ -20,12 +20,23 @@ from smpc_magic.secret.core import reveal
 class InMemoryParties:
     """``n`` parties as threads; ``suite`` defaults to the additive one with its local dealer."""
 
-    def __init__(self, n: int, frac_bits: int = 16, suite: ProtocolSuite | None = None):
+    def __init__(
+        self,
+        n: int,
+        frac_bits: int = 16,
+        suite: ProtocolSuite | str | None = None,
+        options: dict[str, Any] | None = None,
+    ):
         self.n = n
-        self.suite = suite or get_suite("additive")
+        self.suite = get_suite(suite or "additive") if suite is None or isinstance(suite, str) else suite
         self.network = InMemoryNetwork(n, timeout=20)
         self.sources = _material_sources(self.suite, n)
-        self.ctxs = [ProtocolContext(self.network.channel(i), self.sources[i], self.suite, frac_bits) for i in range(n)]
+        self.ctxs = [
+            ProtocolContext(
+                self.network.channel(i), self.sources[i], self.suite, frac_bits, options=dict(options or {})
+            )
+            for i in range(n)
+        ]
         self.frac_bits = frac_bits
 
     def run(self, fn: Callable[..., Any], *per_party_args: list[Any]) -> list[Any]:
@@ -107,4 +118,6 @@ def _material_sources(suite: ProtocolSuite, n: int) -> list[Any]:
 
         dealer = LocalDealer(n)
         return [dealer.source(i) for i in range(n)]
+    if suite.name == "shamir":
+        return [suite.material_source(i, None, None) for i in range(n)]
     return [None] * n

@@ -1,3 +1,6 @@
-"""Honest-majority Shamir sharing (work in progress, not yet a suite the registry offers): the
-prime field and the polynomial layer (sharing, reconstruction, openings that detect or correct
-false shares)."""
+"""Honest-majority Shamir sharing without a dealer: the prime field, polynomials, checked
+openings, PRSS randomness and the suite."""
+
+from .suite import ShamirSuite
+
+__all__ = ["ShamirSuite"]
