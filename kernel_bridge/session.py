@@ -17,6 +17,8 @@ from .keys import generate_keypair, write_keypair
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 #: A protocol is named by letters, digits and '_'; which ones exist is the engine's business.
 PROTOCOL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+#: How a protocol with checkable shares (Shamir) verifies its openings.
+VERIFY_MODES = ("detect", "correct", "off")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,14 @@ class SessionConfig:
     #: how long a site waits for the others to run the same cell (they need not press Run together);
     #: ``timeout`` is how long a peer may stay silent once a computation is under way
     join_timeout: float = 300.0
+    #: protocol settings (Shamir: the threshold t and how openings are verified); None = default
+    threshold: int | None = None
+    verify: str | None = None
+
+    @property
+    def protocol_options(self) -> dict[str, object]:
+        """The settings a protocol reads, without the ones left at their default."""
+        return {k: v for k, v in (("threshold", self.threshold), ("verify", self.verify)) if v is not None}
 
     @property
     def names(self) -> list[str]:
@@ -120,8 +130,24 @@ def load_session(path: str | os.PathLike) -> SessionConfig:
     schema = info.get("schema")
     if schema is not None and (not isinstance(schema, str) or not schema or "\n" in schema or '"' in schema):
         raise SessionFileError(f"{path}: schema must be the path of the study schema file (TOML)")
+    threshold = info.get("threshold")
+    if threshold is not None and (not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1):
+        raise SessionFileError(f"{path}: threshold must be a whole number of sites, at least 1")
+    verify = info.get("verify")
+    if verify is not None and verify not in VERIFY_MODES:
+        raise SessionFileError(f"{path}: verify must be one of {', '.join(repr(v) for v in VERIFY_MODES)}")
     return SessionConfig(
-        session_id, parties, dealer, protocol, frac_bits, timeout, path.resolve(), schema, join_timeout
+        session_id,
+        parties,
+        dealer,
+        protocol,
+        frac_bits,
+        timeout,
+        path.resolve(),
+        schema,
+        join_timeout,
+        threshold,
+        verify,
     )
 
 
@@ -140,6 +166,8 @@ def write_session(config: SessionConfig, path: str | os.PathLike) -> Path:
         f"timeout = {float(config.timeout)}",
         f"join_timeout = {float(config.join_timeout)}",
         *([f'schema = "{config.schema}"'] if config.schema else []),
+        *([f"threshold = {config.threshold}"] if config.threshold is not None else []),
+        *([f'verify = "{config.verify}"'] if config.verify is not None else []),
         "",
     ]
     text = "\n".join(lines)
@@ -181,6 +209,8 @@ def assemble_session(
     frac_bits: int = 16,
     timeout: float = 60.0,
     schema: str | os.PathLike | None = None,
+    threshold: int | None = None,
+    verify: str | None = None,
 ) -> Path:
     """Write ``directory/session.toml`` from the sites' names, addresses and *public* keys
     (each site made its own key pair with ``smpc keygen``; no secret key travels)."""
@@ -189,7 +219,17 @@ def assemble_session(
     if not PROTOCOL_PATTERN.match(protocol):
         raise SessionFileError(f"protocol {protocol!r} is not a protocol name")
     schema_name = _copy_schema(schema, Path(directory))
-    config = SessionConfig(secrets.token_hex(8), tuple(sites), dealer, protocol, frac_bits, timeout, schema=schema_name)
+    config = SessionConfig(
+        secrets.token_hex(8),
+        tuple(sites),
+        dealer,
+        protocol,
+        frac_bits,
+        timeout,
+        schema=schema_name,
+        threshold=threshold,
+        verify=verify,
+    )
     path = write_session(config, Path(directory) / "session.toml")
     load_session(path)  # every check a site's kernel will make, made now
     return path
@@ -206,6 +246,8 @@ def new_session(
     dealer_name: str = "dealer",
     with_dealer: bool = True,
     schema: str | os.PathLike | None = None,
+    threshold: int | None = None,
+    verify: str | None = None,
 ) -> Path:
     """Write ``directory/session.toml`` and ``directory/keys/<name>.key`` for a local session
     (and the dealer's, ``with_dealer``: whether the protocol needs one is the caller's knowledge)."""
@@ -238,7 +280,15 @@ def new_session(
         dealer = Endpoint(dealer_name, address(), keys.public)
     schema_name = _copy_schema(schema, directory)
     config = SessionConfig(
-        secrets.token_hex(8), tuple(endpoints), dealer, protocol, frac_bits, timeout, schema=schema_name
+        secrets.token_hex(8),
+        tuple(endpoints),
+        dealer,
+        protocol,
+        frac_bits,
+        timeout,
+        schema=schema_name,
+        threshold=threshold,
+        verify=verify,
     )
     return write_session(config, directory / "session.toml")
 

@@ -40,12 +40,18 @@ __all__ = [
     "SecretValueError",
     "SessionFileError",
     "SmpcError",
+    "SmpcWarning",
     "UnknownNameError",
 ]
 
 
 class SmpcError(Exception):
     """Base class of every smpc_magic error."""
+
+
+class SmpcWarning(UserWarning):
+    """Something the sites should know that did not stop the cell (e.g. a false share that the
+    Shamir protocol corrected, naming the site that sent it)."""
 
 
 class EncodingError(SmpcError, ValueError):

@@ -10,13 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.inmemory import InMemoryParties
+from tests.support.inmemory import DEFAULT_PROTOCOL, InMemoryParties
 from tests.support.processes import dealer_process
+
+
+@pytest.fixture(scope="module", params=["additive", "shamir"])
+def protocol(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a module's tests under both protocols (``pytestmark = pytest.mark.usefixtures("protocol")``):
+    in-memory parties made without naming a suite use it (Shamir needs three or more parties)."""
+    DEFAULT_PROTOCOL[0] = request.param
+    yield request.param
+    DEFAULT_PROTOCOL[0] = "additive"
 
 
 @pytest.fixture
 def parties() -> InMemoryParties:
-    """Three in-memory parties with the additive suite and a local dealer."""
+    """Three in-memory parties with the test's protocol (additive with a local dealer by default)."""
     return InMemoryParties(3)
 
 

@@ -39,6 +39,8 @@ def _cmd_session_new(args) -> int:
         timeout=args.timeout,
         host=args.host,
         schema=args.schema,
+        threshold=args.threshold,
+        verify=args.verify,
     )
     print(
         f"wrote {path} and keys for {', '.join(names)} (and the dealer, if any) in {Path(args.dir) / 'keys'}\n"
@@ -61,6 +63,9 @@ def _assemble(args) -> int:
     dealer = Endpoint(*args.dealer) if args.dealer else None
     if get_suite(args.protocol).needs_dealer and dealer is None:
         raise SystemExit(f"smpc session new: the {args.protocol} protocol needs --dealer NAME ADDRESS PUBLIC_KEY")
+    from ..engine.sessions import check_protocol_options
+
+    check_protocol_options(args.protocol, len(sites), args.threshold, args.verify)
     path = assemble_session(
         sites,
         args.dir,
@@ -69,6 +74,8 @@ def _assemble(args) -> int:
         frac_bits=args.frac_bits,
         timeout=args.timeout,
         schema=args.schema,
+        threshold=args.threshold,
+        verify=args.verify,
     )
     print(f"wrote {path}; send it to every site. Each site checks these fingerprints with the others:")
     for endpoint in [*sites, *([dealer] if dealer else [])]:
@@ -139,7 +146,7 @@ def _cmd_bench(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import main as demo_main
 
-    return demo_main(study=args.study)
+    return demo_main(study=args.study, protocol=args.protocol)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--frac-bits", type=int, default=16)
     q.add_argument("--timeout", type=float, default=60.0)
     q.add_argument("--host", default="127.0.0.1")
-    q.add_argument("--protocol", default="additive", help="the protocol suite (default: additive)")
+    q.add_argument(
+        "--protocol",
+        default="additive",
+        help="additive (a trusted dealer, 2+ sites) or shamir (no dealer, 3+ sites, checked openings)",
+    )
+    q.add_argument("--threshold", type=int, help="shamir: how many sites may pool what they see (default: below n/2)")
+    q.add_argument(
+        "--verify",
+        choices=["detect", "correct", "off"],
+        help="shamir: what an opening does with a false share (default: detect)",
+    )
     q.set_defaults(func=_cmd_session_new)
 
     p = sub.add_parser("schema", help="study schemas: draft one from local data, check data against one")
@@ -215,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="quickstart",
         choices=["quickstart", "anticoagulant_safety", "breast_cancer", "survival", "governance", "template"],
         help="which study's notebooks (default: quickstart)",
+    )
+    p.add_argument(
+        "--protocol",
+        default="additive",
+        choices=["additive", "shamir"],
+        help="additive (with a dealer) or shamir (no dealer; needs a study with 3+ sites)",
     )
     p.set_defaults(func=_cmd_demo)
     return parser

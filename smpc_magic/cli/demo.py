@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..launch.cluster import LocalCluster
 from ..launch.notebooks import released_text, run_site_notebooks, study_dir, study_notebooks
+from ..protocols.registry import get_suite
 
 #: What each study's notebooks import beyond smpc_magic (pip install 'smpc-magic[studies]').
 NEEDS = {
@@ -22,7 +23,7 @@ NEEDS = {
 }
 
 
-def main(keep_dir: str | None = None, study: str = "quickstart") -> int:
+def main(keep_dir: str | None = None, study: str = "quickstart", protocol: str = "additive") -> int:
     missing = [m for m in NEEDS.get(study, ()) if importlib.util.find_spec(m) is None]
     if missing:
         print(f"smpc demo --study {study} needs {', '.join(missing)}: pip install 'smpc-magic[studies]'")
@@ -30,13 +31,14 @@ def main(keep_dir: str | None = None, study: str = "quickstart") -> int:
     notebooks, site_env = study_notebooks(study)
     sites = list(notebooks)
     work = Path(keep_dir or tempfile.mkdtemp(prefix=f"smpc-demo-{study}-"))
+    helper = "a dealer process" if get_suite(protocol).needs_dealer else "no dealer"
     print(
-        f"smpc demo --study {study}: {len(sites)} sites ({', '.join(sites)}), each a real Jupyter kernel; "
-        f"a dealer process; CurveZMQ on loopback.\n  working folder: {work}"
+        f"smpc demo --study {study} --protocol {protocol}: {len(sites)} sites ({', '.join(sites)}), each a real "
+        f"Jupyter kernel; {helper}; CurveZMQ on loopback.\n  working folder: {work}"
     )
     started = time.perf_counter()
     schema = str(study_dir(study) / "study.toml")
-    with LocalCluster(sites, timeout=120, directory=str(work / "study"), schema=schema) as cluster:
+    with LocalCluster(sites, timeout=120, directory=str(work / "study"), schema=schema, protocol=protocol) as cluster:
         cluster.start_dealer()
         results = run_site_notebooks(notebooks, cluster.session_path, work / "executed", timeout=300, site_env=site_env)
     failed = [site for site, (code, _) in results.items() if code != 0]

@@ -30,3 +30,4 @@ class CellOutcome:
     policy_digests: dict[str, str] = field(default_factory=dict)  # site -> its policy's digest ("" = none)
     policy_changed: list[str] = field(default_factory=list)  # sites whose policy changed since the last cell
     approval: dict[str, Any] = field(default_factory=dict)  # the request digest, the sites that required it
+    notices: list[str] = field(default_factory=list)  # what the protocol noticed (e.g. corrected false shares)

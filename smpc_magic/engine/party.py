@@ -78,6 +78,10 @@ class Party:
         self.suite = get_suite(self.config.protocol)
         if self.suite.needs_dealer and self.config.dealer is None:
             raise SmpcError(f"the {self.config.protocol!r} protocol needs a [dealer] in the session file")
+        try:
+            self.suite.check_options(self.config.n_parties, self.config.protocol_options)
+        except ValueError as exc:
+            raise SmpcError(f"{self.config.path}: {exc}") from None
         self.name = name
         self.index = self.config.index(name)
         self.key_path = Path(key_path or self.config.default_key_path(name))
@@ -128,7 +132,8 @@ class Party:
         """A protocol context for one computation id over this party's mesh."""
         material = self.material()
         channel = BridgeChannel(self._require_mesh(), computation, material, on_round=on_round)
-        return ProtocolContext(channel, material, self.suite, self.config.frac_bits)
+        options = dict(self.config.protocol_options)
+        return ProtocolContext(channel, material, self.suite, self.config.frac_bits, options=options)
 
     # ----- offline phase ------------------------------------------------------------------------
     def preprocess(self, needs: Sequence[MaterialNeed]) -> None:
@@ -332,6 +337,7 @@ class Party:
                     effective.digests,
                     changed,
                     {"digest": request.digest, "required_by": list(effective.approval_sites)},
+                    list(ctx.notices),
                 )
             except BaseException as exc:
                 peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kernel_bridge.session import new_session
 
+from ..errors import SmpcError
 from ..protocols.registry import get_suite
 
 
@@ -19,11 +20,14 @@ def new_local_session(
     timeout: float = 60.0,
     host: str = "127.0.0.1",
     schema: str | os.PathLike[str] | None = None,
+    threshold: int | None = None,
+    verify: str | None = None,
 ) -> Path:
     """``directory/session.toml`` and every party's (and the dealer's) key in ``directory/keys``.
 
     For local demos and tests: whoever holds that folder holds every site's key."""
     suite = get_suite(protocol)  # a clear error for a protocol that is not installed
+    check_protocol_options(protocol, len(names), threshold, verify)
     return new_session(
         names,
         directory,
@@ -33,4 +37,17 @@ def new_local_session(
         host=host,
         with_dealer=suite.needs_dealer,
         schema=schema,
+        threshold=threshold,
+        verify=verify,
     )
+
+
+def check_protocol_options(protocol: str, n_parties: int, threshold: int | None, verify: str | None) -> None:
+    """Refuse settings the protocol cannot work with before any file is written."""
+    options = {k: v for k, v in (("threshold", threshold), ("verify", verify)) if v is not None}
+    try:
+        get_suite(protocol).check_options(n_parties, options)
+    except SmpcError:
+        raise
+    except ValueError as exc:
+        raise SmpcError(str(exc)) from None

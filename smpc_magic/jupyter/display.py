@@ -151,7 +151,10 @@ def status_text(status: dict) -> str:
         state = "this site" if row["role"] == "this site" else ("connected" if row["connected"] else "NOT connected")
         rtt = "" if row["rtt_ms"] is None else f", round trip {row['rtt_ms']:.1f} ms"
         lines.append(f"  {row['role']:<9} {row['name']:<16} key {row.get('fingerprint', '?')}  {state}{rtt}")
-    lines.append(f"  preprocessing stock: {stock_text(status.get('stock_summary', {}))}")
+    if "protocol" in status:
+        lines.append(f"  protocol: {status['protocol']}")
+    if status.get("needs_dealer", True):
+        lines.append(f"  preprocessing stock: {stock_text(status.get('stock_summary', {}))}")
     if status["private"]:
         lines.append(f"  private here: {', '.join(status['private'])}")
     if status["kept"]:
@@ -214,6 +217,8 @@ def status_html(status: dict) -> str:
     stock = html.escape(stock_text(status.get("stock_summary", {})))
     if kinds:
         stock += f"<details><summary>material by kind</summary><ul>{kinds}</ul></details>"
+    protocol = f"<div>protocol: {html.escape(status['protocol'])}</div>" if "protocol" in status else ""
+    stock_part = f"<div>preprocessing stock: {stock}</div>" if status.get("needs_dealer", True) else ""
     extra = ""
     if status["private"]:
         extra += f"<div>private here: <code>{html.escape(', '.join(status['private']))}</code></div>"
@@ -224,7 +229,7 @@ def status_html(status: dict) -> str:
     return (
         f"<div class='smpc-status'><b>smpc session</b> <code>{html.escape(status['session'])}</code> — this site: "
         f"<b>{html.escape(status['me'])}</b><table><tr><th>role</th><th>name</th><th>state</th><th>round trip</th><th>key fingerprint</th></tr>"
-        f"{''.join(rows)}</table><div>preprocessing stock: {stock}</div>{extra}</div>"
+        f"{''.join(rows)}</table>{protocol}{stock_part}{extra}</div>"
     )
 
 

@@ -146,6 +146,12 @@ class SmpcMagics(Magics):  # type: ignore[misc]
 
     def _cmd_preprocess(self, args):
         site = _require_site()
+        if not site.party.suite.needs_dealer:
+            print(
+                f"preprocess: nothing to do — the {site.party.suite.name} protocol has no dealer; its sites make "
+                "their shared randomness themselves during each cell"
+            )
+            return
         plan, frac_bits = site.party.suite.preprocessing_plan, site.config.frac_bits
         requests = [
             *plan("multiplication", args.triples, frac_bits),
@@ -221,6 +227,8 @@ class SmpcMagics(Magics):  # type: ignore[misc]
                 f"smpc: the policy of {', '.join(outcome.policy_changed)} changed since the last cell; "
                 "this cell ran under the strictest rules now in force (%smpc policy shows them)"
             )
+        for notice in outcome.notices:
+            print(f"smpc warning: {notice}")
         if outcome.values is None:
             display(ReleaseNotice(outcome.released, outcome.recipients, site.name, outcome.contributors))
             return

@@ -105,6 +105,8 @@ class SiteSession:
             "kept": sorted(self.kept),
             "cells_run": self.cells_run,
             "policy": self.policy_status(),
+            "protocol": self.party.suite.describe(self.config.n_parties, self.config.protocol_options),
+            "needs_dealer": self.party.suite.needs_dealer,
         }
 
     def policy_status(self) -> dict:
@@ -291,6 +293,7 @@ class SiteSession:
                 "policy_changed": outcome.policy_changed,
                 "approval": outcome.approval,
                 "material": outcome.material,
+                "protocol_notices": outcome.notices,  # e.g. a site named for a corrected false share
             }
         )
         return outcome

@@ -43,6 +43,8 @@ class LocalCluster:
         schema: str | None = None,
         ranges: Mapping[str, tuple[float, float]] | None = None,
         network: NetworkSpec | None = None,
+        threshold: int | None = None,
+        verify: str | None = None,
     ):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="smpc-")
         self.directory = Path(directory) if directory else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -53,7 +55,14 @@ class LocalCluster:
             schema = str(self.directory / "declared-ranges.toml")
             Path(schema).write_text(dump_schema(merged))
         self.session_path = new_local_session(
-            self.names, self.directory, protocol=protocol, timeout=timeout, frac_bits=frac_bits, schema=schema
+            self.names,
+            self.directory,
+            protocol=protocol,
+            timeout=timeout,
+            frac_bits=frac_bits,
+            schema=schema,
+            threshold=threshold,
+            verify=verify,
         )
         self.schema = None if schema is None else str(self.directory / "schema.toml")
         self.timeout, self.frac_bits, self.protocol = timeout, frac_bits, protocol

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from .. import errors
 from ..engine.sandbox import analyse, check_names
-from ..errors import CellError, EncodingError, PartyFailed, SmpcError
+from ..engine.sessions import check_protocol_options
+from ..errors import CellError, EncodingError, PartyFailed, SmpcError, SmpcWarning
 from ..governance.policy import SitePolicy, policy_path, write_policy
 from ..protocols.registry import get_suite
 from ..schema.check import columns_of
@@ -73,6 +75,8 @@ def simulate(
     ranges: Mapping[str, tuple[float, float]] | None = None,
     policies: Mapping[str, SitePolicy | Mapping[str, object]] | None = None,
     network: str | None = None,
+    threshold: int | None = None,
+    verify: str | None = None,
     _record_dir: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
@@ -88,11 +92,14 @@ def simulate(
     :class:`~smpc_magic.governance.policy.SitePolicy` or its settings as a dict): releases are
     checked against the strictest, as in a real session. ``network`` (``"rtt=40ms,rate=100mbit"``)
     runs the parties across emulated wide-area links, to see how long an analysis would take
-    between real sites.
+    between real sites. ``protocol="shamir"`` runs without a dealer (three or more parties);
+    ``threshold`` and ``verify`` are its settings (as in the session file). A false share that
+    was corrected is reported with :class:`SmpcWarning`, naming the site.
     """
     site_policies = {p: _policy(p, v) for p, v in (policies or {}).items()}
     with_schema = schema is not None or bool(ranges)
     codec = get_suite(protocol).codec  # a clear error for a protocol that is not installed
+    check_protocol_options(protocol, len(inputs), threshold, verify)
     parties = list(inputs)
     if len(parties) < 2:
         raise SmpcError("simulate needs at least two parties")
@@ -120,7 +127,15 @@ def simulate(
     computation = secrets.token_hex(12)
     link = NetworkSpec.parse(network) if network else None
     with LocalCluster(
-        parties, timeout=timeout, frac_bits=frac_bits, protocol=protocol, schema=schema, ranges=ranges, network=link
+        parties,
+        timeout=timeout,
+        frac_bits=frac_bits,
+        protocol=protocol,
+        schema=schema,
+        ranges=ranges,
+        network=link,
+        threshold=threshold,
+        verify=verify,
     ) as cluster:
         cluster.start_dealer()
         for p, policy in site_policies.items():
@@ -152,6 +167,9 @@ def simulate(
         if dealer_failure and any(s is None or not s.get("ok") for s, _ in results.values()):
             raise SmpcError(dealer_failure)
         _raise_first_failure(results, finished, timeout)
+        notices = dict.fromkeys(n for p in parties for n in (results[p][0] or {}).get("notices", []))
+        for notice in notices:
+            warnings.warn(notice, SmpcWarning, stacklevel=2)
         values: dict[str, np.ndarray] | None = None
         for p in parties:
             status, out = results[p]

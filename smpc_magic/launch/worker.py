@@ -80,6 +80,7 @@ def main(job_path: str) -> int:
                 "material": outcome.material,
                 "cursors_start": outcome.cursors_start,
                 "received": outcome.values is not None,
+                "notices": outcome.notices,
             }
             _write_result(out_dir, status, outcome.values)
         elif job["mode"] == "bench":

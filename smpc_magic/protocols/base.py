@@ -229,3 +229,14 @@ class ProtocolSuite(ABC):
     @abstractmethod
     def dealer_logic(self, n_parties: int, state_dir: str) -> DealerLogic | None:
         """The dealer's side (None for a protocol without a dealer)."""
+
+    # ----- session settings (concrete: most protocols have none) ------------------------------
+    def check_options(self, n_parties: int, options: Mapping[str, Any]) -> None:
+        """Refuse settings this protocol cannot work with (raise ValueError saying what to set)."""
+        if options:
+            names = ", ".join(sorted(options))
+            raise ValueError(f"the {self.name} protocol has no setting {names}; remove it from the session file")
+
+    def describe(self, n_parties: int, options: Mapping[str, Any]) -> str:
+        """One line for the status panel: the protocol and its settings."""
+        return self.name

@@ -16,9 +16,18 @@ from smpc_magic.secret.array import SecretArray
 from smpc_magic.secret.bounds import Bound
 from smpc_magic.secret.core import reveal
 
+#: The protocol of parties made without naming one (set by the ``protocol`` test fixture).
+DEFAULT_PROTOCOL = ["additive"]
+
+
+def default_suite(n: int) -> str:
+    """The fixture's protocol, or the additive one for two parties (Shamir needs three or more)."""
+    return "additive" if n < 3 else DEFAULT_PROTOCOL[0]
+
 
 class InMemoryParties:
-    """``n`` parties as threads; ``suite`` defaults to the additive one with its local dealer."""
+    """``n`` parties as threads; ``suite`` defaults to the test's protocol (additive with a local
+    dealer unless the ``protocol`` fixture says otherwise)."""
 
     def __init__(
         self,
@@ -28,7 +37,7 @@ class InMemoryParties:
         options: dict[str, Any] | None = None,
     ):
         self.n = n
-        self.suite = get_suite(suite or "additive") if suite is None or isinstance(suite, str) else suite
+        self.suite = get_suite(suite or default_suite(n)) if suite is None or isinstance(suite, str) else suite
         self.network = InMemoryNetwork(n, timeout=20)
         self.sources = _material_sources(self.suite, n)
         self.ctxs = [

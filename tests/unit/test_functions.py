@@ -14,7 +14,7 @@ from smpc_magic.secret import lib as smpc
 from tests.support.inmemory import InMemoryParties
 from tests.support.numeric import ULP, fixed, within_relative
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("protocol")]
 SETTINGS = settings(max_examples=12, deadline=None)
 
 

@@ -8,11 +8,11 @@ from smpc_magic.secret.array import SecretArray
 from tests.support.inmemory import InMemoryParties
 from tests.support.numeric import ULP
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("protocol")]
 
 
 @pytest.fixture
-def parties():
+def parties(protocol):
     return InMemoryParties(3)
 
 

@@ -19,7 +19,7 @@ def ranges_of(x):
 
 
 @pytest.fixture(scope="module")
-def parties():
+def parties(protocol):
     return InMemoryParties(3)
 
 

@@ -102,23 +102,33 @@ def div_public(ctx: ProtocolContext, x: Array, divisor: int) -> Array:
 
 
 def _local_division(ctx: ProtocolContext, x: Array, divisor: int, label: str) -> Array:
-    """t = 1: parties 0 and 1 hold an additive sharing a + b of x + 2**62 (mod p) by Lagrange;
-    as integers a + b = x + 2**62 + p unless a <= x + 2**62 (probability below 2**-64). Each
+    """t = 1: parties 0 and 1 hold an additive sharing a + b of x + 2**62 (mod p) by Lagrange,
+    re-randomised by a mask M from a PRSS key both hold (a + M, b - M); as integers
+    a + b = x + 2**62 + p unless a <= x + 2**62 (probability below 2**-64). Each
     divides its part locally and shares the quotient on a fresh line; the sum of the quotients
     is x / d + (p + 2**62) / d - (a mod d + b mod d) / d, and the public constant taken off
     centres the error (|error| < 1.5 units)."""
     me, n = ctx.party, ctx.n_parties
     xs = points(n)
     lam = {0: 2, 1: -1}  # f(0) = 2 f(1) - f(2)
+    material = prss_material(ctx)
+    assert material.keys is not None
+    label_m = material.labels(1, "division masks", x.size)
     step = ctx.next_step()
     spec = [ArraySpec("uint64", (*x.shape, 2))]
     incoming = {j: spec for j in (0, 1) if j != me}
     outgoing = {}
     mine: Array | None = None
     if me in lam:
+        # a uniform M moves a to a + M and b to b - M: shares need not be random (a public
+        # constant's are not), but a + M is, so a + b wraps p once except with probability 2**-64
+        joint = next(s for s in prss.subsets(n, 1) if 0 in s and 1 in s)
+        mask = prss.prf(material.keys[joint], label_m, x.size).reshape(x.shape)
         part = field.mul_int(x, lam[me])
         if me == 0:
-            part = field.add(part, field.scalar(1 << OFFSET_BITS))
+            part = field.add(field.add(part, field.scalar(1 << OFFSET_BITS)), mask)
+        else:
+            part = field.sub(part, mask)
         quotient = field.floor_div(part, divisor)
         slope = field.random(expand(new_seed(), 0, 2 * x.size).reshape(*x.shape, 2))
         for j in range(n):

@@ -39,7 +39,8 @@ def zeros(shape: tuple[int, ...]) -> Array:
 
 def planes(a: Array) -> Planes:
     """Contiguous copies of the low and high words."""
-    return np.ascontiguousarray(a["lo"]), np.ascontiguousarray(a["hi"])
+    # (ascontiguousarray makes a 0-d array 1-d: the reshape keeps the element's shape)
+    return np.ascontiguousarray(a["lo"]).reshape(a.shape), np.ascontiguousarray(a["hi"]).reshape(a.shape)
 
 
 def make(lo: Array, hi: Array) -> Array:
@@ -295,6 +296,7 @@ def matmul(a: Array, b: Array) -> Array:
             term = np.matmul(la[i], lb[j]).astype(np.int64).view(U64)
             current = cols[i + j]
             cols[i + j] = term if current is None else current + term
+    assert cols[0] is not None
     shape = np.shape(cols[0])
     # 16-bit columns s, each below 2**56; 2**(128 + 16 s') = 2 * 2**(16 s') (mod p)
     c16 = [np.asarray(cols[s], dtype=U64).reshape(-1) for s in range(15)]
@@ -356,7 +358,7 @@ def inverse(value: int) -> int:
 def random(seed_words: Array) -> Array:
     """Uniform field elements from pairs of uniform uint64 words (shape (..., 2)): the top bit of
     the high word is dropped and p itself (probability 2**-127) becomes 0."""
-    lo = np.ascontiguousarray(seed_words[..., 0])
+    lo = np.array(seed_words[..., 0], copy=True)
     hi = seed_words[..., 1] & M63
     is_p = (lo == P_LO) & (hi == P_HI)
     if is_p.any():

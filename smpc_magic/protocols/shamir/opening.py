@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import FalseShareError
+from ...errors import FalseShareError, SmpcError
 from ..channel import ArraySpec, ChannelMismatch, Message
 from . import field
 from .field import Array, P
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 VERIFY_MODES = ("detect", "correct", "off")
 
 
-class ShamirSettingsError(ValueError):
+class ShamirSettingsError(SmpcError, ValueError):
     """The session's threshold or verification mode cannot work with its number of sites."""
 
 

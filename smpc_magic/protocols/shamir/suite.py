@@ -18,7 +18,7 @@ from .. import fixed_point
 from ..base import Array, Codec, DealerLogic, DealerRequest, InputSharing, MaterialNeed, MaterialSource, ProtocolSuite
 from . import arithmetic, comparison, field
 from .material import PrssMaterial
-from .opening import open_shares, settings
+from .opening import check_settings, open_shares, settings
 from .sharing import ShamirInputSharing
 
 if TYPE_CHECKING:
@@ -127,3 +127,27 @@ class ShamirSuite(ProtocolSuite):
 
     def dealer_logic(self, n_parties: int, state_dir: str) -> DealerLogic | None:
         return None
+
+    def check_options(self, n_parties: int, options: Mapping[str, Any]) -> None:
+        unknown = set(options) - {"threshold", "verify"}
+        if unknown:
+            raise ValueError(f"the shamir protocol has no setting {', '.join(sorted(unknown))}")
+        check_settings(n_parties, options.get("threshold"), options.get("verify"))
+
+    def describe(self, n_parties: int, options: Mapping[str, Any]) -> str:
+        t, verify = check_settings(n_parties, options.get("threshold"), options.get("verify"))
+        checked = {
+            "detect": "false shares are detected" + (" and the sender named" if n_parties - t > 2 * t else ""),
+            "correct": "false shares are corrected and the sender named",
+            "off": "shares are not checked",
+        }[verify]
+        products = (
+            "products' openings are checked too"
+            if n_parties > 3 * t and verify != "off"
+            else ("products' openings (degree 2t) cannot be checked with so few sites" if verify != "off" else "")
+        )
+        extra = f"; {products}" if products else ""
+        return (
+            f"shamir (no dealer): threshold t = {t} of {n_parties} sites (any {t} together learn nothing), "
+            f"verify = {verify!r}: {checked}{extra}"
+        )
