@@ -33,7 +33,7 @@ from ..governance.approvals import ApprovalBook
 from ..governance.disclosure import ReleaseFacts, check_releases
 from ..governance.policy import SitePolicy, site_policy
 from ..governance.signing import SigningKey
-from ..protocols.base import MaterialNeed, MaterialSource
+from ..protocols.base import Array, MaterialNeed, MaterialSource
 from ..protocols.channel import ChannelStats, Message
 from ..protocols.context import ProtocolContext
 from ..protocols.prg import new_seed
@@ -98,6 +98,8 @@ class Party:
         self.record_path = record_path
         self.mesh: Mesh | None = None
         self.last_run_stats: ChannelStats | None = None  # rounds and bytes of the last run, finished or failed
+        #: tests only: a filter on what this party sends (smpc_magic.launch.faults)
+        self.outgoing_filter: Callable[[int, str, Sequence[Array]], list[Array]] | None = None
 
     # ----- connection ---------------------------------------------------------------------------
     def connect(self, timeout: float | None = None, on_wait: Callable[[list[str], float], None] | None = None) -> None:
@@ -132,6 +134,7 @@ class Party:
         """A protocol context for one computation id over this party's mesh."""
         material = self.material()
         channel = BridgeChannel(self._require_mesh(), computation, material, on_round=on_round)
+        channel.outgoing_filter = self.outgoing_filter
         options = dict(self.config.protocol_options)
         return ProtocolContext(channel, material, self.suite, self.config.frac_bits, options=options)
 
@@ -312,6 +315,10 @@ class Party:
                 rules = check_releases(namespace, reveal_names, effective.rules, facts)
                 label = "reveal"
                 values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
+                if self.suite.confirms_release(ctx.options):
+                    label = "confirm the release"  # a site whose checks failed has stopped every site
+                    peers = [j for j in range(self.config.n_parties) if j != self.index]
+                    channel.exchange(ctx.next_step(), label, {j: Message([]) for j in peers}, {j: [] for j in peers})
                 scales = fractional_bits(namespace, reveal_names)
                 kept_out = kept_secrets(namespace, keep_names)
                 self.kept_facts.update({name: facts for name in kept_out})

@@ -48,6 +48,8 @@ class BridgeChannel(Channel):
         self.n_parties = mesh.config.n_parties
         self.party_names = mesh.config.names
         self.stats = ChannelStats()
+        #: a test's fault injection (see smpc_magic.launch.faults): changes what this party sends
+        self.outgoing_filter: Callable[[int, str, Sequence[Array]], list[Array]] | None = None
 
     def exchange(
         self,
@@ -65,7 +67,8 @@ class BridgeChannel(Channel):
         digest = self.material.digest if self.material is not None else ""
         for j, msg in outgoing.items():
             meta = {**msg.meta, "material": digest}
-            self.mesh.send(j, "data", self.computation, step, label, msg.arrays, meta)
+            arrays = msg.arrays if self.outgoing_filter is None else self.outgoing_filter(j, label, msg.arrays)
+            self.mesh.send(j, "data", self.computation, step, label, arrays, meta)
             self.stats.bytes_sent += sum(np.asarray(a).nbytes for a in msg.arrays)
             self.stats.messages_sent += 1
         if before_receive is not None:

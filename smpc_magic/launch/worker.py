@@ -56,6 +56,9 @@ def main(job_path: str) -> int:
         from ..engine.party import Party
 
         party = Party(job["session"], job["party"], store_dir=job.get("store_dir"), record_path=job.get("record_path"))
+        from .faults import from_job
+
+        party.outgoing_filter = from_job(job.get("faults"))
         party.connect(timeout=job.get("connect_timeout"))
         if job["mode"] == "cell":
             from ..sources.rows import from_spec

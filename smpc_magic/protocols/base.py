@@ -240,3 +240,9 @@ class ProtocolSuite(ABC):
     def describe(self, n_parties: int, options: Mapping[str, Any]) -> str:
         """One line for the status panel: the protocol and its settings."""
         return self.name
+
+    def confirms_release(self, options: Mapping[str, Any]) -> bool:
+        """Whether the sites confirm to each other, in one more round, that every check of the
+        release passed before any of them shows it (a protocol whose openings detect false
+        shares: a site that detected one stops every site)."""
+        return False

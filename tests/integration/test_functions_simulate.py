@@ -27,7 +27,8 @@ sm = smpc.softmax(grid, axis=1)
 close = within_relative
 
 
-def test_functions_with_three_parties():
+@pytest.mark.parametrize("protocol", ["additive", "shamir"])
+def test_functions_with_three_parties(protocol):
     grid = np.linspace(-1, 1, 40)
     x, y = fixed(np.sin(grid * 7) * 50), fixed(np.cos(grid * 5) * 50)
     k, j = np.arange(40) % 7, np.arange(40) % 5
@@ -46,6 +47,7 @@ def test_functions_with_three_parties():
         },
         "lt eq big where inv ratio root e lg sig th sm",
         timeout=120,
+        protocol=protocol,
         ranges={
             **{"x": (-50, 50), "y": (-50, 50), "k": (0, 6), "j": (0, 4), "pos": (0.005, 1e4)},
             **{"wide": (5e-4, 1e6), "wide2": (0.005, 1e6), "small": (-10, 10), "s": (-30, 30), "grid": (-8, 8)},

@@ -23,44 +23,54 @@ def split(values, n):
     return np.array_split(values, n)
 
 
-@pytest.mark.parametrize("n", [3, 2])
-def test_pooled_sum_and_mean_of_300k_values(n):
+#: (parties, protocol): the Shamir protocol needs three or more parties
+SETUPS = [(3, "additive"), (2, "additive"), (3, "shamir")]
+
+
+@pytest.mark.parametrize("n, protocol", SETUPS)
+def test_pooled_sum_and_mean_of_300k_values(n, protocol):
     values = RNG.normal(50, 12, 300_000)  # e.g. ages
     inputs = {f"site{i}": {"age": part} for i, part in enumerate(split(values, n))}
     out = simulate(
-        "total = age.sum()\naverage = np.mean(age)", inputs, ["total", "average"], ranges={"age": (-50, 150)}
+        "total = age.sum()\naverage = np.mean(age)",
+        inputs,
+        ["total", "average"],
+        ranges={"age": (-50, 150)},
+        protocol=protocol,
     )
     assert abs(out["total"] / values.sum() - 1) < 1e-4
     assert abs(out["average"] / values.mean() - 1) < 1e-4
 
 
-@pytest.mark.parametrize("n", [3, 2])
-def test_pooled_normal_equations_30k_by_10(n):
+@pytest.mark.parametrize("n, protocol", SETUPS)
+def test_pooled_normal_equations_30k_by_10(n, protocol):
     X = np.column_stack([np.ones(30_000), RNG.normal(50, 10, 30_000), RNG.normal(0, 1, (30_000, 8))])
     y = X @ np.linspace(-1, 1, 10) + RNG.normal(0, 1, 30_000)
     inputs = {f"site{i}": {"X": xp, "y": yp} for i, (xp, yp) in enumerate(zip(split(X, n), split(y, n)))}
     ranges = {"X": (-100, 200), "y": (-200, 200)}
-    out = simulate("XtX = X.T @ X\nXty = X.T @ y", inputs, "XtX, Xty", ranges=ranges)
+    out = simulate("XtX = X.T @ X\nXty = X.T @ y", inputs, "XtX, Xty", ranges=ranges, protocol=protocol)
     XtX, Xty = X.T @ X, X.T @ y
     assert np.linalg.norm(out["XtX"] - XtX) / np.linalg.norm(XtX) < 1e-3
     assert np.linalg.norm(out["Xty"] - Xty) / np.linalg.norm(Xty) < 1e-3
     assert np.abs(out["XtX"] - XtX).max() <= 1e-3 * np.abs(XtX).max()
 
 
-@pytest.mark.parametrize("n", [3, 2])
-def test_elementwise_product_of_a_million_pairs(n):
+@pytest.mark.parametrize("n, protocol", SETUPS)
+def test_elementwise_product_of_a_million_pairs(n, protocol):
     a = RNG.uniform(-100, 100, 1_000_000)
     b = RNG.uniform(-100, 100, 1_000_000)
     names = [f"site{i}" for i in range(n)]
     inputs = {names[0]: {"a": a}, names[1]: {"b": b}, **{m: {} for m in names[2:]}}
     # frac_bits=20: at the default 16, rounding the *inputs* alone moves a product by up to 1.5e-3
     ranges = {"a": (-100, 100), "b": (-100, 100)}
-    out = simulate("p = a * b", inputs, "p", frac_bits=20, ranges=ranges)
+    out = simulate("p = a * b", inputs, "p", frac_bits=20, ranges=ranges, protocol=protocol)
     assert np.abs(out["p"] - a * b).max() <= 1e-3
-    # at the default precision the protocol adds at most one unit (2**-16) to the rounded inputs' product
-    out16 = simulate("p = a * b", inputs, "p", ranges=ranges)
+    # at the default precision the protocol adds at most one unit (2**-16) to the rounded inputs'
+    # product; the Shamir protocol's division (two parties' remainders) at most 1.5
+    out16 = simulate("p = a * b", inputs, "p", ranges=ranges, protocol=protocol)
     qa, qb = np.rint(a * 2**16) / 2**16, np.rint(b * 2**16) / 2**16
-    assert np.abs(out16["p"] - qa * qb).max() <= 2**-16
+    units = 1.0 if protocol == "additive" else 1.5
+    assert np.abs(out16["p"] - qa * qb).max() <= units * 2**-16
 
 
 def test_integers_are_exact_and_public_values_and_reveal_of_plain_names():

@@ -29,11 +29,11 @@ def sites(frame, count):
     return {f"site{i}": {"cohort": frame.iloc[rows]} for i, rows in enumerate(parts)}
 
 
-@pytest.mark.parametrize("count", [3, 2])
-def test_pooled_ols_releases_a_fit_object_matching_statsmodels(diabetes, count):
+@pytest.mark.parametrize("count, protocol", [(3, "additive"), (2, "additive"), (3, "shamir")])
+def test_pooled_ols_releases_a_fit_object_matching_statsmodels(diabetes, count, protocol):
     covariates = [c for c in diabetes.columns if c != "target"]
     cell = f"fit = smpc.stats.ols(cohort[{covariates!r}], cohort['target'])"
-    fit = simulate(cell, sites(diabetes, count), "fit", ranges=declared(diabetes), timeout=60)["fit"]
+    fit = simulate(cell, sites(diabetes, count), "fit", ranges=declared(diabetes), timeout=60, protocol=protocol)["fit"]
     ref = sm.OLS(diabetes["target"], sm.add_constant(diabetes[covariates])).fit()
     assert list(fit.names) == ["const", *covariates] and fit.n == len(diabetes)
     assert np.all(np.abs(fit.coef - ref.params.to_numpy()) < 0.01 * ref.bse.to_numpy())
@@ -74,8 +74,8 @@ def test_vertically_partitioned_ols_and_logit(diabetes):
     assert "Logistic regression" in out["odds"].summary()
 
 
-@pytest.mark.parametrize("count", [3, 2])
-def test_tables_rates_and_survival_across_sites(count):
+@pytest.mark.parametrize("count, protocol", [(3, "additive"), (2, "additive"), (3, "shamir")])
+def test_tables_rates_and_survival_across_sites(count, protocol):
     from lifelines import KaplanMeierFitter
     from lifelines.datasets import load_rossi
     from lifelines.statistics import logrank_test
@@ -89,7 +89,7 @@ def test_tables_rates_and_survival_across_sites(count):
         "rate = smpc.stats.incidence_rate(cohort['arrest'], cohort['week'], per=100)"
     )
     ranges = {"week": (1, 52), "arrest": (0, 1), "fin": (0, 1), "wexp": (0, 1)}
-    out = simulate(cell, sites(rossi, count), "km test table rate", ranges=ranges, timeout=90)
+    out = simulate(cell, sites(rossi, count), "km test table rate", ranges=ranges, timeout=90, protocol=protocol)
     kmf = KaplanMeierFitter().fit(rossi["week"], rossi["arrest"])
     assert np.abs(out["km"].survival - kmf.survival_function_at_times([10, 26, 52]).to_numpy()).max() < 1e-3
     g = rossi["fin"] == 1

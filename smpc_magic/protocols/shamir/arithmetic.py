@@ -9,7 +9,7 @@ Costs, with n parties and k values, each field element 16 bytes:
 - :func:`div_public` with t = 1: the parties 1 and 2 turn their shares into an additive
   sharing of x + 2**62 over the integers (a + b = x + 2**62 + p, except with probability 2**-64),
   divide their parts locally and share the quotients again. One round in which two parties send
-  16 bytes per value to each peer; the result is within 1.5 units of x / d.
+  16 bytes per value to each peer; the result is within 1 unit of x / d and unbiased.
 - :func:`div_public` with t >= 2: probabilistic truncation with a PRSS mask (see
   :mod:`.truncation`), one opening round; within about C(n, t) / 2 + 1 units.
 """
@@ -106,11 +106,15 @@ def _local_division(ctx: ProtocolContext, x: Array, divisor: int, label: str) ->
     re-randomised by a mask M from a PRSS key both hold (a + M, b - M); as integers
     a + b = x + 2**62 + p unless a <= x + 2**62 (probability below 2**-64). Each
     divides its part locally and shares the quotient on a fresh line; the sum of the quotients
-    is x / d + (p + 2**62) / d - (a mod d + b mod d) / d, and the public constant taken off
-    centres the error (|error| < 1.5 units)."""
+    is (x + 2**62 + c + p - (a mod d + b mod d)) / d, and the public constant taken off leaves
+    x / d plus an error below 1 unit in magnitude, with mean 0."""
     me, n = ctx.party, ctx.n_parties
     xs = points(n)
     lam = {0: 2, 1: -1}  # f(0) = 2 f(1) - f(2)
+    # E[a mod d + b mod d] = d - 1; the offset's extra c makes (p + offset - (d - 1)) / d whole,
+    # so the public constant taken off leaves the result unbiased: |error| < 1 unit
+    c = -(P + (1 << OFFSET_BITS) - (divisor - 1)) % divisor
+    offset = (1 << OFFSET_BITS) + c
     material = prss_material(ctx)
     assert material.keys is not None
     label_m = material.labels(1, "division masks", x.size)
@@ -126,7 +130,7 @@ def _local_division(ctx: ProtocolContext, x: Array, divisor: int, label: str) ->
         mask = prss.prf(material.keys[joint], label_m, x.size).reshape(x.shape)
         part = field.mul_int(x, lam[me])
         if me == 0:
-            part = field.add(field.add(part, field.scalar(1 << OFFSET_BITS)), mask)
+            part = field.add(field.add(part, field.scalar(offset)), mask)
         else:
             part = field.sub(part, mask)
         quotient = field.floor_div(part, divisor)
@@ -141,5 +145,5 @@ def _local_division(ctx: ProtocolContext, x: Array, divisor: int, label: str) ->
     parts = [mine] if mine is not None else []
     parts += [from_wire(m.arrays[0], ctx.channel.party_names[j], label) for j, m in sorted(received.items())]
     total = field.add(parts[0], parts[1])
-    centre = (P + (1 << OFFSET_BITS) - (divisor - 1) + divisor // 2) // divisor
+    centre = (P + offset - (divisor - 1)) // divisor
     return field.sub(total, field.scalar(centre))

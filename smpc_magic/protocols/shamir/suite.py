@@ -134,6 +134,9 @@ class ShamirSuite(ProtocolSuite):
             raise ValueError(f"the shamir protocol has no setting {', '.join(sorted(unknown))}")
         check_settings(n_parties, options.get("threshold"), options.get("verify"))
 
+    def confirms_release(self, options: Mapping[str, Any]) -> bool:
+        return bool(options.get("verify", "detect") != "off")
+
     def describe(self, n_parties: int, options: Mapping[str, Any]) -> str:
         t, verify = check_settings(n_parties, options.get("threshold"), options.get("verify"))
         checked = {

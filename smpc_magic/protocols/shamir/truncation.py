@@ -64,7 +64,10 @@ def truncate(
         weight = field.scalar(vanishing_at(n, subset, party))
         r_hi_total = field.add(r_hi_total, field.mul(r_hi.reshape(x.shape), weight))
         r_total = field.add(r_total, field.mul(r.reshape(x.shape), weight))
-    offset = 1 << magnitude_bits
+    # E[floor(c / d)] - R_hi = (x + offset + (m - 1)(d - 1) / 2) / d; the offset's extra makes
+    # that whole (but for half a unit of d), so the constant taken off leaves no bias
+    spread = (m - 1) * (d - 1) // 2
+    offset = (1 << magnitude_bits) + (-((1 << magnitude_bits) + spread) % d)
     c = opening(field.add(field.add(x, field.scalar(offset)), r_total))
-    centre = (2 * offset + m * (d - 1)) // (2 * d)
+    centre = (offset + spread) // d
     return field.sub(field.sub(field.floor_div(c, d), field.scalar(centre)), r_hi_total)
