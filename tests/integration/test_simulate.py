@@ -65,12 +65,10 @@ def test_elementwise_product_of_a_million_pairs(n, protocol):
     ranges = {"a": (-100, 100), "b": (-100, 100)}
     out = simulate("p = a * b", inputs, "p", frac_bits=20, ranges=ranges, protocol=protocol)
     assert np.abs(out["p"] - a * b).max() <= 1e-3
-    # at the default precision the protocol adds at most one unit (2**-16) to the rounded inputs'
-    # product; the Shamir protocol's division (two parties' remainders) at most 1.5
+    # at the default precision the protocol adds at most one unit (2**-16) to the rounded inputs' product
     out16 = simulate("p = a * b", inputs, "p", ranges=ranges, protocol=protocol)
     qa, qb = np.rint(a * 2**16) / 2**16, np.rint(b * 2**16) / 2**16
-    units = 1.0 if protocol == "additive" else 1.5
-    assert np.abs(out16["p"] - qa * qb).max() <= units * 2**-16
+    assert np.abs(out16["p"] - qa * qb).max() <= 2**-16
 
 
 def test_integers_are_exact_and_public_values_and_reveal_of_plain_names():

@@ -37,11 +37,9 @@ def test_the_suite_interface_is_abstract_with_no_default_implementation():
 
 
 def test_registry_names_what_is_installed():
-    assert "additive" in available()
-    assert get_suite("additive").needs_dealer
-    with pytest.raises(UnknownProtocolError, match="shamir.*not installed.*'additive'"):
-        get_suite("shamir")
-    with pytest.raises(UnknownProtocolError, match="unknown protocol 'spdz2k'"):
+    assert {"additive", "shamir"} <= set(available())
+    assert get_suite("additive").needs_dealer and not get_suite("shamir").needs_dealer
+    with pytest.raises(UnknownProtocolError, match="unknown protocol 'spdz2k'; available: 'additive', 'shamir'"):
         get_suite("spdz2k")
 
 
@@ -61,9 +59,10 @@ PROGRAMS = {
 
 
 @pytest.mark.parametrize("program", sorted(PROGRAMS))
-def test_same_programs_give_the_same_results_on_two_suites(program):
+@pytest.mark.parametrize("suite", ["additive", "shamir"])
+def test_same_programs_give_the_same_results_on_every_suite(program, suite):
     secure, plain = PROGRAMS[program]
-    additive = InMemoryParties(3).compute(secure, X, Y)
+    additive = InMemoryParties(3, suite=suite).compute(secure, X, Y)
     reference = InMemoryParties(3, suite=PlaintextSuite()).compute(secure, X, Y)
     assert reference.dtype == additive.dtype and reference.shape == additive.shape
     np.testing.assert_allclose(additive, reference, rtol=1e-3, atol=8 * ULP)
@@ -82,6 +81,27 @@ def test_a_session_with_a_protocol_not_installed_is_refused_by_the_engine(tmp_pa
     from smpc_magic.engine.party import Party
 
     path = new_session(["a", "b"], tmp_path)
-    path.write_text(path.read_text().replace('protocol = "additive"', 'protocol = "shamir"'))
-    with pytest.raises(UnknownProtocolError, match="not installed"):
+    path.write_text(path.read_text().replace('protocol = "additive"', 'protocol = "spdz2k"'))
+    with pytest.raises(UnknownProtocolError, match="unknown protocol 'spdz2k'"):
+        Party(path, "a")
+
+
+def test_a_shamir_session_checks_its_settings_before_anything_runs(tmp_path):
+    from kernel_bridge.session import load_session
+    from smpc_magic.engine.party import Party
+    from smpc_magic.engine.sessions import new_local_session
+    from smpc_magic.errors import SmpcError
+
+    path = new_local_session(["a", "b", "c", "d"], tmp_path, protocol="shamir", verify="correct")
+    config = load_session(path)
+    assert config.dealer is None and config.verify == "correct" and config.threshold is None
+    assert 'verify = "correct"' in path.read_text()
+    with pytest.raises(SmpcError, match="at least 3 sites"):
+        new_local_session(["a", "b"], tmp_path / "two", protocol="shamir")
+    with pytest.raises(SmpcError, match='"correct" needs n - t > 2t'):
+        new_local_session(["a", "b", "c"], tmp_path / "three", protocol="shamir", verify="correct")
+    with pytest.raises(SmpcError, match="has no setting threshold"):
+        new_local_session(["a", "b"], tmp_path / "add", threshold=1)
+    path.write_text(path.read_text().replace('verify = "correct"', "threshold = 2"))
+    with pytest.raises(SmpcError, match="threshold 2 does not work with 4 sites"):
         Party(path, "a")
