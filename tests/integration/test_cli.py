@@ -131,3 +131,28 @@ def test_schema_draft_then_check_a_data_file(tmp_path):
     assert out.returncode == 1
     assert "column 'sex'" in out.stdout and "first rows: 1" in out.stdout
     assert "column 'cost'" in out.stdout and "first rows: 2" in out.stdout
+
+
+def test_session_new_for_the_shamir_protocol_has_no_dealer_and_checks_its_settings(tmp_path):
+    out = smpc(
+        "session",
+        "new",
+        "--parties",
+        "a,b,c,d",
+        "--protocol",
+        "shamir",
+        "--verify",
+        "correct",
+        "--dir",
+        str(tmp_path / "s"),
+    )
+    assert out.returncode == 0, out.stderr
+    config = load_session(tmp_path / "s" / "session.toml")
+    assert config.protocol == "shamir" and config.dealer is None and config.verify == "correct"
+    assert not (tmp_path / "s" / "keys" / "dealer.key").exists()
+    out = smpc("session", "new", "--parties", "a,b", "--protocol", "shamir", "--dir", str(tmp_path / "two"))
+    assert out.returncode != 0 and "at least 3 sites" in out.stderr and "Traceback" not in out.stderr
+    out = smpc(
+        "session", "new", "--parties", "a,b,c", "--protocol", "shamir", "--threshold", "2", "--dir", str(tmp_path / "t")
+    )
+    assert out.returncode != 0 and "threshold 2 does not work with 3 sites" in out.stderr

@@ -23,7 +23,9 @@ MARKER = 77.125  # an input value whose digits must never appear in an error
 
 
 def run(names, liar, threshold=None, verify=None, label="reveal"):
-    with LocalCluster(names, timeout=20, protocol="shamir", ranges=RANGES, threshold=threshold, verify=verify) as cluster:
+    with LocalCluster(
+        names, timeout=20, protocol="shamir", ranges=RANGES, threshold=threshold, verify=verify
+    ) as cluster:
         assert load_session(cluster.session_path).dealer is None
         cluster.start_dealer()  # a no-op: the session has no dealer
         assert cluster.dealer is None
