@@ -18,10 +18,12 @@ import time
 
 import numpy as np
 
+from ..engine.sessions import check_protocol_options
 from ..errors import PartyFailed
 from ..launch.bench_party import GRAM_COLUMNS, LOGIT_ITERATIONS, ROWS_OPS, bench_data, regression_data
 from ..launch.cluster import LocalCluster
 from ..launch.netem import NetworkSpec
+from ..protocols.registry import get_suite
 
 FULL_PLAN = (
     [("round", 1)]
@@ -203,21 +205,23 @@ def run_bench(
                     "wait_seconds_party0": per_party[0]["wait_s"],
                     "peak_mb_per_party": max(r.get("peak_mb", 0.0) for r in per_party),
                     "links": isolation,
+                    "protocol": protocol,
                 }
             )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'operation':<8} {'size':>9} {'parties':>7} {'min s':>9} {'median s':>9} {'elem/s':>10} {'x numpy':>9} {'rounds':>6} {'MB/party':>9} {'offline s':>9} {'peak MB':>8}"
+    head = f"{'protocol':<8} {'operation':<8} {'size':>9} {'parties':>7} {'min s':>9} {'median s':>9} {'elem/s':>10} {'x numpy':>9} {'rounds':>6} {'MB/party':>9} {'offline s':>9} {'peak MB':>8}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['operation']:<8} {r['size']:>9,} {r['parties']:>7} {r['seconds_min']:>9.4f} {r['seconds_median']:>9.4f} "
+            f"{r.get('protocol', 'additive'):<8} {r['operation']:<8} {r['size']:>9,} {r['parties']:>7} {r['seconds_min']:>9.4f} {r['seconds_median']:>9.4f} "
             f"{r['elements_per_second']:>10.3g} {r['ratio_to_numpy']:>9.3g} {r['rounds']:>6.0f} {r['mb_sent_per_party']:>9.2f} {r['offline_seconds']:>9.3f} {r.get('peak_mb_per_party', 0.0):>8.0f}"
         )
     lines.append("")
-    lines.append("online times; 'offline s' is fetching all runs' material from the dealer beforehand;")
+    lines.append("online times; 'offline s' is fetching all runs' material from the dealer beforehand (additive;")
+    lines.append("the shamir protocol makes its randomness during the online phase, so it has none);")
     lines.append("'peak MB' is the largest party's peak resident memory by the end of that row.")
     lines.append("; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()).replace("SIZE", "size"))
     return "\n".join(lines)
@@ -231,7 +235,15 @@ def main(
     only: str | None = None,
     network: str | None = None,
 ) -> int:
-    counts = [int(p) for p in parties.replace(",", " ").split()] if parties else ([3] if quick else [2, 3])
+    protocols = [p for p in protocol.replace(",", " ").split() if p]
+    for name in protocols:
+        get_suite(name)  # a clear error for a protocol that is not installed
+    # the Shamir protocol needs three or more parties
+    default_counts = [3] if quick or "shamir" in protocols else [2, 3]
+    counts = [int(p) for p in parties.replace(",", " ").split()] if parties else default_counts
+    for name in protocols:
+        for count in counts:
+            check_protocol_options(name, count, None, None)
     plan = QUICK_PLAN if quick else FULL_PLAN
     if only:
         wanted = set(only.replace(",", " ").split())
@@ -246,7 +258,9 @@ def main(
     if link and any(op in ("ols", "logit", *ROWS_OPS) for op, _ in plan):
         repeats = 1  # whole analyses across a wide-area link: minutes each
     # the whole plan's deadline: rounds cost a link crossing each across emulated links
-    rows = run_bench(counts, plan, repeats, timeout=3600.0 if link else 300.0, protocol=protocol, network=link)
+    rows = []
+    for name in protocols:
+        rows += run_bench(counts, plan, repeats, timeout=3600.0 if link else 300.0, protocol=name, network=link)
     for row in rows:
         row["network"] = link.describe() if link else "loopback"
     if link:

@@ -217,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a reduced set that runs in under a minute")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--parties", default=None, help="party counts to run, e.g. 3 or 2,3")
-    p.add_argument("--protocol", default="additive", help="the protocol suite (default: additive)")
+    p.add_argument(
+        "--protocol",
+        default="additive",
+        help="additive, shamir, or both side by side: additive,shamir (default: additive)",
+    )
     p.add_argument("--only", default=None, help="only these operations of the full plan, e.g. ols,logit")
     p.add_argument("--network", default=None, help="emulated links between the parties, e.g. rtt=40ms,rate=100mbit")
     p.set_defaults(func=_cmd_bench)

@@ -201,6 +201,9 @@ def run_party_bench(party: Party, plan: dict[str, Any]) -> list[dict[str, Any]]:
     """Time every (operation, size) of ``plan`` at this party; material is fetched untimed first."""
     ctx = party.context("bench")
     material, channel = ctx.material, ctx.channel
+    dealer = ctx.suite.needs_dealer
+    if not dealer:  # the protocol's randomness is keyed in a rendezvous, as a cell's is
+        _share_round(ctx, 1, party.config.names)
     rows = []
     for op, n in plan["ops"]:
         repeats = plan["repeats"]
@@ -208,8 +211,8 @@ def run_party_bench(party: Party, plan: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_rows_op(party, op, n, repeats))
             continue
         operands = _operands(ctx, op, n)
-        needs = _material_needs(ctx, op, n)
-        if not needs:  # learn what one run draws, from one untimed run
+        needs = _material_needs(ctx, op, n) if dealer else []
+        if dealer and not needs:  # learn what one run draws, from one untimed run
             before = {(u.kind, u.params): u.count for u in material.usage()}
             _run_op(ctx, op, operands, n, party.config.names)
             drawn = [
