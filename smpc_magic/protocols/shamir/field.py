@@ -251,16 +251,27 @@ def linear(terms: list[tuple[int, Array]]) -> Array:
     weights = [c for c, _ in terms]
 
     def kernel(*words: Array) -> Planes:
-        total: Planes | None = None
+        # one reduction for the whole sum: every term's limb products go into four 32-bit-unit
+        # columns (each term adds below 2**34 to a column) and the top carries, then one fold
+        cols: list[Any] = [0, 0, 0, 0]
+        extra: Any = 0
         for k, c in enumerate(weights):
             lo, hi = words[2 * k], words[2 * k + 1]
-            if c != 1:
-                lo, hi = _mul_small_planes(lo, hi, abs(c))
-                if c < 0:
-                    lo, hi = _neg_planes(lo, hi)
-            total = (lo, hi) if total is None else _add_planes(*total, lo, hi)
-        assert total is not None
-        return total
+            if c < 0:
+                lo, hi = _neg_planes(lo, hi)
+            limbs = _limbs32(lo, hi)
+            if abs(c) == 1:
+                cols = [col + limb for col, limb in zip(cols, limbs)]
+                continue
+            factor = U64(abs(c))
+            products = [limb * factor for limb in limbs]
+            cols[0] = cols[0] + (products[0] & M32)
+            for j in range(1, 4):
+                cols[j] = cols[j] + (products[j] & M32) + (products[j - 1] >> _32)
+            extra = extra + (products[3] >> _32)
+        size = words[0].shape
+        full = [np.broadcast_to(np.asarray(col, dtype=U64), size) for col in cols]
+        return _from_columns(full, extra=np.broadcast_to(np.asarray(extra, dtype=U64), size))
 
     return _apply(kernel, *[x for _, x in terms])
 
