@@ -59,8 +59,8 @@ def _assemble(args) -> int:
 
     from ..protocols.registry import get_suite
 
-    sites = [Endpoint(name, address, key) for name, address, key in args.site]
-    dealer = Endpoint(*args.dealer) if args.dealer else None
+    sites = [Endpoint(name.strip(), address.strip(), key.strip()) for name, address, key in args.site]
+    dealer = Endpoint(*(v.strip() for v in args.dealer)) if args.dealer else None
     if get_suite(args.protocol).needs_dealer and dealer is None:
         raise SystemExit(f"smpc session new: the {args.protocol} protocol needs --dealer NAME ADDRESS PUBLIC_KEY")
     from ..engine.sessions import check_protocol_options
@@ -247,8 +247,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options followed by three values, one of them a public key: a Z85 key may begin with '-'.
+_TRIPLES = ("--site", "--dealer")
+
+
+def _shield_values(argv: list[str]) -> list[str]:
+    """argparse takes a value that begins with '-' for an option; a leading space (stripped by
+    the commands) makes it a value. Only the three values after --site and --dealer."""
+    out = list(argv)
+    for i, token in enumerate(argv):
+        if token in _TRIPLES:
+            for j in range(i + 1, min(i + 4, len(out))):
+                if out[j].startswith("-") and out[j] not in _TRIPLES:
+                    out[j] = " " + out[j]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_shield_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except KeyboardInterrupt:

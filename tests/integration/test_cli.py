@@ -156,3 +156,19 @@ def test_session_new_for_the_shamir_protocol_has_no_dealer_and_checks_its_settin
         "session", "new", "--parties", "a,b,c", "--protocol", "shamir", "--threshold", "2", "--dir", str(tmp_path / "t")
     )
     assert out.returncode != 0 and "threshold 2 does not work with 3 sites" in out.stderr
+
+
+def test_a_public_key_that_begins_with_a_dash_is_a_value_not_an_option(tmp_path):
+    """Z85 keys may begin with '-'; argparse would take such a key for an option."""
+    from kernel_bridge.keys import generate_keypair
+
+    keys = ["-" + generate_keypair().public[1:] for _ in range(3)]
+    out = smpc(
+        "session", "new", "--dir", str(tmp_path),
+        "--site", "a", "tcp://127.0.0.1:21001", keys[0],
+        "--site", "b", "tcp://127.0.0.1:21002", keys[1],
+        "--dealer", "dealer", "tcp://127.0.0.1:21003", keys[2],
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    config = load_session(tmp_path / "session.toml")
+    assert [p.public_key for p in config.parties] == keys[:2] and config.dealer.public_key == keys[2]
