@@ -28,7 +28,7 @@ from ..fixed_point import LIMIT_BITS
 from ..prg import expand
 from . import field, prss
 from .arithmetic import mul, prss_material
-from .field import Array, P
+from .field import Array
 from .opening import open_shares, settings
 
 if TYPE_CHECKING:
@@ -119,4 +119,4 @@ def ltz(ctx: ProtocolContext, x: Array, bits: int | None) -> Array:
     return np.where(public_bits[l_bits], secret_xor, not_xor).reshape(shape)
 
 
-__all__ = ["P", "bit_less_than", "ltz", "random_bits"]
+__all__ = ["bit_less_than", "ltz", "random_bits"]

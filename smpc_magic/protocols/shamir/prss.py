@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -52,12 +53,7 @@ def integer_weight(n: int, subset: Subset, party: int) -> int:
 @functools.lru_cache(maxsize=1024)
 def vanishing_at(n: int, subset: Subset, party: int) -> int:
     """f_A(x_party) for the degree-t polynomial with f_A(0) = 1 and f_A(x_j) = 0 for j not in A."""
-    xs = points(n)
-    at_zero = 1
-    for j in range(n):
-        if j not in subset:
-            at_zero *= xs[j]
-    return integer_weight(n, subset, party) * field.inverse(at_zero) % P
+    return integer_weight(n, subset, party) * field.inverse(_at_zero(n, subset)) % P
 
 
 def deal_keys(n: int, t: int) -> list[dict[Subset, bytes]]:
@@ -124,12 +120,8 @@ def value_of(all_keys: Mapping[Subset, bytes], n: int, label: int, count: int) -
 
 
 def _at_zero(n: int, subset: Subset) -> int:
-    """g_A(0)."""
-    value = 1
-    for j, xj in enumerate(points(n)):
-        if j not in subset:
-            value *= xj
-    return value
+    """g_A(0) = prod over j outside A of x_j."""
+    return math.prod(x for j, x in enumerate(points(n)) if j not in subset)
 
 
 def _outside(party: int, subset: Subset) -> None:
