@@ -55,9 +55,13 @@ def fixed(values):
 def test_three_sites_detect_a_false_share_and_release_nothing_anywhere():
     statuses, received, _ = run(["a", "b", "c"], liar="b")
     assert received == {}
-    for name in ("a", "c"):
-        status = statuses[name]
-        assert not status["ok"] and status["error_type"] == "FalseShareError"
+    # an honest site detects the false share; the other detects it too, or is stopped first by
+    # the one that did (its abort can arrive before the false share does)
+    honest = [statuses[name] for name in ("a", "c")]
+    assert all(not s["ok"] and s["error_type"] in ("FalseShareError", "PeerAborted") for s in honest)
+    detected = [s for s in honest if s["error_type"] == "FalseShareError"]
+    assert detected
+    for status in detected:
         assert "'reveal'" in status["message"] and "nothing was released" in status["message"]
         assert "cannot be told which" in status["message"]  # three sites: not attributable
     assert not statuses["b"]["ok"]  # the site that lied stopped too: the others told it
@@ -67,9 +71,12 @@ def test_three_sites_detect_a_false_share_and_release_nothing_anywhere():
 def test_four_sites_in_detection_mode_name_the_site():
     statuses, received, _ = run(["a", "b", "c", "d"], liar="c")
     assert received == {}
-    for name in ("a", "b", "d"):
-        assert statuses[name]["error_type"] == "FalseShareError"
-        assert "party 'c' sent shares that do not fit" in statuses[name]["message"]
+    honest = [statuses[name] for name in ("a", "b", "d")]
+    assert all(not s["ok"] and s["error_type"] in ("FalseShareError", "PeerAborted") for s in honest)
+    detected = [s for s in honest if s["error_type"] == "FalseShareError"]
+    assert detected  # the first to detect may stop the others before the false share reaches them
+    for status in detected:
+        assert "party 'c' sent shares that do not fit" in status["message"]
 
 
 @pytest.mark.parametrize("names", [["a", "b", "c", "d"], ["a", "b", "c", "d", "e"]])
