@@ -11,8 +11,10 @@ share off the degree-d polynomial means some party reported a false one.
   every site and writes to the audit log.
 - ``verify = "off"``: the first d + 1 shares are used, unchecked.
 
-Multiplications open products at degree 2t, which can be checked only where n > 3t (corrected
-where n > 4t); a session's status says which of its openings are checked.
+Multiplications open masked products at degree 2t, so inside a product (``d = 2t``) a false
+share is detected only where n > 3t, and corrected and its sender named only where n > 4t; with
+n <= 3t (3 sites with t = 1, and every default threshold but 4 sites') it is not noticed and the
+product is wrong. :func:`guarantee` says which holds for each degree; a session's status says it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,22 @@ def check_settings(n: int, threshold: int | None, verify: str | None) -> tuple[i
             f'{(n - 1) // 3} >= 1, more sites, or verify = "detect".'
         )
     return t, mode
+
+
+#: What a checked opening of degree d does about a false share (see :func:`guarantee`).
+UNCHECKED, DETECTED, NAMED, CORRECTED = "unchecked", "detected", "detected and named", "corrected and named"
+
+
+def guarantee(n: int, t: int, verify: str, degree: int) -> str:
+    """What an opening of a degree-``degree`` sharing does about false shares from up to t of the
+    n parties, in verification mode ``verify`` (the reference text's rule: n - d > t detects,
+    n - d > 2t corrects): releases and the protocol's own openings are degree t, the masked
+    product of a multiplication is degree 2t."""
+    if verify == "off" or n - degree <= t:
+        return UNCHECKED
+    if n - degree <= 2 * t:
+        return DETECTED
+    return CORRECTED if verify == "correct" else NAMED
 
 
 def settings(ctx: ProtocolContext) -> tuple[int, str]:
@@ -149,8 +167,14 @@ def reconstruct_checked(ctx: ProtocolContext, ys: list[Array], degree: int, labe
             f"({ctx.step}); nothing was released. Check that site's installation and session, then re-run the cell.",
             parties=who,
         )
+    why = (
+        f"a product's masked value is opened at degree 2t = {degree}, where {n} sites with threshold {t} can detect "
+        f"a false share but neither correct it nor tell whose (that needs n > 4t: {4 * t + 1} or more sites)"
+        if degree > t
+        else f"with {n} sites and threshold {t} it cannot be told which (that needs n > 3t: {3 * t + 1} or more sites)"
+    )
     raise FalseShareError(
         f"the shares opened at step '{label}' ({ctx.step}) do not lie on one polynomial: some site sent a false share, "
-        f"and with {n} sites it cannot be told which; nothing was released. Re-run the cell; if it happens again, "
-        "check every site's installation (more sites, or a smaller threshold, let the culprit be named).",
+        f"and {why}; nothing was released. Re-run the cell; if it happens again, check every site's installation "
+        "(more sites, or a smaller threshold, let the culprit be named).",
     )

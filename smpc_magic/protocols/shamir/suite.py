@@ -18,7 +18,7 @@ from .. import fixed_point
 from ..base import Array, Codec, DealerLogic, DealerRequest, InputSharing, MaterialNeed, MaterialSource, ProtocolSuite
 from . import arithmetic, comparison, field
 from .material import PrssMaterial
-from .opening import check_settings, open_shares, settings
+from .opening import UNCHECKED, check_settings, guarantee, open_shares, settings
 from .sharing import ShamirInputSharing
 
 if TYPE_CHECKING:
@@ -139,18 +139,20 @@ class ShamirSuite(ProtocolSuite):
 
     def describe(self, n_parties: int, options: Mapping[str, Any]) -> str:
         t, verify = check_settings(n_parties, options.get("threshold"), options.get("verify"))
-        checked = {
-            "detect": "false shares are detected" + (" and the sender named" if n_parties - t > 2 * t else ""),
-            "correct": "false shares are corrected and the sender named",
-            "off": "shares are not checked",
-        }[verify]
-        products = (
-            "products' openings are checked too"
-            if n_parties > 3 * t and verify != "off"
-            else ("products' openings (degree 2t) cannot be checked with so few sites" if verify != "off" else "")
+        if verify == "off":
+            return (
+                f"shamir (no dealer): threshold t = {t} of {n_parties} sites (any {t} together learn nothing), "
+                "verify = 'off': shares are not checked"
+            )
+        openings = guarantee(n_parties, t, verify, t)
+        products = guarantee(n_parties, t, verify, 2 * t)
+        inside = (
+            f"inside products (opened at degree 2t) false shares are {products}"
+            if products != UNCHECKED
+            else "inside products (opened at degree 2t) false shares are not noticed with so few sites for this "
+            "threshold (that needs n > 3t): a site sending one can make a result wrong"
         )
-        extra = f"; {products}" if products else ""
         return (
             f"shamir (no dealer): threshold t = {t} of {n_parties} sites (any {t} together learn nothing), "
-            f"verify = {verify!r}: {checked}{extra}"
+            f"verify = {verify!r}: in openings false shares are {openings}; {inside}"
         )
