@@ -1,13 +1,16 @@
 """The custodian's side of a site: review and approve (or revoke) cells, read the policy.
 
 Shared by ``smpc approve`` and the approval panel in the custodian's own notebook. A custodian
-needs the session file and the site's key file; every approval and revocation is signed with
-the site's key and also recorded in the site's audit chain.
+needs the session file and their own custodian key (``smpc custodian keygen``; by default
+``keys/SITE.custodian.key``), never the site's CurveZMQ key: every approval and revocation is
+signed with the custodian key. Where the site's key file is also at hand (a local demo, or a
+custodian on the site's machine), each is recorded in the site's audit chain too.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import re
 import shlex
 from dataclasses import asdict
@@ -16,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kernel_bridge.errors import SessionFileError
 from kernel_bridge.keys import load_keypair
 from kernel_bridge.session import SessionConfig, load_session
 
@@ -23,7 +27,7 @@ from ..errors import PolicyError
 from ..governance.approvals import ApprovalBook, CellRequest
 from ..governance.audit_chain import AuditChain, audit_path
 from ..governance.policy import SitePolicy, site_policy, strictest
-from ..governance.signing import SigningKey
+from ..governance.signing import CustodianKey, SigningKey, custodian_key_path
 from ..schema import load_schema
 from .oversight import cell_request
 
@@ -31,13 +35,50 @@ from .oversight import cell_request
 class Custodian:
     """One site's custodian: its approvals, its policy, its audit chain."""
 
-    def __init__(self, session: str | Path | SessionConfig, site: str, key_path: str | Path | None = None):
+    def __init__(
+        self,
+        session: str | Path | SessionConfig,
+        site: str,
+        key_path: str | Path | None = None,
+        custodian_key: str | Path | None = None,
+    ):
         self.config = session if isinstance(session, SessionConfig) else load_session(session)
         self.config.index(site)  # a clear error for a name not in the session
         self.site = site
+        #: where the site's files are: its policy, approvals and custodian public key sit beside it
         self.key_path = Path(key_path) if key_path else self.config.default_key_path(site)
-        self.signer = SigningKey(load_keypair(self.key_path))
-        self.book = ApprovalBook(self.key_path, self.signer)
+        self.custodian_key_path = Path(custodian_key) if custodian_key else custodian_key_path(self.key_path)
+        self.book = ApprovalBook(self.key_path)
+
+    def _signing_book(self) -> ApprovalBook:
+        """The approvals, with the custodian's key to sign (loaded only when signing)."""
+        if self.book.custodian is None:
+            self.book.custodian = CustodianKey.load(self.custodian_key_path)
+        return self.book
+
+    def keygen(self, force: bool = False) -> tuple[Path, Path, list[Path]]:
+        """Make the custodian's key: the private half at ``custodian_key_path`` (0600, in a 0700
+        folder), the public half beside the site's key for the kernel. Returns both paths and the
+        approvals files set aside (signed with a replaced key, they no longer count)."""
+        public = self.book.public_path
+        if self.custodian_key_path.resolve() == self.key_path.resolve():
+            raise PolicyError("the custodian key must be a file of its own, not the site's key file")
+        if (public.exists() or self.custodian_key_path.exists()) and not force:
+            raise PolicyError(
+                f"{public if public.exists() else self.custodian_key_path} exists: this site has a custodian key. "
+                "--force replaces it; every approval signed with the old key then stops counting"
+            )
+        key = CustodianKey.generate()
+        key.write(self.custodian_key_path, self.site)
+        retired = []
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+        for path in (self.book.path, self.book.head_path):
+            if path.exists():
+                aside = path.with_name(f"{path.name}.retired-{stamp}")
+                path.rename(aside)
+                retired.append(aside)
+        key.write_public(public, self.site)
+        return self.custodian_key_path, public, retired
 
     @property
     def policy(self) -> SitePolicy | None:
@@ -61,17 +102,22 @@ class Custodian:
         return self.book.pending_request(cell)
 
     def approve(self, request: CellRequest, by: str = "") -> str:
-        digest = self.book.approve(request, by=by)
+        digest = self._signing_book().approve(request, by=by)
         self._audit({"kind": "approval", "action": "approve", "digest": digest, "request": asdict(request), "by": by})
         return digest
 
     def revoke(self, digest: str, by: str = "") -> str:
-        full = self.book.revoke(digest, by=by)
+        full = self._signing_book().revoke(digest, by=by)
         self._audit({"kind": "approval", "action": "revoke", "digest": full, "by": by})
         return full
 
     def _audit(self, record: dict[str, Any]) -> None:
-        chain = AuditChain(audit_path(self.config.directory, self.site), self.site, self.config.session_id, self.signer)
+        """Also in the site's audit chain, where the site's key is at hand (it signs that chain)."""
+        try:
+            signer = SigningKey(load_keypair(self.key_path))
+        except (OSError, SessionFileError):
+            return  # the approvals file is the custodian's own signed record
+        chain = AuditChain(audit_path(self.config.directory, self.site), self.site, self.config.session_id, signer)
         chain.append(record)
 
 

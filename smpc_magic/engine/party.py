@@ -86,11 +86,12 @@ class Party:
         self.index = self.config.index(name)
         self.key_path = Path(key_path or self.config.default_key_path(name))
         self.keys = load_keypair(self.key_path)
-        self.signer = SigningKey(self.keys)
-        #: this site's custodian's policy (beside the key file) and approvals; peers see the policy
+        self.signer = SigningKey(self.keys)  # the site's audit key (the kernel writes the audit log)
+        #: this site's custodian's policy (beside the key file) and approvals; peers see the policy.
+        #: The approvals are checked with the custodian's public key only: this side cannot sign one
         self._policy_from_file = isinstance(policy, str)
         self.policy: SitePolicy | None = site_policy(self.key_path) if isinstance(policy, str) else policy
-        self.approvals = ApprovalBook(self.key_path, self.signer)
+        self.approvals = ApprovalBook(self.key_path)
         self.policy_digests: dict[str, str] = {}  # site -> policy digest seen in the last rendezvous
         self.kept_facts: dict[str, ReleaseFacts] = {}  # kept secret -> the rows behind it, for later releases
         self.schema = load_schema(self.config.schema_path) if self.config.schema_path else None
@@ -247,7 +248,11 @@ class Party:
                 keep=keep_names,
                 partial=partial,
             )
-            my_meta.update(oversight.rendezvous_fields(self.policy, self.approvals, request))
+            try:
+                my_meta.update(oversight.rendezvous_fields(self.policy, self.approvals, request))
+            except PolicyError as exc:  # approvals that cannot be trusted approve nothing; every site stops
+                policy_error = policy_error or exc
+                my_meta.update(oversight.rendezvous_fields(self.policy, None, request))
             my_meta["policy_error"] = policy_error is not None
             saved_timeout, label = mesh.timeout, "agree on the cell"
             mesh.timeout = float(timeout) if timeout is not None else mesh.timeout

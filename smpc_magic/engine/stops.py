@@ -57,10 +57,12 @@ def encoding_errors(
 
 
 def policy_errors(mine: PolicyError | None, metas: Mapping[int, Mapping[str, Any]], names: list[str]) -> None:
-    """Every site stops when any site's policy file could not be read; nothing was shared."""
+    """Every site stops when any site's policy file could not be read, or its approvals could not
+    be trusted; nothing was shared."""
     site = _together(mine, metas, names, "policy_error")
     if site:
         raise PolicyError(
-            f"the policy file of site {site!r} could not be read, so no rules are known for that site; nothing "
-            "was shared. That site's notebook says what is wrong; its custodian fixes the file."
+            f"the policy file of site {site!r} could not be read, or its approvals cannot be trusted, so no rules "
+            "are known for that site; nothing was shared. That site's notebook says what is wrong; its custodian "
+            "fixes the file."
         )

@@ -1,11 +1,14 @@
 """A site's audit log as a tamper-evident chain: JSON lines, each carrying the hash of the
-record before it and signed with the site's signing key.
+record before it and signed with the site's audit key.
 
 Editing a record breaks its hash (or, re-hashed, its signature); removing or reordering
 records breaks the sequence numbers and the links; removing the last records disagrees with
-the signed head file kept beside the log. :func:`verify_chain` reports every such problem.
-Someone who holds the site's key can rewrite the whole chain: keep a copy of the head (or
-compare computation ids with the peers' logs) where that matters.
+the signed head file kept beside the log. :func:`verify_chain` reports every such problem. It
+checks against the key it is given, never one the log names: the audit key is computed from
+the site's public CurveZMQ key in the session file (:func:`.signing.audit_public_key`), so a
+chain rewritten with any other key fails. Someone who holds the site's key (its kernel) can
+rewrite the whole chain: keep a copy of the head (or compare computation ids with the peers'
+logs) where that matters.
 """
 
 from __future__ import annotations
@@ -74,15 +77,24 @@ class AuditChain:
         self._retire_unchained_log()
 
     def _retire_unchained_log(self) -> None:
-        """A log written before audit chains is kept aside, and a new chain starts."""
+        """A log written before audit chains, or signed with an earlier key scheme, is kept
+        aside (with its head), and a new chain starts."""
         if self.path.exists() and self.path.stat().st_size:
             first = self.path.read_text().splitlines()[0]
             try:
-                chained = "hash" in json.loads(first)
-            except json.JSONDecodeError:
-                chained = True  # a damaged chain is for verify to report, not to hide
+                record = json.loads(first)
+                chained = "hash" in record
+                other_key = record.get("kind") == "genesis" and record.get("signing_key") != self.signer.public_hex
+            except (json.JSONDecodeError, AttributeError):
+                chained, other_key = True, False  # a damaged chain is for verify to report, not to hide
             if not chained:
                 self.path.rename(self.path.with_name(self.path.stem + ".unchained.jsonl"))
+            elif other_key:
+                stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+                head = head_path(self.path)
+                if head.exists():
+                    head.rename(head.with_name(f"{self.path.stem}.other-key-{stamp}.head.json"))
+                self.path.rename(self.path.with_name(f"{self.path.stem}.other-key-{stamp}.jsonl"))
 
     def _tail(self) -> tuple[int, str]:
         records = self.records()
@@ -134,9 +146,10 @@ class ChainReport:
         return not self.problems
 
 
-def verify_chain(path: str | os.PathLike[str], signing_key: str | None = None) -> ChainReport:
-    """Check every link, hash and signature, and the head. ``signing_key`` (hex) is the site's
-    key to check against; without it the key the genesis record names is used."""
+def verify_chain(path: str | os.PathLike[str], signing_key: str) -> ChainReport:
+    """Check every link, hash and signature, and the head, against ``signing_key`` (hex): the
+    site's audit key from a trusted source (``audit_public_key`` of its session-file key), never
+    the key the log names."""
     path = Path(path)
     report = ChainReport(path)
     if not path.exists():
@@ -162,9 +175,9 @@ def verify_chain(path: str | os.PathLike[str], signing_key: str | None = None) -
     named = str(genesis.get("signing_key", "")) if genesis.get("kind") == "genesis" else ""
     if genesis.get("kind") != "genesis" or genesis.get("seq") != 0:
         report.problems.append("record 0 is not the genesis record: the start of the log was removed")
-    key = signing_key or named
+    key = signing_key
     report.signing_key = key
-    if signing_key and named and named != signing_key:
+    if named and named != signing_key:
         report.problems.append("the log names a signing key that is not this site's: it was rewritten elsewhere")
     prev = GENESIS
     for i, record in enumerate(records):

@@ -65,7 +65,7 @@ class ApprovalPanel:
 
     def _approve(self, request: CellRequest) -> None:
         digest = self.custodian.approve(request, by=self.by)
-        self.message.value = f"approved {html.escape(digest[:16])}, signed with this site's key"
+        self.message.value = f"approved {html.escape(digest[:16])}, signed with this site's custodian key"
         self.refresh()
 
     def _revoke(self, digest: str) -> None:
@@ -79,9 +79,13 @@ class ApprovalPanel:
         return bundle
 
 
-def approval_panel(session: str | Path, site: str, key: str | Path | None = None, by: str = "") -> object:
-    """The custodian's approval panel for ``site`` (a text listing where widgets are unavailable)."""
-    custodian = Custodian(session, site, key)
+def approval_panel(
+    session: str | Path, site: str, key: str | Path | None = None, by: str = "", custodian_key: str | Path | None = None
+) -> object:
+    """The custodian's approval panel for ``site`` (a text listing where widgets are unavailable).
+    ``custodian_key``: the custodian's private key file (default ``keys/SITE.custodian.key``),
+    read when a button signs."""
+    custodian = Custodian(session, site, key, custodian_key)
     try:
         return ApprovalPanel(custodian, by)
     except ImportError:

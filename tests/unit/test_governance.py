@@ -11,7 +11,13 @@ from smpc_magic.errors import PolicyError
 from smpc_magic.governance.approvals import ApprovalBook, CellRequest
 from smpc_magic.governance.audit_chain import AuditChain, verify_chain
 from smpc_magic.governance.policy import OPEN, SitePolicy, load_policy, policy_path, strictest, write_policy
-from smpc_magic.governance.signing import SigningKey, verify
+from smpc_magic.governance.signing import (
+    CustodianKey,
+    SigningKey,
+    audit_public_key,
+    custodian_public_path,
+    verify,
+)
 
 
 @pytest.fixture
@@ -19,6 +25,15 @@ def key(tmp_path):
     keys = generate_keypair()
     path = write_keypair(tmp_path / "keys" / "north.key", keys, "north")
     return path, SigningKey(keys)
+
+
+@pytest.fixture
+def custodian(key):
+    """The custodian's own key; its public half beside the site's key, where the kernel reads it."""
+    path, _ = key
+    custodian = CustodianKey.generate()
+    custodian.write_public(custodian_public_path(path), "north")
+    return custodian
 
 
 def test_the_written_policy_reads_back_with_datashield_defaults(tmp_path):
@@ -90,9 +105,9 @@ def request(code="total = x.sum()", reveal=("total",)) -> CellRequest:
     return CellRequest("s1", code, list(reveal), ["north", "south"], "p" * 64, "")
 
 
-def test_approval_is_of_the_exact_request_and_can_be_revoked(key):
-    path, signer = key
-    book = ApprovalBook(path, signer)
+def test_approval_is_of_the_exact_request_and_can_be_revoked(key, custodian):
+    path, _ = key
+    book = ApprovalBook(path, custodian)
     first = request()
     assert not book.is_approved(first.digest)
     book.add_pending(first)
@@ -106,20 +121,20 @@ def test_approval_is_of_the_exact_request_and_can_be_revoked(key):
     assert not book.is_approved(first.digest)
 
 
-def test_an_edited_or_foreign_approval_is_refused_not_skipped(key):
-    path, signer = key
-    book = ApprovalBook(path, signer)
+def test_an_edited_or_foreign_approval_is_refused_not_skipped(key, custodian):
+    path, _ = key
+    book = ApprovalBook(path, custodian)
     book.approve(request())
     line = json.loads(book.path.read_text())
     line["request"]["reveal"] = ["total", "everything"]
     book.path.write_text(json.dumps(line) + "\n")
-    with pytest.raises(PolicyError, match="not signed by this site's key"):
+    with pytest.raises(PolicyError, match="not signed by the custodian's key"):
         book.is_approved(request().digest)
-    forged = ApprovalBook(path, SigningKey(generate_keypair()))  # someone else's key, same file
     book.path.unlink()
-    forged.approve(request())
-    with pytest.raises(PolicyError, match="line 1"):
-        book.is_approved(request().digest)
+    book.head_path.unlink()
+    forged = ApprovalBook(path, CustodianKey.generate())  # someone else's key, same file
+    with pytest.raises(PolicyError, match="not the one in"):
+        forged.approve(request())
 
 
 def chain_with(tmp_path, signer, n=5) -> AuditChain:
@@ -173,8 +188,9 @@ def test_a_record_edited_and_rehashed_fails_its_signature(tmp_path, key):
 
 def test_a_chain_rewritten_with_another_key_is_not_the_sites(tmp_path, key):
     _, signer = key
-    chain = chain_with(tmp_path, SigningKey(generate_keypair()))
-    assert verify_chain(chain.path).ok  # consistent in itself...
+    other = SigningKey(generate_keypair())
+    chain = chain_with(tmp_path, other)
+    assert verify_chain(chain.path, other.public_hex).ok  # consistent in itself...
     report = verify_chain(chain.path, signer.public_hex)  # ...but not signed by this site
     assert not report.ok and any("not this site's" in p for p in report.problems)
 
@@ -199,6 +215,7 @@ def test_the_custodians_panel_and_command_line_approve_the_request_the_sites_com
     from smpc_magic.jupyter.custodian import ApprovalPanel, approval_text
 
     session = new_session(["north", "south"], tmp_path, with_dealer=False)
+    assert main(["custodian", "keygen", str(session), "--as", "north"]) == 0
     custodian = Custodian(session, "north")
     cell = tmp_path / "cell.smpc"
     cell.write_text("%%smpc --reveal m, n --to south --public k\nm = x.sum() * k\nn = x.shape[0]")
@@ -225,7 +242,8 @@ def test_the_custodians_panel_and_command_line_approve_the_request_the_sites_com
     assert len(custodian.approved()) == 1
     records = [json.loads(line) for line in (tmp_path / "audit-north.jsonl").read_text().splitlines()]
     assert [r.get("action") for r in records[1:]] == ["approve", "approve", "revoke"]
-    assert verify_chain(tmp_path / "audit-north.jsonl", custodian.signer.public_hex).ok
+    north_public = custodian.config.parties[0].public_key
+    assert verify_chain(tmp_path / "audit-north.jsonl", audit_public_key(north_public)).ok
     monkeypatch.setattr("builtins.input", lambda _: "n")  # asked, and declined
     assert main(["approve", str(session), str(cell), "--as", "north", "--public-values", str(values)]) == 1
 
