@@ -48,10 +48,15 @@ def custodian_policy(board: str) -> list[dict]:
         return [
             markdown(
                 "North's custodian writes the policy with the documented defaults (DataSHIELD's: no released count "
-                "between 1 and 2, at least 3 rows behind a statistic, ...) and requires **approval of every cell**."
+                "between 1 and 2, at least 3 rows behind a statistic, ...) and requires **approval of every cell**. "
+                "Approvals are signed with the custodian's own key, not the board's: `smpc custodian keygen` makes it, "
+                "and the analyst's kernel gets only its public half (`north.custodian.pub`), so it can check an "
+                "approval but never make one. (In this demo the private key sits in the keys folder; a real custodian "
+                "keeps it on their own account, `--out FILE`, and approves with `--custodian-key FILE`.)"
             ),
             code(
                 'smpc(["policy", "new", session, "--as", SITE, "--require-approval", "--force"]);\n'
+                'smpc(["custodian", "keygen", session, "--as", SITE, "--force"]);\n'
                 'print(open(f"{key_dir}/{SITE}.policy.toml").read())'
             ),
         ]
@@ -78,7 +83,7 @@ def plan_approval() -> list[dict]:
         markdown(
             "## Custodian: approve the analysis plan\n\nThe research team agreed the plan: three cells, each "
             "releasing to every board. The analysts sent them as files; north's custodian reviews each one (its code, "
-            "what it releases and to whom, the rules that will apply) and approves it, signed with north's key."
+            "what it releases and to whom, the rules that will apply) and approves it, signed with the custodian's key."
         )
     ]
     for name, text in PLAN.items():
@@ -158,8 +163,8 @@ key_dir = os.path.join(os.path.dirname(session), "keys")  # the site's key file,
             code("print(rate.summary())\n%smpc policy"),
             markdown(
                 "## Custodian: the audit log\n\nEvery cell, release, rule checked, approval and refusal is a "
-                "record in a hash chain signed with the board's key; `smpc audit verify` detects an edited, "
-                "removed or reordered record."
+                "record in a hash chain signed with the board's key; `smpc audit verify` checks it against the "
+                "board's public key in the session file and detects an edited, removed or reordered record."
             ),
             code("%smpc audit"),
             code(

@@ -33,6 +33,7 @@ def study(tmp_path_factory):
     config = load_session(session)
     # north's custodian requires approval of every cell; south keeps the defaults; west has no policy
     assert smpc("policy", "new", str(session), "--as", "north", "--require-approval").returncode == 0
+    assert smpc("custodian", "keygen", str(session), "--as", "north").returncode == 0  # signs north's approvals
     write_policy(policy_path(config.default_key_path("south")), SitePolicy(), "south")
     with dealer_process(session), connected_sites(session, directory, NAMES) as sites:
         data = [
