@@ -41,6 +41,8 @@ _REFUSED_NODES: list[tuple[type | tuple[type, ...], str]] = [
     ((ast.With, ast.AsyncWith), "with statements"),
     ((ast.AsyncFunctionDef, ast.AsyncFor, ast.Await), "async code"),
     ((ast.Yield, ast.YieldFrom), "generators (yield)"),
+    # a caught error would let a cell observe a check, one bit per try; every error stops the cell
+    ((ast.Try, ast.TryStar), "try/except (an error in a %%smpc cell stops the whole cell at every site)"),
 ]
 
 #: Attribute names that reach formatting internals, classes, native code or files: never a

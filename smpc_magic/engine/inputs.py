@@ -17,8 +17,10 @@ from ..protocols.base import Array, Codec, InputSharing
 from ..protocols.context import ProtocolContext
 from ..secret.array import SecretArray
 from ..secret.bounds import Bound
+from ..secret.compare import indicator
 from ..secret.core import align
 from ..secret.frames import SecretFrame, flatten_private, split_key
+from ..secret.provenance import Provenance
 from .streams import LocalStream, is_streamed, streamed_frames
 
 Declared = Mapping[int, Mapping[str, Mapping[str, Any]]]  # party -> input key -> {"shape", "scale", "bound"}
@@ -109,8 +111,19 @@ def share_inputs(
             info = declared[owner][key]
             part = SecretArray(ctx, share, int(info["scale"]), input_bound(info, len(shape)))
             parts.append(part.reshape(1) if len(owners) > 1 and part.ndim == 0 else part)
-        arrays[key] = parts[0] if len(parts) == 1 else _pooled(parts)
+        arrays[key] = _with_rows(parts[0] if len(parts) == 1 else _pooled(parts), owners, [p.shape for p in parts])
     return {**_regroup_frames(arrays, declared), **frames}
+
+
+def _with_rows(secret: SecretArray, owners: list[int], shapes: list[tuple[int, ...]]) -> SecretArray:
+    """An input's provenance: row ``i`` of the pooled rows is input row ``i``, of the site that
+    gave it; a 0/1 integer column is a secret selection of its rows (a count when summed)."""
+    row_sites = np.concatenate([np.full(shape[0] if shape else 1, owner) for owner, shape in zip(owners, shapes)])
+    secret._prov = Provenance.rows(row_sites, secret.ndim)
+    lo, hi = secret._bound.lo, secret._bound.hi
+    if secret.ndim == 1 and secret._scale == 0 and float(lo.min()) >= 0 and float(hi.max()) <= 1:
+        indicator(secret)
+    return secret
 
 
 def _pooled(parts: list[SecretArray]) -> SecretArray:

@@ -39,6 +39,7 @@ from ..protocols.context import ProtocolContext
 from ..protocols.prg import new_seed
 from ..protocols.registry import get_suite
 from ..schema import load_schema
+from ..stats import checks
 from . import inputs, oversight, public_functions, rendezvous, stops, streams
 from .cell_policy import check_column_attributes
 from .outcome import CellOutcome
@@ -317,7 +318,9 @@ class Party:
                 namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns})
                 # 4. disclosure control, then release
                 label = "check the releases against the sites' policies"
-                rules = check_releases(namespace, reveal_names, effective.rules, facts)
+                # the statistics' deferred checks open only where something leaves the cell
+                pending = checks.pending(ctx) if reveal_names or keep_names else []
+                rules = check_releases(namespace, reveal_names, effective.rules, facts, pending)
                 label = "reveal"
                 values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
                 if self.suite.confirms_release(ctx.options):

@@ -88,5 +88,7 @@ def rebind(value: object, ctx: Any) -> object:
     if isinstance(value, SecretFrame):
         return SecretFrame({c: rebind(value[c], ctx) for c in value.columns})  # type: ignore[misc]
     if isinstance(value, SecretCore):
-        return type(value)(ctx, value._share, value._scale, value._bound)
+        kept = type(value)(ctx, value._share, value._scale, value._bound, prov=value._prov)
+        kept._statistic = value._statistic
+        return kept
     raise TypeError(f"cannot keep a {type(value).__name__}")

@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DisclosureError
+from ..errors import DisclosureError, NumericalRangeError
 from ..secret.array import SecretArray
-from ..secret.compare import argmax
+from ..secret.compare import argmax, stacked_signs
 from ..secret.core import SecretCore, reveal
 from ..secret.frames import SecretFrame
-from ..secret.precision import public_bound, scale_of
 from ..stats.disclosure import COUNT, DOMINANCE, LEVELS, PARAMETERS, ROW_VALUE, ROWS, Requirement, requirements_of
 from ..stats.results import FIELD_SEPARATOR, SecretResult
 from .policy import SitePolicy
@@ -60,86 +59,226 @@ class RuleOutcome:
 
 
 class _Check:
-    """A rule's verdict for one release: public (known now) or a secret count of violations."""
+    """A rule's verdict for one release: public (known now) or a secret 0/1 flag of a violation."""
 
     def __init__(self, name: str, rule: str, threshold: str, violations: Any, hint: str):
         self.name, self.rule, self.threshold, self.violations, self.hint = name, rule, threshold, violations, hint
 
+    @property
+    def secret(self) -> bool:
+        return isinstance(self.violations, SecretCore)
+
+
+#: the label of the one opening of a cell's disclosure bit and statistics' check bit
+VERDICT = "verdict"
+
 
 def check_releases(
-    namespace: Mapping[str, object], names: Sequence[str], policy: SitePolicy, facts: ReleaseFacts
+    namespace: Mapping[str, object],
+    names: Sequence[str],
+    policy: SitePolicy,
+    facts: ReleaseFacts | None = None,
+    pending: Sequence[Any] = (),
 ) -> list[RuleOutcome]:
-    """Check every rule for every release; raise :class:`DisclosureError` for the first failure
-    (after all bits are open, so every party raises the same), or return what passed."""
+    """Check every rule for every release, from what each release is derived from (its
+    provenance, kept by the engine) and what the statistics declared; return what passed.
+
+    A rule decided by public facts (rows behind it, sites, row-level) stops the cell at once,
+    naming the release and the rule. The rules that need secret data are checked inside the
+    computation; with the statistics' deferred assumption checks (``pending``, each a secret
+    0/1 flag and the error it stands for), exactly two bits are opened, to every party, in one
+    round: whether every rule held and whether every assumption held. So a cell opens at most
+    two bits besides its releases, whatever its code; no check is observable before the end."""
     checks: list[_Check] = []
     for name in names:
         base, _, only = name.partition(FIELD_SEPARATOR)
         value = namespace.get(base)
         if value is None:
             continue  # the release step names the missing variable
-        checks += _checks_for(name, value, only or None, policy, facts)
-    secret = [c for c in checks if isinstance(c.violations, SecretCore)]
-    if secret:
-        totals: Any = np.concatenate([c.violations.reshape(1) for c in secret])
-        opened = reveal({"disclosure": totals > 0.5})
-        assert opened is not None  # every party is a recipient
-        for c, bit in zip(secret, np.atleast_1d(opened["disclosure"])):
-            c.violations = bool(round(float(bit)))
+        checks += _checks_for(name, value, only or None, policy)
+    for check in pending:  # an assumption's bit is itself a release: the same public rules apply
+        checks += [c for c in _derived(f"the check of {check.what}", check.flag, policy) if not c.secret]
     for c in checks:
-        if c.violations:
-            raise DisclosureError(
-                f"release withheld at every site: {c.name!r} failed the {c.rule} rule of the sites' policies "
-                f"({c.hint}). Nothing of this cell was released.",
-                rule=c.rule,
-                name=c.name,
-            )
+        if not c.secret and c.violations:
+            raise _withheld(c)
+    secret = [c for c in checks if c.secret]
+    if secret or pending:
+        rule_bits: Any = [c.violations.reshape(1) for c in secret]
+        check_bits: Any = [p.flag.reshape(1) for p in pending]
+        verdicts = []
+        for bits in (rule_bits, check_bits):
+            total: Any = np.concatenate(bits).sum() if bits else None
+            verdicts.append(total)
+        present = [v for v in verdicts if v is not None]
+        stacked: Any = np.concatenate([v.reshape(1) for v in present]) > 0.5
+        opened = reveal({VERDICT: stacked}, label=VERDICT)
+        assert opened is not None  # every party is a recipient
+        bits_open = [bool(round(float(b))) for b in np.atleast_1d(opened[VERDICT])]
+        rules_failed = bits_open.pop(0) if verdicts[0] is not None else False
+        checks_failed = bits_open.pop(0) if verdicts[1] is not None else False
+        if rules_failed:
+            raise _withheld_secretly(secret)
+        if checks_failed:
+            raise _assumption_failed(pending)
     return [RuleOutcome(c.name, c.rule, c.threshold, True) for c in checks]
 
 
-def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy, facts: ReleaseFacts) -> list[_Check]:
+def _withheld(c: _Check) -> DisclosureError:
+    return DisclosureError(
+        f"release withheld at every site: {c.name!r} failed the {c.rule} rule of the sites' policies "
+        f"({c.hint}). Nothing of this cell was released.",
+        rule=c.rule,
+        name=c.name,
+    )
+
+
+def _withheld_secretly(secret: list[_Check]) -> DisclosureError:
+    if len(secret) == 1:
+        return _withheld(secret[0])
+    listed = "; ".join(f"{c.name!r}: {c.rule} ({c.hint})" for c in secret)
+    return DisclosureError(
+        "release withheld at every site: at least one of the rules checked on the pooled data failed (one bit "
+        f"says whether all held, so which one is not opened): {listed}. Nothing of this cell was released.",
+        rule=secret[0].rule if len({c.rule for c in secret}) == 1 else "several",
+        name=secret[0].name,
+    )
+
+
+def _assumption_failed(pending: Sequence[Any]) -> NumericalRangeError:
+    if len(pending) == 1:
+        return NumericalRangeError(pending[0].message)
+    listed = " | ".join(p.message for p in pending)
+    return NumericalRangeError(
+        f"a statistic's checked assumption failed, so nothing of this cell was released; one bit says whether all "
+        f"held, so which one is not opened. The checks were: {listed}"
+    )
+
+
+def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy) -> list[_Check]:
     if isinstance(value, SecretResult):
         released = [only] if only else list(value.SECRET)
         declared = requirements_of(value) or ()
         reqs = [r for r in declared if any(r.guards(f) for f in released)]
-        return _per_site(name, policy, facts) + [c for r in reqs for c in _requirement(name, r, policy)]
-    if isinstance(value, SecretFrame):
-        return _per_site(name, policy, facts) + [
-            c for column in value.columns for c in _bare(f"{name}[{column!r}]", value[column], policy, facts)
+        fields = [getattr(value, f) for f in released]
+        derived = [
+            c for f, v in zip(released, fields) if isinstance(v, SecretCore) for c in _derived(f"{name}", v, policy)
         ]
+        return _unique(derived) + [c for r in reqs for c in _requirement(name, r, policy)]
+    if isinstance(value, SecretFrame):
+        return [c for column in value.columns for c in _bare(f"{name}[{column!r}]", value[column], policy)]
     if isinstance(value, SecretCore):
         own = requirements_of(value)
-        if own is not None:
-            return _per_site(name, policy, facts) + [c for r in own for c in _requirement(name, r, policy)]
-        return _per_site(name, policy, facts) + _bare(name, value, policy, facts)
+        if own is not None and value._statistic:
+            return _derived(name, value, policy) + [c for r in own for c in _requirement(name, r, policy)]
+        return _bare(name, value, policy)
     return []  # a public value: every site could compute it
 
 
-def _per_site(name: str, policy: SitePolicy, facts: ReleaseFacts) -> list[_Check]:
-    if policy.per_site or len(facts.sites) != 1:
-        return []
-    site = next(iter(facts.sites))
-    hint = f"it is computed from the data of site {site!r} alone; the policies refuse per-site values"
-    return [_Check(name, PER_SITE, "refused", True, hint)]
+def _unique(checks: list[_Check]) -> list[_Check]:
+    seen: dict[tuple[str, str, str], _Check] = {}
+    for c in checks:
+        key = (c.name, c.rule, c.hint)
+        if key not in seen or (not seen[key].violations and c.violations is True):
+            seen[key] = c
+    return list(seen.values())
 
 
-def _bare(name: str, value: Any, policy: SitePolicy, facts: ReleaseFacts) -> list[_Check]:
-    """The rules for an array the cell computed itself."""
+def _bare(name: str, value: Any, policy: SitePolicy) -> list[_Check]:
+    """The rules for an array the cell computed itself (not an unmodified statistics result)."""
     if policy.only_statistics:
-        hint = "the policies release only results of smpc.stats functions, which declare their own rules"
+        hint = (
+            "the policies release only unmodified results of smpc.stats functions, which declare their own "
+            "rules; this one was computed by the cell"
+        )
         return [_Check(name, ONLY_STATISTICS, "yes", True, hint)]
-    out = []
-    row_level = any(d > 1 and d in facts.row_counts for d in value.shape)
-    if not policy.row_level:
-        hint = "it has one value per row of an input (row-level data); release an aggregate such as a sum or a mean"
-        out.append(_Check(name, ROW_VALUE, "refused", row_level, hint))
-    if facts.pooled_rows is not None and policy.min_rows > 0:
-        few = facts.pooled_rows < policy.min_rows
-        hint = f"fewer than {policy.min_rows} pooled rows lie behind it; pool more sites or more rows"
-        out.append(_Check(name, ROWS, str(policy.min_rows), few, hint))
-    lo, _ = public_bound(value)
-    if scale_of(value) == 0 and lo.size and float(lo.min()) >= 0:  # a whole non-negative number: a count
-        out += _requirement(name, Requirement(COUNT, value), policy)
+    return _derived(name, value, policy)
+
+
+def _derived(name: str, value: Any, policy: SitePolicy) -> list[_Check]:
+    """The rules that follow from what ``value`` is derived from (its provenance)."""
+    prov = value._prov
+    out: list[_Check] = []
+    if not policy.row_level and prov.is_row_level():
+        hint = (
+            "it holds values of individual rows (row-level data, for example a slice, a padded copy, a maximum "
+            "or one row's value); release an aggregate such as a sum or a mean over enough rows"
+        )
+        out.append(_Check(name, ROW_VALUE, "refused", True, hint))
+    fewest = prov.fewest_rows()
+    if policy.min_rows > 0 and fewest is not None:
+        hint = f"part of it is computed from only {fewest} rows, fewer than {policy.min_rows}; use more rows"
+        out.append(_Check(name, ROWS, str(policy.min_rows), fewest < policy.min_rows, hint))
+    site = prov.single_site()
+    if not policy.per_site and site is not None:
+        hint = "part of it is computed from one site's data alone; the policies refuse per-site values"
+        out.append(_Check(name, PER_SITE, "refused", True, hint))
+    threshold = max(policy.min_count, policy.min_rows)
+    if prov.selections and (threshold > 1 or not policy.zero_counts):
+        rule = COUNT if policy.min_count >= policy.min_rows else ROWS
+        hint = (
+            f"it is computed over a secret selection of rows (a comparison, a 0/1 column or a level) with fewer "
+            f"than {threshold} rows in it or out of it; merge small groups or widen the selection"
+        )
+        out.append(_Check(name, rule, str(threshold), _selection_violations(prov.selections, threshold, policy), hint))
     return out
+
+
+def _selection_violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -> Any:
+    """A secret 0/1: some selection's size k (or its complement's, n - k) lies in [1, threshold)
+    (or k is 0 where zero counts are refused). One product round and one comparison batch."""
+    pairs: list[tuple[Any, Any]] = []
+    singles: list[Any] = []
+    sizes: list[int] = []
+    for sel in selections:
+        parts = [_rows_of(f, sel.rows) for f in sel.factors]
+        if any(p is None for p in parts):
+            return True  # a selection whose rows cannot be lined up: fail closed
+        if len(parts) == 1:
+            singles.append(parts[0])
+        else:
+            pairs.append((parts[0], parts[1]))
+    ks: list[Any] = []
+    for single in singles:
+        ks.append(single.sum(axis=0).reshape(-1))
+        sizes += [single.shape[0]] * ks[-1].size
+    if pairs:
+        left = [a if a.ndim == max(a.ndim, b.ndim) else a.reshape(a.shape + (1,)) for a, b in pairs]
+        right = [b if b.ndim == max(a.ndim, b.ndim) else b.reshape(b.shape + (1,)) for a, b in pairs]
+        shapes = [np.broadcast_shapes(a.shape, b.shape) for a, b in zip(left, right)]
+        flat_a: Any = np.concatenate([(a + np.zeros(s, dtype=np.int64)).reshape(-1) for a, s in zip(left, shapes)])
+        flat_b: Any = np.concatenate([(b + np.zeros(s, dtype=np.int64)).reshape(-1) for b, s in zip(right, shapes)])
+        both: Any = flat_a * flat_b
+        offset = 0
+        for s in shapes:
+            size = int(np.prod(s))
+            block = both[offset : offset + size].reshape(s)
+            offset += size
+            ks.append(block.sum(axis=0).reshape(-1))
+            sizes += [s[0]] * ks[-1].size
+    k: Any = np.concatenate(ks)
+    n = np.asarray(sizes, dtype=np.float64)
+    small, empty, large, full = stacked_signs(
+        [k - (threshold - 0.5), k - 0.5, (n - threshold + 0.5) - k, (n - 0.5) - k]
+    )
+    # small k that is not 0, or small n - k that is not 0
+    bad: Any = small * (1 - empty) + large * (1 - full)
+    if not policy.zero_counts:
+        bad = bad + empty
+    return bad.sum()
+
+
+def _rows_of(factor: Any, rows: Any) -> Any:
+    """The part of a selection's secret factor at the input rows ``rows`` (local), or None when
+    the factor's rows are not laid out along its first axis."""
+    rowid = factor._prov.rowid
+    if factor.ndim == 0 or rowid.ndim != factor.ndim or rowid.shape[0] != factor.shape[0]:
+        return None
+    if any(d != 1 for d in rowid.shape[1:]):
+        return None
+    ids = rowid.reshape(-1)
+    if np.any(ids < 0):
+        return None
+    return factor[np.nonzero(np.isin(ids, rows))[0]]
 
 
 def _requirement(name: str, req: Requirement, policy: SitePolicy) -> list[_Check]:

@@ -23,6 +23,9 @@ class ProtocolContext:
     options: dict[str, Any] = field(default_factory=dict)
     #: what the protocol noticed and the sites should be told (e.g. a corrected false share)
     notices: list[str] = field(default_factory=list)
+    #: secret pass/fail flags of checks deferred to the end of the computation (opened together
+    #: by the engine, never one by one)
+    checks: list[Any] = field(default_factory=list)
 
     @property
     def party(self) -> int:

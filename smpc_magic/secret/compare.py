@@ -53,7 +53,20 @@ def stacked_signs(parts: list[SecretArray], magnitude_bits: int | None = None) -
 
 
 def compare_values(a: Any, b: Any, op: str) -> SecretArray:
-    """Elementwise a OP b for secrets and public values; a secret 0/1 integer array."""
+    """Elementwise a OP b for secrets and public values; a secret 0/1 integer array. Compared
+    rows are a secret selection of those rows (see :mod:`.provenance`)."""
+    return indicator(secret_arg(_compared(a, b, op)))
+
+
+def indicator(x: SecretArray) -> SecretArray:
+    """``x`` (0/1 values) marked as a secret selection of its rows: sums over it are subsets whose
+    sizes the engine checks before a release."""
+    snapshot = x._new(x._share, bound=x._bound)
+    x._prov = x._prov.as_indicator(snapshot)
+    return x
+
+
+def _compared(a: Any, b: Any, op: str) -> Any:
     ref = a if isinstance(a, SecretArray) else b
     a, b = as_secret(ref, a), as_secret(ref, b)
     if op == "<":
@@ -83,7 +96,8 @@ def where(condition: Any, a: Any, b: Any) -> SecretArray:
     a, b = align([as_secret(ref, a), as_secret(ref, b)], "smpc.where")
     mask = np.asarray(condition, dtype=bool)
     share = np.where(mask, a._share, b._share)
-    return secret_arg(a._new(share, a._scale, bound=a._bound.choose(share.shape, mask, b._bound)))
+    prov = a._prov.choose(share.shape, mask, b._prov)
+    return secret_arg(a._new(share, a._scale, bound=a._bound.choose(share.shape, mask, b._bound), prov=prov))
 
 
 def maximum(a: Any, b: Any) -> SecretArray:

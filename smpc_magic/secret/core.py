@@ -11,6 +11,7 @@ place (2**-frac_bits). Comparisons, division by secrets and numpy dispatch are a
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterator
 from typing import Any, TypeVar, cast
 
@@ -23,6 +24,7 @@ from . import scaling
 from .bounds import Bound
 from .plaintext import SECRET_HINT, RefusesPlaintext
 from .products import _multiply, _public_product, _square_bound, align, integral_dtype, public_exponent
+from .provenance import Provenance
 
 __all__ = ["SECRET_HINT", "SecretCore", "align", "as_secret", "integral_dtype", "public_exponent", "reveal"]
 
@@ -43,6 +45,7 @@ class SecretCore(RefusesPlaintext):
         bound: Bound | None = None,
         *,
         transpose_of: SecretCore | None = None,
+        prov: Provenance | None = None,
     ):
         self._ctx = ctx
         self._share: Array = np.asarray(share, dtype=ctx.suite.codec.dtype)
@@ -51,6 +54,12 @@ class SecretCore(RefusesPlaintext):
         if bound is None:  # nothing known: anything the encoding admits
             bound = Bound.symmetric(2.0 ** (ctx.suite.codec.limit_bits - self._scale), self._share.ndim)
         self._bound = bound
+        #: what it is derived from (engine-side; release rules follow from it). Unknown: fails closed
+        self._prov = prov.fitted(self._share.shape) if prov is not None else Provenance.unknown(self._share.ndim)
+        if os.environ.get("SMPC_DEBUG_PROVENANCE") and self._prov.ndim != self._share.ndim:
+            raise AssertionError(f"provenance of {self._prov.ndim} dimensions for a secret of shape {self.shape}")
+        #: an unmodified result of smpc.stats (set by smpc_magic.stats.disclosure.declare)
+        self._statistic = False
 
     # ----- public facts -------------------------------------------------------------------------
     @property
@@ -92,8 +101,12 @@ class SecretCore(RefusesPlaintext):
         return id(self)
 
     # ----- construction helpers -----------------------------------------------------------------
-    def _new(self: S, share: Array, scale: int | None = None, *, bound: Bound) -> S:
-        return type(self)(self._ctx, share, self._scale if scale is None else scale, bound)
+    def _new(self: S, share: Array, scale: int | None = None, *, bound: Bound, prov: Provenance | None = None) -> S:
+        """A secret derived from this one: its provenance is this one's unless ``prov`` says
+        otherwise (an elementwise function of this value alone keeps it)."""
+        if prov is None:
+            prov = self._prov if np.ndim(share) == self._share.ndim else Provenance.unknown(np.ndim(share))
+        return type(self)(self._ctx, share, self._scale if scale is None else scale, bound, prov=prov)
 
     def _limit_bits(self) -> int:
         return self._ctx.suite.codec.limit_bits
@@ -101,7 +114,7 @@ class SecretCore(RefusesPlaintext):
     def _with_bound(self: S, bound: Bound) -> S:
         """The same secret with a tighter bound a function proved (intersected with this one)."""
         tighter = Bound(np.maximum(self._bound.lo, bound.lo), np.minimum(self._bound.hi, bound.hi))
-        return type(self)(self._ctx, self._share, self._scale, tighter)
+        return type(self)(self._ctx, self._share, self._scale, tighter, prov=self._prov)
 
     def _at_scale(self, scale: int, operation: str = "changing the number of fractional bits") -> Array:
         """This party's share at a larger scale (exact: multiply by a public power of two)."""
@@ -122,18 +135,29 @@ class SecretCore(RefusesPlaintext):
     # ----- shape manipulation (local, free) -------------------------------------------------------
     @property
     def T(self: S) -> S:
-        return type(self)(self._ctx, self._share.T, self._scale, self._bound.transpose(), transpose_of=self)
+        return type(self)(
+            self._ctx,
+            self._share.T,
+            self._scale,
+            self._bound.transpose(),
+            transpose_of=self,
+            prov=self._prov.transpose(),
+        )
 
     def transpose(self: S, *axes: Any) -> S:
         if not axes or axes == (None,):
             return self.T
         if len(axes) == 1 and isinstance(axes[0], tuple | list):
             axes = tuple(axes[0])
-        return self._new(self._share.transpose(*axes), bound=self._bound.transpose(axes))
+        return self._new(
+            self._share.transpose(*axes), bound=self._bound.transpose(axes), prov=self._prov.transpose(axes)
+        )
 
     def reshape(self: S, *shape: Any, order: Any = "C") -> S:
         share = self._share.reshape(*shape, order=order)
-        return self._new(share, bound=self._bound.reshape(self.shape, share.shape))
+        return self._new(
+            share, bound=self._bound.reshape(self.shape, share.shape), prov=self._prov.reshape(self.shape, share.shape)
+        )
 
     def ravel(self: S) -> S:
         return self.reshape(-1)
@@ -141,22 +165,33 @@ class SecretCore(RefusesPlaintext):
     flatten = ravel
 
     def squeeze(self: S, axis: Any = None) -> S:
-        return self._new(self._share.squeeze(axis), bound=self._bound.squeeze(self.shape, axis))
+        return self._new(
+            self._share.squeeze(axis),
+            bound=self._bound.squeeze(self.shape, axis),
+            prov=self._prov.squeeze(self.shape, axis),
+        )
 
     def copy(self: S) -> S:
         return self._new(self._share.copy(), bound=self._bound)
 
     def __getitem__(self: S, index: Any) -> S:
         _check_public_index(index)
-        return self._new(self._share[index], bound=self._bound.index(self.shape, index))
+        return self._new(
+            self._share[index], bound=self._bound.index(self.shape, index), prov=self._prov.index(self.shape, index)
+        )
 
     def __setitem__(self, index: Any, value: Any) -> None:
         _check_public_index(index)
+        if self._statistic:
+            raise SecretValueError(
+                "a result of smpc.stats cannot be changed in place; compute a new array instead (e.g. y = m * 1)"
+            )
         mine, other = align([self, as_secret(self, value)], "assigning into a secret array")
         share = mine._share.copy()
         share[index] = other._share
         self._share, self._scale = share, mine._scale
         self._bound = mine._bound.assign(self.shape, index, other._bound)
+        self._prov = self._prov.assign(self.shape, index, other._prov)
 
     def __iter__(self: S) -> Iterator[S]:
         if self.ndim == 0:
@@ -175,7 +210,8 @@ class SecretCore(RefusesPlaintext):
         suite = self._ctx.suite
         if isinstance(other, SecretCore):
             a, b = align([self, cast(S, other)], "adding secrets", self._bound + other._bound)
-            return a._new(suite.add(a._share, b._share), a._scale, bound=a._bound + b._bound)
+            prov = self._prov.plus(other._prov)
+            return a._new(suite.add(a._share, b._share), a._scale, bound=a._bound + b._bound, prov=prov)
         plain = public_array(other)
         if plain is None:
             return NotImplemented
@@ -209,9 +245,10 @@ class SecretCore(RefusesPlaintext):
 
     def __mul__(self: S, other: Any) -> S:
         if isinstance(other, SecretCore):
+            prov = self._prov.times(other._prov)
             if other is self:
-                return self._product(self, "squaring a secret", _square_bound, _multiply)
-            return self._product(other, "multiplying secrets", lambda a, b: a._bound * b._bound, _multiply)
+                return self._product(self, "squaring a secret", _square_bound, _multiply, prov=prov)
+            return self._product(other, "multiplying secrets", lambda a, b: a._bound * b._bound, _multiply, prov=prov)
         plain = public_array(other)
         if plain is None:
             return NotImplemented
@@ -244,6 +281,7 @@ class SecretCore(RefusesPlaintext):
                 "a matrix product of secrets",
                 lambda a, b: a._bound.matmul(b._bound, a.shape, b.shape),
                 lambda ctx, a, b: ctx.suite.matmul(ctx, a, b),
+                prov=self._prov.matmul(other._prov, self.shape, other.shape),
             )
         plain = public_array(other)
         if plain is None:
@@ -274,7 +312,8 @@ class SecretCore(RefusesPlaintext):
                 raise scaling.overflow(f"a sum of {self.size} values", bound, self._scale, self._limit_bits())
             x = self._truncated(drop)
             bound = x._bound.sum(self.shape, axis, keepdims)
-        return x._new(self._ctx.suite.sum(x._share, axis=axis, keepdims=keepdims), bound=bound)
+        prov = self._prov.reduce(self.shape, axis, keepdims)
+        return x._new(self._ctx.suite.sum(x._share, axis=axis, keepdims=keepdims), bound=bound, prov=prov)
 
     def mean(self: S, axis: Any = None, keepdims: bool = False) -> S:
         count = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
@@ -287,7 +326,14 @@ class SecretCore(RefusesPlaintext):
 
     # ----- products -----------------------------------------------------------------------------
     def _product(
-        self: S, other: SecretCore, operation: str, bound_of: Any, multiply: Any, exact_right: bool = False
+        self: S,
+        other: SecretCore,
+        operation: str,
+        bound_of: Any,
+        multiply: Any,
+        exact_right: bool = False,
+        *,
+        prov: Provenance | None = None,
     ) -> S:
         """A product of two secrets: dropping fractional bits first if the exact product could
         break the limit before its truncation, then one truncation back to frac_bits.
@@ -302,7 +348,8 @@ class SecretCore(RefusesPlaintext):
                 raise scaling.overflow(operation, bound, a._scale + b._scale, self._limit_bits())
             a, b = a._truncated(split[0]), b._truncated(split[1])
             bound = bound_of(a, b)
-        return a._renormalise(multiply(self._ctx, a._share, b._share), a._scale + b._scale, bound)
+        prov = prov if prov is not None else self._prov.times(other._prov)
+        return a._renormalise(multiply(self._ctx, a._share, b._share), a._scale + b._scale, bound, prov)
 
     def _gram(self: S) -> S:
         """X.T @ X, opening X once; X gives up fractional bits first if the sum could overflow."""
@@ -314,16 +361,17 @@ class SecretCore(RefusesPlaintext):
                 raise scaling.overflow("X.T @ X", bound, 2 * self._scale, self._limit_bits())
             x = self._truncated(-(-drop // 2))
             bound = x._bound.transpose().matmul(x._bound, x.shape[::-1], x.shape)
-        return x._renormalise(self._ctx.suite.gram(self._ctx, x._share), 2 * x._scale, bound)
+        prov = self._prov.transpose().matmul(self._prov, self.shape[::-1], self.shape)
+        return x._renormalise(self._ctx.suite.gram(self._ctx, x._share), 2 * x._scale, bound, prov)
 
-    def _renormalise(self: S, share: Array, scale: int, bound: Bound) -> S:
+    def _renormalise(self: S, share: Array, scale: int, bound: Bound, prov: Provenance) -> S:
         """Bring a product back to at most frac_bits fractional bits (one truncation round)."""
         f = self._ctx.frac_bits
         scaling.require_fit("a product", bound, scale, self._limit_bits())
         if scale <= f:
-            return self._new(share, scale, bound=bound)
+            return self._new(share, scale, bound=bound, prov=prov)
         quotient = self._ctx.suite.div_public(self._ctx, share, 1 << (scale - f))
-        return self._new(quotient, f, bound=bound.widen(2.0**-f))
+        return self._new(quotient, f, bound=bound.widen(2.0**-f), prov=prov)
 
     def _mul_public(self: S, plain: Array, force_fixed: bool = False) -> S:
         return _public_product(self, plain, force_fixed, "multiplying by a public value", None)
@@ -369,16 +417,19 @@ def as_secret(ref: S, value: Any) -> S:
     scale = 0 if integral_dtype(plain) else ctx.frac_bits
     encoded = ctx.suite.codec.encode_public(plain, scale)
     decoded = ctx.suite.codec.decode(encoded, scale)
-    return ref._new(ctx.suite.constant(ctx, encoded), scale, bound=Bound.of_values(decoded))
+    prov = Provenance.public(plain.ndim)
+    return ref._new(ctx.suite.constant(ctx, encoded), scale, bound=Bound.of_values(decoded), prov=prov)
 
 
-def reveal(values: dict[str, SecretCore], to: list[int] | None = None) -> dict[str, Array] | None:
+def reveal(
+    values: dict[str, SecretCore], to: list[int] | None = None, label: str = "reveal"
+) -> dict[str, Array] | None:
     """Open several secrets in one round to the parties ``to`` (all by default)."""
     if not values:
         return {}
     ctx = next(iter(values.values()))._ctx
     names = list(values)
-    opened = ctx.suite.open(ctx, [values[k]._share for k in names], "reveal", to=to)
+    opened = ctx.suite.open(ctx, [values[k]._share for k in names], label, to=to)
     if opened is None:
         return None
     return {k: ctx.suite.codec.decode(v, values[k]._scale) for k, v in zip(names, opened)}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SecretValueError
-from . import compare, functions
+from . import compare, functions, provenance
 from .bounds import combine
 from .core import SecretCore, align, as_secret
 
@@ -97,7 +97,8 @@ def _joined(numpy_func: Any, arrays: Any, **kwargs: Any) -> Any:
     parts = _secrets(ref, arrays, f"np.{numpy_func.__name__}")
     share = numpy_func([p._share for p in parts], **kwargs)
     bound = combine(numpy_func, [p._bound for p in parts], [p.shape for p in parts], **kwargs)
-    return parts[0]._new(share, parts[0]._scale, bound=bound)
+    prov = provenance.joined(numpy_func, [p._prov for p in parts], [p.shape for p in parts], **kwargs)
+    return parts[0]._new(share, parts[0]._scale, bound=bound, prov=prov)
 
 
 def _concatenate(arrays: Any, axis: Any = 0, **kwargs: Any) -> Any:
@@ -148,7 +149,9 @@ _FUNCTIONS: dict[Any, Any] = {
     np.shape: lambda a: a.shape,
     np.ndim: lambda a: a.ndim,
     np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
-    np.expand_dims: lambda a, axis: a._new(np.expand_dims(a._share, axis), bound=a._bound.expand_dims(axis)),
+    np.expand_dims: lambda a, axis: a._new(
+        np.expand_dims(a._share, axis), bound=a._bound.expand_dims(axis), prov=a._prov.expand_dims(axis)
+    ),
     np.negative: lambda a: -a,
     np.add: lambda a, b: a + b,
     np.multiply: lambda a, b: a * b,

@@ -26,6 +26,7 @@ from ..protocols.context import ProtocolContext
 from .array import SecretArray
 from .bounds import Bound
 from .frames import LEVEL_SEPARATOR, OBSERVED_SUFFIX, levels_in
+from .provenance import Provenance
 
 #: At a site that holds rows: the encoded-ready values of some columns (after the study
 #: schema's transformations), one dict of float64 or int64 arrays per block, checked.
@@ -197,6 +198,10 @@ class StreamedFrame:
     __array_ufunc__ = __array_function__ = _refuse
 
     # ----- aggregates (used by smpc.stats) ------------------------------------------------------
+    def _aggregate(self, ndim: int) -> Provenance:
+        """An aggregate of every pooled row of this frame's sites (each site reduced its own rows)."""
+        return Provenance.aggregate(self._owners, self.n_rows, ndim)
+
     def _local(self, keys: Sequence[str]) -> Iterator[dict[str, Array]]:
         return self._streams.readers[self.name](list(keys))
 
@@ -221,7 +226,7 @@ class StreamedFrame:
             return codec.encode_public(np.clip(flat, -1.0, 1.0), bits)
 
         both = self._streams.pooled(self._owners, (k + k * k,), local)
-        whole = SecretArray(self._streams.ctx, both, bits, Bound.of(-1.0, 1.0, 1))
+        whole = SecretArray(self._streams.ctx, both, bits, Bound.of(-1.0, 1.0, 1), prov=self._aggregate(1))
         result = (whole[:k], whole[k:].reshape(k, k))
         self._streams.cache[key] = result
         return result
@@ -252,7 +257,7 @@ class StreamedFrame:
             return codec.encode_public(total, 0)
 
         share = self._streams.pooled(self._owners, (len(left), len(right)), local)
-        return SecretArray(self._streams.ctx, share, 0, Bound.of(0.0, float(self.n_rows), 2))
+        return SecretArray(self._streams.ctx, share, 0, Bound.of(0.0, float(self.n_rows), 2), prov=self._aggregate(2))
 
     def sums(self, keys: Sequence[str]) -> SecretArray:
         """Exact secret column sums, at the finest scale of the columns."""
@@ -276,7 +281,7 @@ class StreamedFrame:
             return codec.encode_public(np.array(totals, dtype=np.int64), 0)
 
         share = self._streams.pooled(self._owners, (len(keys),), local)
-        return SecretArray(self._streams.ctx, share, scale, Bound.of(lo, hi, 1))
+        return SecretArray(self._streams.ctx, share, scale, Bound.of(lo, hi, 1), prov=self._aggregate(1))
 
 
 def extremes(frame: StreamedFrame, keys: Sequence[str]) -> SecretArray:
@@ -298,7 +303,9 @@ def extremes(frame: StreamedFrame, keys: Sequence[str]) -> SecretArray:
 
     parts = frame._streams.each(frame._owners, (2, len(keys)), local)
     bound = Bound.of(np.broadcast_to(lo, (1, 1, len(keys))), np.broadcast_to(hi, (1, 1, len(keys))), 3)
-    return SecretArray(frame._streams.ctx, np.stack(parts), scale, bound)
+    # one site's extreme value: one row's value of that site (row-level, one site)
+    prov = Provenance.rows(np.asarray(frame._owners), 3).point()
+    return SecretArray(frame._streams.ctx, np.stack(parts), scale, bound, prov=prov)
 
 
 class _Selection:

@@ -20,7 +20,7 @@ from ..secret.compare import amax, argmax, clip_below
 from ..secret.frames import LEVEL_SEPARATOR, SecretFrame
 from ..secret.functions import divide, log
 from ..secret.precision import claim_bound, public_bound, times_power_of_two, working_precision
-from .checks import any_flagged
+from .checks import require_none
 from .design import Column, columns, exactly_scaled, normalised, stacked
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
@@ -36,8 +36,10 @@ def _class_one_hot(y: Any, classes: list[Any] | None, what: str) -> tuple[Any, l
 
 
 def _require_every_class(counts: Any, what: str) -> None:
-    if any_flagged(counts < 0.5):
-        raise NumericalRangeError(f"{what}: a class has no rows, so it cannot be modelled; nothing was released")
+    require_none(
+        counts < 0.5,
+        NumericalRangeError(f"{what}: a class has no rows, so it cannot be modelled; nothing was released"),
+    )
 
 
 class GaussianNB(SecretResult):

@@ -1,20 +1,43 @@
-"""The statistics' check bits: one public yes/no, opened to every party, that an assumption a
-method relies on holds (README, "Statistics"). Nothing else about the data is opened."""
+"""The statistics' checked assumptions (a matrix inverse converged, every group has events, ...).
+
+A check is never opened where it happens: :func:`require_none` records a secret 0/1 flag with the
+error it stands for, and the computation goes on (a failed assumption only makes numbers that
+will not be released). At the end of the cell the engine opens one bit for all of them together
+with the disclosure rules (:func:`smpc_magic.governance.disclosure.check_releases`). So a cell
+cannot observe, catch or count checks: a failure stops the cell at every site and nothing of it
+is released.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ..secret.core import reveal
+from ..errors import NumericalRangeError
 from ..secret.precision import public_bound
 
 
-def any_flagged(flags: Any) -> bool:
-    """Open whether any of the secret 0/1 ``flags`` is set: one bit, to everyone (not how many
-    are set, which would say more about the data than the check needs)."""
+@dataclass(frozen=True)
+class PendingCheck:
+    """One deferred check: ``flag`` is a secret 0/1 (1: the assumption failed)."""
+
+    flag: Any
+    message: str
+    what: str
+
+
+def require_none(flags: Any, error: NumericalRangeError) -> None:
+    """Defer the check that none of the secret 0/1 ``flags`` is set (only whether any is set is
+    ever opened, at the end of the cell, combined with every other check)."""
+    message = str(error)
+    what = message.split(":", 1)[0] if ":" in message else "a statistic"
     total = flags.sum() if flags.ndim else flags
-    if float(public_bound(total)[1].max()) > 1:  # a count of flags: open only whether it is zero
+    if float(public_bound(total)[1].max()) > 1:  # a count of flags: only whether it is zero counts
         total = total > 0.5
-    opened = reveal({"check": total})
-    assert opened is not None  # every party is a recipient
-    return float(opened["check"]) > 0.5
+    pending(total._ctx).append(PendingCheck(total, message, what))
+
+
+def pending(ctx: Any) -> list[PendingCheck]:
+    """The checks deferred so far in this computation."""
+    found: list[PendingCheck] = ctx.checks
+    return found

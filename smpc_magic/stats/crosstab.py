@@ -19,7 +19,7 @@ from ..secret.frames import SecretFrame
 from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, working_precision
 from ..secret.streamed import ONES, streamed_parts
-from .checks import any_flagged
+from .checks import require_none
 from .design import columns
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
@@ -87,11 +87,13 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
         counts = claim_bound(left.T @ right, 0.0, float(n))
     rows, cols = counts.sum(axis=1), counts.sum(axis=0)
     empty = (np.concatenate([rows, cols]) < 0.5).sum()
-    if any_flagged(empty):
-        raise NumericalRangeError(
+    require_none(
+        empty,
+        NumericalRangeError(
             f"{what}: a level of one variable never occurs, so the chi-square statistic is undefined "
             "(nothing was released). Leave that level out or merge it with another."
-        )
+        ),
+    )
     dof = (len(names_a) - 1) * (len(names_b) - 1)
     top = float(n) * min(len(names_a) - 1, len(names_b) - 1)  # chi2 <= n (min(levels) - 1)
     with working_precision(counts, WORKING_BITS):

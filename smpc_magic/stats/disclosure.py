@@ -52,8 +52,13 @@ T = TypeVar("T")
 
 
 def declare(result: T, *requirements: Requirement) -> T:
-    """Attach the rules that apply to a statistic's result (a result object or a secret array)."""
+    """Attach the rules that apply to a statistic's result (a result object or a secret array)
+    and mark it (and its secret fields) as an unmodified result of smpc.stats: immutable, and
+    what a policy's ``only_statistics`` releases. Any array computed from it is not one."""
     result.__dict__["_requirements"] = tuple(requirements)
+    for value in [result, *getattr(result, "__dict__", {}).values()]:
+        if hasattr(value, "_statistic"):
+            value._statistic = True
     return result
 
 

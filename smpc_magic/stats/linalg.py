@@ -19,7 +19,7 @@ from ..errors import NumericalRangeError
 from ..secret.array import SecretArray
 from ..secret.compare import absolute
 from ..secret.precision import claim_bound, known_matmul
-from .checks import any_flagged
+from .checks import require_none
 
 #: How close R @ inverse must come to the identity (largest entry of the difference).
 CHECK_TOLERANCE = 2.0**-7
@@ -62,13 +62,15 @@ def require_inverse(product: SecretArray, x: SecretArray, what: str, max_conditi
         [absolute(residual).reshape(-1) - CHECK_TOLERANCE, absolute(x).reshape(-1) - max_condition]
     )
     outside: Any = (entries > 0).sum()
-    if any_flagged(outside):
-        raise NumericalRangeError(
+    require_none(
+        outside,
+        NumericalRangeError(
             f"{what}: the secure matrix inverse did not converge, so nothing was released. The "
             f"covariates are too close to collinear (their correlation matrix has a condition number "
             f"above {max_condition:g}). Drop or combine collinear columns (for example one level of "
             "each categorical variable), or pass a larger max_condition= (more iterations)."
-        )
+        ),
+    )
 
 
 def symmetric(m: Any) -> Any:

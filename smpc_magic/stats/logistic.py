@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import NumericalRangeError
 from ..secret.functions import sigmoid
 from ..secret.precision import claim_bound, known_matmul, times_power_of_two, working_precision
-from .checks import any_flagged
+from .checks import require_none
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
@@ -98,12 +98,14 @@ def require_converged(step: Any, h_inv: Any, n: int, iterations: int) -> None:
     the coefficients may still be moving, or diverging as under complete separation)."""
     moving: Any = step * step * float(n) - STEP_TOLERANCE**2 * diagonal(h_inv)
     moving = (moving > 0).sum()
-    if any_flagged(moving):
-        raise NumericalRangeError(
+    require_none(
+        moving,
+        NumericalRangeError(
             f"{WHAT}: Newton's method had not converged after {iterations} iterations, so nothing was "
             "released. Pass a larger iterations=; if that does not help, an outcome may be perfectly "
             "predicted by a covariate (separation): drop or merge that covariate."
-        )
+        ),
+    )
 
 
 def _inverse(hessian: Any, max_condition: float) -> Any:

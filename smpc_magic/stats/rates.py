@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import NumericalRangeError
 from ..secret.functions import divide, exp, reciprocal, rsqrt
 from ..secret.precision import claim_bound, public_bound, working_precision
-from .checks import any_flagged
+from .checks import require_none
 from .design import vector
 from .disclosure import COUNT, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
@@ -43,20 +43,24 @@ class RateRatio(SecretResult):
 def _require_events(counts: Any, what: str) -> None:
     """One public bit: every count is at least 1 (an interval needs an event)."""
     missing = (counts < 0.5).sum()
-    if any_flagged(missing):
-        raise NumericalRangeError(
+    require_none(
+        missing,
+        NumericalRangeError(
             f"{what}: a group has no events, so its rate interval (or the ratio) is undefined; nothing "
             "was released. Pool more data or merge groups."
-        )
+        ),
+    )
 
 
 def _require_within(ratio: Any, max_ratio: float, what: str) -> None:
     outside: Any = (ratio > max_ratio) + (ratio < 1.0 / max_ratio)
-    if any_flagged(outside):
-        raise NumericalRangeError(
+    require_none(
+        outside,
+        NumericalRangeError(
             f"{what}: the rate ratio lies outside [1/{max_ratio:g}, {max_ratio:g}]; nothing was released. "
             "Pass a larger max_ratio= if such a ratio is plausible."
-        )
+        ),
+    )
 
 
 def _positive_total(person_time: Any, what: str) -> tuple[Any, float]:

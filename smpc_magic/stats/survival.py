@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import NumericalRangeError
 from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, scale_of, working_precision
-from .checks import any_flagged
+from .checks import require_none
 from .design import inverse_root, root, vector
 from .disclosure import COUNT, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
@@ -146,8 +146,10 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         expected = deaths * share
         variance = claim_bound((expected * (1.0 - share) * spread).sum(), 0.0, float(n))
         difference = claim_bound((deaths_group - expected).sum(), -float(n), float(n))
-        if any_flagged(variance < 2.0**-12):
-            raise NumericalRangeError(f"{what}: no event happened while both groups were at risk; nothing was released")
+        require_none(
+            variance < 2.0**-12,
+            NumericalRangeError(f"{what}: no event happened while both groups were at risk; nothing was released"),
+        )
         # (O - E) / sqrt(V), squared: relative precision that of 1/sqrt, whatever V's range
         score = difference * inverse_root(claim_bound(variance, 2.0**-12, float(n)))
         chi2 = score * score

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from smpc_magic.governance.disclosure import check_releases
+from smpc_magic.governance.policy import OPEN
 from smpc_magic.protocols.base import ProtocolSuite
 from smpc_magic.protocols.context import ProtocolContext
 from smpc_magic.protocols.registry import get_suite
@@ -15,6 +17,7 @@ from smpc_magic.protocols.testing import InMemoryNetwork
 from smpc_magic.secret.array import SecretArray
 from smpc_magic.secret.bounds import Bound
 from smpc_magic.secret.core import reveal
+from smpc_magic.stats import checks
 
 #: The protocol of parties made without naming one (set by the ``protocol`` test fixture).
 DEFAULT_PROTOCOL = ["additive"]
@@ -97,7 +100,11 @@ class InMemoryParties:
                 )
                 for s, (_, scale), r in zip(shares, shared, declared)
             ]
-            return reveal({"out": fn(*xs)})["out"]
+            ctx.checks.clear()  # the engine gives every cell a fresh context; these parties reuse theirs
+            out = fn(*xs)
+            # the statistics' deferred checks, opened as the engine opens them at the end of a cell
+            check_releases({}, [], OPEN, pending=checks.pending(ctx))
+            return reveal({"out": out})["out"]
 
         results = self.run(body, *[s for s, _ in shared])
         for r in results[1:]:
