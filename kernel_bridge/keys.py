@@ -50,6 +50,17 @@ def write_keypair(path: str | os.PathLike, keys: KeyPair, name: str) -> Path:
     return path
 
 
+def is_z85_key(value: str) -> bool:
+    """Whether ``value`` is a 40-character Z85 text (a CurveZMQ key as the session file holds it)."""
+    if len(value) != 40 or not value.isascii():
+        return False
+    try:
+        z85.decode(value.encode("ascii"))
+    except Exception:
+        return False
+    return True
+
+
 def _check_z85(value, what: str, path) -> str:
     if not isinstance(value, str) or len(value) != 40:
         raise SessionFileError(f"{path}: {what} must be a 40-character Z85 CurveZMQ key")
