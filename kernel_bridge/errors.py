@@ -111,6 +111,8 @@ def _why(error: str) -> str:
         return "its analyst interrupted the cell"
     if error == "JoinTimeout":
         return "it stopped waiting for the others to run the cell"
+    if error == "CellLimitError":
+        return "its evaluation of the cell used up the CPU time the session allows (cell_cpu_seconds)"
     return f"{error} at that site; its notebook shows the details"
 
 

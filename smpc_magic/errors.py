@@ -22,6 +22,7 @@ __all__ = [
     "CellBoundaryError",
     "ApprovalRequiredError",
     "CellError",
+    "CellLimitError",
     "DisclosureError",
     "EncodingError",
     "FalseShareError",
@@ -94,6 +95,16 @@ class StreamedRowsError(SecretValueError):
 
 class CellError(SmpcError):
     """The cell cannot run as a secure computation (syntax, forbidden construct, bad reveal)."""
+
+
+class CellLimitError(SmpcError):
+    """The cell's own work at this site (its evaluation, not the time spent waiting for the other
+    sites) used more CPU time than the session allows (``cell_cpu_seconds``); the cell was
+    stopped here and the other sites were told. ``seconds`` is the limit."""
+
+    def __init__(self, message: str, *, seconds: float = math.nan):
+        super().__init__(message)
+        self.seconds = seconds
 
 
 class CellBoundaryError(CellError):

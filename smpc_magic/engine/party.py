@@ -165,6 +165,7 @@ class Party:
         partial: Sequence[str] = (),
         join_timeout: float | None = None,
         on_wait: WaitHook | None = None,
+        cpu_seconds: float | None = None,
     ) -> CellOutcome:
         """Run ``code`` with the peers; return the revealed values this party receives.
 
@@ -178,7 +179,8 @@ class Party:
         name it uses must be provided by every site. ``join_timeout``: how long to wait for the
         other sites to run the cell (the session's by default); ``on_wait(joined, awaited,
         seconds)`` is called meanwhile. If this site cannot take part (a local error, an
-        interrupt), it tells the others at once.
+        interrupt), it tells the others at once. ``cpu_seconds``: the CPU time the cell's own
+        evaluation may take here (the session's ``cell_cpu_seconds`` by default).
         """
         try:  # a site that cannot take part (a local error, an interrupt) tells the others at once
             mesh = self._require_mesh()
@@ -315,7 +317,8 @@ class Party:
                 # 3. the cell
                 label = "run the cell"
                 kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}
-                namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns})
+                cpu = self.config.cell_cpu_seconds if cpu_seconds is None else cpu_seconds
+                namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns}, cpu)
                 # 4. disclosure control, then release
                 label = "check the releases against the sites' policies"
                 # the statistics' deferred checks open only where something leaves the cell

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import CellBoundaryError, CellError, UnknownNameError
 from ..secret.frames import split_key
 from .cell_policy import REFUSED_BUILTINS, PolicyReport, PublicFunction, cell_line, check_policy, compile_cell
+from .cpu_limit import run_with_cpu_limit
 from .facades import NP, SMPC
 from .guards import SAFE_BUILTINS, restricted_globals
 
@@ -92,16 +93,21 @@ def public_digest(values: Mapping[str, object], salt: str) -> str:
     return h.hexdigest()
 
 
-def run_in_sandbox(code: str, members: dict[str, Any]) -> dict[str, Any]:
+def run_in_sandbox(code: str, members: dict[str, Any], cpu_seconds: float | None = None) -> dict[str, Any]:
     """Execute the cell, compiled with the boundary's guards, with ``members`` (secrets, public
-    values, kept secrets) plus ``np`` and ``smpc`` facades; return the cell's namespace."""
+    values, kept secrets) plus ``np`` and ``smpc`` facades; return the cell's namespace.
+    ``cpu_seconds`` bounds the CPU time of the cell's evaluation (:mod:`.cpu_limit`)."""
     functions = {k: v for k, v in members.items() if isinstance(v, PublicFunction)}
     compiled = compile_cell(code)
     namespace = restricted_globals({"np": NP, "numpy": NP, "smpc": SMPC, **members})
-    try:
+
+    def evaluate() -> None:
         for function in functions.values():  # defined afresh, with the cell's globals only
             exec(compile_cell(function.source, function.filename), namespace)  # noqa: S102
         exec(compiled, namespace)  # noqa: S102 - compiled by RestrictedPython, run with the guards
+
+    try:
+        run_with_cpu_limit(cpu_seconds, evaluate)
     except CellBoundaryError as exc:
         line = cell_line(exc)
         raise (exc.at_line(line) if line is not None and exc.line is None else exc) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kernel_bridge.session import new_session
+from kernel_bridge.session import DEFAULT_CELL_CPU_SECONDS, new_session
 
 from ..errors import SmpcError
 from ..protocols.registry import get_suite
@@ -22,6 +22,7 @@ def new_local_session(
     schema: str | os.PathLike[str] | None = None,
     threshold: int | None = None,
     verify: str | None = None,
+    cell_cpu_seconds: float = DEFAULT_CELL_CPU_SECONDS,
 ) -> Path:
     """``directory/session.toml`` and every party's (and the dealer's) key in ``directory/keys``.
 
@@ -39,6 +40,7 @@ def new_local_session(
         schema=schema,
         threshold=threshold,
         verify=verify,
+        cell_cpu_seconds=cell_cpu_seconds,
     )
 
 

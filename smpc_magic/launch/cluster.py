@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from kernel_bridge.session import DEFAULT_CELL_CPU_SECONDS
+
 from ..engine.dealer import READY_LINE
 from ..engine.sessions import new_local_session
 from ..errors import SmpcError
@@ -45,6 +47,7 @@ class LocalCluster:
         network: NetworkSpec | None = None,
         threshold: int | None = None,
         verify: str | None = None,
+        cell_cpu_seconds: float = DEFAULT_CELL_CPU_SECONDS,
     ):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="smpc-")
         self.directory = Path(directory) if directory else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -63,9 +66,11 @@ class LocalCluster:
             schema=schema,
             threshold=threshold,
             verify=verify,
+            cell_cpu_seconds=cell_cpu_seconds,
         )
         self.schema = None if schema is None else str(self.directory / "schema.toml")
         self.timeout, self.frac_bits, self.protocol = timeout, frac_bits, protocol
+        self.threshold, self.verify, self.cell_cpu_seconds = threshold, verify, cell_cpu_seconds
         self.dealer: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
         self.network = network
@@ -134,6 +139,9 @@ class LocalCluster:
                 timeout=self.timeout,
                 frac_bits=self.frac_bits,
                 schema=self.schema,
+                threshold=self.threshold,
+                verify=self.verify,
+                cell_cpu_seconds=self.cell_cpu_seconds,
             )
         raise SmpcError(f"the local dealer could not listen on any port tried: {_tail(log_path)}")
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from kernel_bridge.session import DEFAULT_CELL_CPU_SECONDS
+
 from .. import errors
 from ..engine.sandbox import analyse, check_names
 from ..engine.sessions import check_protocol_options
@@ -77,6 +79,7 @@ def simulate(
     network: str | None = None,
     threshold: int | None = None,
     verify: str | None = None,
+    cell_cpu_seconds: float = DEFAULT_CELL_CPU_SECONDS,
     _record_dir: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``code`` securely with one process per party (the keys of ``inputs``, in order).
@@ -94,7 +97,9 @@ def simulate(
     runs the parties across emulated wide-area links, to see how long an analysis would take
     between real sites. ``protocol="shamir"`` runs without a dealer (three or more parties);
     ``threshold`` and ``verify`` are its settings (as in the session file). A false share that
-    was corrected is reported with :class:`SmpcWarning`, naming the site.
+    was corrected is reported with :class:`SmpcWarning`, naming the site. ``cell_cpu_seconds``
+    is the CPU time the cell's own work may take at each party (the session setting): a cell
+    that takes longer stops at every party with :class:`CellLimitError`.
     """
     site_policies = {p: _policy(p, v) for p, v in (policies or {}).items()}
     with_schema = schema is not None or bool(ranges)
@@ -136,6 +141,7 @@ def simulate(
         network=link,
         threshold=threshold,
         verify=verify,
+        cell_cpu_seconds=cell_cpu_seconds,
     ) as cluster:
         cluster.start_dealer()
         for p, policy in site_policies.items():

@@ -74,6 +74,7 @@ def main(job_path: str) -> int:
                 computation=job["computation"],
                 on_round=_progress_writer(job.get("progress_path")),
                 partial=job.get("partial", ()),
+                cpu_seconds=job.get("cell_cpu_seconds"),
             )
             status = {
                 "ok": True,
