@@ -250,13 +250,25 @@ class Transport:
         if ping_id is not None:
             self.links[DEALER].rtt_s = liveness.dealer_round_trip(ping_id) or self.links[DEALER].rtt_s
 
-    def recv(self, peer: int, computation: str, step: int, label: str, timeout: float | None = None) -> Delivery:
-        """The message ``peer`` sent for (computation, step); errors name the peer and the step."""
+    def recv(
+        self,
+        peer: int,
+        computation: str,
+        step: int,
+        label: str,
+        timeout: float | None = None,
+        aborted_by: str | None = None,
+    ) -> Delivery:
+        """The message ``peer`` sent for (computation, step); errors name the peer and the step.
+        ``aborted_by``: another computation whose abort also ends the wait (a round that travels
+        under its own id on behalf of that computation)."""
         timeout = self.timeout if timeout is None else timeout
 
         def give_up(now: float, expired: bool) -> None:
             with self._locked():
                 abort = self._router.abort_of(computation)
+                if abort is None and aborted_by is not None:
+                    abort = self._router.abort_of(aborted_by)
             if abort is not None:
                 sender = self.config.parties[abort.sender].name
                 about = (

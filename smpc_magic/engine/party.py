@@ -271,13 +271,11 @@ class Party:
                 waiting = float(join_timeout) if join_timeout is not None else self.config.join_timeout
                 join = None if computation is not None else lambda: mesh.await_lobby(my_meta["cell"], waiting, on_wait)
                 received = channel.exchange(0, label, outgoing, {j: sharing.expected() for j in outgoing}, join)
-                metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
+                declarations = {j: m.meta for j, m in received.items()}
                 if computation is None:
-                    nonces = [
-                        my_meta["nonce"] if i == self.index else metas[i]["nonce"]
-                        for i in range(len(self.config.names))
-                    ]
-                    channel.computation = rendezvous.computation_id(nonces)
+                    channel.computation = rendezvous.agreed_computation(self.index, my_meta, declarations)
+                rendezvous.confirm_declarations(channel, self.config.names, self.index, my_meta, declarations)
+                metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
                 expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
                 rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
                 label = "apply the sites' policies"

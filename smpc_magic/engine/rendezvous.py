@@ -6,11 +6,18 @@ recipients, a digest of the public values, its declared inputs (names, shapes, s
 protocol suite adds (material cursors for the additive suite) and a random nonce. Any
 difference aborts at every party naming who differs. The nonces of all parties give the id of
 the computation, so nothing of an earlier, failed attempt can be mistaken for this one.
+
+A site could send different messages to different peers (declare 100 rows to one and 120 to
+another): each peer alone would see nothing wrong. So a second, small round follows at once,
+before anything is checked or shared: every site tells every other the digest of what each site
+declared to it (and of what it declared itself), and a site whose declarations differ between
+the sites is named at each of them (:func:`confirm_declarations`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -21,6 +28,7 @@ from kernel_bridge.mesh import Mesh
 from ..errors import InputMismatchError
 from ..protocols.base import ProtocolSuite
 from .oversight import peer_policy
+from .runtime import BridgeChannel
 
 #: The computation id under which the parties meet before they have agreed on one.
 LOBBY = "rendezvous"
@@ -29,6 +37,9 @@ LOBBY = "rendezvous"
 MAX_INPUT_ELEMENTS = 1 << 32
 _INPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[^/\x00-\x1f]{1,200})?$")
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+#: The label of the round where the sites compare what each declared to each.
+CONFIRM_LABEL = "confirm the declarations"
 
 _AGREEMENT = [
     ("protocol", "uses a different protocol"),
@@ -48,6 +59,98 @@ _AGREEMENT = [
 def computation_id(nonces: list[str]) -> str:
     """The id every later message of this computation carries (all parties' nonces, in order)."""
     return hashlib.sha256(":".join(nonces).encode()).hexdigest()[:24]
+
+
+def agreed_computation(me: int, mine: Mapping[str, Any], received: Mapping[int, Mapping[str, Any]]) -> str:
+    """The computation id from every party's nonce as this party received it (a malformed nonce
+    is caught when the message is validated; the id only has to be a function of what arrived)."""
+    nonces = [mine["nonce"] if i == me else str(received[i].get("nonce"))[:64] for i in range(len(received) + 1)]
+    return computation_id(nonces)
+
+
+def declaration_digest(meta: Mapping[str, Any]) -> str:
+    """A digest of everything a rendezvous message declares (not the transport's material tag)."""
+    body = {k: v for k, v in meta.items() if k != "material"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(b"smpc-declaration-v1\0" + text.encode("utf-8")).hexdigest()
+
+
+def _confirmation_id(nonce: str) -> str:
+    """Confirmations to a party travel under an id made from its own nonce: a site that sent
+    different nonces to different peers cannot keep the others from hearing each other."""
+    return f"confirm-{nonce}"
+
+
+def confirm_declarations(
+    channel: BridgeChannel,
+    names: list[str],
+    me: int,
+    mine: Mapping[str, Any],
+    received: Mapping[int, Mapping[str, Any]],
+) -> None:
+    """The round after the rendezvous: tell every peer the digest of what each site declared to
+    this one (and of what this one declared), compare, and raise :class:`InputMismatchError`
+    naming a site whose declarations differ between the sites. Nothing has been checked or
+    shared yet; a peer that stops meanwhile (an abort of ``channel.computation``) ends the wait."""
+    mesh = channel.mesh
+    seen = [declaration_digest(mine) if i == me else declaration_digest(received[i]) for i in range(len(names))]
+    for j, meta in sorted(received.items()):
+        nonce = meta.get("nonce")
+        if isinstance(nonce, str) and _NONCE.match(nonce):  # else its message is refused when validated
+            mesh.send(j, "data", _confirmation_id(nonce), 0, CONFIRM_LABEL, [], {"seen": seen})
+    channel.stats.rounds += 1
+    own_id = _confirmation_id(str(mine["nonce"]))
+    views: dict[int, list[str]] = {me: seen}
+    try:
+        for j in sorted(received):
+            header, arrays = mesh.recv(j, own_id, 0, CONFIRM_LABEL, aborted_by=channel.computation)
+            view = header.meta.get("seen")
+            if (
+                arrays
+                or header.label != CONFIRM_LABEL
+                or not isinstance(view, list)
+                or len(view) != len(names)
+                or not all(isinstance(d, str) and _DIGEST.match(d) for d in view)
+            ):
+                raise InputMismatchError(
+                    f"party {names[j]!r} sent a malformed confirmation of the sites' declarations; is it running "
+                    "the same smpc_magic version? Nothing was shared."
+                )
+            views[j] = view
+    finally:
+        mesh.forget(own_id)
+    found = equivocations(views, me, names)
+    if found:
+        site, detail = next(iter(found.items()))
+        others = [n for n in found if n != site]
+        raise InputMismatchError(
+            f"party {site!r} {detail}; nothing was shared. A site that declares different things to different "
+            "sites is not running the agreed cell with smpc_magic as released: check that site's installation."
+            + (f" Also: {', '.join(map(repr, others))}." if others else "")
+        )
+
+
+def equivocations(views: Mapping[int, list[str]], me: int, names: list[str]) -> dict[str, str]:
+    """Sites whose declarations differ between the sites, as this site (``me``) can tell from
+    ``views[j][k]``: the digest of what site k declared to site j (``views[k][k]``: what k says it
+    declared). First what this site knows first-hand, then what another site reports."""
+    mine = views[me]
+    peers = sorted(j for j in views if j != me)
+    found: dict[str, str] = {}
+    for k in peers:  # what k says it declared is not what it declared to this site
+        if views[k][k] != mine[k]:
+            found[names[k]] = f"declared to this site ({names[me]!r}) something other than what it says it declared"
+    for k in peers:  # another site received something else from k than this site did
+        others = [names[j] for j in peers if j != k and views[j][k] != mine[k]]
+        if others and names[k] not in found:
+            found[names[k]] = (
+                f"declared different things to different sites: what it declared to "
+                f"{', '.join(map(repr, others))} differs from what it declared to this site ({names[me]!r})"
+            )
+    for j in peers:  # this site declared the same to every site: a peer that reports otherwise is wrong
+        if views[j][me] != mine[me] and names[j] not in found:
+            found[names[j]] = f"reports a declaration from this site ({names[me]!r}) that this site did not send"
+    return found
 
 
 def check_agreement(

@@ -118,6 +118,27 @@ def last_round(path: str | Path) -> tuple[str, int]:
     return labels[-1], labels.count(labels[-1]) - 1
 
 
+class DeclarationsPerPeer:
+    """Declare different input row counts to different peers in rounds labelled ``label`` (the
+    rendezvous, "agree on the cell"): peer j is told every input has j more rows than this party
+    really has. Arrays go unchanged; the channel calls :meth:`meta` on what each message declares."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __call__(self, peer: int, round_label: str, arrays: Sequence[Array]) -> list[Array]:
+        return list(arrays)
+
+    def meta(self, peer: int, round_label: str, meta: dict[str, Any]) -> dict[str, Any]:
+        if round_label != self.label or not isinstance(meta.get("inputs"), dict):
+            return meta
+        inputs = {}
+        for name, info in meta["inputs"].items():
+            shape = list(info["shape"])
+            inputs[name] = {**info, "shape": [shape[0] + peer, *shape[1:]] if shape else shape}
+        return {**meta, "inputs": inputs}
+
+
 def from_job(spec: dict[str, Any] | None) -> OutgoingFilter | None:
     """The filter a job's ``"faults"`` entry asks for: ``{"false_shares": LABEL, "elements": K,
     "occurrence": I, "peers": [J, ...]}`` (Shamir), ``{"shift": LABEL, "by": D, ...}`` (additive;
@@ -129,6 +150,8 @@ def from_job(spec: dict[str, Any] | None) -> OutgoingFilter | None:
     elements = int(spec.get("elements", 1))
     if "log" in spec:
         return round_log(str(spec["log"]))
+    if "equivocate" in spec:  # {"equivocate": LABEL}: different declarations to different peers
+        return DeclarationsPerPeer(str(spec["equivocate"]))
     if "shift" in spec:
         return shifted_shares(str(spec["shift"]), int(spec["by"]), elements, occurrence, peers)
     return false_shares(str(spec["false_shares"]), elements, occurrence, peers)
