@@ -260,15 +260,17 @@ class Transport:
         aborted_by: str | None = None,
     ) -> Delivery:
         """The message ``peer`` sent for (computation, step); errors name the peer and the step.
-        ``aborted_by``: another computation whose abort also ends the wait (a round that travels
-        under its own id on behalf of that computation)."""
+        ``aborted_by``: another computation whose abort *by ``peer``* also ends the wait (a round
+        that travels under its own id on behalf of that computation: a peer that sent its message
+        and then stopped does not end the wait for the others' messages)."""
         timeout = self.timeout if timeout is None else timeout
 
         def give_up(now: float, expired: bool) -> None:
             with self._locked():
                 abort = self._router.abort_of(computation)
                 if abort is None and aborted_by is not None:
-                    abort = self._router.abort_of(aborted_by)
+                    theirs = self._router.abort_of(aborted_by)
+                    abort = theirs if theirs is not None and theirs.sender == peer else None
             if abort is not None:
                 sender = self.config.parties[abort.sender].name
                 about = (
