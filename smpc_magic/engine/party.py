@@ -321,7 +321,7 @@ class Party:
                 label = "check the releases against the sites' policies"
                 # the statistics' deferred checks open only where something leaves the cell
                 pending = checks.pending(ctx) if reveal_names or keep_names else []
-                rules = check_releases(namespace, reveal_names, effective.rules, facts, pending)
+                rules = check_releases(namespace, reveal_names, effective.rules, facts, pending, self.config.names)
                 label = "reveal"
                 values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
                 if self.suite.confirms_release(ctx.options):

@@ -79,6 +79,7 @@ def check_releases(
     policy: SitePolicy,
     facts: ReleaseFacts | None = None,
     pending: Sequence[Any] = (),
+    sites: Sequence[str] = (),
 ) -> list[RuleOutcome]:
     """Check every rule for every release, from what each release is derived from (its
     provenance, kept by the engine) and what the statistics declared; return what passed.
@@ -88,34 +89,32 @@ def check_releases(
     computation; with the statistics' deferred assumption checks (``pending``, each a secret
     0/1 flag and the error it stands for), exactly two bits are opened, to every party, in one
     round: whether every rule held and whether every assumption held. So a cell opens at most
-    two bits besides its releases, whatever its code; no check is observable before the end."""
+    two bits besides its releases, whatever its code; no check is observable before the end.
+    ``sites``: the session's site names, in party order (to name a site in an error)."""
     checks: list[_Check] = []
     for name in names:
         base, _, only = name.partition(FIELD_SEPARATOR)
         value = namespace.get(base)
         if value is None:
             continue  # the release step names the missing variable
-        checks += _checks_for(name, value, only or None, policy)
+        checks += _checks_for(name, value, only or None, policy, sites)
     for check in pending:  # an assumption's bit is itself a release: the same public rules apply
-        checks += [c for c in _derived(f"the check of {check.what}", check.flag, policy) if not c.secret]
+        checks += [c for c in _derived(f"the check of {check.what}", [check.flag], policy, sites) if not c.secret]
     for c in checks:
         if not c.secret and c.violations:
             raise _withheld(c)
     secret = [c for c in checks if c.secret]
     if secret or pending:
-        rule_bits: Any = [c.violations.reshape(1) for c in secret]
-        check_bits: Any = [p.flag.reshape(1) for p in pending]
-        verdicts = []
-        for bits in (rule_bits, check_bits):
-            total: Any = np.concatenate(bits).sum() if bits else None
-            verdicts.append(total)
-        present = [v for v in verdicts if v is not None]
-        stacked: Any = np.concatenate([v.reshape(1) for v in present]) > 0.5
+        verdicts: list[Any] = [
+            np.concatenate([c.violations.reshape(1) for c in secret]).sum() if secret else None,
+            np.concatenate([p.flag.reshape(1) for p in pending]).sum() if pending else None,
+        ]
+        stacked: Any = np.concatenate([v.reshape(1) for v in verdicts if v is not None]) > 0.5
         opened = reveal({VERDICT: stacked}, label=VERDICT)
         assert opened is not None  # every party is a recipient
-        bits_open = [bool(round(float(b))) for b in np.atleast_1d(opened[VERDICT])]
-        rules_failed = bits_open.pop(0) if verdicts[0] is not None else False
-        checks_failed = bits_open.pop(0) if verdicts[1] is not None else False
+        bits = [bool(round(float(b))) for b in np.atleast_1d(opened[VERDICT])]
+        rules_failed = bits.pop(0) if secret else False
+        checks_failed = bits.pop(0) if pending else False
         if rules_failed:
             raise _withheld_secretly(secret)
         if checks_failed:
@@ -133,8 +132,11 @@ def _withheld(c: _Check) -> DisclosureError:
 
 
 def _withheld_secretly(secret: list[_Check]) -> DisclosureError:
-    if len(secret) == 1:
-        return _withheld(secret[0])
+    if len({c.name for c in secret}) == 1:  # one release: name its rules (which one failed is not opened)
+        order = [COUNT, ROWS, PARAMETERS, DOMINANCE]
+        rules = sorted(dict.fromkeys(c.rule for c in secret), key=lambda r: order.index(r) if r in order else 9)
+        hints = "; or ".join(dict.fromkeys(c.hint for c in secret))
+        return _withheld(_Check(secret[0].name, " or ".join(rules), secret[0].threshold, True, hints))
     listed = "; ".join(f"{c.name!r}: {c.rule} ({c.hint})" for c in secret)
     return DisclosureError(
         "release withheld at every site: at least one of the rules checked on the pooled data failed (one bit "
@@ -145,45 +147,33 @@ def _withheld_secretly(secret: list[_Check]) -> DisclosureError:
 
 
 def _assumption_failed(pending: Sequence[Any]) -> NumericalRangeError:
-    if len(pending) == 1:
+    if len({p.message for p in pending}) == 1:
         return NumericalRangeError(pending[0].message)
-    listed = " | ".join(p.message for p in pending)
+    listed = " | ".join(dict.fromkeys(p.message for p in pending))
     return NumericalRangeError(
         f"a statistic's checked assumption failed, so nothing of this cell was released; one bit says whether all "
         f"held, so which one is not opened. The checks were: {listed}"
     )
 
 
-def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy) -> list[_Check]:
+def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy, sites: Sequence[str]) -> list[_Check]:
     if isinstance(value, SecretResult):
         released = [only] if only else list(value.SECRET)
         declared = requirements_of(value) or ()
         reqs = [r for r in declared if any(r.guards(f) for f in released)]
-        fields = [getattr(value, f) for f in released]
-        derived = [
-            c for f, v in zip(released, fields) if isinstance(v, SecretCore) for c in _derived(f"{name}", v, policy)
-        ]
-        return _unique(derived) + [c for r in reqs for c in _requirement(name, r, policy)]
+        fields = [v for v in (getattr(value, f) for f in released if f in value.SECRET) if isinstance(v, SecretCore)]
+        return _derived(name, fields, policy, sites) + [c for r in reqs for c in _requirement(name, r, policy)]
     if isinstance(value, SecretFrame):
-        return [c for column in value.columns for c in _bare(f"{name}[{column!r}]", value[column], policy)]
+        return [c for column in value.columns for c in _bare(f"{name}[{column!r}]", value[column], policy, sites)]
     if isinstance(value, SecretCore):
         own = requirements_of(value)
         if own is not None and value._statistic:
-            return _derived(name, value, policy) + [c for r in own for c in _requirement(name, r, policy)]
-        return _bare(name, value, policy)
+            return _derived(name, [value], policy, sites) + [c for r in own for c in _requirement(name, r, policy)]
+        return _bare(name, value, policy, sites)
     return []  # a public value: every site could compute it
 
 
-def _unique(checks: list[_Check]) -> list[_Check]:
-    seen: dict[tuple[str, str, str], _Check] = {}
-    for c in checks:
-        key = (c.name, c.rule, c.hint)
-        if key not in seen or (not seen[key].violations and c.violations is True):
-            seen[key] = c
-    return list(seen.values())
-
-
-def _bare(name: str, value: Any, policy: SitePolicy) -> list[_Check]:
+def _bare(name: str, value: Any, policy: SitePolicy, sites: Sequence[str]) -> list[_Check]:
     """The rules for an array the cell computed itself (not an unmodified statistics result)."""
     if policy.only_statistics:
         hint = (
@@ -191,12 +181,17 @@ def _bare(name: str, value: Any, policy: SitePolicy) -> list[_Check]:
             "rules; this one was computed by the cell"
         )
         return [_Check(name, ONLY_STATISTICS, "yes", True, hint)]
-    return _derived(name, value, policy)
+    return _derived(name, [value], policy, sites)
 
 
-def _derived(name: str, value: Any, policy: SitePolicy) -> list[_Check]:
-    """The rules that follow from what ``value`` is derived from (its provenance)."""
-    prov = value._prov
+def _derived(name: str, values: Sequence[Any], policy: SitePolicy, sites: Sequence[str]) -> list[_Check]:
+    """The rules that follow from what the released ``values`` (a result's fields, or one array)
+    are derived from: their provenance, merged."""
+    if not values:
+        return []
+    prov = values[0]._prov
+    for v in values[1:]:
+        prov = prov.released_with(v._prov)
     out: list[_Check] = []
     if not policy.row_level and prov.is_row_level():
         hint = (
@@ -205,16 +200,17 @@ def _derived(name: str, value: Any, policy: SitePolicy) -> list[_Check]:
         )
         out.append(_Check(name, ROW_VALUE, "refused", True, hint))
     fewest = prov.fewest_rows()
-    if policy.min_rows > 0 and fewest is not None:
+    if policy.min_rows > 0 and fewest is not None and fewest < policy.min_rows:
         hint = f"part of it is computed from only {fewest} rows, fewer than {policy.min_rows}; use more rows"
-        out.append(_Check(name, ROWS, str(policy.min_rows), fewest < policy.min_rows, hint))
+        out.append(_Check(name, ROWS, str(policy.min_rows), True, hint))
     site = prov.single_site()
     if not policy.per_site and site is not None:
-        hint = "part of it is computed from one site's data alone; the policies refuse per-site values"
+        who = f"site {sites[site]!r}" if site < len(sites) else "one site"
+        hint = f"part of it is computed from the data of {who} alone; the policies refuse per-site values"
         out.append(_Check(name, PER_SITE, "refused", True, hint))
     threshold = max(policy.min_count, policy.min_rows)
     if prov.selections and (threshold > 1 or not policy.zero_counts):
-        rule = COUNT if policy.min_count >= policy.min_rows else ROWS
+        rule = COUNT if all(v.is_integer for v in values) else ROWS  # whole numbers summed over a selection: counts
         hint = (
             f"it is computed over a secret selection of rows (a comparison, a 0/1 column or a level) with fewer "
             f"than {threshold} rows in it or out of it; merge small groups or widen the selection"

@@ -130,11 +130,9 @@ class Bound:
     def sum(self, shape: Shape, axis: Any, keepdims: bool) -> Bound:
         axes = tuple(range(len(shape))) if axis is None else tuple(a % len(shape) for a in np.atleast_1d(axis))
         lo, hi = self.lo, self.hi
-        for ax in axes:
-            if lo.shape[ax] == 1:
-                lo, hi = lo * shape[ax], hi * shape[ax]
-            else:
-                lo, hi = lo.sum(axis=ax, keepdims=True), hi.sum(axis=ax, keepdims=True)
+        for ax in axes:  # lo and hi may be compacted differently
+            lo = lo * shape[ax] if lo.shape[ax] == 1 else lo.sum(axis=ax, keepdims=True)
+            hi = hi * shape[ax] if hi.shape[ax] == 1 else hi.sum(axis=ax, keepdims=True)
         if not keepdims:
             lo, hi = lo.squeeze(axis=axes), hi.squeeze(axis=axes)
         return Bound(lo, hi)

@@ -190,9 +190,20 @@ class Provenance:
     def site_masks(self) -> Array:
         return self.sites
 
+    def released_with(self, other: Provenance) -> Provenance:
+        """The facts of two values released together (a result's fields): every element's
+        facts kept, selections and monomials of both."""
+        flat = [
+            np.concatenate([a.reshape(-1), b.reshape(-1)])
+            for a, b in ((self.rowid, other.rowid), (self.sites, other.sites), (self.support, other.support))
+        ]
+        return self._merged(other, flat[0], flat[1], flat[2], _union(self.monomials, other.monomials))
+
     def single_site(self) -> int | None:
-        """A site index if some element depends on that one site's data alone (else None)."""
-        masks = np.unique(self.sites)
+        """A site index if some aggregate element depends on that one site's data alone (else
+        None); a row-level element is always one site's (the row-level rule covers it)."""
+        rowid, sites = np.broadcast_arrays(*_aligned(self.rowid, self.sites))
+        masks = np.unique(sites[rowid == NONE])
         for m in masks.tolist():
             if m > 0 and (m & (m - 1)) == 0:
                 return int(m).bit_length() - 1
@@ -247,7 +258,7 @@ class Provenance:
             _compact(np.where(mask, np.broadcast_to(a, shape), np.broadcast_to(b, shape)))
             for a, b in ((self.rowid, other.rowid), (self.sites, other.sites), (self.support, other.support))
         ]
-        return self._merged(other, *parts, _union(self.monomials, other.monomials))
+        return self._merged(other, parts[0], parts[1], parts[2], _union(self.monomials, other.monomials))
 
     def _merged(
         self, other: Provenance, rowid: Array, sites: Array, support: Array, monomials: tuple[Monomial, ...]
