@@ -192,12 +192,14 @@ class Provenance:
 
     def released_with(self, other: Provenance) -> Provenance:
         """The facts of two values released together (a result's fields): every element's
-        facts kept, selections and monomials of both."""
-        flat = [
-            np.concatenate([a.reshape(-1), b.reshape(-1)])
-            for a, b in ((self.rowid, other.rowid), (self.sites, other.sites), (self.support, other.support))
-        ]
+        facts kept (flattened), selections and monomials of both."""
+        flat = [np.concatenate(parts) for parts in zip(self._flat(), other._flat())]
         return self._merged(other, flat[0], flat[1], flat[2], _union(self.monomials, other.monomials))
+
+    def _flat(self) -> list[Array]:
+        n = max(self.rowid.ndim, self.sites.ndim, self.support.ndim)
+        arrays = np.broadcast_arrays(*(_arr(a, n) for a in (self.rowid, self.sites, self.support)))
+        return [a.reshape(-1) for a in arrays]
 
     def single_site(self) -> int | None:
         """A site index if some aggregate element depends on that one site's data alone (else

@@ -1,0 +1,140 @@
+"""Cells written to defeat disclosure control (issue 22's families), with real party processes.
+
+Every site runs under the documented default policy (an empty policy file: min_count 3, min_rows
+3, row_level and per_site refused). Each attack must be stopped at every site with nothing
+released; the same cell must fail the same way whatever the private values (no oracle).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smpc_magic import simulate
+from smpc_magic.errors import CellBoundaryError, DisclosureError, SecretValueError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+DEFAULTS = {"north": {}, "south": {}}
+RANGES = {"x": (0, 100), "flag": (0, 1), "a": (0, 1), "b": (0, 1)}
+NORTH_X = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+SOUTH_X = np.array([15.0, 25.0, 35.0, 45.0, 55.0, 95.0])  # one patient above 80
+
+
+def _inputs(**extra: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    north = {"x": NORTH_X, **{k: v[:6] for k, v in extra.items()}}
+    south = {"x": SOUTH_X, **{k: v[6:] for k, v in extra.items()}}
+    return {"north": north, "south": south}
+
+
+def _withheld(code: str, reveal: str, inputs: dict | None = None, policies: dict | None = None) -> str:
+    with pytest.raises(DisclosureError) as caught:
+        simulate(code, inputs or _inputs(), reveal, ranges=RANGES, policies=policies or DEFAULTS)
+    message = str(caught.value)
+    assert "Nothing of this cell was released" in message
+    for value in [*NORTH_X, *SOUTH_X]:  # an error never carries a private value
+        assert f" {value:g} " not in message and f"{value:.1f}" not in message
+    return message
+
+
+def test_a_caught_check_cannot_be_an_oracle_try_is_refused_before_anything_is_shared():
+    code = (
+        "lo = 0\nfor mid in [50, 75]:\n    f = x[0:1] >= mid\n    try:\n"
+        "        smpc.stats.incidence_rate(f, f * 0 + 1)\n        lo = mid\n    except ArithmeticError:\n"
+        "        pass\ns = x.sum()"
+    )
+    with pytest.raises(CellBoundaryError, match="try/except"):
+        simulate(code, _inputs(), "s", ranges=RANGES, policies=DEFAULTS)
+
+
+@pytest.mark.parametrize("first", [10.0, 90.0])
+def test_a_check_on_one_row_is_refused_whatever_the_row_holds(first):
+    """Without try, a statistic's check on one patient's row would still answer a yes/no
+    question by stopping the cell or not; it is refused from public facts, the same either way."""
+    inputs = _inputs()
+    inputs["north"] = {"x": np.concatenate([[first], NORTH_X[1:]])}
+    code = "f = x[0:1] >= 50\nr = smpc.stats.incidence_rate(f, f * 0 + 1)\ns = x.sum()"
+    message = _withheld(code, "s", inputs)
+    assert "the check of" in message and "row_level" in message
+
+
+def test_a_statistics_result_cannot_be_overwritten_with_rows():
+    code = "m = smpc.stats.mean(np.column_stack([x, x, x, x, x, x, x, x, x, x, x, x]))\nm[:] = x"
+    with pytest.raises(SecretValueError, match="cannot be changed in place"):
+        simulate(code, _inputs(), "m", ranges=RANGES, policies={"north": {"only_statistics": True}})
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "c = (x > 80).sum() * 1.0",
+        "c = -(x > 80).sum()",
+        "c = (x > 80).sum() * 3 + 7",
+        "c = ((x > 80) * 2).sum() / 2",
+        "c = smpc.stats.mean(x > 80)",
+        "c = (x * (x > 80)).sum()",  # a sum over a secret subset of one patient
+        "c = (x * (x <= 80)).sum()",  # ... or over all but one: the complement is checked too
+    ],
+)
+def test_a_count_of_one_is_withheld_whatever_form_it_takes(code):
+    _withheld(code, "c")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "y = x[1:]",
+        "y = np.concatenate([x, np.zeros(3)])",
+        "y = x.reshape(3, 4).T",
+        "y = smpc.max(x)",
+        "y = x.max() - x.min()",
+        "y = np.eye(12)[3] @ x",  # a public one-hot row picks one patient
+        "w = np.zeros(12)\nw[3] = 1\ny = (x * w).sum()",  # a public weight with one non-zero
+        "y = np.where(np.arange(12) == 3, x, 0).sum()",
+        "y = x[1:] + x[:-1]",
+    ],
+)
+def test_row_level_values_are_withheld_however_they_are_shaped(code):
+    message = _withheld(code, "y")
+    assert "row_level" in message
+
+
+def test_few_rows_behind_an_aggregate_are_withheld():
+    message = _withheld("y = x[:2].sum() * 10", "y")
+    assert "min_rows" in message
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "m = smpc.stats.mean(x, by=[0] * 6 + [1] * 6)",  # a label that is really a site
+        "m = smpc.stats.group_mean(x, by=[0] * 6 + [1] * 6)",
+        "m = x[:6].mean()",
+    ],
+)
+def test_a_site_label_cannot_release_per_site_values(code):
+    message = _withheld(code, "m")
+    assert "per_site" in message and "site 'north'" in message
+
+
+def test_a_small_table_cell_does_not_come_back_through_means_of_products():
+    a = np.array([0, 0, 0, 1, 1, 0] + [1, 0, 0, 0, 1, 1])
+    b = np.array([1, 0, 0, 1, 0, 0] + [0, 0, 1, 0, 0, 0])  # a and b both 1: one patient
+    for code in ["d = smpc.stats.mean(a * b)", "d = smpc.stats.describe(np.column_stack([a * b, x]))"]:
+        _withheld(code, "d", _inputs(a=a, b=b))
+
+
+def test_ordinary_analyses_on_enough_rows_are_released_and_right():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(7)
+    flag = (np.arange(12) % 3 == 0).astype(np.int64)  # 4 of 12 in one level, 8 in the other
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    y = (0.5 * x + 3 * flag + rng.normal(0, 1, 12)).round(2)
+    code = "m = smpc.stats.mean(x)\nc = (x > 30).sum()\nfit = smpc.stats.ols(np.column_stack([flag, x]), y)"
+    ranges = {**RANGES, "y": (-10, 100)}
+    got = simulate(code, _inputs(flag=flag, y=y), "m, c, fit", ranges=ranges, policies=DEFAULTS)
+    assert abs(float(got["m"]) - x.mean()) < 1e-3
+    assert int(got["c"]) == int((x > 30).sum())
+    ref = sm.OLS(y, sm.add_constant(np.column_stack([flag, x]))).fit()
+    assert np.all(np.abs(np.asarray(got["fit"].coef) - ref.params) < 0.01 * ref.bse)
