@@ -35,6 +35,9 @@ AUDIT_ESCAPES = [  # (cell, the construct named, its line)
     ("def g():\n    yield x", "generators (yield)", 2),
     ("with x as y:\n    pass", "with statements", 1),
     ("y = 1\nglobal y", "global/nonlocal", 2),
+    # a caught check would be a yes/no oracle on any secret: no try in cells at all
+    ("a = 1\ntry:\n    smpc.stats.mean(x)\nexcept ArithmeticError:\n    a = 2", "try/except", 2),
+    ("try:\n    a = 1\nfinally:\n    a = 2", "try/except", 1),
 ]
 
 
