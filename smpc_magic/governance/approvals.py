@@ -40,6 +40,13 @@ from ..errors import PolicyError
 from .signing import CustodianKey, custodian_public_path, load_custodian_public, verify
 
 
+#: what a cell opens besides its releases, whatever its code (governance.disclosure.check_releases)
+CHECK_BITS = (
+    "at most 2 pass/fail bits, to every site at the end: every disclosure rule held; every statistic's "
+    "checked assumption held (a failure stops the cell everywhere; the cell cannot catch it)"
+)
+
+
 @dataclass(frozen=True)
 class CellRequest:
     """What a custodian approves; ``public_values`` (a readable summary) is shown, the digest
@@ -92,6 +99,7 @@ class CellRequest:
         if self.partial:
             lines.append(f"  partial  : {', '.join(self.partial)}")
         lines.append(f"  schema   : {self.schema[:16] or '(none)'}")
+        lines.append(f"  checks   : {CHECK_BITS}")
         lines.append("  code:")
         lines += [f"    {line}" for line in self.code.strip().splitlines()]
         return "\n".join(lines)

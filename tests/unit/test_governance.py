@@ -270,3 +270,10 @@ def test_smpc_audit_verify_exits_1_on_a_removed_or_reordered_record(tmp_path, ke
     chain.path.write_text("\n".join(lines) + "\n")
     assert main(["audit", "verify", str(chain.path), "--key", str(path)]) == 1
     assert "NOT intact" in capsys.readouterr().out
+
+
+def test_a_custodian_sees_how_many_check_bits_a_cell_can_open():
+    from smpc_magic.governance.approvals import CellRequest
+
+    request = CellRequest(session="s", code="m = smpc.stats.mean(x)", reveal=["m"], to=["a"], public="", schema="")
+    assert "at most 2 pass/fail bits" in request.describe()
