@@ -39,7 +39,6 @@ from kernel_bridge.files import atomic_write, open_private, private_dir
 from ..errors import PolicyError
 from .signing import CustodianKey, custodian_public_path, load_custodian_public, verify
 
-
 #: what a cell opens besides its releases, whatever its code (governance.disclosure.check_releases)
 CHECK_BITS = (
     "at most 2 pass/fail bits, to every site at the end: every disclosure rule held; every statistic's "
