@@ -111,15 +111,16 @@ def share_inputs(
             info = declared[owner][key]
             part = SecretArray(ctx, share, int(info["scale"]), input_bound(info, len(shape)))
             parts.append(part.reshape(1) if len(owners) > 1 and part.ndim == 0 else part)
-        arrays[key] = _with_rows(parts[0] if len(parts) == 1 else _pooled(parts), owners, [p.shape for p in parts])
+        pooled = parts[0] if len(parts) == 1 else _pooled(parts)
+        arrays[key] = _with_rows(pooled, owners, [p.shape for p in parts], key)
     return {**_regroup_frames(arrays, declared), **frames}
 
 
-def _with_rows(secret: SecretArray, owners: list[int], shapes: list[tuple[int, ...]]) -> SecretArray:
+def _with_rows(secret: SecretArray, owners: list[int], shapes: list[tuple[int, ...]], name: str) -> SecretArray:
     """An input's provenance: row ``i`` of the pooled rows is input row ``i``, of the site that
     gave it; a 0/1 integer column is a secret selection of its rows (a count when summed)."""
     row_sites = np.concatenate([np.full(shape[0] if shape else 1, owner) for owner, shape in zip(owners, shapes)])
-    secret._prov = Provenance.rows(row_sites, secret.ndim)
+    secret._prov = Provenance.rows(row_sites, secret.ndim, tag=name, shape=secret.shape)
     lo, hi = secret._bound.lo, secret._bound.hi
     if secret.ndim == 1 and secret._scale == 0 and float(lo.min()) >= 0 and float(hi.max()) <= 1:
         indicator(secret)

@@ -3,6 +3,7 @@ secrets to keep for later cells."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,7 +89,29 @@ def rebind(value: object, ctx: Any) -> object:
     if isinstance(value, SecretFrame):
         return SecretFrame({c: rebind(value[c], ctx) for c in value.columns})  # type: ignore[misc]
     if isinstance(value, SecretCore):
-        kept = type(value)(ctx, value._share, value._scale, value._bound, prov=value._prov)
+        prov = value._prov.rebound(lambda f: rebind(f, ctx), lambda r: _kept_requirement(r, ctx))
+        kept = type(value)(ctx, value._share, value._scale, value._bound, prov=prov)
         kept._statistic = value._statistic
+        if hasattr(value, "_serial"):
+            kept._serial = value._serial  # type: ignore[attr-defined]
         return kept
     raise TypeError(f"cannot keep a {type(value).__name__}")
+
+
+def _kept_requirement(requirement: Any, ctx: Any) -> Any:
+    """A statistic's declared rule on a kept value, its quantity attached to this computation.
+    A quantity computed only when needed (a dominance check's contributions) cannot be: the rule
+    then fails closed (the value is released in the cell that computed it)."""
+    value = requirement.value
+    if isinstance(value, SecretCore | SecretFrame):
+        return dataclasses.replace(requirement, value=rebind(value, ctx))
+    if callable(value):
+        return dataclasses.replace(requirement, value=_unavailable)
+    return requirement
+
+
+def _unavailable() -> Any:
+    raise CellError(
+        "a kept statistic's dominance check needs the contributions behind it, which stay in the cell that "
+        "computed it: release the statistic in that cell, or turn off dominance in the policies"
+    )

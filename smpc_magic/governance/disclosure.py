@@ -23,6 +23,7 @@ from ..secret.array import SecretArray
 from ..secret.compare import argmax, stacked_signs
 from ..secret.core import SecretCore, reveal
 from ..secret.frames import SecretFrame
+from ..secret.provenance import ROUNDED, refine
 from ..stats.disclosure import COUNT, DOMINANCE, LEVELS, PARAMETERS, ROW_VALUE, ROWS, Requirement, requirements_of
 from ..stats.results import FIELD_SEPARATOR, SecretResult
 from .policy import SitePolicy
@@ -66,7 +67,16 @@ class _Check:
 
     @property
     def secret(self) -> bool:
-        return isinstance(self.violations, SecretCore)
+        return isinstance(self.violations, SecretCore | _Selections)
+
+
+@dataclass(frozen=True)
+class _Selections:
+    """The secret selections a release sums over: checked together with every other release's
+    (nested selections in two releases differ by a small group) in :func:`_joint_selections`."""
+
+    selections: tuple[Any, ...]
+    threshold: int
 
 
 #: the label of the one opening of a cell's disclosure bit and statistics' check bit
@@ -98,6 +108,8 @@ def check_releases(
         if value is None:
             continue  # the release step names the missing variable
         checks += _checks_for(name, value, only or None, policy, sites)
+    checks += _joint_atoms(namespace, names, policy, sites)
+    checks = _joint_selections(checks, policy)
     for check in pending:  # an assumption's bit is itself a release: the same public rules apply
         checks += [c for c in _derived(f"the check of {check.what}", [check.flag], policy, sites) if not c.secret]
     for c in checks:
@@ -162,13 +174,13 @@ def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy, 
         declared = requirements_of(value) or ()
         reqs = [r for r in declared if any(r.guards(f) for f in released)]
         fields = [v for v in (getattr(value, f) for f in released if f in value.SECRET) if isinstance(v, SecretCore)]
-        return _derived(name, fields, policy, sites) + [c for r in reqs for c in _requirement(name, r, policy)]
+        return _derived(name, fields, policy, sites, extra=reqs)
     if isinstance(value, SecretFrame):
         return [c for column in value.columns for c in _bare(f"{name}[{column!r}]", value[column], policy, sites)]
     if isinstance(value, SecretCore):
         own = requirements_of(value)
         if own is not None and value._statistic:
-            return _derived(name, [value], policy, sites) + [c for r in own for c in _requirement(name, r, policy)]
+            return _derived(name, [value], policy, sites, extra=own)
         return _bare(name, value, policy, sites)
     return []  # a public value: every site could compute it
 
@@ -184,11 +196,14 @@ def _bare(name: str, value: Any, policy: SitePolicy, sites: Sequence[str]) -> li
     return _derived(name, [value], policy, sites)
 
 
-def _derived(name: str, values: Sequence[Any], policy: SitePolicy, sites: Sequence[str]) -> list[_Check]:
+def _derived(
+    name: str, values: Sequence[Any], policy: SitePolicy, sites: Sequence[str], extra: Sequence[Requirement] = ()
+) -> list[_Check]:
     """The rules that follow from what the released ``values`` (a result's fields, or one array)
-    are derived from: their provenance, merged."""
+    are derived from: their provenance, merged, with the rules the statistics they are computed
+    from declared (``extra``: a result's own)."""
     if not values:
-        return []
+        return [c for r in extra for c in _requirement(name, r, policy)]
     prov = values[0]._prov
     for v in values[1:]:
         prov = prov.released_with(v._prov)
@@ -209,72 +224,204 @@ def _derived(name: str, values: Sequence[Any], policy: SitePolicy, sites: Sequen
         hint = f"part of it is computed from the data of {who} alone; the policies refuse per-site values"
         out.append(_Check(name, PER_SITE, "refused", True, hint))
     threshold = max(policy.min_count, policy.min_rows)
+    if any(ROUNDED in s.factors for s in prov.selections) and (threshold > 1 or not policy.zero_counts):
+        hint = (
+            "it sums rounded row values (round, astype(int)), which count rows above secret thresholds; "
+            "round after aggregating, or compare with >= and let the engine check the group's size"
+        )
+        out.append(_Check(name, COUNT, str(threshold), True, hint))
+        return out + _declared(name, prov.requirements, extra, policy)
     if prov.selections and (threshold > 1 or not policy.zero_counts):
         rule = COUNT if all(v.is_integer for v in values) else ROWS  # whole numbers summed over a selection: counts
         hint = (
             f"it is computed over a secret selection of rows (a comparison, a 0/1 column or a level) with fewer "
             f"than {threshold} rows in it or out of it; merge small groups or widen the selection"
         )
-        out.append(_Check(name, rule, str(threshold), _selection_violations(prov.selections, threshold, policy), hint))
+        out.append(_Check(name, rule, str(threshold), _Selections(prov.selections, threshold), hint))
+    return out + _declared(name, prov.requirements, extra, policy)
+
+
+def _joint_selections(checks: list[_Check], policy: SitePolicy) -> list[_Check]:
+    """The releases' selection checks as one: every selection of every release, each pair of
+    them compared (one product round and one comparison batch for the cell)."""
+    deferred = [c for c in checks if isinstance(c.violations, _Selections)]
+    if not deferred:
+        return checks
+    selections = tuple(s for c in deferred for s in c.violations.selections)
+    threshold = deferred[0].violations.threshold
+    unique = {key: s for s in selections for key in [s.key()]}
+    violations = _selection_violations(tuple(unique.values()), threshold, policy)
+    names = list(dict.fromkeys(c.name for c in deferred))
+    rule = COUNT if all(c.rule == COUNT for c in deferred) else ROWS
+    hint = (
+        deferred[0].hint
+        if len(names) == 1
+        else deferred[0].hint + "; or two of these releases select nearly the same rows"
+    )
+    joint = _Check(
+        names[0] if len(names) == 1 else ", ".join(repr(n) for n in names), rule, str(threshold), violations, hint
+    )
+    return [c for c in checks if not isinstance(c.violations, _Selections)] + [joint]
+
+
+def _declared(
+    name: str, carried: Sequence[Requirement], extra: Sequence[Requirement], policy: SitePolicy
+) -> list[_Check]:
+    """The checks of the rules statistics declared (each once)."""
+    unique = {id(r): r for r in [*extra, *carried]}.values()
+    return [c for r in unique for c in _requirement(name, r, policy)]
+
+
+def _joint_atoms(
+    namespace: Mapping[str, object], names: Sequence[str], policy: SitePolicy, sites: Sequence[str]
+) -> list[_Check]:
+    """Differences between releases: the atoms of every aggregate behind every release,
+    together, hold at least ``min_rows`` rows each (and, where per-site values are refused,
+    rows of more than one site). ``x.sum()`` and ``x[1:].sum()`` released together give row 0."""
+    forms = []
+    for name in names:
+        base, _, only = name.partition(FIELD_SEPARATOR)
+        for v in _released_secrets(namespace.get(base), only or None):
+            joint = v._prov.joint_form()
+            if joint is not None:
+                forms.append(joint)
+    if len(forms) < 2:
+        return []
+    atoms = refine(forms)
+    listed = ", ".join(repr(n) for n in names)
+    out: list[_Check] = []
+    if policy.min_rows > 0 and atoms.smallest < policy.min_rows:
+        hint = (
+            f"together they tell apart a group of {atoms.smallest} rows (a difference of overlapping sums or "
+            f"means), fewer than {policy.min_rows}; release sums over the same rows or over groups that do not overlap"
+        )
+        out.append(_Check(listed, ROWS, str(policy.min_rows), True, hint))
+    site = atoms.single_site_atom()
+    if not policy.per_site and site is not None:
+        who = f"site {sites[site]!r}" if site < len(sites) else "one site"
+        hint = f"together they tell apart a part computed from the data of {who} alone; the policies refuse per-site values"
+        out.append(_Check(listed, PER_SITE, "refused", True, hint))
     return out
+
+
+def _released_secrets(value: object, only: str | None) -> list[Any]:
+    if isinstance(value, SecretResult):
+        fields = [only] if only else list(value.SECRET)
+        return [v for v in (getattr(value, f, None) for f in fields) if isinstance(v, SecretCore)]
+    if isinstance(value, SecretFrame):
+        return [value[c] for c in value.columns]
+    return [value] if isinstance(value, SecretCore) else []
 
 
 def _selection_violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -> Any:
     """A secret 0/1: some selection's size k (or its complement's, n - k) lies in [1, threshold)
-    (or k is 0 where zero counts are refused). One product round and one comparison batch."""
-    pairs: list[tuple[Any, Any]] = []
-    singles: list[Any] = []
-    sizes: list[int] = []
+    (or k is 0 where zero counts are refused), or two selections over the same rows differ in
+    fewer than ``threshold`` rows while neither is the same set (``x > 63.5`` and ``x > 64.5``:
+    their difference is a small group). A product round per factor and one comparison batch."""
+    groups: list[list[Any]] = []
     for sel in selections:
         parts = [_rows_of(f, sel.rows) for f in sel.factors]
         if any(p is None for p in parts):
             return True  # a selection whose rows cannot be lined up: fail closed
-        if len(parts) == 1:
-            singles.append(parts[0])
-        else:
-            pairs.append((parts[0], parts[1]))
+        groups.append(parts)
+    singles = [(sel, g[0]) for sel, g in zip(selections, groups) if len(g) == 1 and g[0].ndim == 1]
+    if len(singles) > MAX_COMPARED:
+        return True  # too many selections to compare pairwise: fail closed (the hint says so)
+    pairs: list[tuple[Any, Any]] = []
+    for i, (si, _) in enumerate(singles):
+        for sj, _ in singles[i + 1 :]:
+            common = np.intersect1d(si.rows, sj.rows)
+            if common.size:
+                a, b = _rows_of(si.factors[0], common), _rows_of(sj.factors[0], common)
+                pairs.append((a, b))
+    products = [g[0] for g in groups]
+    first_pairs: list[tuple[Any, Any, Any]] = []
+    depth = 1
+    while True:  # each selection's factors multiplied, and the pairs in the first round
+        todo = [i for i, g in enumerate(groups) if len(g) > depth]
+        extra = pairs if depth == 1 else []
+        if not todo and not extra:
+            break
+        multiplied = _products([(products[i], groups[i][depth]) for i in todo] + extra)
+        for i, m in zip(todo, multiplied):
+            products[i] = m
+        both = multiplied[len(todo) :]
+        pairs_summed = [(a.sum(), b.sum(), ab.sum()) for (a, b), ab in zip(extra, both)] if extra else []
+        depth += 1
+        if depth == 2:
+            first_pairs = pairs_summed
     ks: list[Any] = []
-    for single in singles:
-        ks.append(single.sum(axis=0).reshape(-1))
-        sizes += [single.shape[0]] * ks[-1].size
-    if pairs:
-        left = [a if a.ndim == max(a.ndim, b.ndim) else a.reshape(a.shape + (1,)) for a, b in pairs]
-        right = [b if b.ndim == max(a.ndim, b.ndim) else b.reshape(b.shape + (1,)) for a, b in pairs]
-        shapes = [np.broadcast_shapes(a.shape, b.shape) for a, b in zip(left, right)]
-        flat_a: Any = np.concatenate([(a + np.zeros(s, dtype=np.int64)).reshape(-1) for a, s in zip(left, shapes)])
-        flat_b: Any = np.concatenate([(b + np.zeros(s, dtype=np.int64)).reshape(-1) for b, s in zip(right, shapes)])
-        both: Any = flat_a * flat_b
-        offset = 0
-        for s in shapes:
-            size = int(np.prod(s))
-            block = both[offset : offset + size].reshape(s)
-            offset += size
-            ks.append(block.sum(axis=0).reshape(-1))
-            sizes += [s[0]] * ks[-1].size
+    sizes: list[int] = []
+    for product in products:
+        ks.append(product.sum(axis=0).reshape(-1))
+        sizes += [product.shape[0]] * ks[-1].size
     k: Any = np.concatenate(ks)
     n = np.asarray(sizes, dtype=np.float64)
-    small, empty, large, full = stacked_signs(
-        [k - (threshold - 0.5), k - 0.5, (n - threshold + 0.5) - k, (n - 0.5) - k]
-    )
+    small_at, empty_at = [k - (threshold - 0.5), (n - threshold + 0.5) - k], [k - 0.5, (n - 0.5) - k]
+    pair_terms = first_pairs if pairs else []
+    if pair_terms:
+        d1: Any = np.concatenate([(a - ab).reshape(1) for a, _, ab in pair_terms])
+        d2: Any = np.concatenate([(b - ab).reshape(1) for _, b, ab in pair_terms])
+        small_at += [d1 - (threshold - 0.5), d2 - (threshold - 0.5)]
+        empty_at += [d1 - 0.5, d2 - 0.5]
+    sizes_of = [int(v.size) for v in small_at]
+    flat_small: Any = np.concatenate([v.reshape(-1) for v in small_at])
+    flat_empty: Any = np.concatenate([v.reshape(-1) for v in empty_at])
+    small_all, empty_all = stacked_signs([flat_small, flat_empty])
+    cut = np.cumsum([0, *sizes_of])
+    small = [small_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
+    empty = [empty_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
     # small k that is not 0, or small n - k that is not 0
-    bad: Any = small * (1 - empty) + large * (1 - full)
+    bad: Any = (small[0] * (1 - empty[0])).sum() + (small[1] * (1 - empty[1])).sum()
     if not policy.zero_counts:
-        bad = bad + empty
-    return bad.sum()
+        bad = bad + empty[0].sum()
+    if pair_terms:  # both differences small and not both empty: nearly nested selections
+        joint = _products([(small[2], small[3]), (empty[2], empty[3])])
+        bad = bad + (joint[0] - joint[1]).sum()
+    return bad
+
+
+#: the most single selections whose pairwise differences a cell's releases are checked for
+MAX_COMPARED = 16
+
+
+def _products(pairs: Sequence[tuple[Any, Any]]) -> list[Any]:
+    """Elementwise products of several pairs of secrets (broadcast along trailing axes), in one round."""
+    if not pairs:
+        return []
+    left, right, shapes = [], [], []
+    for a, b in pairs:
+        n = max(a.ndim, b.ndim)
+        a = a.reshape(a.shape + (1,) * (n - a.ndim))
+        b = b.reshape(b.shape + (1,) * (n - b.ndim))
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        left.append((a + np.zeros(shape, dtype=np.int64)).reshape(-1))
+        right.append((b + np.zeros(shape, dtype=np.int64)).reshape(-1))
+        shapes.append(shape)
+    both: Any = np.concatenate(left) * np.concatenate(right)
+    out, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(both[offset : offset + size].reshape(shape))
+        offset += size
+    return out
 
 
 def _rows_of(factor: Any, rows: Any) -> Any:
-    """The part of a selection's secret factor at the input rows ``rows`` (local), or None when
-    the factor's rows are not laid out along its first axis."""
+    """The part of a selection's secret factor at the input rows ``rows``, rows first (local), or
+    None when the factor's rows are not laid out along one axis."""
     rowid = factor._prov.rowid
-    if factor.ndim == 0 or rowid.ndim != factor.ndim or rowid.shape[0] != factor.shape[0]:
+    if factor.ndim == 0 or rowid.ndim != factor.ndim:
         return None
-    if any(d != 1 for d in rowid.shape[1:]):
+    varying = [a for a, d in enumerate(rowid.shape) if d != 1]
+    axis = varying[0] if len(varying) == 1 else (0 if not varying and factor.shape[0] == 1 else None)
+    if axis is None or rowid.shape[axis] != factor.shape[axis]:
         return None
     ids = rowid.reshape(-1)
     if np.any(ids < 0):
         return None
-    return factor[np.nonzero(np.isin(ids, rows))[0]]
+    moved = factor if axis == 0 else factor.transpose([axis, *(a for a in range(factor.ndim) if a != axis)])
+    return moved[np.nonzero(np.isin(ids, rows))[0]]
 
 
 def _requirement(name: str, req: Requirement, policy: SitePolicy) -> list[_Check]:

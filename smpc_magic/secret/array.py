@@ -111,7 +111,9 @@ class SecretArray(SecretCore):
         rest = (self - near)._with_bound(Bound.of(-1.01, 1.01, self.ndim))
         below_half, below_minus_half = compare.stacked_signs([rest - 0.5, rest + 0.5])
         up = 1 - below_half
-        return near + up - below_minus_half
+        rounded = near + up - below_minus_half
+        rounded._prov = rounded._prov.as_rounded()  # a count of rows over secret thresholds when summed
+        return rounded
 
     def round(self, decimals: int = 0) -> Any:
         """The nearest integer (as :meth:`astype` ``(int)``); only ``decimals=0``."""

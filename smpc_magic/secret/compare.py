@@ -24,8 +24,8 @@ def secret_arg(x: Any) -> SecretArray:
 
 
 def _bits(x: SecretArray, shares: Any) -> SecretArray:
-    """A 0/1 integer secret from this party's shares of bits."""
-    return x._new(shares, 0, bound=Bound.unit(np.ndim(shares)))
+    """A 0/1 integer secret from this party's shares of bits ([x < 0]): a new value of x's rows."""
+    return x._new(shares, 0, bound=Bound.unit(np.ndim(shares)), prov=x._prov.mapped("ltz"))
 
 
 def less_than_zero(x: SecretArray) -> SecretArray:
@@ -49,7 +49,7 @@ def stacked_signs(parts: list[SecretArray], magnitude_bits: int | None = None) -
     if magnitude_bits is not None:
         bits = min(bits, magnitude_bits + scale)
     out = ctx.suite.ltz(ctx, stacked, bits=bits)
-    return [_bits(parts[0], out[i]) for i in range(len(parts))]
+    return [_bits(parts[i], out[i]) for i in range(len(parts))]
 
 
 def compare_values(a: Any, b: Any, op: str) -> SecretArray:
@@ -58,10 +58,22 @@ def compare_values(a: Any, b: Any, op: str) -> SecretArray:
     return indicator(secret_arg(_compared(a, b, op)))
 
 
+#: numbers selections in the order they are made (the same at every party): a statistic drops
+#: the ones it made itself, which its declared rules cover (smpc_magic.stats.disclosure)
+_SERIAL = [0]
+
+
+def next_serial() -> int:
+    """The number the next selection will get."""
+    return _SERIAL[0]
+
+
 def indicator(x: SecretArray) -> SecretArray:
     """``x`` (0/1 values) marked as a secret selection of its rows: sums over it are subsets whose
     sizes the engine checks before a release."""
     snapshot = x._new(x._share, bound=x._bound)
+    snapshot._serial = _SERIAL[0]  # type: ignore[attr-defined]
+    _SERIAL[0] += 1
     x._prov = x._prov.as_indicator(snapshot)
     return x
 
@@ -114,20 +126,20 @@ def absolute(x: SecretArray) -> SecretArray:
     """|x| (11 rounds)."""
     x = secret_arg(x)
     magnitudes = x._bound.magnitudes()
-    return (x * (1 - 2 * less_than_zero(x)))._with_bound(Bound(np.zeros_like(magnitudes), magnitudes))
+    return (x * (1 - 2 * indicator(less_than_zero(x))))._with_bound(Bound(np.zeros_like(magnitudes), magnitudes))
 
 
 def sign(x: SecretArray) -> SecretArray:
     """-1, 0 or 1 as a secret integer array (9 rounds)."""
     x = secret_arg(x)
-    neg, pos = stacked_signs([x, -x])
+    neg, pos = (indicator(s) for s in stacked_signs([x, -x]))
     return pos - neg
 
 
 def clip(x: SecretArray, lower: Any, upper: Any) -> SecretArray:
     """x limited to [lower, upper] (public bounds); 11 rounds."""
     x = secret_arg(x)
-    below, above = stacked_signs([x - lower, upper - x])
+    below, above = (indicator(s) for s in stacked_signs([x - lower, upper - x]))
     clipped = secret_arg(x + below * (lower - x) + above * (upper - x))
     return clipped._with_bound(Bound.of(lower, upper, clipped.ndim))
 

@@ -201,7 +201,7 @@ class SecretCore(RefusesPlaintext):
 
     # ----- arithmetic ---------------------------------------------------------------------------
     def __neg__(self: S) -> S:
-        return self._new(self._ctx.suite.neg(self._share), bound=-self._bound)
+        return self._new(self._ctx.suite.neg(self._share), bound=-self._bound, prov=self._prov.mapped("neg"))
 
     def __pos__(self: S) -> S:
         return self
@@ -230,7 +230,8 @@ class SecretCore(RefusesPlaintext):
         scale -= drop
         encoded = suite.codec.encode_public(plain, scale)
         total = x._bound + Bound.of_values(suite.codec.decode(encoded, scale))
-        return x._new(suite.add_public(self._ctx, x._at_scale(scale), encoded), scale, bound=total)
+        prov = self._prov.mapped("add", suite.codec.decode(encoded, scale))
+        return x._new(suite.add_public(self._ctx, x._at_scale(scale), encoded), scale, bound=total, prov=prov)
 
     def __sub__(self: S, other: Any) -> S:
         if isinstance(other, SecretCore):
@@ -269,7 +270,7 @@ class SecretCore(RefusesPlaintext):
             suite = self._ctx.suite
             quotient = suite.div_public(self._ctx, fixed if divisor > 0 else suite.neg(fixed), abs(divisor))
             bound = x._bound.times_public(np.asarray(1.0 / divisor)).widen(2 * 2.0**-scale)
-            return self._new(quotient, scale, bound=bound)
+            return self._new(quotient, scale, bound=bound, prov=self._prov.mapped(f"div:{divisor}"))
         return self._mul_public(1.0 / plain.astype(np.float64), force_fixed=True)
 
     def __matmul__(self: S, other: Any) -> S:
@@ -417,7 +418,7 @@ def as_secret(ref: S, value: Any) -> S:
     scale = 0 if integral_dtype(plain) else ctx.frac_bits
     encoded = ctx.suite.codec.encode_public(plain, scale)
     decoded = ctx.suite.codec.decode(encoded, scale)
-    prov = Provenance.public(plain.ndim)
+    prov = Provenance.constant(decoded)
     return ref._new(ctx.suite.constant(ctx, encoded), scale, bound=Bound.of_values(decoded), prov=prov)
 
 

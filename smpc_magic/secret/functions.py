@@ -60,7 +60,8 @@ def _weighted(
     scaling.require_fit("weighting by powers of two", bound, scale, ref._limit_bits())
     encoded = suite.codec.encode_public(np.asarray(weights, dtype=np.float64) * 2.0**scale, 0)
     encoded = encoded.reshape((len(weights),) + (1,) * (stacked.ndim - 1))
-    return ref._new(suite.sum(suite.mul_public(stacked, encoded), axis=0), scale, bound=bound)
+    prov = ref._prov.mapped(f"weighted:{np.asarray(weights, dtype=np.float64).tobytes().hex()}")
+    return ref._new(suite.sum(suite.mul_public(stacked, encoded), axis=0), scale, bound=bound, prov=prov)
 
 
 def known_product(a: SecretArray, b: SecretArray, bound: Bound, operation: str) -> SecretArray:

@@ -57,9 +57,9 @@ def times_power_of_two(x: Any, exponent: int) -> Any:
     k = int(exponent)
     bound = x._bound.times_public(np.asarray(2.0**k))
     if x._scale - k >= 0:
-        return x._new(x._share, x._scale - k, bound=bound)
+        return x._new(x._share, x._scale - k, bound=bound, prov=x._prov.mapped(f"pow2:{k}"))
     shifted = x._at_scale(k)  # the integers times 2**(k - scale), checked against the limit
-    return x._new(shifted, 0, bound=bound)
+    return x._new(shifted, 0, bound=bound, prov=x._prov.mapped(f"pow2:{k}"))
 
 
 def claim_bound(x: Any, lo: Any, hi: Any) -> Any:

@@ -11,21 +11,34 @@ sign or container:
   :data:`MIXED` where several rows are combined elementwise or the layout is not tracked. An element
   that is not :data:`NONE` is row-level data.
 - ``sites``: per element, a bit mask of the sites whose data it depends on.
-- ``support``: per element, the fewest input rows behind any aggregate that went into it
-  (:data:`NO_ROWS` when none did). ``x[:2].sum()`` has a support of 2 however it is scaled.
-- ``monomials``: for row-level values, the secret 0/1 selections (comparisons, 0/1 columns, levels)
-  they were multiplied by; ``()`` is the unselected part. ``(x * (age > 80)).sum()`` is a sum over
-  a secret subset.
+- ``pattern``: per element, a public hash such that two elements with the same pattern hold the
+  same value (constants, aggregates) or enter a sum the same way (a row's data times the same
+  public or secret factor). A sum whose rows enter with different patterns (public weights, a
+  public one-hot column, a secret factor that differs between rows) is a combination of smaller
+  sums: see ``form``.
+- ``form``: per aggregate element, the rows behind it grouped into *atoms*: rows whose data enter
+  every sum combined into it the same way. Differences and weighted sums can tell atoms apart but
+  nothing finer, so an atom is what a release can single out. ``x.sum() - x[1:].sum()`` has an
+  atom of one row; so has ``x @ (np.eye(n) + 1)`` or ``(x * w).sum()`` for a public ``w`` that
+  singles out a row. Several releases of a cell are checked on the atoms of all of them together.
+- ``support``: per element, the fewest rows in any atom behind it (:data:`NO_ROWS` when no
+  aggregate is). ``x[:2].sum()`` has a support of 2 however it is scaled.
+- ``monomials``: for row-level values, the secret 0/1 selections (comparisons, 0/1 columns, levels,
+  clipped or signed values) they were multiplied by; ``()`` is the unselected part.
 - ``selections``: secret selections that a reduction summed over, with the rows summed: the engine
   checks each subset's size (and its complement's) inside the computation before a release.
+- ``requirements``: the rules a statistic declared for the values it is derived from (they
+  follow a result's fields wherever they go).
 
 Like bounds, the arrays are compact: each dimension is 1 or the secret's length.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,14 +56,128 @@ MIXED = -2
 NO_ROWS = np.iinfo(np.int64).max
 #: every site (a value whose sites are not tracked)
 ALL_SITES = -1
-#: the most factors a tracked selection has (singles and pairs: each indicator and each 2 x 2 table)
-MAX_FACTORS = 2
+#: form of an element behind which no aggregate of tracked rows lies
+NO_FORM = 0
+#: the most factors a tracked selection has (each indicator, each 2 x 2 and 2 x 2 x 2 table)
+MAX_FACTORS = 3
 #: the most selections one value carries; beyond, the value is marked untracked (fails closed)
 MAX_SELECTIONS = 64
 
 Monomial = tuple[Any, ...]
+_FIELDS = ("rowid", "sites", "support", "pattern", "form")
 
 
+# ----- hashes ----------------------------------------------------------------------------------------
+def _tag(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little") & ((1 << 63) - 1)
+
+
+_M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
+
+
+def _u64(value: Any) -> Array:
+    return np.asarray(value).astype(np.int64).astype(np.uint64)
+
+
+def mix(*parts: Any) -> Array:
+    """A 64-bit hash of the parts, elementwise (broadcast): equal inputs, equal outputs."""
+    with np.errstate(over="ignore"):
+        h = np.asarray(np.uint64(0x5BD1E9955BD1E995))
+        for part in parts:
+            z = (h ^ _u64(part)) + _GOLDEN
+            z = (z ^ (z >> np.uint64(30))) * _M1
+            z = (z ^ (z >> np.uint64(27))) * _M2
+            h = z ^ (z >> np.uint64(31))
+    return h.astype(np.int64)
+
+
+def value_pattern(values: Any) -> Array:
+    """The pattern of public values: equal values, equal patterns."""
+    v = np.array(np.asarray(values, dtype=np.float64) + 0.0, dtype=np.float64, order="C")  # (+0.0: -0.0 is 0.0)
+    return mix(_VALUE, v.view(np.int64))
+
+
+_VALUE, _PLUS, _TIMES, _SCALED, _REDUCE, _COPIES, _POINT, _AGG, _INPUT, _UNKNOWN = (
+    _tag(n) for n in ("value", "plus", "times", "scaled", "reduce", "copies", "point", "aggregate", "input", "unknown")
+)
+#: the pattern of a public zero (a product with it has no row behind it)
+ZERO = int(value_pattern(0.0))
+
+
+# ----- forms ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Form:
+    """The rows behind an aggregate grouped into atoms (see the module's docstring)."""
+
+    rows: Array  # sorted input row ids
+    labels: Array  # each row's atom, 0 .. atoms - 1 (numbered in order of their first row)
+    row_sites: Array  # each row's site mask
+    sizes: Array  # rows per atom
+    atom_sites: Array  # each atom's site mask
+    key: int
+
+    @property
+    def smallest(self) -> int:
+        return int(self.sizes.min()) if self.sizes.size else NO_ROWS
+
+    def single_site_atom(self) -> int | None:
+        """A site index if some atom holds rows of that one site only."""
+        for m in np.unique(self.atom_sites).tolist():
+            if m > 0 and (m & (m - 1)) == 0:
+                return int(m).bit_length() - 1
+        return None
+
+
+_FORMS: weakref.WeakValueDictionary[int, Form] = weakref.WeakValueDictionary()
+_REFINED: weakref.WeakValueDictionary[tuple[int, ...], Form] = weakref.WeakValueDictionary()
+
+
+def make_form(rows: Array, labels: Array, row_sites: Array) -> Form:
+    """The form of ``rows`` (sorted, distinct) grouped by equal ``labels``."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    renumber = np.empty_like(order)
+    renumber[order] = np.arange(order.size)
+    canonical = renumber[inverse.reshape(-1)].astype(np.int64)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    row_sites = np.ascontiguousarray(row_sites, dtype=np.int64)
+    digest = hashlib.blake2b(rows.tobytes() + canonical.tobytes() + row_sites.tobytes(), digest_size=8).digest()
+    key = (int.from_bytes(digest, "little") & ((1 << 62) - 1)) | 1
+    cached = _FORMS.get(key)
+    if cached is not None:
+        return cached
+    sizes = np.bincount(canonical, minlength=order.size).astype(np.int64)
+    by_atom = np.argsort(canonical, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    atom_sites = np.bitwise_or.reduceat(row_sites[by_atom], starts) if rows.size else np.zeros(0, np.int64)
+    form = Form(rows, canonical, row_sites, sizes, atom_sites, key)
+    _FORMS[key] = form
+    return form
+
+
+def refine(forms: Sequence[Form]) -> Form:
+    """The atoms of several forms together: rows grouped by their atom in every one."""
+    unique = list({f.key: f for f in forms}.values())
+    if len(unique) == 1:
+        return unique[0]
+    key = tuple(sorted(f.key for f in unique))
+    cached = _REFINED.get(key)
+    if cached is not None:
+        return cached
+    rows = np.unique(np.concatenate([f.rows for f in unique]))
+    labels = np.zeros(rows.size, dtype=np.int64)
+    sites = np.zeros(rows.size, dtype=np.int64)
+    for f in unique:
+        pos = np.minimum(np.searchsorted(f.rows, rows), max(f.rows.size - 1, 0))
+        present = f.rows[pos] == rows if f.rows.size else np.zeros(rows.size, dtype=bool)
+        labels = mix(labels, np.where(present, f.labels[pos] if f.rows.size else 0, -1))
+        sites |= np.where(present, f.row_sites[pos] if f.rows.size else 0, 0)
+    form = make_form(rows, labels, sites)
+    _REFINED[key] = form
+    return form
+
+
+# ----- selections ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Selection:
     """A secret 0/1 selection (the product of ``factors``, each a secret row vector with its own
@@ -60,11 +187,12 @@ class Selection:
     rows: Array
 
     def key(self) -> tuple[Any, ...]:
-        return (
-            tuple(sorted(id(f) for f in self.factors)),
-            self.rows.size,
-            int(self.rows.sum()) if self.rows.size else 0,
-        )
+        digest = hashlib.blake2b(np.ascontiguousarray(self.rows, dtype=np.int64).tobytes(), digest_size=16)
+        return (tuple(sorted(id(f) for f in self.factors)), digest.hexdigest())
+
+
+#: a factor standing for a rounded row value (a count in disguise): sums over it are refused
+ROUNDED = "rounded"
 
 
 def _arr(values: Any, ndim: int) -> Array:
@@ -95,6 +223,12 @@ def _union(*sets: tuple[Monomial, ...]) -> tuple[Monomial, ...]:
     return tuple(seen.values())
 
 
+def _positions(shape: Shape | None, ndim: int) -> Array:
+    if shape is None:
+        return _arr(0, ndim)
+    return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Public facts of what a secret is derived from (see the module's docstring)."""
@@ -102,42 +236,67 @@ class Provenance:
     rowid: Array
     sites: Array
     support: Array
+    pattern: Array
+    form: Array
     monomials: tuple[Monomial, ...] = ((),)
     selections: tuple[Selection, ...] = ()
     untracked: bool = False  # too many selections to check: every release of it fails closed
-    extras: dict[str, Any] = field(default_factory=dict, compare=False)
+    forms: Mapping[int, Form] = field(default_factory=dict, compare=False)
+    requirements: tuple[Any, ...] = ()
 
     # ----- constructors ---------------------------------------------------------------------------
     @classmethod
-    def public(cls, ndim: int) -> Provenance:
-        """A value every party knows (a constant): derived from nothing."""
-        return cls(_arr(NONE, ndim), _arr(0, ndim), _arr(NO_ROWS, ndim))
+    def constant(cls, values: Any) -> Provenance:
+        """A value every party knows (a public constant): derived from nothing."""
+        v = np.asarray(values, dtype=np.float64)
+        ndim = v.ndim
+        return cls(
+            _arr(NONE, ndim), _arr(0, ndim), _arr(NO_ROWS, ndim), _compact(value_pattern(v)), _arr(NO_FORM, ndim)
+        )
 
     @classmethod
     def unknown(cls, ndim: int) -> Provenance:
         """Nothing is known of what it came from: treated as row-level data of a single row
         (every rule that could apply, applies; fails closed)."""
-        return cls(_arr(MIXED, ndim), _arr(ALL_SITES, ndim), _arr(1, ndim), untracked=True)
+        return cls(
+            _arr(MIXED, ndim),
+            _arr(ALL_SITES, ndim),
+            _arr(1, ndim),
+            _arr(_UNKNOWN, ndim),
+            _arr(NO_FORM, ndim),
+            untracked=True,
+        )
 
     @classmethod
-    def rows(cls, row_sites: Array, ndim: int, indicator: bool = False) -> Provenance:
+    def rows(cls, row_sites: Array, ndim: int, tag: str = "", shape: Shape | None = None) -> Provenance:
         """An input: one element per input row along axis 0 (row ``i`` of the pooled input is
-        row id ``i``); ``row_sites`` holds each row's site index. ``indicator``: a 0/1 column,
-        a selection in its own right (set by :meth:`as_indicator`)."""
+        row id ``i``); ``row_sites`` holds each row's site index; ``tag`` names the input (so
+        that sums of different inputs are different values)."""
         n = len(row_sites)
         masks = np.left_shift(1, np.asarray(row_sites, dtype=np.int64))
+        name = _tag("input:" + tag)
         if ndim == 0:
-            return cls(_arr(0, 0), _arr(masks.reshape(-1)[0], 0), _arr(NO_ROWS, 0))
-        shape = (n,) + (1,) * (ndim - 1)
-        return cls(np.arange(n, dtype=np.int64).reshape(shape), masks.reshape(shape), _arr(NO_ROWS, ndim))
+            return cls(_arr(0, 0), _arr(masks.reshape(-1)[0], 0), _arr(NO_ROWS, 0), mix(_INPUT, name), _arr(NO_FORM, 0))
+        rows_shape = (n,) + (1,) * (ndim - 1)
+        columns = _positions(None if shape is None or ndim == 1 else (1,) + tuple(shape[1:]), ndim)
+        return cls(
+            np.arange(n, dtype=np.int64).reshape(rows_shape),
+            masks.reshape(rows_shape),
+            _arr(NO_ROWS, ndim),
+            _compact(mix(_INPUT, name, columns)),
+            _arr(NO_FORM, ndim),
+        )
 
     @classmethod
-    def aggregate(cls, sites: Sequence[int], rows: int, ndim: int) -> Provenance:
-        """An aggregate of ``rows`` input rows of ``sites`` (a site's local sum read in blocks)."""
+    def aggregate(cls, sites: Sequence[int], rows: int, shape: Shape, salt: int = 0) -> Provenance:
+        """An aggregate of ``rows`` input rows of ``sites`` (a site's local sum read in blocks);
+        ``salt`` tells apart aggregates computed at different steps."""
         mask = 0
         for s in sites:
             mask |= 1 << int(s)
-        return cls(_arr(NONE, ndim), _arr(mask, ndim), _arr(rows, ndim))
+        ndim = len(shape)
+        pattern = _compact(mix(_AGG, salt, _positions(tuple(shape), ndim)))
+        return cls(_arr(NONE, ndim), _arr(mask, ndim), _arr(rows, ndim), pattern, _arr(NO_FORM, ndim))
 
     def as_indicator(self, secret: Any) -> Provenance:
         """This row-level 0/1 value as a selection of its own rows."""
@@ -145,13 +304,58 @@ class Provenance:
             return self
         return replace(self, monomials=_union(self.monomials, ((secret,),)))
 
+    def as_rounded(self) -> Provenance:
+        """A rounded row value: whole numbers whose sums count rows over secret thresholds."""
+        if not self.is_row_level() or self.untracked:
+            return self
+        return replace(self, monomials=_union(self.monomials, ((ROUNDED,),)))
+
+    def with_requirements(self, requirements: Sequence[Any]) -> Provenance:
+        return replace(self, requirements=_dedupe_requirements(self.requirements + tuple(requirements)))
+
+    def without_selections_after(self, serial: int) -> Provenance:
+        """Selections made by a statistic itself (factors numbered ``serial`` or later) dropped:
+        the statistic's declared rules cover them; the cell's own selections stay."""
+
+        def inner(f: Any) -> bool:
+            return int(getattr(f, "_serial", -1)) >= serial
+
+        kept: list[Selection] = []
+        for s in self.selections:
+            outer = tuple(f for f in s.factors if not inner(f))
+            if outer:
+                kept.append(Selection(outer, s.rows) if len(outer) < len(s.factors) else s)
+        monomials = _union(tuple(tuple(f for f in m if not inner(f)) for m in self.monomials))
+        return replace(self, selections=_dedupe(tuple(kept)), monomials=monomials or ((),))
+
+    def rebound(self, factor: Callable[[Any], Any], requirement: Callable[[Any], Any]) -> Provenance:
+        """The same facts with every secret they hold (selection factors, declared rules'
+        quantities) moved by ``factor`` / ``requirement`` (a value kept for a later cell)."""
+        cache: dict[int, Any] = {}
+
+        def moved(f: Any) -> Any:
+            if isinstance(f, str):
+                return f
+            if id(f) not in cache:
+                cache[id(f)] = factor(f)
+            return cache[id(f)]
+
+        monomials = tuple(tuple(moved(f) for f in m) for m in self.monomials)
+        selections = tuple(Selection(tuple(moved(f) for f in s.factors), s.rows) for s in self.selections)
+        return replace(
+            self,
+            monomials=monomials,
+            selections=selections,
+            requirements=tuple(requirement(r) for r in self.requirements),
+        )
+
     def fitted(self, shape: Shape) -> Provenance:
         """These facts for a secret of ``shape`` (leading length-1 axes added or dropped); facts
         that do not fit the shape are replaced by unknown ones (fail closed)."""
         ndim = len(shape)
         if self.ndim == ndim:
             try:
-                for a in (self.rowid, self.sites, self.support):
+                for a in self._arrays():
                     np.broadcast_shapes(a.shape, shape)
                 return self
             except ValueError:
@@ -166,15 +370,21 @@ class Provenance:
                         shape,
                     )
                 )
-                for a in (self.rowid, self.sites, self.support)
+                for a in self._arrays()
             ]
         except ValueError:
             if os.environ.get("SMPC_DEBUG_PROVENANCE"):
                 raise
-            return replace(Provenance.unknown(ndim), selections=self.selections)
-        return replace(self, rowid=_compact(parts[0]), sites=_compact(parts[1]), support=_compact(parts[2]))
+            return replace(Provenance.unknown(ndim), selections=self.selections, requirements=self.requirements)
+        return self._with(*(_compact(p) for p in parts))
 
     # ----- facts ----------------------------------------------------------------------------------
+    def _arrays(self) -> tuple[Array, ...]:
+        return (self.rowid, self.sites, self.support, self.pattern, self.form)
+
+    def _with(self, rowid: Array, sites: Array, support: Array, pattern: Array, form: Array) -> Provenance:
+        return replace(self, rowid=rowid, sites=sites, support=support, pattern=pattern, form=form)
+
     @property
     def ndim(self) -> int:
         return int(self.rowid.ndim)
@@ -187,6 +397,16 @@ class Provenance:
         least = int(self.support.min()) if self.support.size else NO_ROWS
         return None if least == NO_ROWS else least
 
+    def joint_form(self) -> Form | None:
+        """The atoms of every aggregate behind any element, together (None: none)."""
+        keys = [int(k) for k in np.unique(self.form) if k != NO_FORM]
+        if not keys:
+            return None
+        missing = [k for k in keys if k not in self.forms]
+        if missing:  # a form not carried along: fail closed (one row)
+            return make_form(np.zeros(1, np.int64), np.zeros(1, np.int64), np.full(1, ALL_SITES))
+        return refine([self.forms[k] for k in keys])
+
     def site_masks(self) -> Array:
         return self.sites
 
@@ -194,31 +414,31 @@ class Provenance:
         """The facts of two values released together (a result's fields): every element's
         facts kept (flattened), selections and monomials of both."""
         flat = [np.concatenate(parts) for parts in zip(self._flat(), other._flat())]
-        return self._merged(other, flat[0], flat[1], flat[2], _union(self.monomials, other.monomials))
+        return self._merged(other, flat, _union(self.monomials, other.monomials))
 
     def _flat(self) -> list[Array]:
-        n = max(self.rowid.ndim, self.sites.ndim, self.support.ndim)
-        arrays = np.broadcast_arrays(*(_arr(a, n) for a in (self.rowid, self.sites, self.support)))
+        n = max(a.ndim for a in self._arrays())
+        arrays = np.broadcast_arrays(*(_arr(a, n) for a in self._arrays()))
         return [a.reshape(-1) for a in arrays]
 
     def single_site(self) -> int | None:
-        """A site index if some aggregate element depends on that one site's data alone (else
-        None); a row-level element is always one site's (the row-level rule covers it)."""
+        """A site index if some aggregate element, or an atom behind one, depends on that one
+        site's data alone (else None); a row-level element is always one site's (the row-level
+        rule covers it)."""
         rowid, sites = np.broadcast_arrays(*_aligned(self.rowid, self.sites))
         masks = np.unique(sites[rowid == NONE])
         for m in masks.tolist():
             if m > 0 and (m & (m - 1)) == 0:
                 return int(m).bit_length() - 1
-        return None
+        joint = self.joint_form()
+        return joint.single_site_atom() if joint is not None else None
 
     def all_sites(self) -> int:
         return int(np.bitwise_or.reduce(self.sites.reshape(-1))) if self.sites.size else 0
 
     # ----- structure ------------------------------------------------------------------------------
     def _each(self, fn: Any) -> Provenance:
-        return replace(
-            self, rowid=_compact(fn(self.rowid)), sites=_compact(fn(self.sites)), support=_compact(fn(self.support))
-        )
+        return self._with(*(_compact(fn(a)) for a in self._arrays()))
 
     def _full(self, shape: Shape, fn: Any) -> Provenance:
         return self._each(lambda a: np.asarray(fn(np.broadcast_to(a, shape))))
@@ -227,7 +447,7 @@ class Provenance:
         return self._full(shape, lambda a: a[index])
 
     def reshape(self, shape: Shape, new_shape: Shape) -> Provenance:
-        if all(a.size == 1 for a in (self.rowid, self.sites, self.support)):
+        if all(a.size == 1 for a in self._arrays()):
             return self._each(lambda a: a.reshape((1,) * len(new_shape)))
         return self._full(shape, lambda a: a.reshape(new_shape))
 
@@ -244,7 +464,7 @@ class Provenance:
     def assign(self, shape: Shape, index: Any, value: Provenance) -> Provenance:
         """Elements at ``index`` replaced by ``value``'s (``x[i] = y``)."""
         out = []
-        for mine, theirs in ((self.rowid, value.rowid), (self.sites, value.sites), (self.support, value.support)):
+        for mine, theirs in zip(self._arrays(), value._arrays()):
             full = np.array(np.broadcast_to(mine, shape))
             target = np.shape(full[index])
             t = theirs.reshape(-1) if theirs.size == 1 else theirs
@@ -252,116 +472,190 @@ class Provenance:
                 t = t[0]
             full[index] = np.broadcast_to(t, target)
             out.append(_compact(full))
-        return self._merged(value, out[0], out[1], out[2], _union(self.monomials, value.monomials))
+        return self._merged(value, out, _union(self.monomials, value.monomials))
 
     def choose(self, shape: Shape, mask: Array, other: Provenance) -> Provenance:
         """Where ``mask`` (public) is true this value's facts, elsewhere ``other``'s."""
         parts = [
             _compact(np.where(mask, np.broadcast_to(a, shape), np.broadcast_to(b, shape)))
-            for a, b in ((self.rowid, other.rowid), (self.sites, other.sites), (self.support, other.support))
+            for a, b in zip(self._arrays(), other._arrays())
         ]
-        return self._merged(other, parts[0], parts[1], parts[2], _union(self.monomials, other.monomials))
+        return self._merged(other, parts, _union(self.monomials, other.monomials))
 
-    def _merged(
-        self, other: Provenance, rowid: Array, sites: Array, support: Array, monomials: tuple[Monomial, ...]
-    ) -> Provenance:
+    def _merged(self, other: Provenance, arrays: Sequence[Array], monomials: tuple[Monomial, ...]) -> Provenance:
+        rowid, sites, support, pattern, form = arrays
         selections = _dedupe(self.selections + other.selections)
         untracked = self.untracked or other.untracked or len(selections) > MAX_SELECTIONS
-        return Provenance(rowid, sites, support, monomials, selections[:MAX_SELECTIONS], untracked)
+        forms = {**self.forms, **other.forms} if other.forms else self.forms
+        requirements = _dedupe_requirements(self.requirements + other.requirements)
+        return Provenance(
+            rowid, sites, support, pattern, form, monomials, selections[:MAX_SELECTIONS], untracked, forms, requirements
+        )
 
     # ----- arithmetic -----------------------------------------------------------------------------
+    def mapped(self, op: str, *params: Any) -> Provenance:
+        """An elementwise function of this value alone (``op`` with public ``params``, which
+        may be arrays): same rows, a new value."""
+        pattern = mix(_tag("map:" + op), self.pattern, *(value_pattern(p) for p in params))
+        return replace(self, pattern=_compact(np.asarray(pattern)))
+
     def plus(self, other: Provenance) -> Provenance:
         """An elementwise sum (or any elementwise function of both that is not a product)."""
-        return self._elementwise(other, _union(self.monomials, other.monomials))
+        return self._elementwise(other, _union(self.monomials, other.monomials), _PLUS)
 
     def times(self, other: Provenance) -> Provenance:
-        """An elementwise product: a selection of one selects the other."""
+        """An elementwise product: a selection of one selects the other; a public zero in
+        either leaves no row behind."""
         products: list[Monomial] = []
         for a in self.monomials:
             for b in other.monomials:
                 joint = tuple({id(f): f for f in a + b}.values())
                 if len(joint) <= MAX_FACTORS:
                     products.append(joint)
-                else:  # keep the pairs a longer product contains: each 2 x 2 table is checked
-                    products += [(f, g) for i, f in enumerate(joint) for g in joint[i + 1 :]]
-        return self._elementwise(other, _union(tuple(products)))
+                else:  # too many conditions to check together: fails closed
+                    return replace(Provenance.unknown(self.ndim), requirements=self.requirements + other.requirements)
+        return self._elementwise(other, _union(tuple(products)), _TIMES)
 
-    def _elementwise(self, other: Provenance, monomials: tuple[Monomial, ...]) -> Provenance:
-        ra, rb = np.broadcast_arrays(*_aligned(self.rowid, other.rowid))
+    def _elementwise(self, other: Provenance, monomials: tuple[Monomial, ...], op: int) -> Provenance:
+        a, b = self._arrays(), other._arrays()
+        n = max(x.ndim for x in a + b)
+        ra, sa, ua, pa, fa = (_arr(x, n) for x in a)
+        rb, sb, ub, pb, fb = (_arr(x, n) for x in b)
         rowid = np.where(ra == rb, ra, np.where(ra == NONE, rb, np.where(rb == NONE, ra, MIXED)))
-        sites = np.bitwise_or(*_aligned(self.sites, other.sites))
-        support = np.minimum(*_aligned(self.support, other.support))
+        sites = np.bitwise_or(sa, sb)
+        support = np.minimum(ua, ub)
+        pattern = mix(op, pa, pb)
+        form, forms, support = _combined_forms(fa, fb, {**self.forms, **other.forms}, support)
+        if op == _TIMES:  # a product with a public zero: nothing behind it
+            zero = self._zero(n) | other._zero(n)
+            if np.any(zero):
+                rowid = np.where(zero, NONE, rowid)
+                sites = np.where(zero, 0, sites)
+                support = np.where(zero, NO_ROWS, support)
+                pattern = np.where(zero, ZERO, pattern)
+                form = np.where(zero, NO_FORM, form)
         if len(monomials) > MAX_SELECTIONS:
             return replace(Provenance.unknown(rowid.ndim), sites=_compact(sites))
-        return self._merged(other, _compact(rowid), _compact(sites), _compact(support), monomials)
+        arrays = [_compact(np.asarray(a)) for a in (rowid, sites, support, pattern, form)]
+        merged = self._merged(other, arrays, monomials)
+        return replace(merged, forms=forms)
+
+    def _zero(self, ndim: int) -> Array:
+        """Where this value is a known public zero."""
+        r, s, u, p, f = (_arr(x, ndim) for x in self._arrays())
+        return np.asarray((p == ZERO) & (r == NONE) & (s == 0) & (u == NO_ROWS) & (f == NO_FORM))
 
     def times_public(self, plain: Array) -> Provenance:
-        """A product with a public array: where it is 0, no row and no site lies behind."""
-        p = np.asarray(plain)
-        if p.size == 0 or not np.any(p == 0):
-            return self
-        zero = np.asarray(p == 0)
-        rowid, z = _aligned(self.rowid, zero)
-        return replace(
-            self,
-            rowid=_compact(np.where(z, NONE, rowid)),
-            sites=_compact(np.where(_aligned(self.sites, zero)[1], 0, _aligned(self.sites, zero)[0])),
-            support=_compact(np.where(_aligned(self.support, zero)[1], NO_ROWS, _aligned(self.support, zero)[0])),
-        )
+        """A product with a public array: where it is 0, no row and no site lies behind; each
+        element's pattern takes the public factor in."""
+        product: Provenance = self.times(Provenance.constant(plain))
+        return product
 
     def reduce(self, shape: Shape, axis: Any, keepdims: bool = False) -> Provenance:
-        """A sum (or mean) over ``axis``: rows summed become an aggregate whose support is the
-        number of distinct rows; a secret selection summed over is recorded."""
+        """A sum (or mean) over ``axis``: rows summed become an aggregate whose atoms group the
+        rows by how they enter it; a secret selection summed over is recorded."""
         ndim = len(shape)
         if ndim == 0:
             return self
         axes = tuple(range(ndim)) if axis is None else tuple(sorted({a % ndim for a in np.atleast_1d(axis)}))
-        rowid = _arr(self.rowid, ndim)
-        sites = np.bitwise_or.reduce(_arr(self.sites, ndim), axis=axes, keepdims=True)
-        support = np.minimum.reduce(_arr(self.support, ndim), axis=axes, keepdims=True)
+        pat, frm = _arr(self.pattern, ndim), _arr(self.form, ndim)
+        pat_varies = any(pat.shape[a] > 1 for a in axes)
+        frm_varies = any(frm.shape[a] > 1 for a in axes)
+        rowid, sites, support, wpat, wfrm = np.broadcast_arrays(
+            _arr(self.rowid, ndim),
+            _arr(self.sites, ndim),
+            _arr(self.support, ndim),
+            pat if pat_varies else _arr(0, ndim),
+            frm if frm_varies else _arr(NO_FORM, ndim),
+        )
+        copies = int(np.prod([shape[a] for a in axes if rowid.shape[a] == 1]))
         reduced = [a for a in axes if rowid.shape[a] > 1]
-        selections, monomials = self.selections, self.monomials
-        if reduced:
-            kept = [a for a in range(ndim) if a not in reduced]
-            moved = np.moveaxis(rowid, reduced, list(range(len(kept), ndim)))
-            ids = np.sort(moved.reshape(moved.shape[: len(kept)] + (-1,)), axis=-1)
+        kept = [a for a in range(ndim) if a not in reduced]
+        out_sites = np.bitwise_or.reduce(sites, axis=axes, keepdims=True)
+        out_support = np.minimum.reduce(support, axis=axes, keepdims=True)
+        pat_kept = pat if not pat_varies else _arr(0, ndim)
+        frm_kept = frm if not frm_varies else _arr(NO_FORM, ndim)
+        selections, monomials, forms = self.selections, self.monomials, dict(self.forms)
+        if not reduced:
+            out_rowid = np.amax(rowid, axis=axes, keepdims=True) if rowid.size else rowid
+            signature = mix(_COPIES, copies)
+            out_form = frm_kept
+        else:
+            shape_kept = [rowid.shape[a] if a in kept else 1 for a in range(ndim)]
+
+            def flat(a: Array) -> Array:
+                moved = np.moveaxis(a, reduced, list(range(len(kept), ndim)))
+                return moved.reshape(int(np.prod(moved.shape[: len(kept)], dtype=np.int64)), -1)
+
+            ids, e_sites, e_pat, e_frm = flat(rowid), flat(sites), flat(wpat), flat(wfrm)
+            order = np.argsort(ids, axis=-1, kind="stable")
+            ids = np.take_along_axis(ids, order, axis=-1)
+            e_sites, e_pat, e_frm = (np.take_along_axis(a, order, axis=-1) for a in (e_sites, e_pat, e_frm))
             mixed = np.any(ids == MIXED, axis=-1)
             real = ids >= 0
-            distinct = real[..., 0].astype(np.int64) + (real[..., 1:] & (ids[..., 1:] != ids[..., :-1])).sum(axis=-1)
-            out = np.where(mixed, MIXED, np.where(distinct == 1, ids[..., -1], NONE))
+            distinct = real[:, 0].astype(np.int64) + (real[:, 1:] & (ids[:, 1:] != ids[:, :-1])).sum(axis=-1)
+            out_rowid = np.where(mixed, MIXED, np.where(distinct == 1, ids[:, -1], NONE))
             aggregated = (~mixed) & (distinct >= 2)
-            rows = np.where(aggregated, distinct, NO_ROWS)
-            shape_kept = [rowid.shape[a] if a in kept else 1 for a in range(ndim)]
-            rowid = out.reshape(shape_kept)
-            support = np.minimum(support, rows.reshape(shape_kept))
+            one_row = (~mixed) & (distinct == 1)
+            with np.errstate(over="ignore"):  # (uint64 sums wrap: they are hashes)
+                by_row = mix(ids, e_pat, e_frm).astype(np.uint64).sum(axis=-1).astype(np.int64)
+                by_way = mix(e_pat, e_frm).astype(np.uint64).sum(axis=-1).astype(np.int64)
+            signature = mix(_COPIES, copies, np.where(one_row, by_way, by_row)).reshape(shape_kept)
+            out_form = np.broadcast_to(frm_kept, np.broadcast_shapes(frm_kept.shape, tuple(shape_kept))).copy()
+            rows_behind = np.full(ids.shape[0], NO_ROWS, dtype=np.int64)
             if np.any(aggregated):
-                summed = np.unique(ids[aggregated])
-                summed = summed[summed >= 0]
+                form = _levels(ids, e_sites, e_pat, aggregated)
+                behind = [forms[int(k)] for k in np.unique(e_frm[aggregated]) if k != NO_FORM and int(k) in forms]
+                behind += [forms[int(k)] for k in np.unique(frm_kept) if k != NO_FORM and int(k) in forms]
+                form = refine([form, *behind])
+                forms[form.key] = form
+                rows_behind = np.where(aggregated, min(form.smallest, int(distinct[aggregated].min())), NO_ROWS)
+                aggregated_kept = np.broadcast_to(aggregated.reshape(shape_kept), out_form.shape)
+                out_form = np.where(aggregated_kept, form.key, out_form)
+                summed = np.unique(ids[aggregated][real[aggregated]])
                 selections = _dedupe(selections + tuple(Selection(m, summed) for m in monomials if m))
-                if not np.any(rowid != NONE):
-                    monomials = ((),)
+            if frm_varies:  # one row's or no row's elements carrying aggregates: their forms together
+                out_form = _forms_per_output(e_frm, ~aggregated, forms, out_form, shape_kept)
+            out_rowid = out_rowid.reshape(shape_kept)
+            out_support = np.minimum(out_support, rows_behind.reshape(shape_kept))
+            if not np.any(out_rowid != NONE):
+                monomials = ((),)
+        pattern = mix(_REDUCE, signature, pat_kept)
         untracked = self.untracked or len(selections) > MAX_SELECTIONS
+        known = {k: forms[k] for k in (int(v) for v in np.unique(out_form)) if k in forms}
         result = Provenance(
-            _compact(rowid), _compact(sites), _compact(support), monomials, selections[:MAX_SELECTIONS], untracked
+            _compact(np.asarray(out_rowid)),
+            _compact(out_sites),
+            _compact(np.asarray(out_support)),
+            _compact(np.asarray(pattern)),
+            _compact(np.asarray(out_form)),
+            monomials,
+            selections[:MAX_SELECTIONS],
+            untracked,
+            known,
+            self.requirements,
         )
         return result if keepdims else result._each(lambda a: a.squeeze(axis=axes))
 
     def point(self) -> Provenance:
         """One element chosen by a secret comparison (a maximum, an argmax): one row's value."""
-        return replace(self, rowid=_compact(np.where(self.rowid == NONE, NONE, MIXED)), support=_arr(1, self.ndim))
+        return replace(
+            self,
+            rowid=_compact(np.where(self.rowid == NONE, NONE, MIXED)),
+            support=_arr(1, self.ndim),
+            pattern=_compact(mix(_POINT, self.pattern)),
+        )
 
     def matmul_public(self, plain: Array, shape: Shape, left: bool) -> Provenance:
-        """``X @ P`` or (``left``) ``P @ X`` for a public P: its zeros drop rows as in a product
-        with a public array, then the shared axis is summed."""
+        """``X @ P`` or (``left``) ``P @ X`` for a public P: a product with P's entries (zeros
+        drop rows, unequal entries weight rows differently), summed along the shared axis."""
         p = np.asarray(plain)
-        public = Provenance.public(p.ndim)
+        public = Provenance.constant(p)
         a_shape, b_shape = (p.shape, shape) if left else (shape, p.shape)
         a, b = (public, self) if left else (self, public)
-        return a.matmul(b, a_shape, b_shape, zeros=(p == 0, left))
+        return a.matmul(b, a_shape, b_shape)
 
-    def matmul(
-        self, other: Provenance, a_shape: Shape, b_shape: Shape, zeros: tuple[Array, bool] | None = None
-    ) -> Provenance:
+    def matmul(self, other: Provenance, a_shape: Shape, b_shape: Shape) -> Provenance:
         """``A @ B``: the product of A's rows with B's columns, summed along the shared axis."""
         a, b = self, other
         a_vector, b_vector = len(a_shape) == 1, len(b_shape) == 1
@@ -372,17 +666,7 @@ class Provenance:
             b, sb = b.reshape(sb, sb + (1,)), sb + (1,)
         ea, eb = a.expand_dims(-1), b.expand_dims(-3)  # (..., m, k, 1) and (..., 1, k, p)
         shape = np.broadcast_shapes(sa + (1,), sb[:-2] + (1,) + sb[-2:])
-        product = ea.times(eb)
-        if zeros is not None and np.any(zeros[0]):  # a public factor's zeros: no row lies behind
-            z, left = zeros
-            z = (
-                z.reshape((1,) + z.shape if a_vector else z.shape)
-                if left
-                else z.reshape(z.shape + (1,) if b_vector else z.shape)
-            )
-            z = z[..., :, :, None] if left else z[..., None, :, :]
-            product = product.times_public((~z).astype(np.int64))
-        out = product.reduce(shape, -2)
+        out = ea.times(eb).reduce(shape, -2)
         out_shape = shape[:-2] + shape[-1:]
         if b_vector:
             out = out.squeeze(out_shape, -1)
@@ -390,6 +674,67 @@ class Provenance:
         if a_vector:
             out = out.squeeze(out_shape, -2 if not b_vector else -1)
         return out
+
+
+def _levels(ids: Array, sites: Array, patterns: Array, outputs: Array) -> Form:
+    """The atoms of the rows summed into the ``outputs`` (a mask over the rows of ``ids``):
+    rows grouped by which outputs they enter, how often and with which patterns."""
+    take = outputs[:, None] & (ids >= 0)
+    which = np.broadcast_to(np.arange(ids.shape[0])[:, None], ids.shape)[take]
+    e_ids, e_sites = ids[take], sites[take]
+    with np.errstate(over="ignore"):
+        e_hash = mix(which, patterns[take]).astype(np.uint64)
+    order = np.argsort(e_ids, kind="stable")
+    e_ids, e_sites, e_hash = e_ids[order], e_sites[order], e_hash[order]
+    starts = np.flatnonzero(np.concatenate([[True], e_ids[1:] != e_ids[:-1]]))
+    with np.errstate(over="ignore"):
+        labels = np.add.reduceat(e_hash, starts).astype(np.int64)
+    return make_form(e_ids[starts], labels, np.bitwise_or.reduceat(e_sites, starts))
+
+
+def _forms_per_output(
+    e_frm: Array, outputs: Array, forms: dict[int, Form], out_form: Array, shape_kept: list[int]
+) -> Array:
+    """For outputs not aggregating rows: the forms of the aggregates in their summed elements."""
+    result = out_form.reshape(-1).copy() if out_form.size == outputs.size else None
+    if result is None:
+        result = np.broadcast_to(out_form, tuple(shape_kept)).reshape(-1).copy()
+    for k in np.flatnonzero(outputs):
+        keys = [int(f) for f in np.unique(e_frm[k]) if f != NO_FORM and int(f) in forms]
+        if keys:
+            form = refine([forms[f] for f in keys])
+            forms[form.key] = form
+            result[k] = form.key
+    return result.reshape(tuple(shape_kept))
+
+
+def _combined_forms(
+    fa: Array, fb: Array, forms: dict[int, Form], support: Array
+) -> tuple[Array, dict[int, Form], Array]:
+    """Elementwise: the forms of two combined elements refined together (their atoms and the
+    support that follows)."""
+    fa, fb = np.broadcast_arrays(fa, fb)
+    both = (fa != NO_FORM) & (fb != NO_FORM) & (fa != fb)
+    form = np.where(fa == NO_FORM, fb, fa)
+    if not np.any(both):
+        return form, forms, support
+    forms = dict(forms)
+    pairs, inverse = np.unique(np.stack([fa[both], fb[both]]), axis=1, return_inverse=True)
+    keys = np.empty(pairs.shape[1], dtype=np.int64)
+    smallest = np.empty(pairs.shape[1], dtype=np.int64)
+    for i in range(pairs.shape[1]):
+        a, b = int(pairs[0, i]), int(pairs[1, i])
+        if a in forms and b in forms:
+            joint = refine([forms[a], forms[b]])
+            forms[joint.key] = joint
+            keys[i], smallest[i] = joint.key, joint.smallest
+        else:  # a form not carried along: fail closed (one row)
+            keys[i], smallest[i] = a, 1
+    form = form.copy()
+    form[both] = keys[inverse.reshape(-1)]
+    support = np.broadcast_to(support, form.shape).copy()
+    support[both] = np.minimum(support[both], smallest[inverse.reshape(-1)])
+    return form, forms, support
 
 
 def _aligned(a: Array, b: Array) -> tuple[Array, Array]:
@@ -404,14 +749,18 @@ def _dedupe(selections: tuple[Selection, ...]) -> tuple[Selection, ...]:
     return tuple(seen.values())
 
 
+def _dedupe_requirements(requirements: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple({id(r): r for r in requirements}.values())
+
+
 def joined(numpy_func: Any, provs: Sequence[Provenance], shapes: Sequence[Shape], **kwargs: Any) -> Provenance:
     """The facts of ``numpy_func(parts)`` for a structural function (concatenate, stack, ...)."""
     parts = []
-    for attr in ("rowid", "sites", "support"):
-        arrays = [np.broadcast_to(getattr(p.fitted(s), attr), s) for p, s in zip(provs, shapes)]
+    for index in range(len(_FIELDS)):
+        arrays = [np.broadcast_to(p.fitted(s)._arrays()[index], s) for p, s in zip(provs, shapes)]
         parts.append(_compact(np.asarray(numpy_func(arrays, **kwargs))))
     first = provs[0]
-    out = Provenance(parts[0], parts[1], parts[2], first.monomials, first.selections, first.untracked)
+    out = replace(first, rowid=parts[0], sites=parts[1], support=parts[2], pattern=parts[3], form=parts[4])
     for p in provs[1:]:
-        out = out._merged(p, out.rowid, out.sites, out.support, _union(out.monomials, p.monomials))
+        out = out._merged(p, out._arrays(), _union(out.monomials, p.monomials))
     return out

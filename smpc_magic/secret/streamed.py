@@ -198,9 +198,10 @@ class StreamedFrame:
     __array_ufunc__ = __array_function__ = _refuse
 
     # ----- aggregates (used by smpc.stats) ------------------------------------------------------
-    def _aggregate(self, ndim: int) -> Provenance:
-        """An aggregate of every pooled row of this frame's sites (each site reduced its own rows)."""
-        return Provenance.aggregate(self._owners, self.n_rows, ndim)
+    def _aggregate(self, shape: tuple[int, ...]) -> Provenance:
+        """An aggregate of every pooled row of this frame's sites (each site reduced its own rows);
+        aggregates computed at different steps are different values."""
+        return Provenance.aggregate(self._owners, self.n_rows, shape, salt=self._streams.ctx.step)
 
     def _local(self, keys: Sequence[str]) -> Iterator[dict[str, Array]]:
         return self._streams.readers[self.name](list(keys))
@@ -226,7 +227,7 @@ class StreamedFrame:
             return codec.encode_public(np.clip(flat, -1.0, 1.0), bits)
 
         both = self._streams.pooled(self._owners, (k + k * k,), local)
-        whole = SecretArray(self._streams.ctx, both, bits, Bound.of(-1.0, 1.0, 1), prov=self._aggregate(1))
+        whole = SecretArray(self._streams.ctx, both, bits, Bound.of(-1.0, 1.0, 1), prov=self._aggregate(np.shape(both)))
         result = (whole[:k], whole[k:].reshape(k, k))
         self._streams.cache[key] = result
         return result
@@ -257,7 +258,9 @@ class StreamedFrame:
             return codec.encode_public(total, 0)
 
         share = self._streams.pooled(self._owners, (len(left), len(right)), local)
-        return SecretArray(self._streams.ctx, share, 0, Bound.of(0.0, float(self.n_rows), 2), prov=self._aggregate(2))
+        return SecretArray(
+            self._streams.ctx, share, 0, Bound.of(0.0, float(self.n_rows), 2), prov=self._aggregate(np.shape(share))
+        )
 
     def sums(self, keys: Sequence[str]) -> SecretArray:
         """Exact secret column sums, at the finest scale of the columns."""
@@ -281,7 +284,7 @@ class StreamedFrame:
             return codec.encode_public(np.array(totals, dtype=np.int64), 0)
 
         share = self._streams.pooled(self._owners, (len(keys),), local)
-        return SecretArray(self._streams.ctx, share, scale, Bound.of(lo, hi, 1), prov=self._aggregate(1))
+        return SecretArray(self._streams.ctx, share, scale, Bound.of(lo, hi, 1), prov=self._aggregate(np.shape(share)))
 
 
 def extremes(frame: StreamedFrame, keys: Sequence[str]) -> SecretArray:

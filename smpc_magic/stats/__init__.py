@@ -5,6 +5,7 @@ returns secret results; ``--reveal fit`` releases a result's documented fields. 
 "Statistics", for the methods, their accuracy and their cost in rounds.
 """
 
+from . import disclosure as _disclosure
 from .bayes import categorical_nb, gaussian_nb
 from .crosstab import crosstab
 from .descriptive import corr, cov, describe, group_mean, mean, std, var
@@ -31,5 +32,9 @@ __all__ = [
     "std",
     "var",
 ]
+# each public statistic drops the selections it makes itself (its declared rules cover them)
+for _name in __all__:
+    globals()[_name] = _disclosure.statistic(globals()[_name])
+
 # not for cells: plaintext helpers at a recipient
 PLAINTEXT_HELPERS = {"exact_rate_interval": exact_rate_interval}

@@ -9,8 +9,12 @@ policy turns that rule on.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from ..secret.compare import next_serial
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
 COUNT = "min_count"
@@ -54,12 +58,41 @@ T = TypeVar("T")
 def declare(result: T, *requirements: Requirement) -> T:
     """Attach the rules that apply to a statistic's result (a result object or a secret array)
     and mark it (and its secret fields) as an unmodified result of smpc.stats: immutable, and
-    what a policy's ``only_statistics`` releases. Any array computed from it is not one."""
+    what a policy's ``only_statistics`` releases. Any array computed from it is not one, but it
+    keeps the rules of the fields it is computed from (they travel in its provenance)."""
     result.__dict__["_requirements"] = tuple(requirements)
-    for value in [result, *getattr(result, "__dict__", {}).values()]:
-        if hasattr(value, "_statistic"):
-            value._statistic = True
+    for name, value in _secrets_of(result):
+        value._prov = value._prov.with_requirements([r for r in requirements if r.guards(name)])
+        value._statistic = True
     return result
+
+
+def _secrets_of(result: object) -> list[tuple[str | None, Any]]:
+    """The result itself if it is a secret, and its secret fields, with their names."""
+    found: list[tuple[str | None, Any]] = [(None, result)] if hasattr(result, "_prov") else []
+    for name, value in getattr(result, "__dict__", {}).items():
+        if not name.startswith("_") and hasattr(value, "_prov"):
+            found.append((name, value))
+    return found
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def statistic(function: F) -> F:
+    """A public statistic: the secret selections it makes itself (levels, time points, its own
+    comparisons) are covered by the rules it declares, so they are dropped from its results'
+    provenance; selections the cell made (a ``where=``, a comparison passed in) stay."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = next_serial()
+        result = function(*args, **kwargs)
+        for _, value in _secrets_of(result):
+            value._prov = value._prov.without_selections_after(start)
+        return result
+
+    return wrapper  # type: ignore[return-value]
 
 
 def requirements_of(value: object) -> tuple[Requirement, ...] | None:

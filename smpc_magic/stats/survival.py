@@ -113,8 +113,12 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     curve = SurvivalCurve(
         survival=s_at, se=se_at, at_risk=at_risk[picked], grid=np.sort(np.asarray(grid, dtype=float)), n=n
     )
-    # each step of the curve is a count of events among those at risk: both are table cells
-    return declare(curve, Requirement(COUNT, np.concatenate([at_risk, deaths])), Requirement(ROWS, at_risk[:1]))
+    # what the released points tell: the number at risk at each, and the events between two
+    # consecutive points (the curve's drop there); both are table cells
+    events_by = _running_sum(deaths)[picked] * (1 - before)
+    between = events_by - np.concatenate([events_by[:1] * 0, events_by[:-1]])
+    counts = np.concatenate([at_risk[picked], between])
+    return declare(curve, Requirement(COUNT, counts), Requirement(ROWS, at_risk[:1]))
 
 
 def _running_sum(x: Any) -> Any:

@@ -138,3 +138,127 @@ def test_ordinary_analyses_on_enough_rows_are_released_and_right():
     assert int(got["c"]) == int((x > 30).sum())
     ref = sm.OLS(y, sm.add_constant(np.column_stack([flag, x]))).fit()
     assert np.all(np.abs(np.asarray(got["fit"].coef) - ref.params) < 0.01 * ref.bse)
+
+
+# ----- weights, differences, disguised selections (the red team's second round) ----------------------
+@pytest.mark.parametrize(
+    "code",
+    [
+        "y = x @ (np.eye(12) + 1)",  # each output weighs one patient twice
+        "y = smpc.stats.mean(x[:, None] * (np.eye(12) + 1))",
+        "y = (x * np.concatenate([[1.0], np.full(11, 1e-6)])).sum()",  # tiny weights: the sum is one patient's value
+        "y = np.where(np.arange(12) == 0, x, x * 1e-6).sum()",
+        "y = x.sum() - x[1:].sum()",  # a difference of overlapping sums
+        "y = x.mean() * 12 - x[1:].mean() * 11",
+        "y = np.concatenate([x, x[:1]]).sum() - x.sum()",  # a patient counted twice
+        "y = (x * (x.sum() * 0 + np.arange(12.0))).sum()",  # a secret weight that differs by row
+    ],
+)
+def test_weighted_sums_and_differences_that_single_out_a_patient_are_withheld(code):
+    message = _withheld(code, "y")
+    assert "min_rows" in message or "row_level" in message
+
+
+def test_two_releases_whose_difference_is_one_patient_are_withheld_together():
+    message = _withheld("s1 = x.sum()\ns2 = x[1:].sum()", "s1, s2")
+    assert "together they tell apart a group of 1 rows" in message
+
+
+def test_a_design_column_that_picks_one_patient_is_withheld():
+    _withheld("fit = smpc.stats.ols(np.column_stack([np.eye(12)[0], x]), x * 2)", "fit")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "g = x * 0 + np.array([0] * 6 + [1] * 6)\nm = smpc.stats.group_mean(x, by=g)",  # a site label kept secret
+        "g = x * 0 + np.array([0] * 6 + [1] * 6)\nm = (x * g).sum()",
+        "m = (x * np.array([1.0] * 6 + [2.0] * 6)).sum()",  # weights that differ by site
+    ],
+)
+def test_a_site_label_hidden_in_a_secret_or_a_weight_cannot_release_per_site_values(code):
+    message = _withheld(code, "m")
+    assert "per_site" in message
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "c = np.clip(x - 80, 0, 1).sum()",  # 1 for the one patient above 81
+        "c = (np.sign(x - 80) + 1).sum() / 2",
+        "c = np.abs(x - 80).sum()",  # its sign splits off one patient
+        "c = (x / 100).round().sum()",  # a rounded value counts the patients above 50
+        "c = (x / 100).astype(int).sum()",
+    ],
+)
+def test_selections_disguised_as_clip_sign_abs_or_rounding_are_checked(code):
+    _withheld(code, "c")
+
+
+def test_a_subgroup_of_three_conditions_is_checked_as_a_whole():
+    """Each pair of conditions holds 3 patients, all three hold one."""
+    a = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    b = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0])
+    c = np.array([1, 1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0])
+    inputs = _inputs(a=a, b=b, flag=c)
+    _withheld("s = (x * a * b * flag).sum()", "s", inputs)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "c1 = (x > 44).sum()\nc2 = (x > 46).sum()",  # 5 and 4 patients; their difference is one
+        "c1 = (x * (x > 44)).sum()\nc2 = (x * (x > 46)).sum()",  # ... whose value the difference gives
+    ],
+)
+def test_nested_selections_that_differ_by_one_patient_are_withheld(code):
+    _withheld(code, "c1, c2")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "t = smpc.stats.crosstab(a, b)\nc = t.counts * 1",  # a table's counts taken out of the result
+        "m = smpc.stats.mean(a * b)\nc = m * 1",
+    ],
+)
+def test_a_statistics_rules_follow_its_fields_wherever_they_go(code):
+    a = np.array([0, 0, 0, 1, 1, 0] + [1, 0, 0, 0, 1, 1])
+    b = np.array([1, 0, 0, 1, 0, 0] + [0, 0, 1, 0, 0, 0])
+    _withheld(code, "c", _inputs(a=a, b=b))
+
+
+def test_survival_curves_counts_on_transposed_comparisons_and_kept_statistics_are_released():
+    """No false alarms: a statistic's own comparisons (time points, levels) are covered by its
+    declared rules; a count along the second axis is a count; nested selections far apart pass."""
+    time = np.array([5, 8, 12, 20, 26, 30, 33, 40, 45, 50, 52, 52])
+    event = np.array([1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 0])
+    flag = np.array([1, 1, 0, 0] * 3)  # each cell of event x flag holds 3
+    code = (
+        "km = smpc.stats.kaplan_meier(time, event, [26, 50])\n"
+        "lr = smpc.stats.logrank(time, event, flag)\n"
+        "c = (np.column_stack([x, x]).T > 30).sum(axis=1)\n"
+        "c1 = (x > 20).sum()\nc2 = (x > 50).sum()"
+    )
+    ranges = {**RANGES, "time": (0, 60), "event": (0, 1)}
+    got = simulate(
+        code, _inputs(time=time, event=event, flag=flag), "km, lr, c, c1, c2", ranges=ranges, policies=DEFAULTS
+    )
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    assert np.asarray(got["c"]).tolist() == [int((x > 30).sum())] * 2
+    assert int(got["c1"]) == int((x > 20).sum()) and int(got["c2"]) == int((x > 50).sum())
+    assert float(np.asarray(got["km"].survival)[0]) == pytest.approx(11 / 12 * 9 / 10 * 8 / 9, abs=0.02)
+
+
+def test_a_survival_curve_point_with_few_at_risk_is_withheld():
+    time = np.array([5, 8, 12, 20, 26, 30, 33, 40, 45, 50, 52, 52])
+    event = np.array([1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 0])
+    ranges = {**RANGES, "time": (0, 60), "event": (0, 1)}
+    with pytest.raises(DisclosureError, match="min_count"):  # 2 still at risk after week 50
+        simulate(
+            "km = smpc.stats.kaplan_meier(time, event, [26, 51])",
+            _inputs(time=time, event=event),
+            "km",
+            ranges=ranges,
+            policies=DEFAULTS,
+        )
