@@ -313,12 +313,13 @@ class Provenance:
     def with_requirements(self, requirements: Sequence[Any]) -> Provenance:
         return replace(self, requirements=_dedupe_requirements(self.requirements + tuple(requirements)))
 
-    def without_selections_after(self, serial: int) -> Provenance:
-        """Selections made by a statistic itself (factors numbered ``serial`` or later) dropped:
-        the statistic's declared rules cover them; the cell's own selections stay."""
+    def without_selections_after(self, serial: int, covered: frozenset[int] = frozenset()) -> Provenance:
+        """Selections made by a statistic itself (factors numbered ``serial`` or later) and those
+        of the inputs its rules count (``covered``: factor ids) dropped: the statistic's declared
+        rules cover them; the cell's other selections stay."""
 
         def inner(f: Any) -> bool:
-            return int(getattr(f, "_serial", -1)) >= serial
+            return int(getattr(f, "_serial", -1)) >= serial or id(f) in covered
 
         kept: list[Selection] = []
         for s in self.selections:

@@ -106,7 +106,11 @@ def gaussian_nb(X: Any, y: Any, classes: list[Any] | None = None, var_smoothing:
     )
     model.__dict__.update(_theta_z=theta_z, _inv_var_z=inv_var, _log_prior_and_norm=norm)
     return declare(
-        model, Requirement(COUNT, counts), Requirement(ROWS, counts, empty_ok=True), Requirement(LEVELS, len(labels))
+        model,
+        Requirement(COUNT, counts),
+        Requirement(ROWS, counts, empty_ok=True),
+        Requirement(LEVELS, len(labels)),
+        covers=(y,),
     )
 
 
@@ -194,7 +198,8 @@ def categorical_nb(X: Any, y: Any, classes: list[Any] | None = None, alpha: floa
         log_prob = np.concatenate(per_feature, axis=1)
         prior = claim_bound(counts * 1.0 / n, 1.0 / n, 1.0)
     model = CategoricalNB(log_prob=log_prob, class_prior=prior, classes=np.array(labels), levels=np.array(names), n=n)
-    return declare(model, Requirement(COUNT, table), Requirement(COUNT, counts), Requirement(LEVELS, len(names)))
+    rules = (Requirement(COUNT, table), Requirement(COUNT, counts), Requirement(LEVELS, len(names)))
+    return declare(model, *rules, covers=(X, y))
 
 
 class CategoricalNBResult(ReleasedResult):

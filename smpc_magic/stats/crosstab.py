@@ -108,6 +108,7 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
         Requirement(COUNT, counts),  # the chi-square too: it is a function of the cells
         Requirement(ROWS, n),
         Requirement(LEVELS, max(len(names_a), len(names_b))),
+        covers=(a, b),
     )
 
 

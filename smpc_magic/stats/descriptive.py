@@ -45,7 +45,7 @@ def mean(x: Any, axis: int = 0, by: Any = None) -> Any:
     ``by``: per level of a categorical variable (levels x columns; see :func:`group_mean`)."""
     if by is not None:
         mean, _, counts, levels, _ = _group_moments(x, by, 1, "smpc.stats.mean")
-        return declare(mean, *_group_rules(x, by, counts, levels))
+        return declare(mean, *_group_rules(x, by, counts, levels), covers=(by,))
     parts = streamed_parts(x)
     if parts is not None:
         return _streamed_mean(x, parts[0].name)
@@ -92,7 +92,8 @@ def var(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
     level of a categorical variable (levels x columns)."""
     if by is not None:
         _, variance, counts, levels, _ = _group_moments(x, by, ddof, "smpc.stats.var")
-        return declare(variance, Requirement(ROWS, counts, empty_ok=True), Requirement(LEVELS, len(levels)))
+        rules = (Requirement(ROWS, counts, empty_ok=True), Requirement(LEVELS, len(levels)))
+        return declare(variance, *rules, covers=(by,))
     if axis != 0:
         raise ValueError("smpc.stats.var works down the rows (axis=0)")
     cols, _, n = _normalised_columns(x, "smpc.stats.var")
@@ -268,6 +269,7 @@ def group_mean(x: Any, by: Any, levels: list[str] | None = None, ddof: int = 1) 
         Requirement(COUNT, counts, fields=("count",)),
         few_levels,
         Requirement(DOMINANCE, dominance.value, fields=("mean",)),
+        covers=(by,),
     )
 
 

@@ -10,7 +10,7 @@ policy turns that rule on.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -55,12 +55,17 @@ class Requirement:
 T = TypeVar("T")
 
 
-def declare(result: T, *requirements: Requirement) -> T:
+def declare(result: T, *requirements: Requirement, covers: Sequence[Any] = ()) -> T:
     """Attach the rules that apply to a statistic's result (a result object or a secret array)
     and mark it (and its secret fields) as an unmodified result of smpc.stats: immutable, and
     what a policy's ``only_statistics`` releases. Any array computed from it is not one, but it
-    keeps the rules of the fields it is computed from (they travel in its provenance)."""
+    keeps the rules of the fields it is computed from (they travel in its provenance).
+
+    ``covers``: the secret 0/1 inputs whose every level the declared rules count (a table's
+    variables, an event column, a grouping): their selections are checked by those rules, so the
+    engine does not check them again as subsets."""
     result.__dict__["_requirements"] = tuple(requirements)
+    result.__dict__["_covers"] = frozenset(id(f) for arg in covers for f in _factors_of(arg))
     for name, value in _secrets_of(result):
         value._prov = value._prov.with_requirements([r for r in requirements if r.guards(name)])
         value._statistic = True
@@ -76,6 +81,17 @@ def _secrets_of(result: object) -> list[tuple[str | None, Any]]:
     return found
 
 
+def _factors_of(arg: Any) -> list[Any]:
+    """The selection factors a secret input (a column, a frame of levels, a list) carries."""
+    if hasattr(arg, "_prov"):
+        return [f for m in arg._prov.monomials for f in m]
+    if hasattr(arg, "columns") and hasattr(arg, "__getitem__"):
+        return [f for c in arg.columns for f in _factors_of(arg[c])]
+    if isinstance(arg, list | tuple):
+        return [f for a in arg for f in _factors_of(a)]
+    return []
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -88,8 +104,9 @@ def statistic(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         start = next_serial()
         result = function(*args, **kwargs)
+        covered = getattr(result, "__dict__", {}).get("_covers", frozenset())
         for _, value in _secrets_of(result):
-            value._prov = value._prov.without_selections_after(start)
+            value._prov = value._prov.without_selections_after(start, covered)
         return result
 
     return wrapper  # type: ignore[return-value]

@@ -101,7 +101,7 @@ def incidence_rate(events: Any, person_time: Any, per: float = 1000.0) -> Rate:
         numerators: Any = np.concatenate([(count * per).reshape(1), lower.reshape(1), upper.reshape(1)])
         rate, lower, upper = divide(numerators, total.reshape(1))
     result = Rate(rate=rate, lower=lower, upper=upper, per=per, method="Byar")
-    return declare(result, Requirement(COUNT, count), Requirement(ROWS, n))
+    return declare(result, Requirement(COUNT, count), Requirement(ROWS, n), covers=(events,))
 
 
 def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 1000.0) -> RateRatio:
@@ -135,7 +135,8 @@ def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 
         bottoms: Any = np.concatenate([(denominator * factor).reshape(1), denominator.reshape(1)])
         lower, upper = divide(tops, bottoms, known=wide)
     result = RateRatio(ratio=ratio, lower=lower, upper=upper, method="Wald (log scale)")
-    return declare(result, Requirement(COUNT, np.concatenate([e1.reshape(1), e0.reshape(1)])), Requirement(ROWS, n))
+    counts = np.concatenate([e1.reshape(1), e0.reshape(1)])
+    return declare(result, Requirement(COUNT, counts), Requirement(ROWS, n), covers=(events, group))
 
 
 def exact_rate_interval(

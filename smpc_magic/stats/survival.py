@@ -118,7 +118,7 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     events_by = _running_sum(deaths)[picked] * (1 - before)
     between = events_by - np.concatenate([events_by[:1] * 0, events_by[:-1]])
     counts = np.concatenate([at_risk[picked], between])
-    return declare(curve, Requirement(COUNT, counts), Requirement(ROWS, at_risk[:1]))
+    return declare(curve, Requirement(COUNT, counts), Requirement(ROWS, at_risk[:1]), covers=(event,))
 
 
 def _running_sum(x: Any) -> Any:
@@ -157,7 +157,11 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         # (O - E) / sqrt(V), squared: relative precision that of 1/sqrt, whatever V's range
         score = difference * inverse_root(claim_bound(variance, 2.0**-12, float(n)))
         chi2 = score * score
-    return declare(LogRank(chi2=chi2, dof=1), Requirement(ROWS, n))
+    # the events and the rows of each group: the chi-square is a function of them
+    events = deaths_group.sum()
+    sizes = g.sum()
+    counts = np.concatenate([x.reshape(1) for x in (events, deaths.sum() - events, sizes, n - sizes)])
+    return declare(LogRank(chi2=chi2, dof=1), Requirement(COUNT, counts), Requirement(ROWS, n), covers=(event, group))
 
 
 class SurvivalResult(ReleasedResult):
