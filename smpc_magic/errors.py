@@ -30,6 +30,7 @@ __all__ = [
     "InputMismatchError",
     "MissingContributionError",
     "NumericalRangeError",
+    "PrecisionError",
     "OverflowRiskError",
     "PartyFailed",
     "PeerAborted",
@@ -72,6 +73,12 @@ class OverflowRiskError(SmpcError, ArithmeticError):
 class NumericalRangeError(SmpcError, ArithmeticError):
     """A statistical method's public assumption did not hold for this data (a matrix too close to
     singular, an iteration that did not converge); one public bit said so, nothing else left."""
+
+
+class PrecisionError(NumericalRangeError):
+    """A result could not be computed to its stated accuracy at the precision the declared
+    ranges leave (a column that varies far less than its declared range): declare a range close
+    to the data's. One public bit said so, nothing else left."""
 
 
 class SecretValueError(SmpcError, TypeError):

@@ -159,10 +159,12 @@ def _withheld_secretly(secret: list[_Check]) -> DisclosureError:
 
 
 def _assumption_failed(pending: Sequence[Any]) -> NumericalRangeError:
+    kinds = {getattr(p, "kind", NumericalRangeError) for p in pending}
+    kind = kinds.pop() if len(kinds) == 1 else NumericalRangeError
     if len({p.message for p in pending}) == 1:
-        return NumericalRangeError(pending[0].message)
+        return kind(pending[0].message)
     listed = " | ".join(dict.fromkeys(p.message for p in pending))
-    return NumericalRangeError(
+    return kind(
         f"a statistic's checked assumption failed, so nothing of this cell was released; one bit says whether all "
         f"held, so which one is not opened. The checks were: {listed}"
     )

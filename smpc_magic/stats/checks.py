@@ -24,6 +24,7 @@ class PendingCheck:
     flag: Any
     message: str
     what: str
+    kind: type[NumericalRangeError] = NumericalRangeError
 
 
 def require_none(flags: Any, error: NumericalRangeError) -> None:
@@ -34,7 +35,7 @@ def require_none(flags: Any, error: NumericalRangeError) -> None:
     total = flags.sum() if flags.ndim else flags
     if float(public_bound(total)[1].max()) > 1:  # a count of flags: only whether it is zero counts
         total = total > 0.5
-    pending(total._ctx).append(PendingCheck(total, message, what))
+    pending(total._ctx).append(PendingCheck(total, message, what, type(error)))
 
 
 def pending(ctx: Any) -> list[PendingCheck]:

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StreamedRowsError
+from ..errors import SecretValueError, StreamedRowsError
+from ..secret.array import SecretArray
 from ..secret.compare import absolute, amax, amin
-from ..secret.precision import claim_bound, times_power_of_two, working_precision
+from ..secret.precision import claim_bound, public_bound, times_power_of_two, working_precision
 from ..secret.streamed import extremes, streamed_parts
 from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
 from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare
@@ -65,7 +66,7 @@ def _streamed_mean(x: Any, frame: str) -> Any:
         )
 
     with working_precision(cols[0].z, WORKING_BITS):
-        m = moments(cols).m
+        m = moments(cols, "smpc.stats.mean", spread=False).m
         out = [times_power_of_two(m[j], col.exponent) + col.centre for j, col in enumerate(cols)]
     return declare(_each(out, _single(x)), Requirement(ROWS, n), Requirement(DOMINANCE, refused))
 
@@ -100,7 +101,7 @@ def var(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
     if n <= ddof:
         raise ValueError(f"smpc.stats.var: {n} rows and ddof={ddof} leave no degrees of freedom")
     with working_precision(cols[0].z, WORKING_BITS):
-        c = diagonal(moments(cols).c) * (n / (n - ddof))
+        c = diagonal(moments(cols, "smpc.stats.var").c) * (n / (n - ddof))
         out = [times_power_of_two(c[j], 2 * col.exponent) for j, col in enumerate(cols)]
     return declare(_each(out, _single(x)), Requirement(ROWS, n))
 
@@ -115,7 +116,7 @@ def std(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
     if n <= ddof:
         raise ValueError(f"smpc.stats.std: {n} rows and ddof={ddof} leave no degrees of freedom")
     with working_precision(cols[0].z, WORKING_BITS):
-        c = claim_bound(diagonal(moments(cols).c), 0.0, 1.0)
+        c = claim_bound(diagonal(moments(cols, "smpc.stats.std").c), 0.0, 1.0)
         spread = root(c) * math.sqrt(n / (n - ddof))
         out = [times_power_of_two(spread[j], col.exponent) for j, col in enumerate(cols)]
     return declare(_each(out, _single(x)), Requirement(ROWS, n))
@@ -125,7 +126,7 @@ def cov(x: Any, ddof: int = 1) -> Any:
     """The covariance matrix of the columns (rows are observations, as pandas ``DataFrame.cov``)."""
     cols, _, n = _normalised_columns(x, "smpc.stats.cov")
     with working_precision(cols[0].z, WORKING_BITS):
-        c = moments(cols).c * (n / (n - ddof))
+        c = moments(cols, "smpc.stats.cov").c * (n / (n - ddof))
         exponents = np.array([col.exponent for col in cols])
         return declare(exactly_scaled(c, exponents[:, None] + exponents[None, :]), Requirement(ROWS, n))
 
@@ -134,7 +135,7 @@ def corr(x: Any) -> Any:
     """The Pearson correlation matrix of the columns."""
     cols, _, n = _normalised_columns(x, "smpc.stats.corr")
     with working_precision(cols[0].z, WORKING_BITS):
-        _, r = jacobi_scaling(moments(cols).c)
+        _, r = jacobi_scaling(moments(cols, "smpc.stats.corr").c)
         return declare(r, Requirement(ROWS, n))
 
 
@@ -208,9 +209,41 @@ def _groups(by: Any, n: int, what: str) -> tuple[Any, Any, list[str], bool]:
         levels = np.unique(labels)
         public = (labels[:, None] == levels[None, :]).astype(np.int64)
         return public, public.sum(axis=0), [str(v) for v in levels], True
+    if isinstance(by, SecretArray) and by.ndim == 1:
+        secret, found = _coded(by, what)
+        return secret, secret.sum(axis=0), found, False
     groups, found = columns(by, f"{what}(by=...)", "level")
-    secret: Any = np.column_stack(groups)
+    for g in groups:
+        low, high = public_bound(g)
+        if not g.is_integer or float(low.min()) < 0 or float(high.max()) > 1:
+            raise SecretValueError(
+                f"{what}: by= as several columns needs one 0/1 column per level (frame.categorical('v')); a column "
+                f"holds values in [{float(low.min()):g}, {float(high.max()):g}]. For one column of whole-number codes, "
+                "pass that column alone"
+            )
+    secret = np.column_stack(groups)
     return secret, secret.sum(axis=0), found, False
+
+
+#: the most levels a secret column of whole-number codes may have as a grouping
+MAX_CODED_LEVELS = 64
+
+
+def _coded(by: Any, what: str) -> tuple[Any, list[str]]:
+    """A secret column of whole-number codes (0/1/2 for age bands) as one 0/1 column per code
+    its declared range allows (one comparison batch); the codes are the level names."""
+    low, high = public_bound(by)
+    lo, hi = float(low.min()), float(high.max())
+    if not by.is_integer or not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo + 1 > MAX_CODED_LEVELS:
+        kind = "whole-number" if by.is_integer else "fixed-point"
+        raise SecretValueError(
+            f"{what}: by= is a secret column of {kind} values in [{lo:g}, {hi:g}]; a grouping needs whole-number "
+            f"codes with at most {MAX_CODED_LEVELS} levels. Declare it as an integer with its range (in the study "
+            "schema, or `%smpc private NAME --range 0 2`), or pass frame.categorical('v') (one 0/1 column per level)"
+        )
+    codes = np.arange(int(math.ceil(lo)), int(math.floor(hi)) + 1)
+    one_hot: Any = by[:, None] == codes[None, :]
+    return one_hot, [str(int(c)) for c in codes]
 
 
 def _group_moments(x: Any, by: Any, ddof: int, what: str) -> tuple[Any, Any, Any, list[str], list[Column]]:

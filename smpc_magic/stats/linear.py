@@ -55,7 +55,7 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
     cols.append(normalised(target, "y", WHAT))
     gamma_top = math.sqrt(p * max_condition) * 1.01  # |gamma|^2 <= lambda_max(R^-1)
     with working_precision(target, WORKING_BITS):
-        mom = moments(cols)
+        mom = moments(cols, "smpc.stats.ols")
         cxx, cxy, cyy = mom.c[:p, :p], mom.c[:p, p], mom.c[p, p]
         d, r = jacobi_scaling(cxx)
         r_inv = symmetric(inverse_spd(r, max_condition, WHAT))

@@ -3,16 +3,18 @@ regression starts from, computed with one X'X product and never released."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import StreamedRowsError
+from ..errors import PrecisionError, StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.compare import clip_below
-from ..secret.precision import claim_bound, known_product
+from ..secret.precision import claim_bound, frac_bits_of, known_product
 from ..secret.streamed import StreamedColumn
+from .checks import require_none
 from .design import Column, inverse_root, stacked
 
 #: Variances of normalised columns below this are treated as this (a column whose spread is
@@ -29,9 +31,14 @@ class Moments:
     c: SecretArray
 
 
-def moments(cols: list[Column]) -> Moments:
+def moments(cols: list[Column], what: str = "a statistic", spread: bool = True) -> Moments:
     """Means and covariance of the columns over the n rows (one Gram product, one outer product).
-    Columns of rows read in blocks come from the sites' own passes over their rows instead."""
+    Columns of rows read in blocks come from the sites' own passes over their rows instead.
+
+    ``spread``: the result depends on each column's spread (a variance, a correlation, a
+    regression), so each column's variance must be well above the error the working precision
+    leaves on its normalised values; otherwise the cell stops with a :class:`PrecisionError`
+    (checked with the other checks at its end) instead of releasing a wrong number."""
     streamed: list[StreamedColumn] = [c.z for c in cols if isinstance(c.z, StreamedColumn)]
     if streamed:
         frame = streamed[0].frame
@@ -51,7 +58,32 @@ def moments(cols: list[Column]) -> Moments:
         m = claim_bound(z.sum(axis=0) / n, -1.0, 1.0)
         second = claim_bound(gram / n, -1.0, 1.0)
     outer = claim_bound(m[:, None] * m[None, :], -1.0, 1.0)
-    return Moments(n, m, claim_bound(second - outer, -1.0, 1.0))
+    c = claim_bound(second - outer, -1.0, 1.0)
+    if spread:
+        _require_resolved(diagonal(c), cols, what)
+    return Moments(n, m, c)
+
+
+#: how far above the working precision's resolution (2**-bits) a normalised column's variance
+#: must lie: its relative error is then at most about 2**-(SPREAD_MARGIN - 1)
+SPREAD_MARGIN = 12
+
+
+def _require_resolved(variances: Any, cols: list[Column], what: str) -> None:
+    bits = frac_bits_of(variances)
+    floor = 2.0 ** (SPREAD_MARGIN - bits)
+    listed = ", ".join(repr(c.name) for c in cols)
+    widths = ", ".join(f"{c.name!r}: {c.centre - 2.0**c.exponent:g} to {c.centre + 2.0**c.exponent:g}" for c in cols)
+    require_none(
+        variances < floor,
+        PrecisionError(
+            f"{what}: a column varies too little within its declared range to be computed to the stated accuracy "
+            f"(its standard deviation is below {math.sqrt(floor):.2g} of the range's half-width; the ranges "
+            f"normalised are {widths}). Declare a range close to the data's for {listed} (in the study schema, "
+            f"or with `%smpc private NAME --range MIN MAX`); without one, the whole 64-bit range is assumed. "
+            "Nothing of this cell was released"
+        ),
+    )
 
 
 def diagonal(c: SecretArray) -> SecretArray:

@@ -1,0 +1,72 @@
+"""Every released number is right or refused (issue 23): regression cases with real party processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smpc_magic import simulate
+from smpc_magic.errors import OverflowRiskError, PrecisionError, SecretValueError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def _cohorts() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(1)
+
+    def frame(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"band": rng.integers(0, 3, n), "bmi": rng.normal(27, 4.4, n).round(1)})
+
+    return frame(40), frame(50)
+
+
+def test_a_statistic_of_a_column_without_a_range_is_refused_not_zero():
+    """Without a declared range the whole 64-bit range is assumed: the normalised column keeps no
+    significant bits at the working precision, so the standard deviation was 0. It is refused."""
+    north, south = _cohorts()
+    with pytest.raises(PrecisionError, match="Declare a range close to the data's"):
+        simulate("s = smpc.stats.std(d['bmi'])", {"north": {"d": north}, "south": {"d": south}}, "s")
+    with pytest.raises((PrecisionError, OverflowRiskError), match="Declare a"):  # refused either way
+        simulate("s = smpc.stats.var(d['bmi'])", {"north": {"d": north}, "south": {"d": south}}, "s")
+
+
+def test_the_same_statistic_with_a_range_is_right():
+    north, south = _cohorts()
+    both = pd.concat([north, south])
+    got = simulate(
+        "s = smpc.stats.std(d['bmi'])",
+        {"north": {"d": north}, "south": {"d": south}},
+        "s",
+        ranges={"bmi": (10, 60), "band": (0, 2)},
+    )
+    assert float(got["s"]) == pytest.approx(both["bmi"].std(ddof=1), rel=1e-4)
+
+
+def test_a_group_of_whole_number_codes_gives_one_level_per_code():
+    """Age bands coded 0/1/2: one row per code with pandas' counts and means (once one level
+    with a count of the codes' sum, more than the rows)."""
+    north, south = _cohorts()
+    both = pd.concat([north, south])
+    expected = both.groupby("band")["bmi"].agg(["mean", "count", "std"])
+    got = simulate(
+        "m = smpc.stats.group_mean(d['bmi'], by=d['band'])",
+        {"north": {"d": north}, "south": {"d": south}},
+        "m",
+        ranges={"bmi": (10, 60), "band": (0, 2)},
+    )["m"]
+    assert [str(v) for v in got.levels] == ["0", "1", "2"]
+    assert np.asarray(got.count).reshape(-1).tolist() == expected["count"].tolist()
+    assert np.allclose(np.asarray(got.mean).reshape(-1), expected["mean"], rtol=1e-4)
+    assert np.allclose(np.asarray(got.std).reshape(-1), expected["std"], rtol=1e-3)
+
+
+def test_a_grouping_the_function_cannot_interpret_is_refused_saying_how_to_declare_it():
+    north, south = _cohorts()
+    with pytest.raises(SecretValueError, match="whole-number codes"):
+        simulate(
+            "m = smpc.stats.group_mean(d['band'], by=d['bmi'])",
+            {"north": {"d": north}, "south": {"d": south}},
+            "m",
+            ranges={"bmi": (10, 60), "band": (0, 2)},
+        )
