@@ -7,6 +7,7 @@ check locally, rendezvous, share inputs, run the cell in its sandbox, release.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -138,7 +139,8 @@ class Party:
         channel = BridgeChannel(self._require_mesh(), computation, material, on_round=on_round)
         channel.outgoing_filter = self.outgoing_filter
         options = dict(self.config.protocol_options)
-        return ProtocolContext(channel, material, self.suite, self.config.frac_bits, options=options)
+        serial = int.from_bytes(hashlib.blake2b(computation.encode(), digest_size=6).digest(), "little") << 16
+        return ProtocolContext(channel, material, self.suite, self.config.frac_bits, options=options, serial=serial)
 
     # ----- offline phase ------------------------------------------------------------------------
     def preprocess(self, needs: Sequence[MaterialNeed]) -> None:

@@ -217,6 +217,9 @@ def _derived(
         )
         out.append(_Check(name, ROW_VALUE, "refused", True, hint))
     fewest = prov.fewest_rows()
+    joint = prov.joint_form()  # the atoms of every element's sums together (a stack of sums)
+    if joint is not None and (fewest is None or joint.smallest < fewest):
+        fewest = joint.smallest
     if policy.min_rows > 0 and fewest is not None and fewest < policy.min_rows:
         hint = f"part of it is computed from only {fewest} rows, fewer than {policy.min_rows}; use more rows"
         out.append(_Check(name, ROWS, str(policy.min_rows), True, hint))
@@ -319,53 +322,66 @@ def _selection_violations(selections: Sequence[Any], threshold: int, policy: Sit
     """A secret 0/1: some selection's size k (or its complement's, n - k) lies in [1, threshold)
     (or k is 0 where zero counts are refused), or two selections over the same rows differ in
     fewer than ``threshold`` rows while neither is the same set (``x > 63.5`` and ``x > 64.5``:
-    their difference is a small group). A product round per factor and one comparison batch."""
+    their difference is a small group; each column of a 2-d selection is one). Selections whose
+    size a statistic's declared counts check (``sized`` false) are only compared. A product round
+    per factor and one comparison batch."""
     groups: list[list[Any]] = []
     for sel in selections:
         parts = [_rows_of(f, sel.rows) for f in sel.factors]
         if any(p is None for p in parts):
             return True  # a selection whose rows cannot be lined up: fail closed
         groups.append(parts)
-    singles = [(sel, g[0]) for sel, g in zip(selections, groups) if len(g) == 1 and g[0].ndim == 1]
-    if len(singles) > MAX_COMPARED:
+    columns: list[tuple[Any, Any, int | None]] = []  # (selection, factor, column) compared pairwise
+    for sel, parts in zip(selections, groups):
+        if len(parts) == 1:
+            width = parts[0].shape[1] if parts[0].ndim == 2 else None
+            if parts[0].ndim > 2:
+                return True  # fail closed
+            columns += [(sel, sel.factors[0], j) for j in (range(width) if width is not None else [None])]
+    if len(columns) > MAX_COMPARED:
         return True  # too many selections to compare pairwise: fail closed (the hint says so)
     pairs: list[tuple[Any, Any]] = []
-    for i, (si, _) in enumerate(singles):
-        for sj, _ in singles[i + 1 :]:
+    for i, (si, fi, ci) in enumerate(columns):
+        for sj, fj, cj in columns[i + 1 :]:
             common = np.intersect1d(si.rows, sj.rows)
             if common.size:
-                a, b = _rows_of(si.factors[0], common), _rows_of(sj.factors[0], common)
-                pairs.append((a, b))
-    products = [g[0] for g in groups]
+                a, b = _rows_of(fi, common), _rows_of(fj, common)
+                pairs.append((a if ci is None else a[:, ci], b if cj is None else b[:, cj]))
+    sized = [(sel, parts) for sel, parts in zip(selections, groups) if getattr(sel, "sized", True)]
+    products = [parts[0] for _, parts in sized]
     first_pairs: list[tuple[Any, Any, Any]] = []
     depth = 1
     while True:  # each selection's factors multiplied, and the pairs in the first round
-        todo = [i for i, g in enumerate(groups) if len(g) > depth]
+        todo = [i for i, (_, parts) in enumerate(sized) if len(parts) > depth]
         extra = pairs if depth == 1 else []
         if not todo and not extra:
             break
-        multiplied = _products([(products[i], groups[i][depth]) for i in todo] + extra)
+        multiplied = _products([(products[i], sized[i][1][depth]) for i in todo] + extra)
         for i, m in zip(todo, multiplied):
             products[i] = m
-        both = multiplied[len(todo) :]
-        pairs_summed = [(a.sum(), b.sum(), ab.sum()) for (a, b), ab in zip(extra, both)] if extra else []
+        if extra:
+            both = multiplied[len(todo) :]
+            first_pairs = [(a.sum(), b.sum(), ab.sum()) for (a, b), ab in zip(extra, both)]
         depth += 1
-        if depth == 2:
-            first_pairs = pairs_summed
-    ks: list[Any] = []
-    sizes: list[int] = []
-    for product in products:
-        ks.append(product.sum(axis=0).reshape(-1))
-        sizes += [product.shape[0]] * ks[-1].size
-    k: Any = np.concatenate(ks)
-    n = np.asarray(sizes, dtype=np.float64)
-    small_at, empty_at = [k - (threshold - 0.5), (n - threshold + 0.5) - k], [k - 0.5, (n - 0.5) - k]
-    pair_terms = first_pairs if pairs else []
-    if pair_terms:
-        d1: Any = np.concatenate([(a - ab).reshape(1) for a, _, ab in pair_terms])
-        d2: Any = np.concatenate([(b - ab).reshape(1) for _, b, ab in pair_terms])
+    small_at: list[Any] = []
+    empty_at: list[Any] = []
+    if products:
+        ks: list[Any] = []
+        sizes: list[int] = []
+        for product in products:
+            ks.append(product.sum(axis=0).reshape(-1))
+            sizes += [product.shape[0]] * ks[-1].size
+        k: Any = np.concatenate(ks)
+        n = np.asarray(sizes, dtype=np.float64)
+        small_at += [k - (threshold - 0.5), (n - threshold + 0.5) - k]
+        empty_at += [k - 0.5, (n - 0.5) - k]
+    if first_pairs:
+        d1: Any = np.concatenate([(a - ab).reshape(1) for a, _, ab in first_pairs])
+        d2: Any = np.concatenate([(b - ab).reshape(1) for _, b, ab in first_pairs])
         small_at += [d1 - (threshold - 0.5), d2 - (threshold - 0.5)]
         empty_at += [d1 - 0.5, d2 - 0.5]
+    if not small_at:
+        return False
     sizes_of = [int(v.size) for v in small_at]
     flat_small: Any = np.concatenate([v.reshape(-1) for v in small_at])
     flat_empty: Any = np.concatenate([v.reshape(-1) for v in empty_at])
@@ -373,12 +389,14 @@ def _selection_violations(selections: Sequence[Any], threshold: int, policy: Sit
     cut = np.cumsum([0, *sizes_of])
     small = [small_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
     empty = [empty_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
-    # small k that is not 0, or small n - k that is not 0
-    bad: Any = (small[0] * (1 - empty[0])).sum() + (small[1] * (1 - empty[1])).sum()
-    if not policy.zero_counts:
-        bad = bad + empty[0].sum()
-    if pair_terms:  # both differences small and not both empty: nearly nested selections
-        joint = _products([(small[2], small[3]), (empty[2], empty[3])])
+    bad: Any = small_all[:1].sum() * 0
+    if products:  # small k that is not 0, or small n - k that is not 0
+        bad = bad + (small[0] * (1 - empty[0])).sum() + (small[1] * (1 - empty[1])).sum()
+        if not policy.zero_counts:
+            bad = bad + empty[0].sum()
+    if first_pairs:  # both differences small and not both empty: nearly the same selection
+        i = 2 if products else 0
+        joint = _products([(small[i], small[i + 1]), (empty[i], empty[i + 1])])
         bad = bad + (joint[0] - joint[1]).sum()
     return bad
 

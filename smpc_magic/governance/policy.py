@@ -68,7 +68,11 @@ class SitePolicy:
         return cls(**values)
 
 
-#: A site without a policy file sets no rule (the session's other sites still may).
+#: A site without a policy file holds the documented defaults: privacy is on without any file.
+DEFAULT = SitePolicy()
+
+#: No rule at all: what a site sets only by writing it (or :func:`smpc_magic.simulate`, whose
+#: parties all run on one machine, for sites without a ``policies=`` entry).
 OPEN = SitePolicy(
     min_count=0,
     zero_counts=True,
@@ -144,8 +148,9 @@ class EffectivePolicy:
 
 
 def strictest(policies: Mapping[str, SitePolicy | None]) -> EffectivePolicy:
-    """The strictest value of each rule across sites (a site without a policy sets none)."""
-    given = {site: (p if p is not None else OPEN) for site, p in policies.items()}
+    """The strictest value of each rule across sites (a site without a policy file holds the
+    documented defaults)."""
+    given = {site: (p if p is not None else DEFAULT) for site, p in policies.items()}
     chosen: dict[str, Any] = {}
     set_by: dict[str, list[str]] = {}
     for f in fields(SitePolicy):
@@ -164,7 +169,7 @@ def strictest(policies: Mapping[str, SitePolicy | None]) -> EffectivePolicy:
         else:
             value = max(values.values())
         chosen[f.name] = value
-        set_by[f.name] = [s for s, v in values.items() if v == value and policies[s] is not None]
+        set_by[f.name] = [s if policies[s] is not None else f"{s} (default)" for s, v in values.items() if v == value]
     approval_sites = tuple(s for s, p in given.items() if p.approval)
     digests = {site: (p.digest if p is not None else "") for site, p in policies.items()}
     return EffectivePolicy(SitePolicy(**chosen), set_by, approval_sites, digests)
@@ -247,8 +252,16 @@ required = {approval}
 
 def render(policy: SitePolicy, site: str) -> str:
     values = policy.as_dict()
-    text = {k: (json.dumps(v) if not isinstance(v, bool) else str(v).lower()) for k, v in values.items()}
+    text = {k: _toml_value(v) for k, v in values.items()}
     return TEMPLATE.format(site=site, **text)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"  # (TOML's; JSON has none)
+    return json.dumps(value)
 
 
 def write_policy(path: str | os.PathLike[str], policy: SitePolicy, site: str) -> Path:

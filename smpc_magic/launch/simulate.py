@@ -19,7 +19,7 @@ from .. import errors
 from ..engine.sandbox import analyse, check_names
 from ..engine.sessions import check_protocol_options
 from ..errors import CellError, EncodingError, PartyFailed, SmpcError, SmpcWarning
-from ..governance.policy import SitePolicy, policy_path, write_policy
+from ..governance.policy import OPEN, SitePolicy, policy_path, write_policy
 from ..protocols.registry import get_suite
 from ..schema.check import columns_of
 from ..secret.frames import COLUMN_SEPARATOR, is_dataframe, split_key
@@ -93,7 +93,9 @@ def simulate(
     declared range a value may be anything the encoding holds, and most arithmetic on it is
     refused with OverflowRiskError. ``policies`` gives sites a custodian's policy (a
     :class:`~smpc_magic.governance.policy.SitePolicy` or its settings as a dict): releases are
-    checked against the strictest, as in a real session. ``network`` (``"rtt=40ms,rate=100mbit"``)
+    checked against the strictest, as in a real session. A party without an entry sets no rule
+    here (every party runs on this machine, so the data are already in one place); in a real
+    session a site without a policy file holds the documented defaults. ``network`` (``"rtt=40ms,rate=100mbit"``)
     runs the parties across emulated wide-area links, to see how long an analysis would take
     between real sites. ``protocol="shamir"`` runs without a dealer (three or more parties);
     ``threshold`` and ``verify`` are its settings (as in the session file). A false share that
@@ -101,7 +103,9 @@ def simulate(
     is the CPU time the cell's own work may take at each party (the session setting): a cell
     that takes longer stops at every party with :class:`CellLimitError`.
     """
-    site_policies = {p: _policy(p, v) for p, v in (policies or {}).items()}
+    # every party runs here, on data already in one place: a site without a policies= entry
+    # sets no rule (a real session's site without a policy file holds the defaults)
+    site_policies = {p: _policy(p, (policies or {}).get(p, OPEN)) for p in inputs}
     with_schema = schema is not None or bool(ranges)
     codec = get_suite(protocol).codec  # a clear error for a protocol that is not installed
     check_protocol_options(protocol, len(inputs), threshold, verify)

@@ -26,6 +26,9 @@ class ProtocolContext:
     #: secret pass/fail flags of checks deferred to the end of the computation (opened together
     #: by the engine, never one by one)
     checks: list[Any] = field(default_factory=list)
+    #: numbers the values a computation derives (the same at every party, which runs the same
+    #: program; started from the computation id so kept values of earlier cells differ)
+    serial: int = field(default=0)
 
     @property
     def party(self) -> int:
@@ -39,6 +42,10 @@ class ProtocolContext:
     def is_leader(self) -> bool:
         """Party 0 adds public constants (and, with a dealer, holds its corrections)."""
         return self.channel.party == 0
+
+    def next_serial(self) -> int:
+        self.serial += 1
+        return self.serial
 
     def next_step(self) -> int:
         self.step += 1

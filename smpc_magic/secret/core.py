@@ -230,7 +230,7 @@ class SecretCore(RefusesPlaintext):
         scale -= drop
         encoded = suite.codec.encode_public(plain, scale)
         total = x._bound + Bound.of_values(suite.codec.decode(encoded, scale))
-        prov = self._prov.mapped("add", suite.codec.decode(encoded, scale))
+        prov = self._prov.mapped("add", suite.codec.decode(encoded, scale), offset=True)
         return x._new(suite.add_public(self._ctx, x._at_scale(scale), encoded), scale, bound=total, prov=prov)
 
     def __sub__(self: S, other: Any) -> S:
@@ -282,7 +282,7 @@ class SecretCore(RefusesPlaintext):
                 "a matrix product of secrets",
                 lambda a, b: a._bound.matmul(b._bound, a.shape, b.shape),
                 lambda ctx, a, b: ctx.suite.matmul(ctx, a, b),
-                prov=self._prov.matmul(other._prov, self.shape, other.shape),
+                prov=self._prov.matmul(other._prov, self.shape, other.shape, salt=self._ctx.next_serial()),
             )
         plain = public_array(other)
         if plain is None:
@@ -313,7 +313,7 @@ class SecretCore(RefusesPlaintext):
                 raise scaling.overflow(f"a sum of {self.size} values", bound, self._scale, self._limit_bits())
             x = self._truncated(drop)
             bound = x._bound.sum(self.shape, axis, keepdims)
-        prov = self._prov.reduce(self.shape, axis, keepdims)
+        prov = self._prov.reduce(self.shape, axis, keepdims, salt=self._ctx.next_serial())
         return x._new(self._ctx.suite.sum(x._share, axis=axis, keepdims=keepdims), bound=bound, prov=prov)
 
     def mean(self: S, axis: Any = None, keepdims: bool = False) -> S:
@@ -362,7 +362,7 @@ class SecretCore(RefusesPlaintext):
                 raise scaling.overflow("X.T @ X", bound, 2 * self._scale, self._limit_bits())
             x = self._truncated(-(-drop // 2))
             bound = x._bound.transpose().matmul(x._bound, x.shape[::-1], x.shape)
-        prov = self._prov.transpose().matmul(self._prov, self.shape[::-1], self.shape)
+        prov = self._prov.transpose().matmul(self._prov, self.shape[::-1], self.shape, salt=self._ctx.next_serial())
         return x._renormalise(self._ctx.suite.gram(self._ctx, x._share), 2 * x._scale, bound, prov)
 
     def _renormalise(self: S, share: Array, scale: int, bound: Bound, prov: Provenance) -> S:

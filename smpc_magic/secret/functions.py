@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import OverflowRiskError
 from . import scaling
 from .bounds import Bound
-from .compare import amax, clip_below, secret_arg, stacked_signs
+from .compare import amax, clip_below, indicator, secret_arg, stacked_signs
 from .core import SecretCore as SecretArray
 from .core import as_secret
 from .products import _multiply
@@ -38,6 +38,12 @@ def _power_of_two_buckets(x: SecretArray, low: int, high: int, signed: bool) -> 
     if signed:
         parts += [-x - 2.0**e for e in exps]  # [-x < 2**e]
     below = stacked_signs(parts)
+    # below the lowest bucket a value counts as 0 (an exact step): of row-level values, whether
+    # each is in a bucket at all is a secret selection of rows (sqrt(x - 80) ** 2 sums x - 80
+    # over the rows above 80 only)
+    below[0] = 1 - indicator(1 - below[0])
+    if signed:
+        below[len(exps)] = 1 - indicator(1 - below[len(exps)])
     ge = [1 - b for b in below[: len(exps)]]
     pos = [ge[i] - ge[i + 1] for i in range(len(exps) - 1)] + [ge[-1]]
     neg = None
@@ -323,6 +329,8 @@ def sigmoid(x: SecretArray) -> SecretArray:
     """
     x = secret_arg(x)
     negative, below_top, above_bottom = stacked_signs([x, x - 32.0, -x - 32.0])
+    # saturation is an exact step: of row-level values, a secret selection of rows
+    below_top, above_bottom = indicator(below_top), indicator(above_bottom)
     beyond = 2 - below_top - above_bottom  # |x| >= 32
     magnitude = x * (1 - 2 * negative)
     magnitude = (magnitude + beyond * (32.0 - magnitude))._with_bound(Bound.of(0.0, 32.0, x.ndim))

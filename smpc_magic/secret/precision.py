@@ -85,5 +85,5 @@ def known_matmul(a: Any, b: Any, lo: float, hi: float, operation: str) -> Any:
     """a @ b when the algorithm knows every entry of the product lies in [lo, hi]."""
     ndim = 1 if min(a.ndim, b.ndim) == 1 else 2
     bound = Bound.of(lo, hi, ndim)
-    prov = a._prov.matmul(b._prov, a.shape, b.shape)
+    prov = a._prov.matmul(b._prov, a.shape, b.shape, salt=a._ctx.next_serial())
     return a._product(b, operation, lambda x, y: bound, lambda ctx, u, v: ctx.suite.matmul(ctx, u, v), prov=prov)

@@ -82,7 +82,8 @@ def _public_product(x: S, plain: Array, force_fixed: bool, operation: str, left:
     scale = x._scale + exponent
     scaling.require_fit(operation, bound, scale, limit)
     target = 0 if scale == 0 else ctx.frac_bits
-    prov = x._prov.times_public(plain) if left is None else x._prov.matmul_public(plain, x.shape, bool(left))
+    salt = ctx.next_serial()
+    prov = x._prov.times_public(plain) if left is None else x._prov.matmul_public(plain, x.shape, bool(left), salt)
     if scale <= target:
         return x._new(share, scale, bound=bound, prov=prov)
     share = suite.div_public(ctx, share, 1 << (scale - target))

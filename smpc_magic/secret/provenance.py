@@ -185,10 +185,13 @@ class Selection:
 
     factors: tuple[Any, ...]
     rows: Array
+    #: False: a statistic's declared counts check its size; it is only compared with the
+    #: cell's other selections (two nearly equal selections differ by a small group)
+    sized: bool = True
 
     def key(self) -> tuple[Any, ...]:
         digest = hashlib.blake2b(np.ascontiguousarray(self.rows, dtype=np.int64).tobytes(), digest_size=16)
-        return (tuple(sorted(id(f) for f in self.factors)), digest.hexdigest())
+        return (tuple(sorted(id(f) for f in self.factors)), digest.hexdigest(), self.sized)
 
 
 #: a factor standing for a rounded row value (a count in disguise): sums over it are refused
@@ -319,14 +322,17 @@ class Provenance:
         rules cover them; the cell's other selections stay."""
 
         def inner(f: Any) -> bool:
-            return int(getattr(f, "_serial", -1)) >= serial or id(f) in covered
+            return int(getattr(f, "_serial", -1)) >= serial
 
         kept: list[Selection] = []
         for s in self.selections:
-            outer = tuple(f for f in s.factors if not inner(f))
-            if outer:
+            outer = tuple(f for f in s.factors if not inner(f) and id(f) not in covered)
+            if outer and s.sized:
                 kept.append(Selection(outer, s.rows) if len(outer) < len(s.factors) else s)
-        monomials = _union(tuple(tuple(f for f in m if not inner(f)) for m in self.monomials))
+            kept += [Selection((f,), s.rows, sized=False) for f in s.factors if id(f) in covered and not inner(f)]
+            if not s.sized:
+                kept += [s for f in s.factors[:1] if not inner(f)]
+        monomials = _union(tuple(tuple(f for f in m if not inner(f) and id(f) not in covered) for m in self.monomials))
         return replace(self, selections=_dedupe(tuple(kept)), monomials=monomials or ((),))
 
     def rebound(self, factor: Callable[[Any], Any], requirement: Callable[[Any], Any]) -> Provenance:
@@ -342,7 +348,7 @@ class Provenance:
             return cache[id(f)]
 
         monomials = tuple(tuple(moved(f) for f in m) for m in self.monomials)
-        selections = tuple(Selection(tuple(moved(f) for f in s.factors), s.rows) for s in self.selections)
+        selections = tuple(Selection(tuple(moved(f) for f in s.factors), s.rows, s.sized) for s in self.selections)
         return replace(
             self,
             monomials=monomials,
@@ -494,10 +500,15 @@ class Provenance:
         )
 
     # ----- arithmetic -----------------------------------------------------------------------------
-    def mapped(self, op: str, *params: Any) -> Provenance:
+    def mapped(self, op: str, *params: Any, offset: bool = False) -> Provenance:
         """An elementwise function of this value alone (``op`` with public ``params``, which
-        may be arrays): same rows, a new value."""
+        may be arrays): same rows, a new value. ``offset``: a public addend, which changes a
+        constant's or an aggregate's value but not how a row's data enters a sum (the sum of
+        ``x + c`` is the sum of ``x`` plus the sum of ``c``)."""
         pattern = mix(_tag("map:" + op), self.pattern, *(value_pattern(p) for p in params))
+        if offset:
+            row_level = _arr(self.rowid, np.ndim(pattern)) != NONE
+            pattern = np.where(row_level, mix(_tag("map:" + op), self.pattern), pattern)
         return replace(self, pattern=_compact(np.asarray(pattern)))
 
     def plus(self, other: Provenance) -> Provenance:
@@ -552,9 +563,10 @@ class Provenance:
         product: Provenance = self.times(Provenance.constant(plain))
         return product
 
-    def reduce(self, shape: Shape, axis: Any, keepdims: bool = False) -> Provenance:
+    def reduce(self, shape: Shape, axis: Any, keepdims: bool = False, salt: int = 0) -> Provenance:
         """A sum (or mean) over ``axis``: rows summed become an aggregate whose atoms group the
-        rows by how they enter it; a secret selection summed over is recorded."""
+        rows by how they enter it; a secret selection summed over is recorded. ``salt`` (the
+        computation's serial number) makes its values differ from any other sum's."""
         ndim = len(shape)
         if ndim == 0:
             return self
@@ -621,7 +633,7 @@ class Provenance:
             out_support = np.minimum(out_support, rows_behind.reshape(shape_kept))
             if not np.any(out_rowid != NONE):
                 monomials = ((),)
-        pattern = mix(_REDUCE, signature, pat_kept)
+        pattern = mix(_REDUCE, signature, pat_kept, salt)
         untracked = self.untracked or len(selections) > MAX_SELECTIONS
         known = {k: forms[k] for k in (int(v) for v in np.unique(out_form)) if k in forms}
         result = Provenance(
@@ -647,16 +659,16 @@ class Provenance:
             pattern=_compact(mix(_POINT, self.pattern)),
         )
 
-    def matmul_public(self, plain: Array, shape: Shape, left: bool) -> Provenance:
+    def matmul_public(self, plain: Array, shape: Shape, left: bool, salt: int = 0) -> Provenance:
         """``X @ P`` or (``left``) ``P @ X`` for a public P: a product with P's entries (zeros
         drop rows, unequal entries weight rows differently), summed along the shared axis."""
         p = np.asarray(plain)
         public = Provenance.constant(p)
         a_shape, b_shape = (p.shape, shape) if left else (shape, p.shape)
         a, b = (public, self) if left else (self, public)
-        return a.matmul(b, a_shape, b_shape)
+        return a.matmul(b, a_shape, b_shape, salt)
 
-    def matmul(self, other: Provenance, a_shape: Shape, b_shape: Shape) -> Provenance:
+    def matmul(self, other: Provenance, a_shape: Shape, b_shape: Shape, salt: int = 0) -> Provenance:
         """``A @ B``: the product of A's rows with B's columns, summed along the shared axis."""
         a, b = self, other
         a_vector, b_vector = len(a_shape) == 1, len(b_shape) == 1
@@ -667,7 +679,7 @@ class Provenance:
             b, sb = b.reshape(sb, sb + (1,)), sb + (1,)
         ea, eb = a.expand_dims(-1), b.expand_dims(-3)  # (..., m, k, 1) and (..., 1, k, p)
         shape = np.broadcast_shapes(sa + (1,), sb[:-2] + (1,) + sb[-2:])
-        out = ea.times(eb).reduce(shape, -2)
+        out = ea.times(eb).reduce(shape, -2, salt=salt)
         out_shape = shape[:-2] + shape[-1:]
         if b_vector:
             out = out.squeeze(out_shape, -1)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..secret.compare import next_serial
+from ..secret.core import SecretCore
+from ..secret.frames import SecretFrame
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
 COUNT = "min_count"
@@ -74,18 +76,18 @@ def declare(result: T, *requirements: Requirement, covers: Sequence[Any] = ()) -
 
 def _secrets_of(result: object) -> list[tuple[str | None, Any]]:
     """The result itself if it is a secret, and its secret fields, with their names."""
-    found: list[tuple[str | None, Any]] = [(None, result)] if hasattr(result, "_prov") else []
+    found: list[tuple[str | None, Any]] = [(None, result)] if isinstance(result, SecretCore) else []
     for name, value in getattr(result, "__dict__", {}).items():
-        if not name.startswith("_") and hasattr(value, "_prov"):
+        if not name.startswith("_") and isinstance(value, SecretCore):
             found.append((name, value))
     return found
 
 
 def _factors_of(arg: Any) -> list[Any]:
     """The selection factors a secret input (a column, a frame of levels, a list) carries."""
-    if hasattr(arg, "_prov"):
+    if isinstance(arg, SecretCore):
         return [f for m in arg._prov.monomials for f in m]
-    if hasattr(arg, "columns") and hasattr(arg, "__getitem__"):
+    if isinstance(arg, SecretFrame):  # (rows read in blocks are neither: they carry no selection)
         return [f for c in arg.columns for f in _factors_of(arg[c])]
     if isinstance(arg, list | tuple):
         return [f for a in arg for f in _factors_of(a)]

@@ -171,7 +171,7 @@ def test_a_design_column_that_picks_one_patient_is_withheld():
 @pytest.mark.parametrize(
     "code",
     [
-        "g = x * 0 + np.array([0] * 6 + [1] * 6)\nm = smpc.stats.group_mean(x, by=g)",  # a site label kept secret
+        "g = (x * 0).astype(int) + np.array([0] * 6 + [1] * 6)\nm = smpc.stats.group_mean(x, by=g)",  # secret label
         "g = x * 0 + np.array([0] * 6 + [1] * 6)\nm = (x * g).sum()",
         "m = (x * np.array([1.0] * 6 + [2.0] * 6)).sum()",  # weights that differ by site
     ],
@@ -237,7 +237,7 @@ def test_survival_curves_counts_on_transposed_comparisons_and_kept_statistics_ar
     code = (
         "km = smpc.stats.kaplan_meier(time, event, [26, 50])\n"
         "lr = smpc.stats.logrank(time, event, flag)\n"
-        "c = (np.column_stack([x, x]).T > 30).sum(axis=1)\n"
+        "c = (np.column_stack([x, x]).T > 35).sum(axis=1)\n"
         "c1 = (x > 20).sum()\nc2 = (x > 50).sum()"
     )
     ranges = {**RANGES, "time": (0, 60), "event": (0, 1)}
@@ -245,7 +245,7 @@ def test_survival_curves_counts_on_transposed_comparisons_and_kept_statistics_ar
         code, _inputs(time=time, event=event, flag=flag), "km, lr, c, c1, c2", ranges=ranges, policies=DEFAULTS
     )
     x = np.concatenate([NORTH_X, SOUTH_X])
-    assert np.asarray(got["c"]).tolist() == [int((x > 30).sum())] * 2
+    assert np.asarray(got["c"]).tolist() == [int((x > 35).sum())] * 2
     assert int(got["c1"]) == int((x > 20).sum()) and int(got["c2"]) == int((x > 50).sum())
     assert float(np.asarray(got["km"].survival)[0]) == pytest.approx(11 / 12 * 9 / 10 * 8 / 9, abs=0.02)
 
@@ -262,3 +262,52 @@ def test_a_survival_curve_point_with_few_at_risk_is_withheld():
             ranges=ranges,
             policies=DEFAULTS,
         )
+
+
+# ----- the red team's third round ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "code, reveal",
+    [
+        ("X = x[:, None]\nc1 = (X * (X > 44)).sum()\nc2 = (X * (X > 46)).sum()", "c1, c2"),  # 2-d selections
+        ("c = (x[:, None] > np.arange(21, 55)[None, :]).sum(axis=0)", "c"),  # every threshold at once
+        ("g1 = smpc.stats.group_mean(x, by=(x > 44))\ng2 = smpc.stats.group_mean(x, by=(x > 46))", "g1, g2"),
+        ("g1 = smpc.stats.group_mean(x, by=(x > 44))\nc2 = (x > 46).sum()", "g1, c2"),
+        ("t1 = smpc.stats.crosstab(x > 44, x > 20)\nt2 = smpc.stats.crosstab(x > 46, x > 20)", "t1, t2"),
+    ],
+)
+def test_nearly_equal_selections_across_statistics_and_columns_are_withheld(code, reveal):
+    _withheld(code, reveal)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "r = np.sqrt(x - 80)\nc = (r * r).sum()",  # sqrt of a negative value is 0: an exact step
+        "r = np.sqrt(x - 80)\nc = (x * (r / r)).sum()",
+        "c = smpc.sigmoid((x - 80) * 100).sum()",  # saturation is an exact step
+        "c = (x * np.tanh((x - 80) * 100)).sum()",
+    ],
+)
+def test_exact_steps_inside_functions_are_selections(code):
+    _withheld(code, "c")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "y = np.stack([x.sum(), (x * np.array([0.0] + [1.0] * 5 + [0.0] + [1.0] * 5)).sum()])",
+        "y = np.stack([x.sum(), x[1:].sum()])",
+    ],
+)
+def test_sums_stacked_into_one_release_are_checked_together(code):
+    message = _withheld(code, "y", policies={"north": {"per_site": True}, "south": {"per_site": True}})
+    assert "min_rows" in message
+
+
+def test_public_offsets_per_row_are_not_weights():
+    """No false alarm: the sum of x + c is the sum of x plus the sum of c, for a public c."""
+    code = "s = (x - np.linspace(0, 1, 12)).sum()\nm = (x - np.where(np.arange(12) < 6, 50.0, 45.0)).mean()"
+    got = simulate(code, _inputs(), "s, m", ranges=RANGES, policies=DEFAULTS)
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    assert float(got["s"]) == pytest.approx(x.sum() - 6.0, abs=1e-3)
+    assert float(got["m"]) == pytest.approx((x - np.where(np.arange(12) < 6, 50.0, 45.0)).mean(), abs=1e-3)

@@ -1,7 +1,6 @@
 """Site policies, signed approvals and the audit hash chain, without any network."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -80,9 +79,15 @@ def test_the_strictest_value_of_each_rule_wins_and_says_which_site_set_it():
     assert described["min_rows"] == ("10", "south") and described["approval"][0] == "north"
 
 
-def test_sites_without_a_policy_set_no_rule():
-    rules = strictest({"a": None, "b": None}).rules
-    assert rules == OPEN and math.isinf(rules.max_parameter_ratio) and rules.row_level
+def test_sites_without_a_policy_file_hold_the_documented_defaults():
+    """Privacy is on without any file: no site wrote a policy, yet row-level values, per-site
+    values and small counts are refused; only a site's own file opens a rule."""
+    effective = strictest({"a": None, "b": None})
+    rules = effective.rules
+    assert rules == SitePolicy() and rules != OPEN
+    assert (rules.min_count, rules.min_rows, rules.row_level, rules.per_site) == (3, 3, False, False)
+    assert effective.set_by["min_count"] == ["a (default)", "b (default)"]
+    assert strictest({"a": OPEN, "b": OPEN}).rules == OPEN
 
 
 def test_a_policy_digest_changes_with_any_setting():
