@@ -172,7 +172,17 @@ def _features(X: Any, what: str) -> tuple[Any, list[str]]:
     lo, hi = zip(*(public_bound(c) for c in cols))
     if min(float(v.min()) for v in lo) < 0 or max(float(v.max()) for v in hi) > 1:
         raise ValueError(f"{what}: give 0/1 level columns (frame.categorical('v') for each feature)")
-    return np.column_stack(cols), names
+    # a 0/1 column that is not one level of a categorical variable (``v=level``) is a feature
+    # with two levels, 0 and 1 (as scikit-learn reads it), not a feature with one level
+    expanded, levels = [], []
+    for col, name in zip(cols, names):
+        if LEVEL_SEPARATOR in name:
+            expanded.append(col)
+            levels.append(name)
+        else:
+            expanded += [1 - col, col]
+            levels += [f"{name}{LEVEL_SEPARATOR}0", f"{name}{LEVEL_SEPARATOR}1"]
+    return np.column_stack(expanded), levels
 
 
 def categorical_nb(X: Any, y: Any, classes: list[Any] | None = None, alpha: float = 1.0) -> CategoricalNB:

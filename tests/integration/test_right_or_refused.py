@@ -70,3 +70,26 @@ def test_a_grouping_the_function_cannot_interpret_is_refused_saying_how_to_decla
             "m",
             ranges={"bmi": (10, 60), "band": (0, 2)},
         )
+
+
+def test_categorical_naive_bayes_on_plain_0_1_columns_matches_scikit_learn():
+    """A 0/1 column that is not a ``v=level`` column is a feature with levels 0 and 1 (it was
+    read as a feature with one level, and every probability came out as 1)."""
+    from sklearn.naive_bayes import CategoricalNB
+
+    rng = np.random.default_rng(3)
+    n = 60
+    b, f = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    a = (rng.random(n) < 0.3 + 0.4 * b).astype(int)
+    inputs = {"north": {"b": b[:30], "f": f[:30], "a": a[:30]}, "south": {"b": b[30:], "f": f[30:], "a": a[30:]}}
+    got = simulate(
+        "m = smpc.stats.categorical_nb(np.column_stack([b, f]), a)",
+        inputs,
+        "m",
+        ranges={"b": (0, 1), "f": (0, 1), "a": (0, 1)},
+        policies={"north": {}, "south": {}},
+    )["m"]
+    ref = CategoricalNB(alpha=1.0).fit(np.column_stack([b, f]), a)
+    expected = np.concatenate(ref.feature_log_prob_, axis=1)
+    assert np.allclose(np.asarray(got.log_prob), expected, atol=1e-4)
+    assert np.allclose(np.asarray(got.class_prior), np.exp(ref.class_log_prior_), atol=1e-5)
