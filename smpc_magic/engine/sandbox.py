@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CellBoundaryError, CellError, UnknownNameError
-from ..secret.frames import split_key
+from ..errors import CellBoundaryError, CellError, OverflowRiskError, UnknownNameError
+from ..secret.core import SecretCore
+from ..secret.frames import SecretFrame, split_key
+from ..secret.scaling import FIX
 from .cell_policy import REFUSED_BUILTINS, PolicyReport, PublicFunction, cell_line, check_policy, compile_cell
 from .cpu_limit import run_with_cpu_limit
 from .facades import NP, SMPC
@@ -115,8 +117,33 @@ def run_in_sandbox(code: str, members: dict[str, Any], cpu_seconds: float | None
         line = cell_line(exc)
         if line is not None and exc.args and isinstance(exc.args[0], str) and not exc.args[0].startswith("line "):
             exc.args = (f"line {line} of the cell: {exc.args[0]}", *exc.args[1:])
+        undeclared = _without_range(members)
+        if isinstance(exc, OverflowRiskError) and undeclared and exc.args and isinstance(exc.args[0], str):
+            cause = (
+                f"The cause: no range is declared for {', '.join(undeclared)}, so each value may be anything the "
+                "64-bit encoding holds. Declare [min, max] for them (in the study schema, with `%smpc private NAME "
+                "--range MIN MAX`, or simulate's ranges=)."
+            )
+            message = exc.args[0]
+            exc.args = (message.replace(FIX, cause) if FIX in message else f"{message} {cause}", *exc.args[1:])
         raise
     return namespace
+
+
+def _without_range(members: Mapping[str, Any]) -> list[str]:
+    """The private inputs (frame columns) whose public bound is the whole encoding: no range was
+    declared for them."""
+    found = []
+    for name, value in members.items():
+        parts = (
+            [(f"{name}[{c!r}]", value[c]) for c in value.columns] if isinstance(value, SecretFrame) else [(name, value)]
+        )
+        for label, part in parts:
+            if isinstance(part, SecretCore) and part.size:
+                whole = 2.0 ** (part._ctx.suite.codec.limit_bits - part._scale - 1)
+                if part._bound.magnitude() >= whole:
+                    found.append(label)
+    return found
 
 
 def check_names_locally(
