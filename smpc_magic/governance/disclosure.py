@@ -322,9 +322,9 @@ def _selection_violations(selections: Sequence[Any], threshold: int, policy: Sit
     """A secret 0/1: some selection's size k (or its complement's, n - k) lies in [1, threshold)
     (or k is 0 where zero counts are refused), or two selections over the same rows differ in
     fewer than ``threshold`` rows while neither is the same set (``x > 63.5`` and ``x > 64.5``:
-    their difference is a small group; each column of a 2-d selection is one). Selections whose
-    size a statistic's declared counts check (``sized`` false) are only compared. A product round
-    per factor and one comparison batch."""
+    their difference is a small group; each column of a 2-d selection is one). An input a
+    statistic counts (``counted``: its events, its groups) is a count: ``min_count`` applies to it
+    and its complement. A product round per factor and one comparison batch."""
     groups: list[list[Any]] = []
     for sel in selections:
         parts = [_rows_of(f, sel.rows) for f in sel.factors]
@@ -347,7 +347,7 @@ def _selection_violations(selections: Sequence[Any], threshold: int, policy: Sit
             if common.size:
                 a, b = _rows_of(fi, common), _rows_of(fj, common)
                 pairs.append((a if ci is None else a[:, ci], b if cj is None else b[:, cj]))
-    sized = [(sel, parts) for sel, parts in zip(selections, groups) if getattr(sel, "sized", True)]
+    sized = list(zip(selections, groups))
     products = [parts[0] for _, parts in sized]
     first_pairs: list[tuple[Any, Any, Any]] = []
     depth = 1
@@ -368,12 +368,15 @@ def _selection_violations(selections: Sequence[Any], threshold: int, policy: Sit
     if products:
         ks: list[Any] = []
         sizes: list[int] = []
-        for product in products:
+        limits: list[int] = []
+        for (sel, _), product in zip(sized, products):
             ks.append(product.sum(axis=0).reshape(-1))
             sizes += [product.shape[0]] * ks[-1].size
+            limits += [policy.min_count if sel.counted else threshold] * ks[-1].size
         k: Any = np.concatenate(ks)
         n = np.asarray(sizes, dtype=np.float64)
-        small_at += [k - (threshold - 0.5), (n - threshold + 0.5) - k]
+        t = np.asarray(limits, dtype=np.float64)
+        small_at += [k - (t - 0.5), (n - t + 0.5) - k]
         empty_at += [k - 0.5, (n - 0.5) - k]
     if first_pairs:
         d1: Any = np.concatenate([(a - ab).reshape(1) for a, _, ab in first_pairs])

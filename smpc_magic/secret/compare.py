@@ -166,7 +166,8 @@ def _reduce(x: SecretArray, axis: Any, want_index: bool) -> Any:
         half = x.shape[-1] // 2
         a, b = x[..., : 2 * half : 2], x[..., 1 : 2 * half : 2]
         ia, ib = index[..., : 2 * half : 2], index[..., 1 : 2 * half : 2]
-        take_b = less_than_zero(a - b)  # ties keep the first, as numpy does
+        # ties keep the first, as numpy does; of row-level values along another axis, a selection of rows
+        take_b = indicator(less_than_zero(a - b))
         merged = where(take_b, b, a)
         merged_index = ia + take_b * (ib - ia) if want_index else ia  # integer x integer: exact
         if x.shape[-1] % 2:

@@ -185,13 +185,13 @@ class Selection:
 
     factors: tuple[Any, ...]
     rows: Array
-    #: False: a statistic's declared counts check its size; it is only compared with the
-    #: cell's other selections (two nearly equal selections differ by a small group)
-    sized: bool = True
+    #: True: an input a statistic counts (its events, its groups): a count, so its size and its
+    #: complement's are checked against ``min_count`` (not ``min_rows``)
+    counted: bool = False
 
     def key(self) -> tuple[Any, ...]:
         digest = hashlib.blake2b(np.ascontiguousarray(self.rows, dtype=np.int64).tobytes(), digest_size=16)
-        return (tuple(sorted(id(f) for f in self.factors)), digest.hexdigest(), self.sized)
+        return (tuple(sorted(id(f) for f in self.factors)), digest.hexdigest(), self.counted)
 
 
 #: a factor standing for a rounded row value (a count in disguise): sums over it are refused
@@ -327,10 +327,10 @@ class Provenance:
         kept: list[Selection] = []
         for s in self.selections:
             outer = tuple(f for f in s.factors if not inner(f) and id(f) not in covered)
-            if outer and s.sized:
+            if outer and not s.counted:
                 kept.append(Selection(outer, s.rows) if len(outer) < len(s.factors) else s)
-            kept += [Selection((f,), s.rows, sized=False) for f in s.factors if id(f) in covered and not inner(f)]
-            if not s.sized:
+            kept += [Selection((f,), s.rows, counted=True) for f in s.factors if id(f) in covered and not inner(f)]
+            if s.counted:
                 kept += [s for f in s.factors[:1] if not inner(f)]
         monomials = _union(tuple(tuple(f for f in m if not inner(f) and id(f) not in covered) for m in self.monomials))
         return replace(self, selections=_dedupe(tuple(kept)), monomials=monomials or ((),))
@@ -348,7 +348,7 @@ class Provenance:
             return cache[id(f)]
 
         monomials = tuple(tuple(moved(f) for f in m) for m in self.monomials)
-        selections = tuple(Selection(tuple(moved(f) for f in s.factors), s.rows, s.sized) for s in self.selections)
+        selections = tuple(Selection(tuple(moved(f) for f in s.factors), s.rows, s.counted) for s in self.selections)
         return replace(
             self,
             monomials=monomials,
@@ -505,10 +505,15 @@ class Provenance:
         may be arrays): same rows, a new value. ``offset``: a public addend, which changes a
         constant's or an aggregate's value but not how a row's data enters a sum (the sum of
         ``x + c`` is the sum of ``x`` plus the sum of ``c``)."""
-        pattern = mix(_tag("map:" + op), self.pattern, *(value_pattern(p) for p in params))
-        if offset:
-            row_level = _arr(self.rowid, np.ndim(pattern)) != NONE
-            pattern = np.where(row_level, mix(_tag("map:" + op), self.pattern), pattern)
+        addends = [_compact(np.asarray(value_pattern(p))) for p in params]
+        pattern = mix(_tag("map:" + op), self.pattern, *addends)
+        n = max([self.rowid.ndim, *(a.ndim for a in addends)])
+        rows = _arr(self.rowid, n)
+        uniform = all(  # the same addend for every row: x + c sums to the sum of x plus n c
+            _arr(a, n).shape[axis] == 1 for a in addends for axis in range(n) if rows.shape[axis] > 1
+        )
+        if offset and uniform:  # (an addend that differs by row weighs rows once multiplied: not here)
+            pattern = np.where(rows != NONE, mix(_tag("map:" + op), self.pattern), pattern)
         return replace(self, pattern=_compact(np.asarray(pattern)))
 
     def plus(self, other: Provenance) -> Provenance:

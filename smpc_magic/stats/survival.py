@@ -115,9 +115,17 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     )
     # what the released points tell: the number at risk at each, and the events between two
     # consecutive points (the curve's drop there); both are table cells
-    events_by = _running_sum(deaths)[picked] * (1 - before)
+    cumulative_events = _running_sum(deaths)
+    events_by = cumulative_events[picked] * (1 - before)
     between = events_by - np.concatenate([events_by[:1] * 0, events_by[:-1]])
-    counts = np.concatenate([at_risk[picked], between])
+    # and those who leave between two points without an event (censored): at risk at one point,
+    # less at risk at the next, less the events of the steps in between
+    # (from the start: the rows at risk at the first step)
+    before_step = np.concatenate([cumulative_events[:1] * 0, cumulative_events])
+    points = np.concatenate([at_risk[:1], at_risk[picked]])
+    events_before = np.concatenate([before_step[:1], before_step[picked]])
+    censored = (points[:-1] - points[1:]) - (events_before[1:] - events_before[:-1])
+    counts = np.concatenate([at_risk[picked], between, censored])
     return declare(curve, Requirement(COUNT, counts), Requirement(ROWS, at_risk[:1]), covers=(event,))
 
 

@@ -231,11 +231,12 @@ def test_a_statistics_rules_follow_its_fields_wherever_they_go(code):
 def test_survival_curves_counts_on_transposed_comparisons_and_kept_statistics_are_released():
     """No false alarms: a statistic's own comparisons (time points, levels) are covered by its
     declared rules; a count along the second axis is a count; nested selections far apart pass."""
-    time = np.array([5, 8, 12, 20, 26, 30, 33, 40, 45, 50, 52, 52])
-    event = np.array([1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 0])
+    # each released count (at risk, events and censored between points, events by group) is 3+
+    time = np.array([5, 8, 12, 27, 28, 29, 30, 33, 35, 52, 52, 52])
+    event = np.array([1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0])
     flag = np.array([1, 1, 0, 0] * 3)  # each cell of event x flag holds 3
     code = (
-        "km = smpc.stats.kaplan_meier(time, event, [26, 50])\n"
+        "km = smpc.stats.kaplan_meier(time, event, [26, 40])\n"
         "lr = smpc.stats.logrank(time, event, flag)\n"
         "c = (np.column_stack([x, x]).T > 35).sum(axis=1)\n"
         "c1 = (x > 20).sum()\nc2 = (x > 50).sum()"
@@ -247,7 +248,7 @@ def test_survival_curves_counts_on_transposed_comparisons_and_kept_statistics_ar
     x = np.concatenate([NORTH_X, SOUTH_X])
     assert np.asarray(got["c"]).tolist() == [int((x > 35).sum())] * 2
     assert int(got["c1"]) == int((x > 20).sum()) and int(got["c2"]) == int((x > 50).sum())
-    assert float(np.asarray(got["km"].survival)[0]) == pytest.approx(11 / 12 * 9 / 10 * 8 / 9, abs=0.02)
+    assert float(np.asarray(got["km"].survival)[0]) == pytest.approx(11 / 12 * 10 / 11 * 9 / 10, abs=0.02)
 
 
 def test_a_survival_curve_point_with_few_at_risk_is_withheld():
@@ -304,10 +305,32 @@ def test_sums_stacked_into_one_release_are_checked_together(code):
     assert "min_rows" in message
 
 
-def test_public_offsets_per_row_are_not_weights():
-    """No false alarm: the sum of x + c is the sum of x plus the sum of c, for a public c."""
-    code = "s = (x - np.linspace(0, 1, 12)).sum()\nm = (x - np.where(np.arange(12) < 6, 50.0, 45.0)).mean()"
-    got = simulate(code, _inputs(), "s, m", ranges=RANGES, policies=DEFAULTS)
+def test_a_public_offset_is_not_a_weight_but_an_offset_that_differs_by_row_is():
+    """No false alarm for x - 50 (the sum of x + c is the sum of x plus n c); an addend that
+    differs by row weighs rows once multiplied ((x + w) * x sums x**2 + w x), so it is withheld."""
+    got = simulate("s = ((x - 50) * (x - 50)).sum()", _inputs(), "s", ranges=RANGES, policies=DEFAULTS)
     x = np.concatenate([NORTH_X, SOUTH_X])
-    assert float(got["s"]) == pytest.approx(x.sum() - 6.0, abs=1e-3)
-    assert float(got["m"]) == pytest.approx((x - np.where(np.arange(12) < 6, 50.0, 45.0)).mean(), abs=1e-3)
+    assert float(got["s"]) == pytest.approx(((x - 50) ** 2).sum(), rel=1e-5)
+    w = "np.array([1.0] + [0.0] * 11)"
+    _withheld(f"s1 = (x * (x + {w})).sum()\ns2 = (x * x).sum()", "s1, s2")
+    _withheld(f"m1 = smpc.stats.mean(x * (x + {w}))\nm2 = smpc.stats.mean(x * x)", "m1, m2")
+
+
+# ----- the red team's fourth round -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "code, reveal",
+    [
+        ("v = (np.argmax(np.column_stack([x * 0 + 94, x]), axis=1) * x).sum()", "v"),  # a row-wise argmax
+        ("c = np.argmax(np.column_stack([x * 0 + 94, x]), axis=1).sum()", "c"),
+        ("h = np.max(np.column_stack([x, x * 0 + 94]), axis=1).sum()", "h"),
+        ("r = smpc.stats.incidence_rate(x * (x > 94), x * 0 + 1.0, per=1.0)", "r"),  # a statistic's input
+        ("r = smpc.stats.incidence_rate((x > 94) * 3, x * 0 + 1.0, per=1.0)", "r"),
+        ("r = smpc.stats.incidence_rate(x < 94, x * 0 + 1.0, per=1.0)", "r"),  # its complement
+        ("km = smpc.stats.kaplan_meier(x * 0 + 5, (x > 94) * 3, [10])", "km"),
+        ("rr = smpc.stats.rate_ratio(x * 0 + 3, x * 0 + 1.0, x > 94)", "rr"),
+        ("t = smpc.stats.crosstab(np.column_stack([(x > 94) * 3, x * 0 + 1]), x > 30)", "t"),
+        ("km = smpc.stats.kaplan_meier(x, x > 200, [44, 46, 48])", "km"),  # one censored between points
+    ],
+)
+def test_selections_through_row_maxima_and_statistics_inputs_are_checked(code, reveal):
+    _withheld(code, reveal)
