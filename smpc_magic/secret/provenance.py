@@ -66,6 +66,24 @@ MAX_SELECTIONS = 64
 Monomial = tuple[Any, ...]
 _FIELDS = ("rowid", "sites", "support", "pattern", "form")
 
+#: how many statistics are running (nested): inside one, its own comparisons are not selections
+#: (its declared rules cover them) and a product of many selections keeps its pairs
+_INSIDE = [0]
+
+
+class inside_statistic:  # noqa: N801 - used as a context manager, like a function
+    """While a statistic of smpc.stats runs (see :func:`smpc_magic.stats.disclosure.statistic`)."""
+
+    def __enter__(self) -> None:
+        _INSIDE[0] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        _INSIDE[0] -= 1
+
+
+def in_statistic() -> bool:
+    return _INSIDE[0] > 0
+
 
 # ----- hashes ----------------------------------------------------------------------------------------
 def _tag(name: str) -> int:
@@ -529,6 +547,8 @@ class Provenance:
                 joint = tuple({id(f): f for f in a + b}.values())
                 if len(joint) <= MAX_FACTORS:
                     products.append(joint)
+                elif in_statistic():  # a model's covariates: its rules count each, keep the pairs
+                    products += [(f, g) for i, f in enumerate(joint) for g in joint[i + 1 :]]
                 else:  # too many conditions to check together: fails closed
                     return replace(Provenance.unknown(self.ndim), requirements=self.requirements + other.requirements)
         return self._elementwise(other, _union(tuple(products)), _TIMES)

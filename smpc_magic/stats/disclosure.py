@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
+from ..secret.provenance import inside_statistic
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
 COUNT = "min_count"
@@ -105,7 +106,8 @@ def statistic(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         start = next_serial()
-        result = function(*args, **kwargs)
+        with inside_statistic():
+            result = function(*args, **kwargs)
         covered = getattr(result, "__dict__", {}).get("_covers", frozenset())
         for _, value in _secrets_of(result):
             value._prov = value._prov.without_selections_after(start, covered)

@@ -95,7 +95,8 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         )
         sigma2 = times_power_of_two(sigma2_z, 2 * k_y)
     fit = OLSFit(coef=coef, se=se, sigma2=sigma2, n=n, names=np.array(["const", *names]))
-    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=p + 1))
+    # a 0/1 covariate (or outcome) is counted: each level holds min_count rows or none
+    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=p + 1), covers=(X, y))
 
 
 class OLSResult(ReleasedResult):

@@ -86,7 +86,8 @@ def logit(
         names=np.array(["const", *names]),
         iterations=int(iterations),
     )
-    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=k))
+    # a 0/1 covariate or the outcome is counted: each level holds min_count rows or none
+    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=k), covers=(X, y))
 
 
 #: The last Newton step must be below this fraction of each coefficient's standard error.
