@@ -17,6 +17,7 @@ from ..engine.sandbox import analyse
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
 from ..engine.streams import LocalStream, split_streamed
 from ..errors import ApprovalRequiredError, CellError, DisclosureError, MissingContributionError, SchemaError, SmpcError
+from ..governance.approvals import CHECK_BITS
 from ..governance.audit_chain import AuditChain, audit_path, released_values
 from ..governance.policy import SitePolicy, policy_path, site_policy, strictest
 from ..protocols.base import MaterialNeed
@@ -288,6 +289,7 @@ class SiteSession:
                 "code": code,
                 "arguments": {"reveal": reveal, "to": to, "public": public, "keep": keep, "partial": partial or []},
                 "rules": outcome.rules,  # every disclosure rule checked, and that it passed
+                "checks_opened": CHECK_BITS,  # what the cell opened besides its releases
                 "policy": [list(row) for row in outcome.policy],
                 "policy_digests": outcome.policy_digests,
                 "policy_changed": outcome.policy_changed,

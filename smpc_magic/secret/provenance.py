@@ -150,13 +150,22 @@ _FORMS: weakref.WeakValueDictionary[int, Form] = weakref.WeakValueDictionary()
 _REFINED: weakref.WeakValueDictionary[tuple[int, ...], Form] = weakref.WeakValueDictionary()
 
 
+def _digest(values: Array) -> int:
+    data = np.ascontiguousarray(values, dtype=np.int64).tobytes()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") & ((1 << 63) - 1)
+
+
 def make_form(rows: Array, labels: Array, row_sites: Array) -> Form:
     """The form of ``rows`` (sorted, distinct) grouped by equal ``labels``."""
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    renumber = np.empty_like(order)
-    renumber[order] = np.arange(order.size)
-    canonical = renumber[inverse.reshape(-1)].astype(np.int64)
+    if labels.size and labels.min() == labels.max():  # one atom
+        order = np.zeros(1, dtype=np.int64)
+        canonical = np.zeros(labels.size, dtype=np.int64)
+    else:
+        _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        renumber = np.empty_like(order)
+        renumber[order] = np.arange(order.size)
+        canonical = renumber[inverse.reshape(-1)].astype(np.int64)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     row_sites = np.ascontiguousarray(row_sites, dtype=np.int64)
     digest = hashlib.blake2b(rows.tobytes() + canonical.tobytes() + row_sites.tobytes(), digest_size=8).digest()
@@ -165,9 +174,12 @@ def make_form(rows: Array, labels: Array, row_sites: Array) -> Form:
     if cached is not None:
         return cached
     sizes = np.bincount(canonical, minlength=order.size).astype(np.int64)
-    by_atom = np.argsort(canonical, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-    atom_sites = np.bitwise_or.reduceat(row_sites[by_atom], starts) if rows.size else np.zeros(0, np.int64)
+    if sizes.size == 1:
+        atom_sites = np.bitwise_or.reduce(row_sites, keepdims=True) if rows.size else np.zeros(0, np.int64)
+    else:
+        by_atom = np.argsort(canonical, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        atom_sites = np.bitwise_or.reduceat(row_sites[by_atom], starts) if rows.size else np.zeros(0, np.int64)
     form = Form(rows, canonical, row_sites, sizes, atom_sites, key)
     _FORMS[key] = form
     return form
@@ -558,8 +570,11 @@ class Provenance:
         n = max(x.ndim for x in a + b)
         ra, sa, ua, pa, fa = (_arr(x, n) for x in a)
         rb, sb, ub, pb, fb = (_arr(x, n) for x in b)
-        rowid = np.where(ra == rb, ra, np.where(ra == NONE, rb, np.where(rb == NONE, ra, MIXED)))
-        sites = np.bitwise_or(sa, sb)
+        if ra.shape == rb.shape and np.array_equal(ra, rb):  # (a value times itself, X' X)
+            rowid = ra
+        else:
+            rowid = np.where(ra == rb, ra, np.where(ra == NONE, rb, np.where(rb == NONE, ra, MIXED)))
+        sites = sa if sa.shape == sb.shape and np.array_equal(sa, sb) else np.bitwise_or(sa, sb)
         support = np.minimum(ua, ub)
         pattern = mix(op, pa, pb)
         form, forms, support = _combined_forms(fa, fb, {**self.forms, **other.forms}, support)
@@ -579,6 +594,8 @@ class Provenance:
 
     def _zero(self, ndim: int) -> Array:
         """Where this value is a known public zero."""
+        if not np.any(self.pattern == ZERO):
+            return np.zeros((1,) * ndim, dtype=bool)
         r, s, u, p, f = (_arr(x, ndim) for x in self._arrays())
         return np.asarray((p == ZERO) & (r == NONE) & (s == 0) & (u == NO_ROWS) & (f == NO_FORM))
 
@@ -626,32 +643,45 @@ class Provenance:
                 return moved.reshape(int(np.prod(moved.shape[: len(kept)], dtype=np.int64)), -1)
 
             ids, e_sites, e_pat, e_frm = flat(rowid), flat(sites), flat(wpat), flat(wfrm)
-            order = np.argsort(ids, axis=-1, kind="stable")
-            ids = np.take_along_axis(ids, order, axis=-1)
-            e_sites, e_pat, e_frm = (np.take_along_axis(a, order, axis=-1) for a in (e_sites, e_pat, e_frm))
+            plain = not pat_varies and not frm_varies
+            if not (plain and ids.shape[1] > 1 and np.all(ids[:, 1:] > ids[:, :-1]) and ids[:, 0].min() >= 0):
+                order = np.argsort(ids, axis=-1, kind="stable")
+                ids = np.take_along_axis(ids, order, axis=-1)
+                e_sites, e_pat, e_frm = (np.take_along_axis(a, order, axis=-1) for a in (e_sites, e_pat, e_frm))
+                plain = False
+            # plain: distinct input rows, in order, each entering the same way (a whole column summed)
             mixed = np.any(ids == MIXED, axis=-1)
             real = ids >= 0
             distinct = real[:, 0].astype(np.int64) + (real[:, 1:] & (ids[:, 1:] != ids[:, :-1])).sum(axis=-1)
             out_rowid = np.where(mixed, MIXED, np.where(distinct == 1, ids[:, -1], NONE))
             aggregated = (~mixed) & (distinct >= 2)
             one_row = (~mixed) & (distinct == 1)
-            with np.errstate(over="ignore"):  # (uint64 sums wrap: they are hashes)
-                by_row = mix(ids, e_pat, e_frm).astype(np.uint64).sum(axis=-1).astype(np.int64)
-                by_way = mix(e_pat, e_frm).astype(np.uint64).sum(axis=-1).astype(np.int64)
+            if plain:  # the same rows entering the same way have the same content
+                by_row = np.array([_digest(row) for row in ids], dtype=np.int64)
+                by_way = np.zeros(ids.shape[0], dtype=np.int64)
+            else:
+                with np.errstate(over="ignore"):  # (uint64 sums wrap: they are hashes)
+                    by_row = mix(ids, e_pat, e_frm).astype(np.uint64).sum(axis=-1).astype(np.int64)
+                    by_way = mix(e_pat, e_frm).astype(np.uint64).sum(axis=-1).astype(np.int64)
             signature = mix(_COPIES, copies, np.where(one_row, by_way, by_row)).reshape(shape_kept)
             out_form = np.broadcast_to(frm_kept, np.broadcast_shapes(frm_kept.shape, tuple(shape_kept))).copy()
             rows_behind = np.full(ids.shape[0], NO_ROWS, dtype=np.int64)
             if np.any(aggregated):
-                form = _levels(ids, e_sites, e_pat, aggregated)
-                behind = [forms[int(k)] for k in np.unique(e_frm[aggregated]) if k != NO_FORM and int(k) in forms]
+                if plain and ids.shape[0] == 1:  # one sum of distinct rows entering alike: one atom
+                    form = make_form(ids[0], np.zeros(ids.shape[1], dtype=np.int64), e_sites[0])
+                else:
+                    form = _levels(ids, e_sites, e_pat, aggregated)
+                entry_forms = np.unique(e_frm[aggregated]) if frm_varies else np.zeros(0, dtype=np.int64)
+                behind = [forms[int(k)] for k in entry_forms if k != NO_FORM and int(k) in forms]
                 behind += [forms[int(k)] for k in np.unique(frm_kept) if k != NO_FORM and int(k) in forms]
                 form = refine([form, *behind])
                 forms[form.key] = form
                 rows_behind = np.where(aggregated, min(form.smallest, int(distinct[aggregated].min())), NO_ROWS)
                 aggregated_kept = np.broadcast_to(aggregated.reshape(shape_kept), out_form.shape)
                 out_form = np.where(aggregated_kept, form.key, out_form)
-                summed = np.unique(ids[aggregated][real[aggregated]])
-                selections = _dedupe(selections + tuple(Selection(m, summed) for m in monomials if m))
+                if any(monomials):
+                    summed = ids[0] if plain and ids.shape[0] == 1 else np.unique(ids[aggregated][real[aggregated]])
+                    selections = _dedupe(selections + tuple(Selection(m, summed) for m in monomials if m))
             if frm_varies:  # one row's or no row's elements carrying aggregates: their forms together
                 out_form = _forms_per_output(e_frm, ~aggregated, forms, out_form, shape_kept)
             out_rowid = out_rowid.reshape(shape_kept)

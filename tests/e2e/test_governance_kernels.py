@@ -131,6 +131,7 @@ def test_every_release_is_in_a_verified_audit_chain(study):
     # north's log holds the approvals, the full cell text and the rules each release passed
     records = (directory / "audit-north.jsonl").read_text()
     assert '"kind": "approval"' in records and "total = x.sum()" in records and '"rule": "min_rows"' in records
+    assert '"checks_opened": "at most 2 pass/fail bits' in records  # the bits a cell can open, recorded
     # an edit anywhere is detected
     lines = records.splitlines()
     edited = directory / "edited.jsonl"
