@@ -277,3 +277,15 @@ def test_a_site_that_has_not_marked_a_pooled_name_stops_every_site_unless_the_ce
     assert "x" in sites[0].run("%smpc private").text
     results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
     assert all(r.ok and "x from site_a, site_b, site_c" in r.text for r in results), [r.error for r in results]
+
+
+def test_without_any_policy_file_the_default_rules_hold(study):
+    """Privacy is on before any custodian writes a file: one patient's values, or a count of one,
+    are withheld at every site; a sum over enough rows is released."""
+    sites = study["sites"]
+    setup_data(sites)
+    for cell in ["%%smpc --reveal y\ny = x * 1", "%%smpc --reveal c\nc = (x > 23).sum()"]:
+        results = run_all(sites, cell)
+        assert all(not r.ok and r.ename == "DisclosureError" for r in results), [r.error for r in results]
+    results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
+    assert all(r.ok for r in results), [r.error for r in results]
