@@ -1,0 +1,163 @@
+"""Rules checked on secret data inside the computation: the secret selections behind a cell's
+releases (each one's size and its complement's, every pair of nearly equal selections: one
+product round per factor and one comparison batch) and dominance. Only whether any failed is
+opened, with the cell's other rules, by :func:`smpc_magic.governance.disclosure.check_releases`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..secret.array import SecretArray
+from ..secret.compare import argmax, stacked_signs
+from .policy import SitePolicy
+
+
+def selection_violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -> Any:
+    """A secret 0/1: some selection's size k (or its complement's, n - k) lies in [1, threshold)
+    (or k is 0 where zero counts are refused), or two selections over the same rows differ in
+    fewer than ``threshold`` rows while neither is the same set (``x > 63.5`` and ``x > 64.5``:
+    their difference is a small group; each column of a 2-d selection is one). An input a
+    statistic counts (``counted``: its events, its groups) is a count: ``min_count`` applies to it
+    and its complement. A product round per factor and one comparison batch."""
+    groups: list[list[Any]] = []
+    for sel in selections:
+        parts = [rows_of(f, sel.rows) for f in sel.factors]
+        if any(p is None for p in parts):
+            return True  # a selection whose rows cannot be lined up: fail closed
+        groups.append(parts)
+    columns: list[tuple[Any, Any, int | None]] = []  # (selection, factor, column) compared pairwise
+    for sel, parts in zip(selections, groups):
+        if len(parts) == 1:
+            width = parts[0].shape[1] if parts[0].ndim == 2 else None
+            if parts[0].ndim > 2:
+                return True  # fail closed
+            columns += [(sel, sel.factors[0], j) for j in (range(width) if width is not None else [None])]
+    if len(columns) > MAX_COMPARED:
+        return True  # too many selections to compare pairwise: fail closed (the hint says so)
+    pairs: list[tuple[Any, Any]] = []
+    for i, (si, fi, ci) in enumerate(columns):
+        for sj, fj, cj in columns[i + 1 :]:
+            common = np.intersect1d(si.rows, sj.rows)
+            if common.size:
+                a, b = rows_of(fi, common), rows_of(fj, common)
+                pairs.append((a if ci is None else a[:, ci], b if cj is None else b[:, cj]))
+    sized = list(zip(selections, groups))
+    products = [parts[0] for _, parts in sized]
+    first_pairs: list[tuple[Any, Any, Any]] = []
+    depth = 1
+    while True:  # each selection's factors multiplied, and the pairs in the first round
+        todo = [i for i, (_, parts) in enumerate(sized) if len(parts) > depth]
+        extra = pairs if depth == 1 else []
+        if not todo and not extra:
+            break
+        multiplied = _products([(products[i], sized[i][1][depth]) for i in todo] + extra)
+        for i, m in zip(todo, multiplied):
+            products[i] = m
+        if extra:
+            both = multiplied[len(todo) :]
+            first_pairs = [(a.sum(), b.sum(), ab.sum()) for (a, b), ab in zip(extra, both)]
+        depth += 1
+    small_at: list[Any] = []
+    empty_at: list[Any] = []
+    if products:
+        ks: list[Any] = []
+        sizes: list[int] = []
+        limits: list[int] = []
+        for (sel, _), product in zip(sized, products):
+            ks.append(product.sum(axis=0).reshape(-1))
+            sizes += [product.shape[0]] * ks[-1].size
+            limits += [policy.min_count if sel.counted else threshold] * ks[-1].size
+        k: Any = np.concatenate(ks)
+        n = np.asarray(sizes, dtype=np.float64)
+        t = np.asarray(limits, dtype=np.float64)
+        small_at += [k - (t - 0.5), (n - t + 0.5) - k]
+        empty_at += [k - 0.5, (n - 0.5) - k]
+    if first_pairs:
+        d1: Any = np.concatenate([(a - ab).reshape(1) for a, _, ab in first_pairs])
+        d2: Any = np.concatenate([(b - ab).reshape(1) for _, b, ab in first_pairs])
+        small_at += [d1 - (threshold - 0.5), d2 - (threshold - 0.5)]
+        empty_at += [d1 - 0.5, d2 - 0.5]
+    if not small_at:
+        return False
+    sizes_of = [int(v.size) for v in small_at]
+    flat_small: Any = np.concatenate([v.reshape(-1) for v in small_at])
+    flat_empty: Any = np.concatenate([v.reshape(-1) for v in empty_at])
+    small_all, empty_all = stacked_signs([flat_small, flat_empty])
+    cut = np.cumsum([0, *sizes_of])
+    small = [small_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
+    empty = [empty_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
+    bad: Any = small_all[:1].sum() * 0
+    if products:  # small k that is not 0, or small n - k that is not 0
+        bad = bad + (small[0] * (1 - empty[0])).sum() + (small[1] * (1 - empty[1])).sum()
+        if not policy.zero_counts:
+            bad = bad + empty[0].sum()
+    if first_pairs:  # both differences small and not both empty: nearly the same selection
+        i = 2 if products else 0
+        joint = _products([(small[i], small[i + 1]), (empty[i], empty[i + 1])])
+        bad = bad + (joint[0] - joint[1]).sum()
+    return bad
+
+
+#: the most single selections whose pairwise differences a cell's releases are checked for
+MAX_COMPARED = 16
+
+
+def _products(pairs: Sequence[tuple[Any, Any]]) -> list[Any]:
+    """Elementwise products of several pairs of secrets (broadcast along trailing axes), in one round."""
+    if not pairs:
+        return []
+    left, right, shapes = [], [], []
+    for a, b in pairs:
+        n = max(a.ndim, b.ndim)
+        a = a.reshape(a.shape + (1,) * (n - a.ndim))
+        b = b.reshape(b.shape + (1,) * (n - b.ndim))
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        left.append((a + np.zeros(shape, dtype=np.int64)).reshape(-1))
+        right.append((b + np.zeros(shape, dtype=np.int64)).reshape(-1))
+        shapes.append(shape)
+    both: Any = np.concatenate(left) * np.concatenate(right)
+    out, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(both[offset : offset + size].reshape(shape))
+        offset += size
+    return out
+
+
+def rows_of(factor: Any, rows: Any) -> Any:
+    """The part of a selection's secret factor at the input rows ``rows``, rows first (local), or
+    None when the factor's rows are not laid out along one axis."""
+    rowid = factor._prov.rowid
+    if factor.ndim == 0 or rowid.ndim != factor.ndim:
+        return None
+    varying = [a for a, d in enumerate(rowid.shape) if d != 1]
+    axis = varying[0] if len(varying) == 1 else (0 if not varying and factor.shape[0] == 1 else None)
+    if axis is None or rowid.shape[axis] != factor.shape[axis]:
+        return None
+    ids = rowid.reshape(-1)
+    if np.any(ids < 0):
+        return None
+    moved = factor if axis == 0 else factor.transpose([axis, *(a for a in range(factor.ndim) if a != axis)])
+    return moved[np.nonzero(np.isin(ids, rows))[0]]
+
+
+def dominated(contributions: Any, k: int, share: float) -> Any:
+    """How many released cells have their ``k`` largest (non-negative) contributions above
+    ``share`` of the cell's total: k rounds of a secret argmax down each column."""
+    c: Any = contributions if contributions.ndim == 2 else contributions.reshape(-1, 1)
+    rows = c.shape[0]
+    total = c.sum(axis=0)
+    top: Any = total * 0
+    for _ in range(min(k, rows)):
+        index = argmax(c, axis=0)
+        chosen = index[None, :] == np.arange(rows)[:, None]  # one-hot of each column's largest
+        largest = (chosen * c).sum(axis=0)
+        top = top + largest
+        c = c - chosen * c
+    flags: Any = (top - total * share) > 0
+    if not isinstance(flags, SecretArray):
+        return bool(np.any(flags))
+    return flags.sum() if flags.ndim else flags
