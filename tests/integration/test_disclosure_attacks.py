@@ -152,6 +152,7 @@ def test_ordinary_analyses_on_enough_rows_are_released_and_right():
         "y = x.mean() * 12 - x[1:].mean() * 11",
         "y = np.concatenate([x, x[:1]]).sum() - x.sum()",  # a patient counted twice
         "y = (x * (x.sum() * 0 + np.arange(12.0))).sum()",  # a secret weight that differs by row
+        "s = 0\nfor i in range(2):\n    s = s + x[i:].sum()\ny = s - 2 * x[1:].sum()",  # a loop of sums
     ],
 )
 def test_weighted_sums_and_differences_that_single_out_a_patient_are_withheld(code):
@@ -271,6 +272,7 @@ def test_a_survival_curve_point_with_few_at_risk_is_withheld():
     [
         ("X = x[:, None]\nc1 = (X * (X > 44)).sum()\nc2 = (X * (X > 46)).sum()", "c1, c2"),  # 2-d selections
         ("c = (x[:, None] > np.arange(21, 55)[None, :]).sum(axis=0)", "c"),  # every threshold at once
+        ("c = np.stack([(x > t).sum() * 2 for t in [40, 42, 44, 46]])", "c"),  # scaled counts in a loop
         ("g1 = smpc.stats.group_mean(x, by=(x > 44))\ng2 = smpc.stats.group_mean(x, by=(x > 46))", "g1, g2"),
         ("g1 = smpc.stats.group_mean(x, by=(x > 44))\nc2 = (x > 46).sum()", "g1, c2"),
         ("t1 = smpc.stats.crosstab(x > 44, x > 20)\nt2 = smpc.stats.crosstab(x > 46, x > 20)", "t1, t2"),
