@@ -37,6 +37,7 @@ __all__ = [
     "PeerDisconnected",
     "PeerTimeout",
     "PolicyError",
+    "MissingValuesError",
     "PreprocessingError",
     "SchemaError",
     "SecretValueError",
@@ -83,6 +84,12 @@ class PrecisionError(NumericalRangeError):
 
 class SecretValueError(SmpcError, TypeError):
     """A secret was used where a plain value is needed (``if``, ``float()``, printing...)."""
+
+
+class MissingValuesError(SecretValueError):
+    """A value derived from a variable that may be missing (shared as 0 where it is) used where
+    the missing rows cannot be left out: it would count them as 0. Raised before anything is
+    sent; the message names the variable and what to use instead."""
 
 
 class StreamedRowsError(SecretValueError):

@@ -19,7 +19,7 @@ from ..secret.array import SecretArray
 from ..secret.bounds import Bound
 from ..secret.compare import indicator
 from ..secret.core import align
-from ..secret.frames import SecretFrame, flatten_private, split_key
+from ..secret.frames import LEVEL_SEPARATOR, OBSERVED_SUFFIX, SecretFrame, flatten_private, split_key
 from ..secret.provenance import Provenance
 from .streams import LocalStream, is_streamed, streamed_frames
 
@@ -167,8 +167,27 @@ def _regroup_frames(arrays: dict[str, SecretArray], declared: Declared) -> dict[
         else:
             frames.setdefault(frame, {})[column] = arr
     for frame, columns in frames.items():
+        _mark_observed(columns)
         out[frame] = SecretFrame({c: columns[c] for c in column_order[frame]})
+    for key, value in list(out.items()):  # a plain input that may be missing: ``bmi`` and ``bmi:observed``
+        observed = out.get(f"{key}{OBSERVED_SUFFIX}")
+        if isinstance(value, SecretArray) and isinstance(observed, SecretArray):
+            observed.__dict__["_variable"] = key
+            value._prov = value._prov.with_observed(observed)
     return out
+
+
+def _mark_observed(columns: dict[str, SecretArray]) -> None:
+    """Each column of a variable that may be missing (and each level of a categorical one)
+    carries that variable's ``:observed`` column, so that statistics leave its missing rows out."""
+    for name, column in columns.items():
+        if name.endswith(OBSERVED_SUFFIX):
+            continue
+        variable = name.split(LEVEL_SEPARATOR, 1)[0]
+        observed = columns.get(f"{variable}{OBSERVED_SUFFIX}")
+        if observed is not None:
+            observed.__dict__["_variable"] = variable
+            column._prov = column._prov.with_observed(observed)
 
 
 def check_layouts(declared: Declared, names: list[str]) -> None:

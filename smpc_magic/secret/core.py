@@ -17,14 +17,14 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..errors import SecretValueError
+from ..errors import MissingValuesError, SecretValueError
 from ..protocols.base import Array
 from ..protocols.context import ProtocolContext
 from . import scaling
 from .bounds import Bound
 from .plaintext import SECRET_HINT, RefusesPlaintext
 from .products import _multiply, _public_product, _square_bound, align, integral_dtype, public_exponent
-from .provenance import Provenance
+from .provenance import Provenance, in_statistic
 
 __all__ = ["SECRET_HINT", "SecretCore", "align", "as_secret", "integral_dtype", "public_exponent", "reveal"]
 
@@ -320,6 +320,12 @@ class SecretCore(RefusesPlaintext):
         count = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
         if count == 0:
             raise ValueError("mean of an empty secret array")
+        if self._prov.observed and not in_statistic():
+            raise MissingValuesError(
+                "this value is derived from a variable that may be missing (shared as 0 where it is), so .mean() "
+                "would count the missing rows as 0. Use smpc.stats.mean(x), which leaves them out (or divide the "
+                "sum by the count observed: x.sum() / cohort.observed('bmi').sum())"
+            )
         return self.sum(axis=axis, keepdims=keepdims)._div_by_public(np.asarray(count))
 
     def dot(self: S, other: Any) -> S:

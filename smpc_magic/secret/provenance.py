@@ -29,6 +29,8 @@ sign or container:
   checks each subset's size (and its complement's) inside the computation before a release.
 - ``requirements``: the rules a statistic declared for the values it is derived from (they
   follow a result's fields wherever they go).
+- ``observed``: the secret 0/1 ``:observed`` columns of the variables that may be missing which
+  the value is derived from (a missing entry is shared as 0): statistics leave those rows out.
 
 Like bounds, the arrays are compact: each dimension is 1 or the secret's length.
 """
@@ -174,6 +176,7 @@ class Provenance:
     untracked: bool = False  # too many selections to check: every release of it fails closed
     forms: Mapping[int, Form] = field(default_factory=dict, compare=False)
     requirements: tuple[Any, ...] = ()
+    observed: tuple[Any, ...] = ()
 
     # ----- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -241,6 +244,10 @@ class Provenance:
             return self
         return replace(self, monomials=_union(self.monomials, ((ROUNDED,),)))
 
+    def with_observed(self, observed: Any) -> Provenance:
+        """This value may be missing where the secret 0/1 ``observed`` (an input column) is 0."""
+        return replace(self, observed=_same(self.observed + (observed,)))
+
     def with_requirements(self, requirements: Sequence[Any]) -> Provenance:
         return replace(self, requirements=_dedupe_requirements(self.requirements + tuple(requirements)))
 
@@ -281,6 +288,7 @@ class Provenance:
             self,
             monomials=monomials,
             selections=selections,
+            observed=tuple(moved(f) for f in self.observed),
             requirements=tuple(requirement(r) for r in self.requirements),
         )
 
@@ -310,7 +318,12 @@ class Provenance:
         except ValueError:
             if os.environ.get("SMPC_DEBUG_PROVENANCE"):
                 raise
-            return replace(Provenance.unknown(ndim), selections=self.selections, requirements=self.requirements)
+            return replace(
+                Provenance.unknown(ndim),
+                selections=self.selections,
+                requirements=self.requirements,
+                observed=self.observed,
+            )
         return self._with(*(_compact(p) for p in parts))
 
     # ----- facts ----------------------------------------------------------------------------------
@@ -423,8 +436,19 @@ class Provenance:
         untracked = self.untracked or other.untracked or len(selections) > MAX_SELECTIONS
         forms = {**self.forms, **other.forms} if other.forms else self.forms
         requirements = _dedupe_requirements(self.requirements + other.requirements)
+        observed = _same(self.observed + other.observed)
         return Provenance(
-            rowid, sites, support, pattern, form, monomials, selections[:MAX_SELECTIONS], untracked, forms, requirements
+            rowid,
+            sites,
+            support,
+            pattern,
+            form,
+            monomials,
+            selections[:MAX_SELECTIONS],
+            untracked,
+            forms,
+            requirements,
+            observed,
         )
 
     # ----- arithmetic -----------------------------------------------------------------------------
@@ -460,7 +484,11 @@ class Provenance:
                 elif in_statistic():  # a model's covariates: its rules count each, keep the pairs
                     products += [(f, g) for i, f in enumerate(joint) for g in joint[i + 1 :]]
                 else:  # too many conditions to check together: fails closed
-                    return replace(Provenance.unknown(self.ndim), requirements=self.requirements + other.requirements)
+                    return replace(
+                        Provenance.unknown(self.ndim),
+                        requirements=self.requirements + other.requirements,
+                        observed=_same(self.observed + other.observed),
+                    )
         return self._elementwise(other, _union(tuple(products)), _TIMES)
 
     def _elementwise(self, other: Provenance, monomials: tuple[Monomial, ...], op: int) -> Provenance:
@@ -485,7 +513,8 @@ class Provenance:
                 pattern = np.where(zero, ZERO, pattern)
                 form = np.where(zero, NO_FORM, form)
         if len(monomials) > MAX_SELECTIONS:
-            return replace(Provenance.unknown(rowid.ndim), sites=_compact(sites))
+            observed = _same(self.observed + other.observed)
+            return replace(Provenance.unknown(rowid.ndim), sites=_compact(sites), observed=observed)
         arrays = [_compact(np.asarray(a)) for a in (rowid, sites, support, pattern, form)]
         merged = self._merged(other, arrays, monomials)
         return replace(merged, forms=forms)
@@ -600,6 +629,7 @@ class Provenance:
             untracked,
             known,
             self.requirements,
+            self.observed,
         )
         return result if keepdims else result._each(lambda a: a.squeeze(axis=axes))
 
@@ -656,6 +686,11 @@ def _dedupe(selections: tuple[Selection, ...]) -> tuple[Selection, ...]:
 
 def _dedupe_requirements(requirements: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple({id(r): r for r in requirements}.values())
+
+
+def _same(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Each object once (by identity), in order."""
+    return tuple({id(v): v for v in values}.values())
 
 
 def joined(numpy_func: Any, provs: Sequence[Provenance], shapes: Sequence[Shape], **kwargs: Any) -> Provenance:

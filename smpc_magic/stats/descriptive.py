@@ -17,11 +17,13 @@ import numpy as np
 from ..errors import SecretValueError, StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.compare import absolute, amax, amin
+from ..secret.core import as_secret
 from ..secret.precision import claim_bound, public_bound, times_power_of_two, working_precision
 from ..secret.streamed import extremes, streamed_parts
 from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
 from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare
-from .moments import diagonal, jacobi_scaling, moments
+from .missing import refuse_missing, rows_observed
+from .moments import diagonal, dof_factor, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 30
@@ -52,8 +54,57 @@ def mean(x: Any, axis: int = 0, by: Any = None) -> Any:
         return _streamed_mean(x, parts[0].name)
     data = x.to_numpy() if hasattr(x, "to_numpy") and hasattr(x, "columns") else x
     if axis not in (0, -data.ndim) and data.ndim > 1:  # one mean per row: row-level values
+        refuse_missing("smpc.stats.mean(x, axis=1)", x)
         return declare(data.mean(axis=axis), Requirement(ROW_VALUE))
+    observed = _observed_by_column(x, "smpc.stats.mean")
+    if observed is not None:  # means over each column's observed values (pandas' skipna)
+        means, _, counts, weights = _column_moments(x, observed, 1, "smpc.stats.mean")
+        rules = (Requirement(ROWS, counts), Requirement(DOMINANCE, lambda: absolute(data) * weights))
+        return declare(means[0] if _single(x) else means, *rules)
     return declare(data.mean(axis=axis), Requirement(ROWS, len(data)), Requirement(DOMINANCE, lambda: absolute(data)))
+
+
+def _observed_by_column(x: Any, what: str) -> list[Any] | None:
+    """Each column's observed rows (None for a column that may not be missing), or None when
+    no column may be missing."""
+    xs, _ = columns(x, what)
+    masks = [rows_observed([c], len(c), what) for c in xs]
+    return masks if any(m is not None for m in masks) else None
+
+
+def _column_moments(
+    x: Any, observed: list[Any], ddof: int, what: str, spread: bool = False
+) -> tuple[Any, Any, Any, Any]:
+    """(means, variances with ``ddof`` — or with ``spread`` standard deviations —, counts, 0/1
+    weights rows x columns) of each column over its observed rows, in the data's units: sums of
+    the normalised values and their squares weighted by the rows observed, then one division
+    batch by the secret counts."""
+    cols, _, n = _normalised_columns(x, what)
+    z: Any = stacked(cols)
+    every = as_secret(next(m for m in observed if m is not None), np.ones(n, dtype=np.int64))
+    weights: Any = np.column_stack([m if m is not None else every for m in observed])
+    p = len(cols)
+    with working_precision(z, WORKING_BITS):
+        both: Any = np.column_stack([z, z * z]) * np.column_stack([weights, weights])
+        sums = both.sum(axis=0)
+        counts = claim_bound(weights.sum(axis=0), 0.0, float(n))
+        size = claim_bound(counts + (counts < 0.5), 1.0, float(n))  # a column never observed divides by 1
+        below = claim_bound(counts - float(ddof), -float(ddof), float(n))
+        divisor = below + (below < 0.5) * (1.0 - below)  # too few rows: divide by 1 (the factor is 0)
+        ratios: Any = quotient(
+            np.concatenate([sums, counts * 1.0]),
+            np.concatenate([size, size, divisor]),
+            known=(-1.0, float(ddof + 1)),
+        )
+        mean_z = claim_bound(ratios[:p], -1.0, 1.0)
+        second = claim_bound(ratios[p : 2 * p], 0.0, 1.0)
+        factor = claim_bound(ratios[2 * p :] * (below > 0.5), 0.0, float(ddof + 1))
+        var_z = claim_bound(second - mean_z * mean_z, 0.0, 1.0) * factor
+        exponents = np.array([c.exponent for c in cols])
+        mean = exactly_scaled(mean_z, exponents) + np.array([c.centre for c in cols])
+        var_z = claim_bound(var_z, 0.0, float(ddof + 1))
+        second_out = exactly_scaled(root(var_z), exponents) if spread else exactly_scaled(var_z, 2 * exponents)
+    return mean, second_out, counts, weights
 
 
 def _streamed_mean(x: Any, frame: str) -> Any:
@@ -97,6 +148,10 @@ def var(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
         return declare(variance, *rules, covers=(by,))
     if axis != 0:
         raise ValueError("smpc.stats.var works down the rows (axis=0)")
+    observed = _observed_by_column(x, "smpc.stats.var") if streamed_parts(x) is None else None
+    if observed is not None:
+        _, variance, counts, _ = _column_moments(x, observed, ddof, "smpc.stats.var")
+        return declare(variance[0] if _single(x) else variance, Requirement(ROWS, counts))
     cols, _, n = _normalised_columns(x, "smpc.stats.var")
     if n <= ddof:
         raise ValueError(f"smpc.stats.var: {n} rows and ddof={ddof} leave no degrees of freedom")
@@ -112,6 +167,10 @@ def std(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
         return group_mean(x, by, ddof=ddof).std
     if axis != 0:
         raise ValueError("smpc.stats.std works down the rows (axis=0)")
+    observed = _observed_by_column(x, "smpc.stats.std") if streamed_parts(x) is None else None
+    if observed is not None:
+        _, spread, counts, _ = _column_moments(x, observed, ddof, "smpc.stats.std", spread=True)
+        return declare(spread[0] if _single(x) else spread, Requirement(ROWS, counts))
     cols, _, n = _normalised_columns(x, "smpc.stats.std")
     if n <= ddof:
         raise ValueError(f"smpc.stats.std: {n} rows and ddof={ddof} leave no degrees of freedom")
@@ -125,23 +184,35 @@ def std(x: Any, axis: int = 0, ddof: int = 1, by: Any = None) -> Any:
 def cov(x: Any, ddof: int = 1) -> Any:
     """The covariance matrix of the columns (rows are observations, as pandas ``DataFrame.cov``)."""
     cols, _, n = _normalised_columns(x, "smpc.stats.cov")
+    observed = _complete_cases(x, n, "smpc.stats.cov")
     with working_precision(cols[0].z, WORKING_BITS):
-        c = moments(cols, "smpc.stats.cov").c * (n / (n - ddof))
+        mom = moments(cols, "smpc.stats.cov", observed=observed)
+        c = mom.c * dof_factor(mom.used, ddof)
         exponents = np.array([col.exponent for col in cols])
-        return declare(exactly_scaled(c, exponents[:, None] + exponents[None, :]), Requirement(ROWS, n))
+        return declare(exactly_scaled(c, exponents[:, None] + exponents[None, :]), Requirement(ROWS, mom.used))
 
 
 def corr(x: Any) -> Any:
     """The Pearson correlation matrix of the columns."""
     cols, _, n = _normalised_columns(x, "smpc.stats.corr")
+    observed = _complete_cases(x, n, "smpc.stats.corr")
     with working_precision(cols[0].z, WORKING_BITS):
-        _, r = jacobi_scaling(moments(cols, "smpc.stats.corr").c)
-        return declare(r, Requirement(ROWS, n))
+        mom = moments(cols, "smpc.stats.corr", observed=observed)
+        _, r = jacobi_scaling(mom.c)
+        return declare(r, Requirement(ROWS, mom.used))
+
+
+def _complete_cases(x: Any, n: int, what: str) -> Any:
+    """The rows where every column is observed (None when none may be missing, or for rows read
+    in blocks, whose sites leave nothing out: see :func:`_no_missing_in_blocks`)."""
+    if streamed_parts(x) is not None:
+        return None
+    return rows_observed(columns(x, what)[0], n, what)
 
 
 class Description(SecretResult):
     KIND = "describe"
-    SECRET = ("mean", "std", "min", "max")
+    SECRET = ("count", "mean", "std", "min", "max")  # count: each column's observed rows
     PUBLIC = ("n", "names")
 
 
@@ -154,6 +225,7 @@ def describe(frame: Any) -> Description:
         single = len(cols) == 1 and not hasattr(frame, "columns")
         mean_all, std_all = _streamed_mean(frame, source.name), std(frame)
         table = Description(
+            count=as_secret(mean_all, np.full(len(cols), len(source), dtype=np.int64)),
             mean=mean_all.reshape(-1) if single else mean_all,
             std=std_all.reshape(-1) if single else std_all,
             min=amin(ends[:, 0, :], axis=0),
@@ -163,21 +235,31 @@ def describe(frame: Any) -> Description:
         )
         return declare(table, Requirement(ROWS, len(source)), Requirement(ROW_VALUE, fields=("min", "max")))
     xs, names = columns(frame, "smpc.stats.describe")
-    data: Any = np.column_stack(xs)
-    k = data.shape[1]
-    # min x = -max(-x): one comparison tree over [x, -x] finds both
-    both_signs: Any = np.concatenate([data, -data], axis=1)
-    top = amax(both_signs, axis=0)
-    table = Description(
-        mean=data.mean(axis=0),
-        std=std(list(xs)),
-        min=-top[k:],
-        max=top[:k],
-        n=len(xs[0]),
-        names=np.array(names),
+    data: SecretArray = np.column_stack(xs)  # type: ignore[assignment]
+    n, k = data.shape
+    observed = _observed_by_column(list(xs), "smpc.stats.describe")
+    if observed is None:
+        # min x = -max(-x): one comparison tree over [x, -x] finds both
+        both: Any = np.concatenate([data, -data], axis=1)
+        top = amax(both, axis=0)
+        count: Any = as_secret(data, np.full(k, n, dtype=np.int64))
+        mean_all, std_all, rows = data.mean(axis=0), std(list(xs)), n
+    else:  # each column over its observed rows; a missing entry is moved to an end it cannot win
+        mean_all, std_all, count, weights = _column_moments(list(xs), observed, 1, "smpc.stats.describe", spread=True)
+        low = np.array([float(c.bound[0].min()) for c in xs])
+        high = np.array([float(c.bound[1].max()) for c in xs])
+        filled: Any = np.concatenate([data - low, data - high], axis=1) * np.column_stack([weights, weights])
+        extreme: Any = np.concatenate([filled[:, :k] + low, -(filled[:, k:] + high)], axis=1)
+        top = amax(extreme, axis=0)
+        rows = count
+    table = Description(count=count, mean=mean_all, std=std_all, min=-top[k:], max=top[:k], n=n, names=np.array(names))
+    # the minimum and the maximum are one patient's values each; the counts are counts
+    rules = (
+        Requirement(ROWS, rows, fields=("mean", "std", "min", "max")),
+        Requirement(COUNT, count, fields=("count",)),
+        Requirement(ROW_VALUE, fields=("min", "max")),
     )
-    # the minimum and the maximum are one patient's values each
-    return declare(table, Requirement(ROWS, len(xs[0])), Requirement(ROW_VALUE, fields=("min", "max")))
+    return declare(table, *rules)
 
 
 class DescriptionResult(ReleasedResult):
@@ -185,12 +267,12 @@ class DescriptionResult(ReleasedResult):
 
     def summary(self) -> str:
         names = [str(n) for n in np.atleast_1d(self.fields["names"])]
-        rows = [f"{'':<14}{'count':>10}" + "".join(f"{f:>14}" for f in Description.SECRET if f in self.fields)]
+        shown = [f for f in Description.SECRET if f != "count" and f in self.fields]
+        rows = [f"{'':<14}{'count':>10}" + "".join(f"{f:>14}" for f in shown)]
         for i, name in enumerate(names):
-            cells = "".join(
-                f"{float(np.atleast_1d(self.fields[f])[i]):>14.4f}" for f in Description.SECRET if f in self.fields
-            )
-            rows.append(f"{name:<14}{int(self.n):>10}{cells}")
+            cells = "".join(f"{float(np.atleast_1d(self.fields[f])[i]):>14.4f}" for f in shown)
+            count = int(round(float(np.atleast_1d(self.fields["count"])[i]))) if self.has("count") else int(self.n)
+            rows.append(f"{name:<14}{count:>10}{cells}")
         return "Pooled description (secure)\n" + "\n".join(rows)
 
 
@@ -225,6 +307,14 @@ def _groups(by: Any, n: int, what: str) -> tuple[Any, Any, list[str], bool]:
     return secret, secret.sum(axis=0), found, False
 
 
+def _secret_parts(by: Any) -> list[Any]:
+    if isinstance(by, SecretArray):
+        return [by]
+    if isinstance(by, list | tuple | np.ndarray):
+        return []
+    return list(columns(by, "by=")[0])
+
+
 #: the most levels a secret column of whole-number codes may have as a grouping
 MAX_CODED_LEVELS = 64
 
@@ -253,6 +343,11 @@ def _group_moments(x: Any, by: Any, ddof: int, what: str) -> tuple[Any, Any, Any
     ddof rows or fewer variance 0 (their counts say so)."""
     cols, names, n = _normalised_columns(x, what)
     one_hot, counts, levels, public = _groups(by, n, what)
+    if streamed_parts(x) is None:  # complete cases: rows where a column or the group is missing are left out
+        observed = rows_observed([*columns(x, what)[0], *_secret_parts(by)], n, what)
+        if observed is not None:
+            one_hot = one_hot * observed[:, None]
+            counts, public = one_hot.sum(axis=0), False
     z: Any = stacked(cols)
     with working_precision(z, WORKING_BITS):
         both: Any = np.column_stack([z, z * z])

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OverflowRiskError, SecretValueError, StreamedRowsError
+from ..errors import MissingValuesError, OverflowRiskError, SecretValueError, StreamedRowsError
 from ..secret.array import SecretArray
-from ..secret.frames import SecretFrame
+from ..secret.frames import LEVEL_SEPARATOR, OBSERVED_SUFFIX, SecretFrame
 from ..secret.functions import divide, rsqrt, sqrt
 from ..secret.precision import public_bound, times_power_of_two, working_precision
 from ..secret.streamed import StreamedColumn, streamed_parts
@@ -41,6 +41,14 @@ def columns(x: Any, what: str, prefix: str = "x", *, streamed: bool = False) -> 
     if parts is not None:
         if not streamed:
             raise StreamedRowsError.about(parts[0].name, f"{what} needs the rows themselves")
+        frame_columns = parts[0].columns
+        may_be_missing = [n for n in parts[2] if f"{n.split(LEVEL_SEPARATOR, 1)[0]}{OBSERVED_SUFFIX}" in frame_columns]
+        if may_be_missing:
+            raise MissingValuesError(
+                f"{what}: {', '.join(repr(n) for n in may_be_missing)} may be missing, and statistics of rows read in "
+                "blocks do not leave missing values out yet (they would count as 0). Nothing was sent. Leave that "
+                "column out, or mark a data frame that fits in memory private instead"
+            )
         return list(parts[1]), parts[2]
     if isinstance(x, SecretFrame):
         return [x[c] for c in x.columns], list(x.columns)

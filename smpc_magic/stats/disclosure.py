@@ -18,6 +18,7 @@ from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
 from ..secret.provenance import inside_statistic
+from .missing import observed_columns, refuse_missing
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
 COUNT = "min_count"
@@ -98,17 +99,28 @@ def _factors_of(arg: Any) -> list[Any]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: the statistics that leave missing values out (the others refuse a variable that may be missing)
+LEAVE_OUT_MISSING = frozenset("corr cov describe group_mean logit mean ols std var".split())
+
+
 def statistic(function: F) -> F:
     """A public statistic: the secret selections it makes itself (levels, time points, its own
     comparisons) are covered by the rules it declares, so they are dropped from its results'
-    provenance; selections the cell made (a ``where=``, a comparison passed in) stay."""
+    provenance; selections the cell made (a ``where=``, a comparison passed in) stay. The
+    ``:observed`` columns of its inputs are counted like its groups (it leaves those rows out,
+    or it refuses them before anything is sent)."""
+    name = function.__name__
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        inputs = (*args, *kwargs.values())
+        if name not in LEAVE_OUT_MISSING:
+            refuse_missing(f"smpc.stats.{name}", *inputs)
         start = next_serial()
         with inside_statistic():
             result = function(*args, **kwargs)
         covered = getattr(result, "__dict__", {}).get("_covers", frozenset())
+        covered = covered | frozenset(id(f) for f in observed_columns(*inputs))
         for _, value in _secrets_of(result):
             value._prov = value._prov.without_selections_after(start, covered)
         return result

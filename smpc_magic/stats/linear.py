@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from ..secret.array import SecretArray
+from ..secret.core import as_secret
 from ..secret.precision import claim_bound, known_matmul, known_product, times_power_of_two, working_precision
 from .design import columns, normalised, root, vector
-from .disclosure import PARAMETERS, ROWS, Requirement, declare
+from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
-from .moments import diagonal, jacobi_scaling, moments
+from .missing import rows_observed
+from .moments import diagonal, dof_factor, inverse_root_rows, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
 from .summary import coefficient_table
 
@@ -33,7 +36,7 @@ WHAT = "smpc.stats.ols"
 
 class OLSFit(SecretResult):
     KIND = "ols"
-    SECRET = ("coef", "se", "sigma2")
+    SECRET = ("coef", "se", "sigma2", "nobs")  # nobs: the complete rows used (n without missing values)
     PUBLIC = ("n", "names")
 
 
@@ -51,11 +54,12 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         raise ValueError(f"{WHAT}: X and y need the same number of rows")
     if n <= p + 1:
         raise ValueError(f"{WHAT}: {n} rows cannot fit {p + 1} coefficients")
+    observed = rows_observed([*xs, target], n, WHAT)  # complete cases, if anything may be missing
     cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
     cols.append(normalised(target, "y", WHAT))
     gamma_top = math.sqrt(p * max_condition) * 1.01  # |gamma|^2 <= lambda_max(R^-1)
     with working_precision(target, WORKING_BITS):
-        mom = moments(cols, "smpc.stats.ols")
+        mom = moments(cols, "smpc.stats.ols", observed=observed)
         cxx, cxy, cyy = mom.c[:p, :p], mom.c[:p, p], mom.c[p, p]
         d, r = jacobi_scaling(cxx)
         r_inv = symmetric(inverse_spd(r, max_condition, WHAT))
@@ -64,7 +68,7 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         gamma = known_matmul(r_inv, dc, -gamma_top, gamma_top, WHAT)
         beta_z = d * gamma
         explained = claim_bound(known_product(gamma, dc, -gamma_top, gamma_top, WHAT).sum(), 0.0, 1.01)
-        sigma2_z = claim_bound(cyy - explained, 0.0, 1.0) * (n / (n - p - 1))
+        sigma2_z = claim_bound(cyy - explained, 0.0, 1.0) * dof_factor(mom.used, p + 1)
         # intercept in units of y's scale: m_y - beta_z . u, u = each covariate's mean / 2**exponent
         # (as gamma . (d u): d u loses bits relative to d's size, not to gamma's loose bound)
         u = mom.m[:p] + np.array([c.centre / 2.0**c.exponent for c in cols[:p]])
@@ -80,7 +84,7 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
             )
         )
         spread, se_const = roots[:p] * d, roots[p]
-        root_n = 1.0 / math.sqrt(n)
+        root_n = inverse_root_rows(mom.used, n)
         # back to the data's units by public powers of two: exact, so small coefficients keep
         # the working precision rather than the session's
         k_y = cols[p].exponent
@@ -94,9 +98,16 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
             + [times_power_of_two(spread[j : j + 1] * root_n, shifts[j]) for j in range(p)]
         )
         sigma2 = times_power_of_two(sigma2_z, 2 * k_y)
-    fit = OLSFit(coef=coef, se=se, sigma2=sigma2, n=n, names=np.array(["const", *names]))
+    used = mom.used
+    nobs = used if isinstance(used, SecretArray) else as_secret(sigma2, np.asarray(n, dtype=np.int64))
+    fit = OLSFit(coef=coef, se=se, sigma2=sigma2, nobs=nobs, n=n, names=np.array(["const", *names]))
+    rules = (
+        Requirement(ROWS, used),
+        Requirement(PARAMETERS, used, parameters=p + 1),
+        Requirement(COUNT, used, fields=("nobs",)),
+    )
     # a 0/1 covariate (or outcome) is counted: each level holds min_count rows or none
-    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=p + 1), covers=(X, y))
+    return declare(fit, *rules, covers=(X, y))
 
 
 class OLSResult(ReleasedResult):
@@ -106,14 +117,19 @@ class OLSResult(ReleasedResult):
     KIND = "ols"
 
     @property
+    def nobs_used(self) -> int:
+        """The rows the fit used: the complete cases (``nobs``) where released, else ``n``."""
+        return int(round(float(self.nobs))) if self.has("nobs") else int(self.n)
+
+    @property
     def df_resid(self) -> int:
-        return int(self.n) - len(self.names)
+        return self.nobs_used - len(self.names)
 
     @property
     def tvalues(self) -> np.ndarray:
         return np.asarray(self.coef) / np.asarray(self.se)
 
     def summary(self) -> str:
-        title = f"OLS regression (secure, pooled n = {self.n})"
+        title = f"OLS regression (secure, pooled n = {self.nobs_used})"
         extra = f"residual variance sigma2 = {self.sigma2:.6g}" if self.has("sigma2") else ""
         return coefficient_table(title, self.fields, self.df_resid, "t", extra)

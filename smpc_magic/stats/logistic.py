@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import NumericalRangeError
+from ..secret.core import as_secret
 from ..secret.functions import sigmoid
 from ..secret.precision import claim_bound, known_matmul, times_power_of_two, working_precision
 from .checks import require_none
 from .design import columns, normalised, root, stacked, vector
-from .disclosure import PARAMETERS, ROWS, Requirement, declare
+from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
+from .missing import rows_observed
 from .moments import diagonal
 from .results import ReleasedResult, SecretResult
 from .summary import coefficient_table
@@ -37,7 +39,7 @@ WHAT = "smpc.stats.logit"
 
 class LogitFit(SecretResult):
     KIND = "logit"
-    SECRET = ("coef", "se")
+    SECRET = ("coef", "se", "nobs")  # nobs: the complete rows used (n without missing values)
     PUBLIC = ("n", "names", "iterations")
 
 
@@ -48,9 +50,12 @@ def logit(
     xs, names = columns(X, f"{WHAT}(X, y)")
     target = vector(y, f"{WHAT}(X, y)")
     n, p = len(target), len(xs)
+    observed = rows_observed([*xs, target], n, WHAT)  # complete cases, if anything may be missing
     cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
     z = stacked(cols)
     design: Any = np.column_stack([z[:, :1] * 0 + 1, z])  # the intercept column, then the covariates
+    # a row left out weighs 0 in the gradient and the Hessian; both are divided by the public n
+    # (Newton's step and the standard errors do not depend on that scale)
     k = p + 1
     with working_precision(target, WORKING_BITS):
         beta = claim_bound(design[0] * 0, -COEF_LIMIT, COEF_LIMIT)  # k zeros
@@ -59,7 +64,11 @@ def logit(
             eta = claim_bound(design @ beta, -COEF_LIMIT * k, COEF_LIMIT * k)
             prob = sigmoid(eta)
             weights = claim_bound(prob * (1.0 - prob), 0.0, 0.25)
-            gradient = claim_bound(design.T @ (target - prob), -float(n), float(n)) / n
+            residual = target - prob
+            if observed is not None:  # one round for both
+                both = np.column_stack([weights, residual]) * observed[:, None]
+                weights, residual = both[:, 0], both[:, 1]
+            gradient = claim_bound(design.T @ residual, -float(n), float(n)) / n
             hessian = claim_bound(design.T @ (design * weights[:, None]), -0.25 * n, 0.25 * n) / n
             h_inv = _inverse(hessian, max_condition)
             step = known_matmul(h_inv, gradient, -max_condition * k, max_condition * k, WHAT)
@@ -79,15 +88,23 @@ def logit(
         roots = root(np.concatenate([variances, const_var.reshape(1)]))
         se_z, se_const = roots[:k] * (1.0 / math.sqrt(n)), roots[k]
         ses = [times_power_of_two(se_z[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)]
+    used = observed.sum() if observed is not None else as_secret(beta, np.asarray(n, dtype=np.int64))
     fit = LogitFit(
         coef=np.concatenate([intercept, slopes]),
         se=np.concatenate([se_const.reshape(1), *ses]),
+        nobs=used,
         n=n,
         names=np.array(["const", *names]),
         iterations=int(iterations),
     )
     # a 0/1 covariate or the outcome is counted: each level holds min_count rows or none
-    return declare(fit, Requirement(ROWS, n), Requirement(PARAMETERS, n, parameters=k), covers=(X, y))
+    rows = used if observed is not None else n
+    rules = (
+        Requirement(ROWS, rows),
+        Requirement(PARAMETERS, rows, parameters=k),
+        Requirement(COUNT, rows, fields=("nobs",)),
+    )
+    return declare(fit, *rules, covers=(X, y))
 
 
 #: The last Newton step must be below this fraction of each coefficient's standard error.
@@ -131,5 +148,6 @@ class LogitResult(ReleasedResult):
         return np.exp(np.asarray(self.coef))
 
     def summary(self) -> str:
-        title = f"Logistic regression (secure, pooled n = {self.n}, {self.iterations} Newton iterations)"
+        used = int(round(float(self.nobs))) if self.has("nobs") else int(self.n)
+        title = f"Logistic regression (secure, pooled n = {used}, {self.iterations} Newton iterations)"
         return coefficient_table(title, self.fields, None, "z")

@@ -15,7 +15,7 @@ from ..secret.compare import clip_below
 from ..secret.precision import claim_bound, frac_bits_of, known_product
 from ..secret.streamed import StreamedColumn
 from .checks import require_none
-from .design import Column, inverse_root, stacked
+from .design import Column, inverse_root, quotient, stacked
 
 #: Variances of normalised columns below this are treated as this (a column whose spread is
 #: under 1/256 of its declared range): it keeps 1/sqrt(variance) inside a known range.
@@ -24,21 +24,33 @@ VARIANCE_FLOOR = 2.0**-16
 
 @dataclass
 class Moments:
-    """Means ``m`` and covariance ``c`` of the normalised columns (|z| <= 1), secret; n public."""
+    """Means ``m`` and covariance ``c`` of the normalised columns (|z| <= 1), secret, over the
+    ``count`` rows used: ``n`` (public) or, with missing values left out, a secret count."""
 
     n: int
     m: SecretArray
     c: SecretArray
+    count: Any = None
+
+    @property
+    def used(self) -> Any:
+        """The rows used: the public n, or the secret count of complete rows."""
+        return self.n if self.count is None else self.count
 
 
-def moments(cols: list[Column], what: str = "a statistic", spread: bool = True) -> Moments:
+def moments(cols: list[Column], what: str = "a statistic", spread: bool = True, observed: Any = None) -> Moments:
     """Means and covariance of the columns over the n rows (one Gram product, one outer product).
     Columns of rows read in blocks come from the sites' own passes over their rows instead.
 
     ``spread``: the result depends on each column's spread (a variance, a correlation, a
     regression), so each column's variance must be well above the error the working precision
     leaves on its normalised values; otherwise the cell stops with a :class:`PrecisionError`
-    (checked with the other checks at its end) instead of releasing a wrong number."""
+    (checked with the other checks at its end) instead of releasing a wrong number.
+
+    ``observed``: a secret 0/1 vector of the rows to use (the complete cases,
+    :func:`~smpc_magic.stats.missing.rows_observed`); the means and covariance are then over
+    those rows, and ``count`` says how many they are."""
+    count = None
     streamed: list[StreamedColumn] = [c.z for c in cols if isinstance(c.z, StreamedColumn)]
     if streamed:
         frame = streamed[0].frame
@@ -51,6 +63,10 @@ def moments(cols: list[Column], what: str = "a statistic", spread: bool = True) 
             [c.exponent for c in cols],
             frame._streams.ctx.frac_bits,
         )
+    elif observed is not None:
+        z = stacked(cols) * observed[:, None]  # a missing row: all 0 (and 0 * 0 = 0 in the Gram)
+        n = z.shape[0]
+        m, second, count = _observed_sums(z, observed, n)
     else:
         z = stacked(cols)
         n = z.shape[0]
@@ -61,7 +77,21 @@ def moments(cols: list[Column], what: str = "a statistic", spread: bool = True) 
     c = claim_bound(second - outer, -1.0, 1.0)
     if spread:
         _require_resolved(diagonal(c), cols, what)
-    return Moments(n, m, c)
+    return Moments(n, m, c, count)
+
+
+def _observed_sums(z: Any, observed: Any, n: int) -> tuple[Any, Any, Any]:
+    """Means and second moments of the rows of ``z`` (already 0 outside ``observed``) over the
+    observed rows: sums and the Gram product divided by the secret count in one batch."""
+    k = z.shape[1]
+    gram = claim_bound(z.T @ z, -float(n), float(n))
+    count = claim_bound(observed.sum(), 0.0, float(n))
+    size = claim_bound(count + (count < 0.5), 1.0, float(n))  # no complete row: divide by 1
+    tops = np.concatenate([z.sum(axis=0), gram.reshape(-1)])
+    ratios: Any = quotient(tops, size + np.zeros(k + k * k), known=(-1.0, 1.0))
+    m = claim_bound(ratios[:k], -1.0, 1.0)
+    second = claim_bound(ratios[k:].reshape(k, k), -1.0, 1.0)
+    return m, second, count
 
 
 #: how far above the working precision's resolution (2**-bits) a normalised column's variance
@@ -109,3 +139,20 @@ def jacobi_scaling(c: SecretArray) -> tuple[Any, Any]:
     # |c_jk| d_j d_k <= 1 by Cauchy-Schwarz (up to the rounding of 1/sqrt): full precision
     r = known_product(c, outer, -1.05, 1.05, "scaling to a correlation matrix")
     return d, r
+
+
+def dof_factor(used: Any, parameters: int) -> Any:
+    """n / (n - parameters) for the rows used (public, or a secret count of complete rows; 0
+    when there are too few, which the rules on the rows refuse to release)."""
+    if not isinstance(used, SecretArray):
+        return used / (used - parameters)
+    below = claim_bound(used - float(parameters), -float(parameters), float(used.bound[1].max()))
+    ratio = quotient(used * 1.0, below + (below < 0.5) * (1.0 - below), known=(0.0, float(parameters + 1)))
+    return claim_bound(ratio * (below > 0.5), 0.0, float(parameters + 1))
+
+
+def inverse_root_rows(used: Any, n: int) -> Any:
+    """1 / sqrt(rows used): public, or of a secret count (1e-5 relative; no row: 1)."""
+    if not isinstance(used, SecretArray):
+        return 1.0 / math.sqrt(used)
+    return inverse_root(claim_bound(used + (used < 0.5), 1.0, float(n)))

@@ -1,0 +1,161 @@
+"""Missing values with real party processes: statistics leave them out as pandas (skipna) and
+statsmodels (missing="drop") do, say how many rows they used, and anything that would count a
+missing value as 0 is refused before a message is sent."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from smpc_magic import simulate
+from smpc_magic.errors import MissingValuesError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+SCHEMA = """
+[study]
+name = "cohort"
+
+[[variable]]
+name = "age"
+kind = "integer"
+min = 18
+max = 100
+
+[[variable]]
+name = "sex"
+kind = "categorical"
+levels = ["female", "male"]
+
+[[variable]]
+name = "bmi"
+kind = "continuous"
+min = 10
+max = 60
+missing = true
+
+[[variable]]
+name = "sbp"
+kind = "continuous"
+min = 70
+max = 220
+missing = true
+
+[[variable]]
+name = "stroke"
+kind = "binary"
+
+[[variable]]
+name = "followup"
+kind = "continuous"
+min = 0
+max = 20
+"""
+
+
+def _site(seed: int, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)  # (test data only)
+    age = rng.integers(30, 90, n)
+    sex = rng.choice(["female", "male"], n)
+    bmi = np.round(rng.normal(27 + 0.04 * (age - 60), 4, n).clip(15, 55), 1)
+    sbp = np.round((100 + 0.6 * age + 0.9 * bmi + rng.normal(0, 9, n)).clip(80, 210), 0)
+    risk = 1 / (1 + np.exp(-(-9 + 0.07 * age + 0.1 * bmi)))
+    stroke = (rng.random(n) < risk).astype(int)
+    frame = pd.DataFrame(
+        {"age": age, "sex": sex, "bmi": bmi, "sbp": sbp, "stroke": stroke, "followup": rng.uniform(0.5, 10, n)}
+    )
+    # missing values, more often in the old (not completely at random: dropping them matters)
+    frame.loc[rng.random(n) < 0.04 + 0.002 * (age - 30), "bmi"] = np.nan
+    frame.loc[rng.random(n) < 0.05, "sbp"] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def sites():
+    return {"a": _site(1, 160), "b": _site(2, 120), "c": _site(3, 140)}
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory):
+    path = tmp_path_factory.mktemp("schema") / "cohort.toml"
+    path.write_text(SCHEMA)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pooled(sites):
+    return pd.concat(list(sites.values()), ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def released(sites, schema):
+    cell = (
+        "m = smpc.stats.mean(cohort['bmi'])\n"
+        "sd = smpc.stats.std(cohort[['age', 'bmi', 'sbp']])\n"
+        "d = smpc.stats.describe(cohort[['age', 'bmi', 'sbp']])\n"
+        "fit = smpc.stats.ols(cohort[['age', 'bmi']], cohort['sbp'])\n"
+        "lfit = smpc.stats.logit(cohort[['age', 'bmi']], cohort['stroke'], iterations=12)\n"
+        "g = smpc.stats.group_mean(cohort['bmi'], cohort.categorical('sex'))\n"
+        "c = smpc.stats.corr(cohort[['age', 'bmi', 'sbp']])\n"
+    )
+    inputs = {name: {"cohort": frame} for name, frame in sites.items()}
+    return simulate(cell, inputs, "m sd d fit lfit g c", schema=schema, timeout=180)
+
+
+def test_means_and_spreads_use_each_columns_observed_values_as_pandas(released, pooled):
+    assert float(released["m"]) == pytest.approx(pooled["bmi"].mean(), abs=1e-3)
+    expected = pooled[["age", "bmi", "sbp"]].std().to_numpy()
+    assert np.asarray(released["sd"]) == pytest.approx(expected, rel=2e-3)
+
+
+def test_describe_counts_observed_rows_and_its_extremes_ignore_missing_entries(released, pooled):
+    d = released["d"]
+    frame = pooled[["age", "bmi", "sbp"]]
+    assert np.asarray(d.count).tolist() == frame.count().tolist()
+    assert np.asarray(d.mean) == pytest.approx(frame.mean().to_numpy(), abs=2e-3)
+    assert np.asarray(d.std) == pytest.approx(frame.std().to_numpy(), rel=2e-3)
+    assert np.asarray(d.min) == pytest.approx(frame.min().to_numpy(), abs=1e-3)  # not 0 for bmi
+    assert np.asarray(d.max) == pytest.approx(frame.max().to_numpy(), abs=1e-3)
+    assert f"{int(frame['bmi'].count()):>10}" in d.summary()
+
+
+def test_ols_is_the_complete_case_fit_as_statsmodels_missing_drop(released, pooled):
+    fit = released["fit"]
+    ref = sm.OLS(pooled["sbp"], sm.add_constant(pooled[["age", "bmi"]]), missing="drop").fit()
+    assert int(round(float(fit.nobs))) == int(ref.nobs) < len(pooled)
+    assert np.asarray(fit.coef) == pytest.approx(ref.params.to_numpy(), abs=0.02 * ref.bse.to_numpy().max())
+    assert np.asarray(fit.se) == pytest.approx(ref.bse.to_numpy(), rel=0.02)
+    assert float(fit.sigma2) == pytest.approx(ref.scale, rel=0.01)
+
+
+def test_logit_is_the_complete_case_fit(released, pooled):
+    fit = released["lfit"]
+    ref = sm.Logit(pooled["stroke"], sm.add_constant(pooled[["age", "bmi"]]), missing="drop").fit(disp=0)
+    assert int(round(float(fit.nobs))) == int(ref.nobs)
+    assert np.asarray(fit.coef) == pytest.approx(ref.params.to_numpy(), abs=0.05 * ref.bse.to_numpy().max())
+    assert np.asarray(fit.se) == pytest.approx(ref.bse.to_numpy(), rel=0.03)
+
+
+def test_group_means_and_correlations_leave_missing_rows_out(released, pooled):
+    g = released["g"]
+    ref = pooled.groupby("sex")["bmi"].agg(["mean", "count"])
+    assert np.asarray(g.mean).reshape(-1) == pytest.approx(ref["mean"].to_numpy(), abs=2e-3)
+    assert np.asarray(g.count).reshape(-1).tolist() == ref["count"].tolist()
+    complete = pooled[["age", "bmi", "sbp"]].dropna()
+    assert np.asarray(released["c"]) == pytest.approx(complete.corr().to_numpy(), abs=2e-3)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "out = cohort['bmi'].mean()",  # would count missing as 0
+        "out = (cohort['bmi'] * 2).mean()",  # derived values carry their missing rows
+        "out = smpc.stats.incidence_rate(cohort['stroke'] * (cohort['bmi'] > 30), cohort['followup'])",
+        "out = smpc.stats.kaplan_meier(cohort['followup'], cohort['stroke'] * (cohort['sbp'] > 140), grid=[5.0])",
+    ],
+)
+def test_what_would_count_a_missing_value_as_0_is_refused_naming_the_variable(sites, schema, cell):
+    inputs = {name: {"cohort": frame} for name, frame in sites.items()}
+    with pytest.raises(MissingValuesError) as info:
+        simulate(cell, inputs, "out", schema=schema, timeout=60)
+    assert "bmi" in str(info.value) or "sbp" in str(info.value)
