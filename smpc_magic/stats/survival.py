@@ -1,36 +1,38 @@
 """Kaplan–Meier survival curves (with Greenwood standard errors) and the log-rank test, from
 secret times, event indicators and groups pooled across sites.
 
-The computation steps through public time boundaries b_0 < b_1 < ... < b_K. For an integer time
-column (days, weeks) they are every whole time in its declared range, which makes the estimate
-exactly Kaplan–Meier; otherwise they are the requested grid (the actuarial approximation: exact
-when every event time is a grid time). One batch of comparisons [time > b_k] gives who is at
-risk and who fails in each interval; deaths per interval are one secret matrix product; the
-survival curve is a prefix product (log2 K rounds). Only the declared results are released.
+Both are exact at every event time, whatever the times' resolution (days, or years as real
+numbers): the rows are sorted by time with an oblivious sorting network (events before
+censorings at equal times), so the risk set at each row is a suffix count and no time is
+opened. Kaplan–Meier steps the curve by (1 - d / r) at each row (tied events telescope to
+(r - d) / r, and so do Greenwood's terms) and reads it at the public grid times; the log-rank
+test reads each block of equal times at its first and last row. Only the declared results are
+released; the counts they imply are checked by the policies' rules.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from ..errors import NumericalRangeError
+from ..secret.compare import less_than_zero
+from ..secret.core import as_secret
 from ..secret.functions import divide
-from ..secret.precision import claim_bound, public_bound, scale_of, working_precision
+from ..secret.precision import claim_bound, scale_of, working_precision
+from ..secret.sorting import prefix_product, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
 from .design import inverse_root, root, vector
 from .disclosure import COUNT, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 24
-MAX_STEPS = 2000
 
 
 class SurvivalCurve(SecretResult):
     KIND = "kaplan_meier"
-    SECRET = ("survival", "se", "at_risk")
+    SECRET = ("survival", "se", "at_risk", "nobs")  # nobs: the rows of the curve (the group's)
     PUBLIC = ("grid", "n")
 
 
@@ -40,124 +42,132 @@ class LogRank(SecretResult):
     PUBLIC = ("dof",)
 
 
-def _boundaries(time: Any, grid: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Public step boundaries and, for each grid time, the index of the last step at or before it."""
-    points = np.sort(np.asarray(grid, dtype=np.float64).reshape(-1))
-    if points.size == 0:
-        raise ValueError(f"{what}: give at least one grid time")
-    lo, hi = (float(v) for v in (public_bound(time)[0].min(), public_bound(time)[1].max()))
-    if scale_of(time) == 0 and math.isfinite(lo) and math.isfinite(hi) and hi - lo + 1 <= MAX_STEPS:
-        ends = np.arange(math.floor(lo), math.floor(hi) + 1, dtype=np.float64)  # every whole time
-    else:
-        ends = points
-    edges = np.concatenate([[min(lo, float(ends[0])) - 1.0], ends])
-    where = np.searchsorted(ends, points, side="right") - 1  # -1: before the first step
-    return edges, where
-
-
-def _risk_sets(time: Any, event: Any, edges: np.ndarray) -> tuple[Any, Any, Any]:
-    """(beyond, failing, deaths): [time > edge] (n x K+1), 0/1 failure in each interval, deaths."""
-    beyond = time[:, None] > edges[None, :]  # one comparison batch
-    failing = beyond[:, :-1] - beyond[:, 1:]  # time in (edge_{k-1}, edge_k]
-    deaths = event @ failing  # one round
-    return beyond, failing, deaths
-
-
-def _prefix_product(x: Any) -> Any:
-    """Running products along the last axis in ceil(log2 K) rounds (values in [0, 1])."""
-    k = x.shape[-1]
-    shift = 1
-    while shift < k:
-        head = x[..., :shift]
-        tail = claim_bound(x[..., shift:] * x[..., :-shift], 0.0, 1.0)
-        x = np.concatenate([head, tail], axis=-1)
-        shift *= 2
-    return x
-
-
 def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> SurvivalCurve:
-    """Survival probability at each public ``grid`` time, its Greenwood standard error and the
-    number at risk at that time (still under observation). ``where``: a secret 0/1 column
-    selecting the rows of one group (``cohort['drug=doac']``); which rows it selects stays secret."""
+    """The product-limit (Kaplan–Meier) survival probability at each public ``grid`` time, its
+    Greenwood standard error, the number at risk at that time (time >= it) and the rows of the
+    curve (``nobs``). ``where``: a secret 0/1 column selecting the rows of one group
+    (``cohort['drug=doac']``); which rows it selects stays secret.
+
+    Exact at every event time, whatever the times' resolution: the rows are sorted by time
+    obliviously (events before censorings at the same time, as lifelines counts them), each row
+    then steps the curve by (1 - d / r) (tied events telescope to (r - d) / r), and the curve is
+    read at the grid times. Costs a sorting network (about log2(n)^2 / 2 comparison batches)."""
     what = "smpc.stats.kaplan_meier"
     t, e = vector(time, what), vector(event, what)
     n = len(t)
-    edges, picks = _boundaries(t, grid, what)
-    if where is None:
-        beyond, _, deaths = _risk_sets(t, e, edges)
-        at_risk = beyond[:, :-1].sum(axis=0)
-    else:
-        mask = vector(where, what)
-        beyond = t[:, None] > edges[None, :]
-        both = np.column_stack([mask, mask * e])  # one round
-        at_risk = both[:, 0] @ beyond[:, :-1]
-        deaths = both[:, 1] @ (beyond[:, :-1] - beyond[:, 1:])
-    with working_precision(deaths, WORKING_BITS):
-        risk = claim_bound(at_risk * 1.0, 0.0, float(n))
-        # the hazards d / n and Greenwood's terms d / (n (n - d)) (each at most 1 where n > d, and
-        # 0 where n = d): one division batch
-        steps = deaths.shape[0]
+    points = _grid(grid, what)
+    m = vector(where, what) if where is not None else None
+    # at or before each grid time, and still at risk there: one comparison batch on the input rows
+    flags = t[:, None] - points[None, :]
+    upto, at_or_after = _le_ge(flags)
+    me = e * m if m is not None else e
+    every = m if m is not None else as_secret(e, np.ones(n, dtype=np.int64))
+    weights: Any = np.column_stack([every, me])
+    # [rows in the curve, its events] x [T <= g, T >= g]: one secret product
+    tallies = weights.T @ np.column_stack([upto, at_or_after])
+    k = len(points)
+    ended, events_by, at_risk = tallies[0, :k], tallies[1, :k], tallies[0, k:]
+    size = weights[:, 0].sum()
+    # the curve's steps, in time order: events first among equal times
+    unit = 2.0 ** -scale_of(t)
+    key = t * 2 - me * unit
+    in_curve = weights[:, 0]
+    payload: Any = np.column_stack([me, in_curve, upto])
+    _, rows = sort_rows(key, payload)
+    d, r_in = rows[:, 0], rows[:, 1]
+    risk = suffix_sum(r_in)  # those at risk at each row's time (the row itself included)
+    deaths_like = d * 1.0
+    with working_precision(deaths_like, WORKING_BITS):
+        top = float(n)
+        r = claim_bound(risk * 1.0, 0.0, top)
+        alone = r < 1.5  # the last one at risk (Greenwood's term is undefined there: 0)
         ratios: Any = divide(
-            np.concatenate([deaths * 1.0, deaths * 1.0]),
-            np.concatenate([risk, risk * (risk - deaths)]),
+            np.concatenate([deaths_like, deaths_like * (1 - alone)]),
+            np.concatenate([r + (1.0 - r_in), r * (r - 1.0) + alone]),
             known=(0.0, 1.0),
         )
-        hazard, terms = ratios[:steps], ratios[steps:]
-        survival = _prefix_product(claim_bound(1.0 - hazard, 0.0, 1.0))
-        cumulative = _running_sum(terms)
-        se = survival * root(claim_bound(cumulative, 0.0, float(len(edges))))
-    picked = np.clip(picks, 0, None)
-    before = picks < 0
-    s_at = survival[picked] * (1 - before) + before * 1.0
-    se_at = se[picked] * (1 - before)
-    curve = SurvivalCurve(
-        survival=s_at, se=se_at, at_risk=at_risk[picked], grid=np.sort(np.asarray(grid, dtype=float)), n=n
-    )
-    # what the released points tell: the number at risk at each, and the events between two
-    # consecutive points (the curve's drop there); both are table cells
-    cumulative_events = _running_sum(deaths)
-    events_by = cumulative_events[picked] * (1 - before)
+        hazard, terms = ratios[:n], ratios[n:]
+        survival = prefix_product(claim_bound(1.0 - hazard, 0.0, 1.0))
+        cumulative = claim_bound(prefix_sum(terms), 0.0, top)
+        # the last row at or before each grid time (rows are in time order): differences of [T <= g]
+        a = rows[:, 2:]
+        last = a - np.concatenate([a[1:], a[:1] * 0])
+        read: Any = last.T @ np.column_stack([survival, cumulative])  # one round
+        none_yet = 1 - a[0]  # no row at or before the grid time: survival 1, no variance
+        s_at = read[:, 0] + none_yet
+        se_at = s_at * root(claim_bound(read[:, 1], 0.0, top))
+    # released: an aggregate of the curve's rows (like the counts below), not of sorted rows
+    anchor = tallies[0, :k] * 1.0
+    for value in (s_at, se_at):
+        value._prov = anchor._prov.mapped("kaplan_meier")
+    curve = SurvivalCurve(survival=s_at, se=se_at, at_risk=at_risk, nobs=size, grid=points, n=n)
+    # what the released points tell: the number at risk at each, the events between two
+    # consecutive points (the curve's drop there) and those who left without an event
+    # (censored) between them and before the first
     between = events_by - np.concatenate([events_by[:1] * 0, events_by[:-1]])
-    # and those who leave between two points without an event (censored): at risk at one point,
-    # less at risk at the next, less the events of the steps in between
-    # (from the start: the rows at risk at the first step)
-    before_step = np.concatenate([cumulative_events[:1] * 0, cumulative_events])
-    points = np.concatenate([at_risk[:1], at_risk[picked]])
-    events_before = np.concatenate([before_step[:1], before_step[picked]])
-    censored = (points[:-1] - points[1:]) - (events_before[1:] - events_before[:-1])
-    counts = np.concatenate([at_risk[picked], between, censored])
-    return declare(curve, Requirement(COUNT, counts), Requirement(ROWS, at_risk[:1]), covers=(event,))
+    left = ended - np.concatenate([ended[:1] * 0, ended[:-1]])
+    counts = np.concatenate([at_risk, between, left - between, size.reshape(1)])
+    return declare(curve, Requirement(COUNT, counts), Requirement(ROWS, size.reshape(1)), covers=(event,))
 
 
-def _running_sum(x: Any) -> Any:
-    """Cumulative sums along the last axis: a public lower-triangular matrix product (no rounds)."""
-    k = x.shape[-1]
-    return x @ np.triu(np.ones((k, k), dtype=np.int64))
+def _grid(grid: Any, what: str) -> np.ndarray:
+    points = np.unique(np.asarray(grid, dtype=np.float64).reshape(-1))
+    if points.size == 0 or not np.isfinite(points).all():
+        raise ValueError(f"{what}: give at least one finite grid time")
+    return points
+
+
+def _le_ge(differences: Any) -> tuple[Any, Any]:
+    """[d <= 0] and [d >= 0] of one secret array, in one comparison batch."""
+    both: Any = np.concatenate([-differences, differences], axis=1)
+    below = both < 0  # [-d < 0] = [d > 0] and [d < 0]
+    k = differences.shape[1]
+    return 1 - below[:, :k], 1 - below[:, k:]
 
 
 def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRank:
     """The log-rank chi-square comparing survival in ``group == 1`` and ``group == 0`` (a secret
-    0/1 column), with 1 degree of freedom. ``grid``: the step boundaries for a non-integer time."""
+    0/1 column), with 1 degree of freedom, over every distinct event time (as lifelines'
+    ``logrank_test``). ``grid`` is accepted for older cells and not used.
+
+    The rows are sorted by time obliviously; rows with the same time form a block (one
+    comparison batch finds where blocks start) whose risk set and events are read at its first
+    and last row by two segmented scans (log2(n) rounds each)."""
     what = "smpc.stats.logrank"
     t, e, g = vector(time, what), vector(event, what), vector(group, what)
     n = len(t)
-    edges, _ = _boundaries(t, grid if grid is not None else [float(public_bound(t)[1].max())], what)
-    beyond, failing, deaths = _risk_sets(t, e, edges)
-    at_risk = beyond[:, :-1].sum(axis=0)
-    paired = np.column_stack([g, g * e])  # one round
-    in_group = paired[:, 0] @ beyond[:, :-1]
-    deaths_group = paired[:, 1] @ failing
-    with working_precision(deaths, WORKING_BITS):
-        risk = claim_bound(at_risk * 1.0, 0.0, float(n))
-        # the group's share of those at risk, and (n - d) / (n - 1) (0 when n = 1): one batch
-        steps = in_group.shape[0]
+    unit = 2.0 ** -scale_of(t)
+    eg = e * g  # one round
+    payload: Any = np.column_stack([t * 1.0, e, g, eg])
+    _, rows = sort_rows(t * 2 - e * unit, payload)
+    ts, es, gs = rows[:, 0], rows[:, 1], rows[:, 2]
+    # a row continues the block of the row before it when their times are equal
+    same = less_than_zero(ts[1:] - ts[:-1] - unit)  # times differ by a whole unit or are equal
+    continues: Any = np.concatenate([same[:1] * 0, same])
+    at_risk, in_group = suffix_sum(es * 0 + 1), suffix_sum(gs)
+    events_to = prefix_sum(es)
+    head = _block_head(continues, np.column_stack([at_risk, in_group, events_to - es]))
+    tail = _block_head(np.concatenate([same, same[:1] * 0])[::-1], events_to[::-1, None])[::-1, 0]
+    r, r1, deaths = head[:, 0], head[:, 1], tail - head[:, 2]
+    with working_precision(ts, WORKING_BITS):
+        risk = claim_bound(r * 1.0, 1.0, float(n))
+        d = claim_bound(deaths * 1.0, 0.0, float(n))
+        alone = risk < 1.5
         ratios: Any = divide(
-            np.concatenate([in_group * 1.0, risk - deaths]), np.concatenate([risk, risk - 1.0]), known=(0.0, 1.0)
+            np.concatenate([r1 * 1.0, risk - d]),
+            np.concatenate([risk, risk - 1.0 + alone]),
+            known=(0.0, 1.0),
         )
-        share, spread = ratios[:steps], ratios[steps:]
-        expected = deaths * share
-        variance = claim_bound((expected * (1.0 - share) * spread).sum(), 0.0, float(n))
-        difference = claim_bound((deaths_group - expected).sum(), -float(n), float(n))
+        share, spread = ratios[:n], ratios[n:]
+        expected = claim_bound((es * share).sum(), 0.0, float(n))
+        variance = claim_bound((es * share * (1.0 - share) * spread).sum(), 0.0, float(n))
+        difference = claim_bound(rows[:, 3].sum() - expected, -float(n), float(n))
+        # sums over all the sorted rows: aggregates of the input rows (as the counts below),
+        # which the check and the release are decided by
+        events, all_events, sizes = eg.sum(), e.sum(), g.sum()
+        counts = np.concatenate([x.reshape(1) for x in (events, all_events - events, sizes, n - sizes)])
+        for value in (variance, difference):
+            value._prov = (counts * 1.0).sum()._prov.mapped("logrank")
         require_none(
             variance < 2.0**-12,
             NumericalRangeError(f"{what}: no event happened while both groups were at risk; nothing was released"),
@@ -166,10 +176,21 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         score = difference * inverse_root(claim_bound(variance, 2.0**-12, float(n)))
         chi2 = score * score
     # the events and the rows of each group: the chi-square is a function of them
-    events = deaths_group.sum()
-    sizes = g.sum()
-    counts = np.concatenate([x.reshape(1) for x in (events, deaths.sum() - events, sizes, n - sizes)])
     return declare(LogRank(chi2=chi2, dof=1), Requirement(COUNT, counts), Requirement(ROWS, n), covers=(event, group))
+
+
+def _block_head(continues: Any, values: Any) -> Any:
+    """Each row's ``values`` (rows x k) replaced by those of the first row of its block, where
+    ``continues`` is 1 for a row in the same block as the row before it (a segmented scan)."""
+    size = len(continues)
+    flags, out = continues, values
+    shift = 1
+    while shift < size:
+        step: Any = np.column_stack([out[shift:] - out[:-shift], flags[:-shift, None]]) * flags[shift:, None]
+        out = np.concatenate([out[:shift], out[shift:] - step[:, :-1]])
+        flags = np.concatenate([flags[:shift] * 0, step[:, -1]])
+        shift *= 2
+    return out
 
 
 class SurvivalResult(ReleasedResult):
@@ -194,7 +215,7 @@ class SurvivalResult(ReleasedResult):
 
     def summary(self) -> str:
         lines = [
-            f"Kaplan–Meier (secure, pooled n = {self.n})",
+            f"Kaplan–Meier (secure, pooled n = {int(round(float(self.nobs))) if self.has('nobs') else self.n})",
             f"{'time':>10}{'survival':>12}{'se':>10}{'at risk':>10}",
         ]
         for i, t in enumerate(np.atleast_1d(self.grid)):

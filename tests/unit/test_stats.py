@@ -167,6 +167,53 @@ def test_kaplan_meier_and_logrank_on_rossi_match_lifelines(parties):
     assert abs(float(chi2) - reference) < 1e-2
 
 
+def _follow_up(seed, n):
+    """Follow-up in years to 2 decimals (ties), events about 40%, a 0/1 group."""
+    rng = np.random.default_rng(seed)  # (test data only)
+    group = rng.integers(0, 2, n)
+    event_time = rng.exponential(6 + 4 * group)
+    censor = rng.uniform(0.5, 12, n)
+    time = np.round(np.minimum(event_time, censor), 2)
+    return np.maximum(time, 0.01), (event_time <= censor).astype(np.int64), group
+
+
+def test_kaplan_meier_on_real_valued_times_is_the_product_limit_estimate_of_lifelines():
+    from lifelines import KaplanMeierFitter
+
+    parties = InMemoryParties(3, suite="additive")
+    time, event, group = _follow_up(7, 300)
+    grid = [1.0, 2.5, 5.0, 7.5, 10.0]
+
+    def curve(t, e, g):
+        km = stats.kaplan_meier(t, e, grid, where=g)
+        return np.concatenate([km.survival, km.se, km.at_risk * 1.0, km.nobs.reshape(1) * 1.0])
+
+    out = parties.compute(curve, time, event, group, ranges=[(0, 12), (0, 1), (0, 1)])
+    chosen = group == 1
+    kmf = KaplanMeierFitter().fit(time[chosen], event[chosen])
+    assert np.abs(out[:5] - kmf.survival_function_at_times(grid).to_numpy()).max() < 1e-3
+    table = kmf.event_table
+    greenwood = (table["observed"] / (table["at_risk"] * (table["at_risk"] - table["observed"]))).cumsum()
+    se = kmf.survival_function_["KM_estimate"] * np.sqrt(greenwood)
+    assert np.abs(out[5:10] - np.array([se[se.index <= g].iloc[-1] for g in grid])).max() < 1e-3
+    assert out[10:15].tolist() == [float((time[chosen] >= g).sum()) for g in grid]  # at risk at g
+    assert out[15] == chosen.sum()  # the group's rows, not the cohort's
+
+
+def test_logrank_on_real_valued_tied_times_uses_every_event_time_as_lifelines():
+    from lifelines.statistics import logrank_test
+
+    parties = InMemoryParties(3, suite="additive")
+    time, event, group = _follow_up(11, 300)
+    assert len(np.unique(time)) < len(time)  # ties
+    chi2 = parties.compute(
+        lambda t, e, g: stats.logrank(t, e, g).chi2, time, event, group, ranges=[(0, 12), (0, 1), (0, 1)]
+    )
+    g = group == 1
+    reference = logrank_test(time[g], time[~g], event[g], event[~g]).test_statistic
+    assert float(chi2) == pytest.approx(reference, rel=1e-3)
+
+
 def test_crosstab_counts_are_exact_and_chi2_matches_scipy(parties):
     from scipy.stats import chi2_contingency
 
