@@ -164,7 +164,7 @@ def check_column_attributes(report: PolicyReport, columns: Set[str]) -> None:
 
 
 def _check_name(name: str, line: int | None) -> None:
-    if name.startswith("_"):
+    if name.startswith("_") and name != "_":  # ``_`` alone: a throwaway name (for _ in range(3))
         raise CellBoundaryError(
             f"the name {name!r} cannot be used in a %%smpc cell (names starting with '_' are reserved)",
             construct=name,

@@ -40,7 +40,7 @@ _SECRET_ATTRIBUTES = frozenset(
     """.split()
 )
 _FRAME_ATTRIBUTES = frozenset(
-    "categorical columns complete_cases level_index levels mean observed one_hot shape sum to_numpy values".split()
+    "categorical columns complete_cases level_index levels loc mean observed one_hot shape sum to_numpy values".split()
 )
 _STREAMED_ATTRIBUTES = frozenset("columns shape sum mean categorical levels observed n_rows name ndim".split())
 _ALLOWED: list[tuple[type | tuple[type, ...], frozenset[str]]] = [

@@ -89,6 +89,9 @@ def public_digest(values: Mapping[str, object], salt: str) -> str:
             h.update(b"str\0" + value.encode() + b"\0")
             continue
         arr = np.asarray(value)
+        if arr.dtype.kind == "U":  # a list of names (columns, levels)
+            h.update(b"strs\0" + repr((arr.shape, arr.tolist())).encode() + b"\0")
+            continue
         if arr.dtype.kind not in "biuf":
             raise CellError(f"public value {name!r} of type {type(value).__name__} cannot be compared between sites")
         h.update(f"{arr.dtype.str}{arr.shape}".encode() + np.ascontiguousarray(arr).tobytes())

@@ -120,7 +120,7 @@ def simulate(
         )
         for p in parties
     }
-    public_arrays = _as_arrays(public or {}, "public")
+    public_arrays = _as_arrays(public or {}, "public", allow_text=True)  # (text: a list of names)
     for p, own in private.items():  # refuse bad inputs before any process starts
         for name, arr in own.items():
             if not with_schema:  # with a schema, each party checks its data against it first

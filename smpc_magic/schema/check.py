@@ -57,7 +57,8 @@ def check_data(schema: StudySchema, data: Any, *, require_all: bool = False) -> 
     out: list[Violation] = []
     for name in columns:
         if schema.variable(name) is None:
-            out.append(Violation(name, "not declared in the schema", len(columns[name])))
+            if not schema.open_columns:
+                out.append(Violation(name, "not declared in the schema", len(columns[name])))
     if require_all:
         out += [
             Violation(v.name, "declared but absent from the data", 0) for v in schema.variables if v.name not in columns

@@ -62,6 +62,8 @@ class StudySchema:
     name: str
     version: int
     variables: tuple[Variable, ...] = field(default_factory=tuple)
+    #: columns it does not declare are allowed (ranges declared for some columns, no study schema)
+    open_columns: bool = False
 
     def variable(self, name: str) -> Variable | None:
         return next((v for v in self.variables if v.name == name), None)
@@ -73,18 +75,27 @@ class StudySchema:
     @property
     def digest(self) -> str:
         """What sites compare: every rule of every variable, in order."""
-        doc = {"name": self.name, "version": self.version, "variables": [asdict(v) for v in self.variables]}
+        doc: dict[str, object] = {
+            "name": self.name,
+            "version": self.version,
+            "variables": [asdict(v) for v in self.variables],
+        }
+        if self.open_columns:
+            doc["open_columns"] = True
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def with_ranges(base: StudySchema | None, ranges: dict[str, tuple[float, float]]) -> StudySchema:
-    """``base`` (or an empty study) with these variables declared continuous in [min, max]."""
+    """``base`` (or an empty study) with these variables declared continuous in [min, max].
+    Without a study schema, columns not named stay undeclared (no range), not errors."""
     declared = [
         _variable({"name": var, "kind": "continuous", "min": float(lo), "max": float(hi)}, "ranges")
         for var, (lo, hi) in ranges.items()
     ]
     kept = tuple(v for v in (base.variables if base else ()) if v.name not in ranges)
-    return StudySchema(base.name if base else "declared ranges", base.version if base else 1, kept + tuple(declared))
+    if base is None:
+        return StudySchema("declared ranges", 1, tuple(declared), open_columns=True)
+    return StudySchema(base.name, base.version, kept + tuple(declared), base.open_columns)
 
 
 def parse_schema(text: str, where: str = "the schema") -> StudySchema:
@@ -107,7 +118,10 @@ def parse_schema(text: str, where: str = "the schema") -> StudySchema:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise SchemaError(f"{where} declares {duplicated[0]!r} twice")
-    return StudySchema(str(study.get("name", "")), version, variables)
+    open_columns = study.get("open_columns", False)
+    if not isinstance(open_columns, bool):
+        raise SchemaError(f"{where}: [study] open_columns must be true or false")
+    return StudySchema(str(study.get("name", "")), version, variables, open_columns)
 
 
 def _variable(item: Any, where: str) -> Variable:
@@ -170,7 +184,8 @@ def load_schema(path: str | os.PathLike[str]) -> StudySchema:
 
 def dump_schema(schema: StudySchema) -> str:
     """TOML text for a schema (what ``smpc schema draft`` writes for analysts to edit)."""
-    lines = ["[study]", f"name = {json.dumps(schema.name)}", f"version = {schema.version}", ""]
+    lines = ["[study]", f"name = {json.dumps(schema.name)}", f"version = {schema.version}"]
+    lines += ["open_columns = true", ""] if schema.open_columns else [""]
     for v in schema.variables:
         lines += ["[[variable]]", f"name = {json.dumps(v.name)}", f"kind = {json.dumps(v.kind)}"]
         lines += [f"unit = {json.dumps(v.unit)}", f"description = {json.dumps(v.description)}"]

@@ -175,6 +175,8 @@ class SecretCore(RefusesPlaintext):
         return self._new(self._share.copy(), bound=self._bound)
 
     def __getitem__(self: S, index: Any) -> S:
+        if isinstance(index, SecretCore) and _is_row_filter(self, index):
+            return filtered(self, index)
         _check_public_index(index)
         return self._new(
             self._share[index], bound=self._bound.index(self.shape, index), prov=self._prov.index(self.shape, index)
@@ -404,12 +406,35 @@ def is_whole(arr: Array) -> bool:
     return integral_dtype(arr) or bool(np.all(np.mod(arr, 1) == 0))
 
 
+def filtered(x: S, mask: SecretCore) -> S:
+    """``x[mask]`` for a secret 0/1 ``mask`` over its rows: the rows where it is 0 are left out
+    (0 here, and marked not observed, so that statistics leave them out as they do missing
+    values). Which rows are kept stays secret; the shape does not change."""
+    if not _is_row_filter(x, mask):
+        raise SecretValueError(
+            "a secret row filter is a 0/1 integer column with one entry per row, such as cohort['age'] > 65; got "
+            f"one of shape {mask.shape} for rows of shape {x.shape}"
+        )
+    mask.__dict__["_filter"] = True
+    out = x * mask.reshape((len(mask),) + (1,) * (x.ndim - 1))
+    out._prov = out._prov.with_observed(mask)
+    return out
+
+
+def _is_row_filter(x: SecretCore, mask: SecretCore) -> bool:
+    """A secret 0/1 integer vector with one entry per row of ``x``."""
+    if mask.ndim != 1 or x.ndim == 0 or len(mask) != x.shape[0] or not mask.is_integer:
+        return False
+    return float(np.min(mask._bound.lo)) >= 0 and float(np.max(mask._bound.hi)) <= 1
+
+
 def _check_public_index(index: Any) -> None:
     parts = index if isinstance(index, tuple) else (index,)
     if any(isinstance(p, SecretCore) for p in parts):
         raise SecretValueError(
-            "indexing by a secret would reveal which rows are chosen. Use arithmetic masks instead "
-            "(multiply by a 0/1 secret column). " + SECRET_HINT
+            "indexing by a secret would reveal which elements are chosen. A secret 0/1 column with one entry per "
+            "row filters rows (x[x > 65], frame[frame['age'] > 65]); otherwise use arithmetic masks (multiply by a "
+            "0/1 secret column). " + SECRET_HINT
         )
 
 

@@ -43,6 +43,8 @@ _COMPARISON_UFUNCS = {
     np.not_equal: "!=",
 }
 _BINARY_FUNCTION_UFUNCS: dict[Any, Any] = {np.maximum: compare.maximum, np.minimum: compare.minimum}
+#: the elementwise numpy functions a refusal lists
+_ELEMENTWISE_NAMED = (*_FUNCTION_UFUNCS, *_BINARY_FUNCTION_UFUNCS)
 
 
 def _is_secret(value: object) -> bool:
@@ -71,8 +73,9 @@ def array_ufunc(secret: SecretCore, ufunc: Any, method: str, inputs: Any, kwargs
     if method == "reduce" and ufunc is np.add:
         return inputs[0].sum(axis=kwargs.get("axis", 0), keepdims=kwargs.get("keepdims", False))
     raise SecretValueError(
-        f"np.{ufunc.__name__} is not available on secret arrays in this version "
-        "(supported: + - * / @, comparisons, sum, mean, exp, log, sqrt, abs, tanh, sign, maximum, minimum)."
+        f"np.{ufunc.__name__} is not available on secret arrays in this version (supported: + - * / @ **, "
+        "comparisons, np.sum, np.mean, " + ", ".join(f"np.{u.__name__}" for u in _ELEMENTWISE_NAMED) + "). For "
+        'statistics (means, variances, tables, regressions, rates, survival) use smpc.stats (README, "Statistics")'
     )
 
 
@@ -164,5 +167,9 @@ def array_function(func: Any, args: Any, kwargs: Any) -> Any:
         raise SecretValueError(
             f"np.{func.__name__} is not available on secret arrays in this version. Supported: "
             + ", ".join(sorted(f"np.{f.__name__}" for f in _FUNCTIONS))
+            + "; elementwise: + - * / @ **, comparisons, "
+            + ", ".join(f"np.{u.__name__}" for u in _ELEMENTWISE_NAMED)
+            + ". For statistics (means, variances, tables, regressions, rates, survival) use smpc.stats "
+            '(README, "Statistics")'
         )
     return handler(*args, **kwargs)

@@ -74,11 +74,13 @@ def levels_in(columns: list[str], variable: str) -> list[str]:
 class SecretFrame:
     """Secret columns with public names and a public row count (a DataFrame's secure twin)."""
 
-    def __init__(self, columns: dict[str, SecretArray]) -> None:
+    def __init__(self, columns: dict[str, SecretArray], filtered: bool = False) -> None:
         self._columns = dict(columns)
         lengths = {len(c) for c in self._columns.values()}
         if len(lengths) > 1:
             raise ValueError("all columns of a frame must have the same number of rows")
+        #: rows chosen by a secret filter (``cohort[mask]``): how many is secret
+        self._filtered = filtered
 
     @property
     def columns(self) -> list[str]:
@@ -89,16 +91,36 @@ class SecretFrame:
         return (len(self), len(self._columns))
 
     def __len__(self) -> int:
+        if self._filtered:
+            raise SecretValueError(
+                "how many rows a secret filter keeps is secret: count them with mask.sum() (a count, released "
+                "under the policies' rules), or use smpc.stats, which leaves the other rows out"
+            )
+        return self._rows()
+
+    def _rows(self) -> int:
         return len(next(iter(self._columns.values()))) if self._columns else 0
 
     def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, np.ndarray) and key.dtype.kind == "U":  # a public list of names
+            key = [str(k) for k in key.reshape(-1)]
         if isinstance(key, str):
             if key not in self._columns:
                 raise KeyError(f"no column {key!r}; columns are {self.columns}")
             return self._columns[key]
-        if isinstance(key, list) and all(isinstance(k, str) for k in key):
-            return SecretFrame({k: self[k] for k in key})
-        raise SecretValueError("select frame columns by name (df['age'] or df[['age', 'bmi']]); rows by df['col'][...]")
+        if isinstance(key, list | tuple) and all(isinstance(k, str) for k in key):
+            return SecretFrame({k: self[k] for k in key}, self._filtered)
+        if isinstance(key, SecretArray):
+            return SecretFrame({c: v[key] for c, v in self._columns.items()}, filtered=True)
+        raise SecretValueError(
+            "select frame columns by name (df['age'] or df[['age', 'bmi']]) and rows by a secret 0/1 filter "
+            "(df[df['age'] > 65], df.loc[df['age'] > 65, ['bmi']]); a row by position: df['col'][i]"
+        )
+
+    @property
+    def loc(self) -> _Locator:
+        """``frame.loc[mask]``, ``frame.loc[mask, columns]``: rows by a secret 0/1 filter."""
+        return _Locator(self)
 
     def __getattr__(self, name: Any) -> Any:
         columns = self.__dict__.get("_columns", {})
@@ -164,7 +186,8 @@ class SecretFrame:
 
     def __repr__(self) -> str:
         n = next(iter(self._columns.values()))._ctx.n_parties if self._columns else 0
-        return f"<SecretFrame {len(self)} rows x {len(self._columns)} columns {self.columns}, shared among {n} parties>"
+        rows = "a secret number of" if self._filtered else str(self._rows())
+        return f"<SecretFrame {rows} rows x {len(self._columns)} columns {self.columns}, shared among {n} parties>"
 
     def __bool__(self) -> Any:
         raise SecretValueError(f"'if' on a secret frame needs its plain values. {SECRET_HINT}")
@@ -174,3 +197,17 @@ class SecretFrame:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         raise SecretValueError(f"converting a secret frame to numpy needs its plain values. {SECRET_HINT}")
+
+
+class _Locator:
+    """``frame.loc``: rows by a secret 0/1 filter, optionally with columns by name."""
+
+    def __init__(self, frame: SecretFrame) -> None:
+        self._frame = frame
+
+    def __getitem__(self, key: Any) -> Any:
+        rows, cols = key if isinstance(key, tuple) and len(key) == 2 else (key, None)
+        if not isinstance(rows, SecretArray) and not (isinstance(rows, slice) and rows == slice(None)):
+            raise SecretValueError("frame.loc takes a secret 0/1 row filter (or :) and column names")
+        frame = self._frame if isinstance(rows, slice) else self._frame[rows]
+        return frame if cols is None else frame[cols]

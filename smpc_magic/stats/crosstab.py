@@ -22,6 +22,7 @@ from ..secret.streamed import ONES, streamed_parts
 from .checks import require_none
 from .design import columns
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
+from .missing import rows_observed, secret_values
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 24
@@ -84,6 +85,9 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
         left, names_a = one_hot(a, levels_a, what)
         right, names_b = one_hot(b, levels_b, what)
         n = left.shape[0]
+        kept = rows_observed(list(secret_values([a, b])), n, what)  # missing values, a filter
+        if kept is not None:
+            left = left * kept[:, None]  # one round: a row left out is in no cell
         counts = claim_bound(left.T @ right, 0.0, float(n))
     rows, cols = counts.sum(axis=1), counts.sum(axis=0)
     empty = (np.concatenate([rows, cols]) < 0.5).sum()
@@ -98,15 +102,20 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
     top = float(n) * min(len(names_a) - 1, len(names_b) - 1)  # chi2 <= n (min(levels) - 1)
     with working_precision(counts, WORKING_BITS):
         margins = claim_bound(rows[:, None] * cols[None, :], 1.0, float(n) * n)  # exact integers
-        deviation = counts - margins / n  # O - E
-        # (O - E)^2 / E = (O - E)^2 / (row x column) * n; each term is at most chi2's bound
-        terms = divide(deviation * deviation, margins, known=(0.0, top / n)) * n
+        if kept is None:
+            total: Any = n
+            deviation = counts - margins / n  # O - E
+        else:  # the rows in the table: a secret count
+            total = claim_bound(rows.sum() * 1.0, 1.0, float(n))
+            deviation = counts - divide(margins * 1.0, total + margins * 0, known=(0.0, float(n)))
+        # (O - E)^2 / E = (O - E)^2 / (row x column) * total; each term is at most chi2's bound
+        terms = divide(deviation * deviation, margins, known=(0.0, top / n)) * total
         chi2 = claim_bound(terms.sum(), 0.0, top)
     table = Crosstab(counts=counts, chi2=chi2, levels_a=np.array(names_a), levels_b=np.array(names_b), dof=dof)
     return declare(
         table,
         Requirement(COUNT, counts),  # the chi-square too: it is a function of the cells
-        Requirement(ROWS, n),
+        Requirement(ROWS, n if kept is None else kept.sum()),
         Requirement(LEVELS, max(len(names_a), len(names_b))),
         covers=(a, b),
     )

@@ -18,7 +18,7 @@ from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
 from ..secret.provenance import inside_statistic
-from .missing import observed_columns, refuse_missing
+from .missing import observed_columns, refuse_missing, schema_columns
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
 COUNT = "min_count"
@@ -100,7 +100,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 #: the statistics that leave missing values out (the others refuse a variable that may be missing)
-LEAVE_OUT_MISSING = frozenset("corr cov describe group_mean logit mean ols std var".split())
+LEAVE_OUT_MISSING = frozenset(
+    "corr cov crosstab describe group_mean incidence_rate kaplan_meier logit logrank mean ols rate_ratio std var".split()
+)
 
 
 def statistic(function: F) -> F:
@@ -120,7 +122,9 @@ def statistic(function: F) -> F:
         with inside_statistic():
             result = function(*args, **kwargs)
         covered = getattr(result, "__dict__", {}).get("_covers", frozenset())
-        covered = covered | frozenset(id(f) for f in observed_columns(*inputs))
+        # a schema's :observed columns are counted like a statistic's groups; a cell's own
+        # filter stays a selection of the cell (checked as any other)
+        covered = covered | frozenset(id(f) for f in schema_columns(observed_columns(*inputs)))
         for _, value in _secrets_of(result):
             value._prov = value._prov.without_selections_after(start, covered)
         return result

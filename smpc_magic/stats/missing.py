@@ -1,4 +1,4 @@
-"""Missing values in statistics: which rows of a statistic's inputs are observed.
+"""Missing values and row filters in statistics: which rows of a statistic's inputs are kept.
 
 A variable the study schema allows to be missing is shared as 0 where it is missing, with a
 secret 0/1 ``:observed`` column; every value derived from it carries that column in its
@@ -6,7 +6,8 @@ provenance (:mod:`smpc_magic.secret.provenance`). A statistic multiplies its row
 product of those columns (the complete cases, as statsmodels' ``missing="drop"``; per column for
 means, variances and ``describe``, as pandas' ``skipna``), so a missing value is never counted
 as 0. Which rows are missing stays secret; how many rows were used is a count, released under
-the policies' rules.
+the policies' rules. A secret row filter (``cohort[cohort['age'] > 65]``) works the same way:
+its rows where the filter is 0 are 0 and not observed.
 """
 
 from __future__ import annotations
@@ -32,9 +33,17 @@ def observed_columns(*args: Any) -> list[Any]:
 
 
 def variables(observed: Iterable[Any]) -> str:
-    """The variables' names for a message: ``'bmi', 'sbp'``."""
-    names = sorted({str(getattr(f, "_variable", "a variable")) for f in observed})
-    return ", ".join(repr(n) for n in names)
+    """What leaves rows out, for a message: ``'bmi', 'sbp'`` (may be missing) or a row filter."""
+    found = list(observed)
+    names = sorted({repr(str(f._variable)) for f in found if getattr(f, "_variable", None) is not None})
+    if any(getattr(f, "_variable", None) is None for f in found):
+        names.append("a secret row filter (frame[mask])")
+    return ", ".join(names)
+
+
+def schema_columns(observed: Iterable[Any]) -> list[Any]:
+    """The ``:observed`` columns of variables that may be missing (not the cell's own filters)."""
+    return [f for f in observed if getattr(f, "_variable", None) is not None and not getattr(f, "_filter", False)]
 
 
 def rows_observed(values: Iterable[Any], n: int, what: str) -> Any:
@@ -50,10 +59,26 @@ def rows_observed(values: Iterable[Any], n: int, what: str) -> Any:
             key = (id(f), rows.tobytes())
             if key in cache:
                 continue
-            part = f if len(f) == n and np.array_equal(rows, np.arange(n)) else f[rows]
+            positions = _positions_of(f, rows, what)
+            part = f if positions is None else f[positions]
             cache[key] = part
             mask = part if mask is None else mask * part
     return mask
+
+
+def _positions_of(f: Any, rows: np.ndarray, what: str) -> np.ndarray | None:
+    """Where in ``f`` each of ``rows`` (input row ids) is; None when it is ``f`` as it stands."""
+    ids = np.broadcast_to(f._prov.rowid, f.shape).reshape(-1)
+    if np.array_equal(ids, rows):
+        return None
+    if np.any(ids < 0) or len(np.unique(ids)) != len(ids):
+        raise MissingValuesError(f"{what}: the rows of {variables([f])} cannot be matched to this value's rows")
+    order = np.argsort(ids)
+    found = np.searchsorted(ids, rows, sorter=order)
+    found = np.minimum(found, len(ids) - 1)
+    if not np.array_equal(ids[order[found]], rows):
+        raise MissingValuesError(f"{what}: {variables([f])} does not cover every row of this value")
+    return order[found]
 
 
 def _row_ids(value: SecretCore, n: int, what: str) -> np.ndarray:
@@ -61,8 +86,9 @@ def _row_ids(value: SecretCore, n: int, what: str) -> np.ndarray:
     ids = np.broadcast_to(value._prov.rowid, value.shape).reshape(n, -1) if value.ndim else None
     if ids is None or len(ids) != n or np.any(ids < 0) or np.any(ids != ids[:, :1]):
         raise MissingValuesError(
-            f"{what}: {variables(value._prov.observed)} may be missing, and the rows of this value are combined or "
-            "reordered in a way the engine cannot follow to leave the missing ones out (it would count them as 0). "
+            f"{what}: {variables(value._prov.observed)} leaves rows out (missing values or a filter), and the rows of "
+            "this value are combined or reordered in a way the engine cannot follow to leave them out (it would "
+            "count them as 0). "
             "Pass the frame's columns, or values computed row by row from them (cohort['bmi'] * 2, np.log(...))"
         )
     if np.any(ids[:, 0] == NONE):  # (excluded above; kept for clarity of the contract)
@@ -75,10 +101,16 @@ def refuse_missing(what: str, *args: Any) -> None:
     observed = observed_columns(*args)
     if observed:
         raise MissingValuesError(
-            f"{what} does not leave out missing values yet, and {variables(observed)} may be missing (the study "
-            "schema declares missing = true): it would count them as 0. Nothing was sent. Use a variable without "
-            "missing values, or ask the sites to exclude or impute the missing rows before marking the frame private"
+            f"{what} does not leave rows out yet, and {variables(observed)} does (a variable the study schema "
+            "declares missing = true, or a secret filter): it would count those rows as 0. Nothing was sent. Use "
+            "variables without missing values and no filter, or ask the sites to exclude or impute the missing rows "
+            "before marking the frame private"
         )
+
+
+def secret_values(args: Iterable[Any]) -> Iterable[SecretCore]:
+    """The secret arrays among ``args`` (a frame's columns, lists' items)."""
+    return _secrets(args)
 
 
 def _secrets(args: Iterable[Any]) -> Iterable[SecretCore]:

@@ -22,6 +22,7 @@ from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import require_none
 from .design import vector
 from .disclosure import COUNT, ROWS, Requirement, declare
+from .missing import rows_observed
 from .results import ReleasedResult, SecretResult
 
 Z95 = 1.959963984540054
@@ -90,6 +91,7 @@ def incidence_rate(events: Any, person_time: Any, per: float = 1000.0) -> Rate:
     what = "smpc.stats.incidence_rate"
     e, t = vector(events, what), vector(person_time, what)
     n = len(e)
+    e, t, rows = _kept(what, e, t)
     total, t_top = _positive_total(t, what)
     most = n * int(max(1, float(public_bound(e)[1].max())))
     count = claim_bound(e.sum(), 0.0, float(most))
@@ -101,7 +103,7 @@ def incidence_rate(events: Any, person_time: Any, per: float = 1000.0) -> Rate:
         numerators: Any = np.concatenate([(count * per).reshape(1), lower.reshape(1), upper.reshape(1)])
         rate, lower, upper = divide(numerators, total.reshape(1))
     result = Rate(rate=rate, lower=lower, upper=upper, per=per, method="Byar")
-    return declare(result, Requirement(COUNT, count), Requirement(ROWS, n), covers=(events,))
+    return declare(result, Requirement(COUNT, count), Requirement(ROWS, rows), covers=(events,))
 
 
 def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 1000.0) -> RateRatio:
@@ -112,6 +114,7 @@ def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 
     what = "smpc.stats.rate_ratio"
     e, t, g = vector(events, what), vector(person_time, what), vector(group, what)
     n = len(e)
+    e, t, rows, g = _kept(what, e, t, g)
     _, t_top = _positive_total(t, what)
     paired = np.column_stack([e, t]) * g[:, None]  # one round: events and time in the group
     e1, t1 = paired[:, 0].sum(), paired[:, 1].sum()
@@ -136,7 +139,17 @@ def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 
         lower, upper = divide(tops, bottoms, known=wide)
     result = RateRatio(ratio=ratio, lower=lower, upper=upper, method="Wald (log scale)")
     counts = np.concatenate([e1.reshape(1), e0.reshape(1)])
-    return declare(result, Requirement(COUNT, counts), Requirement(ROWS, n), covers=(events, group))
+    return declare(result, Requirement(COUNT, counts), Requirement(ROWS, rows), covers=(events, group))
+
+
+def _kept(what: str, e: Any, t: Any, *groups: Any) -> tuple[Any, ...]:
+    """Events and person-time with the rows left out (missing values, a secret filter) as 0,
+    the rows kept (a count, or the public n) and the groups as given (their left-out rows then
+    hold no events and no time)."""
+    kept = rows_observed([e, t, *groups], len(e), what)
+    if kept is None:
+        return (e, t, len(e), *groups)
+    return (e * kept, t * kept, kept.sum(), *groups)  # (events stay whole numbers)
 
 
 def exact_rate_interval(

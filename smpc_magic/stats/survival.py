@@ -12,7 +12,7 @@ released; the counts they imply are checked by the policies' rules.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from ..secret.sorting import prefix_product, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
 from .design import inverse_root, root, vector
 from .disclosure import COUNT, ROWS, Requirement, declare
+from .missing import rows_observed
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 24
@@ -57,6 +58,9 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     n = len(t)
     points = _grid(grid, what)
     m = vector(where, what) if where is not None else None
+    kept = rows_observed([t, e] + ([m] if m is not None else []), n, what)  # missing values, a filter
+    if kept is not None:
+        m = kept if m is None else m * kept
     # at or before each grid time, and still at risk there: one comparison batch on the input rows
     flags = t[:, None] - points[None, :]
     upto, at_or_after = _le_ge(flags)
@@ -137,25 +141,32 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
     t, e, g = vector(time, what), vector(event, what), vector(group, what)
     n = len(t)
     unit = 2.0 ** -scale_of(t)
+    kept = rows_observed([t, e, g], n, what)  # missing values, a filter: those rows are not at risk
+    if kept is not None:
+        both: Any = np.column_stack([e, g]) * kept[:, None]  # one round
+        e, g = both[:, 0], both[:, 1]
+    every = kept if kept is not None else as_secret(e, np.ones(n, dtype=np.int64))
     eg = e * g  # one round
-    payload: Any = np.column_stack([t * 1.0, e, g, eg])
+    payload: Any = np.column_stack([t * 1.0, e, g, eg, every])
     _, rows = sort_rows(t * 2 - e * unit, payload)
     ts, es, gs = rows[:, 0], rows[:, 1], rows[:, 2]
     # a row continues the block of the row before it when their times are equal
     same = less_than_zero(ts[1:] - ts[:-1] - unit)  # times differ by a whole unit or are equal
     continues: Any = np.concatenate([same[:1] * 0, same])
-    at_risk, in_group = suffix_sum(es * 0 + 1), suffix_sum(gs)
+    at_risk, in_group = suffix_sum(rows[:, 4]), suffix_sum(gs)
     events_to = prefix_sum(es)
     head = _block_head(continues, np.column_stack([at_risk, in_group, events_to - es]))
     tail = _block_head(np.concatenate([same, same[:1] * 0])[::-1], events_to[::-1, None])[::-1, 0]
     r, r1, deaths = head[:, 0], head[:, 1], tail - head[:, 2]
     with working_precision(ts, WORKING_BITS):
-        risk = claim_bound(r * 1.0, 1.0, float(n))
+        risk = claim_bound(r * 1.0, 0.0, float(n))
         d = claim_bound(deaths * 1.0, 0.0, float(n))
-        alone = risk < 1.5
+        # one at risk, none at risk (a row left out may have none): one comparison batch
+        flags = less_than_zero(cast(Any, np.concatenate([risk - 1.5, risk - 0.5])))
+        alone, empty = flags[:n], flags[n:]
         ratios: Any = divide(
             np.concatenate([r1 * 1.0, risk - d]),
-            np.concatenate([risk, risk - 1.0 + alone]),
+            np.concatenate([risk + empty, risk - 1.0 + alone]),
             known=(0.0, 1.0),
         )
         share, spread = ratios[:n], ratios[n:]
@@ -164,8 +175,8 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         difference = claim_bound(rows[:, 3].sum() - expected, -float(n), float(n))
         # sums over all the sorted rows: aggregates of the input rows (as the counts below),
         # which the check and the release are decided by
-        events, all_events, sizes = eg.sum(), e.sum(), g.sum()
-        counts = np.concatenate([x.reshape(1) for x in (events, all_events - events, sizes, n - sizes)])
+        events, all_events, sizes, rows_in = eg.sum(), e.sum(), g.sum(), every.sum()
+        counts = np.concatenate([x.reshape(1) for x in (events, all_events - events, sizes, rows_in - sizes)])
         for value in (variance, difference):
             value._prov = (counts * 1.0).sum()._prov.mapped("logrank")
         require_none(
@@ -176,7 +187,8 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         score = difference * inverse_root(claim_bound(variance, 2.0**-12, float(n)))
         chi2 = score * score
     # the events and the rows of each group: the chi-square is a function of them
-    return declare(LogRank(chi2=chi2, dof=1), Requirement(COUNT, counts), Requirement(ROWS, n), covers=(event, group))
+    rules = (Requirement(COUNT, counts), Requirement(ROWS, rows_in.reshape(1)))
+    return declare(LogRank(chi2=chi2, dof=1), *rules, covers=(event, group))
 
 
 def _block_head(continues: Any, values: Any) -> Any:

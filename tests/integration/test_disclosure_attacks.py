@@ -336,3 +336,26 @@ def test_a_public_offset_is_not_a_weight_but_an_offset_that_differs_by_row_is():
 )
 def test_selections_through_row_maxima_and_statistics_inputs_are_checked(code, reveal):
     _withheld(code, reveal)
+
+
+# ----- secret row filters (frame[mask], x[mask]) ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "code, reveal",
+    [
+        ("m = smpc.stats.mean(x[x > 94])", "m"),  # a filter of one patient
+        ("s = x[x > 94].sum()", "s"),
+        ("m = smpc.stats.mean(x[x < 94])", "m"),  # its complement is one patient
+        ("m1 = smpc.stats.mean(x[x > 44])\nm2 = smpc.stats.mean(x[x > 46])", "m1, m2"),  # nearly equal filters
+        ("r = smpc.stats.incidence_rate((x > 0)[x > 94], (x * 0 + 1.0)[x > 94], per=1.0)", "r"),
+        ("km = smpc.stats.kaplan_meier(x[x > 94], (x > 0)[x > 94], [50])", "km"),
+        ("d = smpc.stats.describe([x[x > 94]])", "d"),
+    ],
+)
+def test_a_secret_row_filter_is_a_selection_checked_like_any_other(code, reveal):
+    _withheld(code, reveal)
+
+
+def test_a_broad_secret_row_filter_releases_the_statistic_of_its_rows():
+    got = simulate("m = smpc.stats.mean(x[x > 30])", _inputs(), "m", ranges=RANGES, policies=DEFAULTS)
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    assert float(got["m"]) == pytest.approx(x[x > 30].mean(), abs=1e-3)

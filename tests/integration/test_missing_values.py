@@ -97,9 +97,14 @@ def released(sites, schema):
         "lfit = smpc.stats.logit(cohort[['age', 'bmi']], cohort['stroke'], iterations=12)\n"
         "g = smpc.stats.group_mean(cohort['bmi'], cohort.categorical('sex'))\n"
         "c = smpc.stats.corr(cohort[['age', 'bmi', 'sbp']])\n"
+        "ob = cohort[cohort['bmi'] > 30]\n"  # a secret filter: missing BMI is not above 30 either
+        "r = smpc.stats.incidence_rate(ob['stroke'], ob['followup'], per=100)\n"
+        "km = smpc.stats.kaplan_meier(ob['followup'], ob['stroke'], [2.0, 5.0])\n"
+        "lr = smpc.stats.logrank(cohort['followup'], cohort['stroke'], cohort['sbp'] > 140)\n"
+        "t = smpc.stats.crosstab(ob.categorical('sex'), ob['stroke'])\n"
     )
     inputs = {name: {"cohort": frame} for name, frame in sites.items()}
-    return simulate(cell, inputs, "m sd d fit lfit g c", schema=schema, timeout=180)
+    return simulate(cell, inputs, "m sd d fit lfit g c r km lr t", schema=schema, timeout=180)
 
 
 def test_means_and_spreads_use_each_columns_observed_values_as_pandas(released, pooled):
@@ -145,13 +150,35 @@ def test_group_means_and_correlations_leave_missing_rows_out(released, pooled):
     assert np.asarray(released["c"]) == pytest.approx(complete.corr().to_numpy(), abs=2e-3)
 
 
+def test_rates_survival_and_tables_of_a_filtered_frame_use_its_rows_only(released, pooled):
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import logrank_test
+
+    ob = pooled[pooled["bmi"] > 30]
+    assert released["r"].rate == pytest.approx(100 * ob["stroke"].sum() / ob["followup"].sum(), rel=1e-3)
+    kmf = KaplanMeierFitter().fit(ob["followup"], ob["stroke"])
+    assert np.asarray(released["km"].survival) == pytest.approx(kmf.survival_function_at_times([2.0, 5.0]), abs=1e-3)
+    assert int(round(float(released["km"].nobs))) == len(ob)
+    seen = pooled.dropna(subset=["sbp"])  # a row whose blood pressure is missing is in neither group
+    high = seen["sbp"] > 140
+    reference = logrank_test(
+        seen["followup"][high], seen["followup"][~high], seen["stroke"][high], seen["stroke"][~high]
+    ).test_statistic
+    assert float(released["lr"].chi2) == pytest.approx(reference, rel=1e-3)
+    table = pd.crosstab(ob["sex"], ob["stroke"]).to_numpy()
+    assert np.asarray(released["t"].counts).tolist() == table.tolist()
+    from scipy.stats import chi2_contingency
+
+    assert float(released["t"].chi2) == pytest.approx(chi2_contingency(table, correction=False)[0], abs=1e-3)
+
+
 @pytest.mark.parametrize(
     "cell",
     [
         "out = cohort['bmi'].mean()",  # would count missing as 0
         "out = (cohort['bmi'] * 2).mean()",  # derived values carry their missing rows
-        "out = smpc.stats.incidence_rate(cohort['stroke'] * (cohort['bmi'] > 30), cohort['followup'])",
-        "out = smpc.stats.kaplan_meier(cohort['followup'], cohort['stroke'] * (cohort['sbp'] > 140), grid=[5.0])",
+        "out = cohort[cohort['age'] > 50]['age'].mean()",  # a filtered column: the same
+        "out = smpc.stats.gaussian_nb(cohort[['age', 'bmi']], cohort['stroke'])",  # cannot leave rows out yet
     ],
 )
 def test_what_would_count_a_missing_value_as_0_is_refused_naming_the_variable(sites, schema, cell):
