@@ -159,9 +159,11 @@ Three health boards (`north`, `south`, `west`) each hold patient-level data on p
                 code(
                     """
 %%smpc --reveal warfarin, doac, ratio
-warfarin = smpc.stats.incidence_rate(cohort['ich'] * cohort['drug=warfarin'], cohort['followup'] * cohort['drug=warfarin'])
-doac = smpc.stats.incidence_rate(cohort['ich'] * cohort['drug=doac'], cohort['followup'] * cohort['drug=doac'])
-ratio = smpc.stats.rate_ratio(cohort['ich'], cohort['followup'], cohort['drug=doac'])
+on_warfarin = cohort[cohort['drug=warfarin']]  # a secret filter: who is on which drug stays secret
+on_doac = cohort[cohort['drug=doac']]
+warfarin = smpc.stats.incidence_rate(on_warfarin['ich'], on_warfarin['followup'])
+doac = smpc.stats.incidence_rate(on_doac['ich'], on_doac['followup'])
+ratio = smpc.stats.rate_ratio(cohort['ich'], cohort['followup'], cohort['drug=doac'], labels=("DOAC", "warfarin"))
 """
                 ),
                 code("print(warfarin.summary())\nprint(doac.summary())\nprint(ratio.summary())"),

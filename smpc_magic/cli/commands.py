@@ -13,10 +13,16 @@ def _cmd_keygen(args) -> int:
     path = Path(args.out or f"{args.name}.key")
     keys = generate_keypair()
     write_keypair(path, keys, args.name)
+    import shlex
+
+    role = "--dealer" if args.name == "dealer" else "--site"
+    line = f"{role} {shlex.quote(args.name)} tcp://HOST:PORT {shlex.quote(keys.public)}"
     print(
         f"wrote {path} (mode 0600; keep it secret, it never leaves this site)\n"
         f"public key of {args.name}: {keys.public}\n"
-        f"fingerprint: {fingerprint(keys.public)}  (read it to the other sites to check their session file)"
+        f"fingerprint: {fingerprint(keys.public)}  (read it to the other sites to check their session file)\n"
+        "for the coordinator's `smpc session new` (quoted for the shell; put this site's address for HOST:PORT):\n"
+        f"  {line}"
     )
     return 0
 

@@ -38,7 +38,7 @@ class Rate(SecretResult):
 class RateRatio(SecretResult):
     KIND = "rate_ratio"
     SECRET = ("ratio", "lower", "upper")
-    PUBLIC = ("method",)
+    PUBLIC = ("method", "numerator", "denominator")
 
 
 def _require_events(counts: Any, what: str) -> None:
@@ -106,9 +106,17 @@ def incidence_rate(events: Any, person_time: Any, per: float = 1000.0) -> Rate:
     return declare(result, Requirement(COUNT, count), Requirement(ROWS, rows), covers=(events,))
 
 
-def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 1000.0) -> RateRatio:
+def rate_ratio(
+    events: Any,
+    person_time: Any,
+    group: Any,
+    *,
+    max_ratio: float = 1000.0,
+    labels: tuple[str, str] = ("group = 1", "group = 0"),
+) -> RateRatio:
     """The rate in ``group == 1`` over the rate in ``group == 0`` (a secret 0/1 column), with
-    the Wald 95% interval on the log scale. The ratio is assumed to lie within
+    the Wald 95% interval on the log scale; ``labels`` name the numerator's and the
+    denominator's group in the result (``("apixaban", "warfarin")``). The ratio is assumed to lie within
     [1/max_ratio, max_ratio] (one public bit checks it): that range, not the loose one the
     person-time ranges allow, sets the precision."""
     what = "smpc.stats.rate_ratio"
@@ -137,7 +145,15 @@ def rate_ratio(events: Any, person_time: Any, group: Any, *, max_ratio: float = 
         tops: Any = np.concatenate([numerator.reshape(1), (numerator * factor).reshape(1)])
         bottoms: Any = np.concatenate([(denominator * factor).reshape(1), denominator.reshape(1)])
         lower, upper = divide(tops, bottoms, known=wide)
-    result = RateRatio(ratio=ratio, lower=lower, upper=upper, method="Wald (log scale)")
+    numerator_label, denominator_label = (str(v) for v in labels)
+    result = RateRatio(
+        ratio=ratio,
+        lower=lower,
+        upper=upper,
+        method="Wald (log scale)",
+        numerator=numerator_label,
+        denominator=denominator_label,
+    )
     counts = np.concatenate([e1.reshape(1), e0.reshape(1)])
     return declare(result, Requirement(COUNT, counts), Requirement(ROWS, rows), covers=(events, group))
 
@@ -178,4 +194,8 @@ class RateRatioResult(ReleasedResult):
     KIND = "rate_ratio"
 
     def summary(self) -> str:
-        return f"Rate ratio (secure, pooled): {self.ratio:.4f}, 95% CI {self.lower:.4f} to {self.upper:.4f} ({self.method})"
+        compared = f"{self.numerator} over {self.denominator}, " if self.has("numerator", "denominator") else ""
+        return (
+            f"Rate ratio ({compared}secure, pooled): {self.ratio:.4f}, 95% CI {self.lower:.4f} to "
+            f"{self.upper:.4f} ({self.method})"
+        )

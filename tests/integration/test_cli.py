@@ -22,6 +22,12 @@ def test_keygen_and_session_new(tmp_path):
     out = smpc("keygen", "hospital_a", "--out", str(tmp_path / "a.key"))
     assert out.returncode == 0 and "public key of hospital_a" in out.stdout
     assert load_keypair(tmp_path / "a.key").public in out.stdout
+    # the printed line survives the shell: its words are the name, the address and the exact key
+    import shlex
+
+    line = out.stdout.strip().splitlines()[-1]
+    words = shlex.split(line)
+    assert words[:2] == ["--site", "hospital_a"] and words[3] == load_keypair(tmp_path / "a.key").public
     out = smpc("session", "new", "--parties", "a,b,c", "--dir", str(tmp_path / "study"))
     assert out.returncode == 0, out.stderr
     config = load_session(tmp_path / "study" / "session.toml")
