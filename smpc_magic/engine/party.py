@@ -226,6 +226,7 @@ class Party:
                 "nonce": nonce,
                 "protocol": self.suite.name,
                 "cell": cell_digest(code),
+                "cell_lines": rendezvous.line_digests(code),
                 "reveal": reveal_names,
                 "to": [self.config.names[i] for i in recipients],
                 "keep_names": keep_names,
@@ -279,7 +280,7 @@ class Party:
                 rendezvous.confirm_declarations(channel, self.config.names, self.index, my_meta, declarations)
                 metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
                 expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
-                rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public)
+                rendezvous.check_agreement(self.config.names, self.index, my_meta, metas, expected_public, code)
                 label = "apply the sites' policies"
                 stops.policy_errors(policy_error, metas, self.config.names)
                 effective = oversight.effective_policy(self.config.names, self.index, self.policy, metas)

@@ -153,17 +153,30 @@ def equivocations(views: Mapping[int, list[str]], me: int, names: list[str]) -> 
     return found
 
 
+def line_digests(code: str) -> list[str]:
+    """A short digest of each line of a cell (stripped), so that sites running different cells
+    can say where they first differ."""
+    lines = code.strip().splitlines()[:MAX_CELL_LINES]
+    return [hashlib.sha256(line.strip().encode("utf-8")).hexdigest()[:16] for line in lines]
+
+
+#: the most lines whose digests a rendezvous message carries
+MAX_CELL_LINES = 2000
+
+
 def check_agreement(
     names: list[str],
     me: int,
     mine: Mapping[str, Any],
     theirs: Mapping[int, Mapping[str, Any]],
     expected_public: Mapping[int, str],
+    code: str = "",
 ) -> None:
     """Raise :class:`InputMismatchError` naming every party that differs from this one.
 
     ``expected_public[j]`` is this party's public values digested with party j's salt, to
-    compare with the digest j sent."""
+    compare with the digest j sent. For a different cell, the first differing line is named
+    (with this site's text of it, from ``code``)."""
     for key, what in _AGREEMENT:
         if key == "public":
             differing = [names[j] for j, meta in sorted(theirs.items()) if meta[key] != expected_public[j]]
@@ -171,10 +184,28 @@ def check_agreement(
             differing = [names[j] for j, meta in sorted(theirs.items()) if meta[key] != mine[key]]
         if differing:
             who = ", ".join(repr(n) for n in differing)
+            where = _first_difference(code, mine, theirs, names, differing[0]) if key == "cell" else ""
             raise InputMismatchError(
-                f"party {who} {what} than this party ({names[me]!r}); nothing was shared. "
+                f"party {who} {what} than this party ({names[me]!r}){where}; nothing was shared. "
                 "Make every site run the identical cell with identical arguments and public values."
             )
+
+
+def _first_difference(
+    code: str, mine: Mapping[str, Any], theirs: Mapping[int, Mapping[str, Any]], names: list[str], other: str
+) -> str:
+    ours, their = list(mine.get("cell_lines", [])), list(theirs[names.index(other)].get("cell_lines", []))
+    lines = code.strip().splitlines()
+    for i in range(max(len(ours), len(their))):
+        if i >= len(ours) or i >= len(their) or ours[i] != their[i]:
+            if i >= len(ours):
+                return f": the cell at {other!r} has more lines (from line {i + 1})"
+            text = lines[i].strip() if i < len(lines) else ""
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            if i >= len(their):
+                return f": the cell at {other!r} ends before line {i + 1} (here: `{shown}`)"
+            return f": the first line that differs is line {i + 1} (here: `{shown}`)"
+    return ""
 
 
 def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict[str, Any]:
@@ -186,12 +217,19 @@ def validate(sender: str, meta: Mapping[str, Any], suite: ProtocolSuite) -> dict
         )
 
     text_fields = ("nonce", "cell", "public", "protocol", "schema", "input_error")
-    list_fields = ("reveal", "to", "public_names", "kept", "keep_names", "refused", "partial")
+    list_fields = ("reveal", "to", "public_names", "kept", "keep_names", "refused", "partial", "cell_lines")
     for key in text_fields:
         if not isinstance(meta.get(key), str) or len(meta[key]) > 200:
             raise bad(key)
     if not _NONCE.match(meta["nonce"]):
         raise bad("nonce")
+    lines = meta.get("cell_lines")
+    if (
+        not isinstance(lines, list)
+        or len(lines) > MAX_CELL_LINES
+        or not all(isinstance(v, str) and len(v) == 16 for v in lines)
+    ):
+        raise bad("cell_lines")
     for key in list_fields:
         value = meta.get(key)
         if not isinstance(value, list) or len(value) > 10_000 or not all(isinstance(v, str) for v in value):

@@ -154,6 +154,7 @@ _VALID_META: dict[str, Any] = {
     "nonce": "0" * 32,
     "protocol": "additive",
     "cell": "ab" * 32,
+    "cell_lines": ["0123456789abcdef", "fedcba9876543210"],
     "reveal": ["total"],
     "to": ["a", "b"],
     "keep_names": [],

@@ -134,6 +134,19 @@ def test_the_rendezvous_refuses_a_site_with_another_schema_version():
         rendezvous.check_agreement(["a", "b"], 0, mine, {1: theirs}, {1: "p"})
 
 
+def test_a_different_cell_is_named_at_its_first_differing_line():
+    from smpc_magic.engine import rendezvous
+    from smpc_magic.errors import InputMismatchError
+
+    code, other = "m = x.sum()\ns = m * 2\nt = s + 1", "m = x.sum()\ns = m * 3\nt = s + 1"
+    mine = {k: [] for k in ("reveal", "to", "public_names", "kept", "keep_names", "partial")}
+    mine.update(protocol="additive", cell="c", frac_bits=16, public="p", schema="")
+    mine["cell_lines"] = rendezvous.line_digests(code)
+    theirs = dict(mine, cell="d", cell_lines=rendezvous.line_digests(other))
+    with pytest.raises(InputMismatchError, match=r"'b' runs a different cell .*line 2 \(here: `s = m \* 2`\)"):
+        rendezvous.check_agreement(["a", "b"], 0, mine, {1: theirs}, {1: "p"}, code)
+
+
 def test_categorical_columns_become_one_zero_one_column_per_level():
     from smpc_magic.engine.schema_inputs import flatten_with_schema
 
