@@ -24,6 +24,7 @@ from .design import columns
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .missing import rows_observed, secret_values
 from .results import ReleasedResult, SecretResult
+from .summary import Table
 
 WORKING_BITS = 24
 
@@ -130,16 +131,15 @@ class CrosstabResult(ReleasedResult):
 
         return float(dist.chi2.sf(self.chi2, self.dof))
 
-    def summary(self) -> str:
+    def table(self) -> Table:
         a = [str(v) for v in np.atleast_1d(self.fields["levels_a"])]
         b = [str(v) for v in np.atleast_1d(self.fields["levels_b"])]
-        lines = ["Cross-tabulation (secure, pooled)"]
         if self.has("counts"):
             counts = np.asarray(self.counts)
-            width = max(8, *(len(v) + 2 for v in b))
-            lines.append(" " * 14 + "".join(f"{v:>{width}}" for v in b))
-            for i, level in enumerate(a):
-                lines.append(f"{level:<14}" + "".join(f"{int(round(c)):>{width}}" for c in counts[i]))
-        if self.has("chi2"):
-            lines.append(f"Pearson chi2 = {self.chi2:.4f}, dof = {int(self.dof)}, p = {self.pvalue:.4g}")
-        return "\n".join(lines)
+            rows = [[level, *(str(int(round(float(c)))) for c in counts[i])] for i, level in enumerate(a)]
+        else:
+            rows = [[level, *([""] * len(b))] for level in a]
+        note = (
+            f"Pearson chi2 = {self.chi2:.4f}, dof = {int(self.dof)}, p = {self.pvalue:.4g}" if self.has("chi2") else ""
+        )
+        return Table("Cross-tabulation (secure, pooled)", ["", *b], rows, note)

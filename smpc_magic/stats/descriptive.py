@@ -25,6 +25,7 @@ from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, 
 from .missing import refuse_missing, rows_observed
 from .moments import diagonal, dof_factor, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
+from .summary import Table
 
 WORKING_BITS = 30
 
@@ -265,15 +266,14 @@ def describe(frame: Any) -> Description:
 class DescriptionResult(ReleasedResult):
     KIND = "describe"
 
-    def summary(self) -> str:
+    def table(self) -> Table:
         names = [str(n) for n in np.atleast_1d(self.fields["names"])]
         shown = [f for f in Description.SECRET if f != "count" and f in self.fields]
-        rows = [f"{'':<14}{'count':>10}" + "".join(f"{f:>14}" for f in shown)]
+        rows = []
         for i, name in enumerate(names):
-            cells = "".join(f"{float(np.atleast_1d(self.fields[f])[i]):>14.4f}" for f in shown)
             count = int(round(float(np.atleast_1d(self.fields["count"])[i]))) if self.has("count") else int(self.n)
-            rows.append(f"{name:<14}{count:>10}{cells}")
-        return "Pooled description (secure)\n" + "\n".join(rows)
+            rows.append([name, str(count), *(f"{float(np.atleast_1d(self.fields[f])[i]):.4f}" for f in shown)])
+        return Table("Pooled description (secure)", ["", "count", *shown], rows)
 
 
 class GroupMeans(SecretResult):
@@ -404,16 +404,14 @@ def group_mean(x: Any, by: Any, levels: list[str] | None = None, ddof: int = 1) 
 class GroupMeansResult(ReleasedResult):
     KIND = "group_means"
 
-    def summary(self) -> str:
+    def table(self) -> Table:
         names = [str(n) for n in np.atleast_1d(self.fields["names"])]
-        head = f"{'level':<16}{'count':>10}" + "".join(f"{n + ' mean':>16}{n + ' sd':>14}" for n in names)
-        lines = ["Group means (secure, pooled)", head]
+        header = ["level", "count"] + [f"{n} {what}" for n in names for what in ("mean", "sd")]
+        rows = []
         for i, level in enumerate(np.atleast_1d(self.levels)):
-            count = f"{int(round(np.atleast_1d(self.count)[i])):>10}" if self.has("count") else " " * 10
-            cells = ""
+            row = [str(level), str(int(round(np.atleast_1d(self.count)[i]))) if self.has("count") else ""]
             for j in range(len(names)):
-                m = f"{np.atleast_2d(self.mean)[i][j]:>16.4f}" if self.has("mean") else " " * 16
-                sd = f"{np.atleast_2d(self.std)[i][j]:>14.4f}" if self.has("std") else " " * 14
-                cells += m + sd
-            lines.append(f"{str(level):<16}{count}{cells}")
-        return "\n".join(lines)
+                row.append(f"{np.atleast_2d(self.mean)[i][j]:.4f}" if self.has("mean") else "")
+                row.append(f"{np.atleast_2d(self.std)[i][j]:.4f}" if self.has("std") else "")
+            rows.append(row)
+        return Table("Group means (secure, pooled)", header, rows)

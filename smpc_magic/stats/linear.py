@@ -27,7 +27,7 @@ from .linalg import inverse_spd, symmetric
 from .missing import rows_observed
 from .moments import diagonal, dof_factor, inverse_root_rows, jacobi_scaling, moments
 from .results import ReleasedResult, SecretResult
-from .summary import coefficient_table
+from .summary import Table, coefficients
 
 WORKING_BITS = 30
 DEFAULT_MAX_CONDITION = 2.0**9
@@ -129,7 +129,7 @@ class OLSResult(ReleasedResult):
     def tvalues(self) -> np.ndarray:
         return np.asarray(self.coef) / np.asarray(self.se)
 
-    def summary(self) -> str:
+    def table(self) -> Table:
         title = f"OLS regression (secure, pooled n = {self.nobs_used})"
         extra = f"residual variance sigma2 = {self.sigma2:.6g}" if self.has("sigma2") else ""
-        return coefficient_table(title, self.fields, self.df_resid, "t", extra)
+        return coefficients(title, self.fields, self.df_resid, "t", extra)

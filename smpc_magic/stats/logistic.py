@@ -28,7 +28,7 @@ from .linalg import inverse_spd, symmetric
 from .missing import rows_observed
 from .moments import diagonal
 from .results import ReleasedResult, SecretResult
-from .summary import coefficient_table
+from .summary import Table, coefficients
 
 DEFAULT_ITERATIONS = 10
 DEFAULT_MAX_CONDITION = 2.0**12
@@ -147,7 +147,7 @@ class LogitResult(ReleasedResult):
     def odds_ratios(self) -> np.ndarray:
         return np.exp(np.asarray(self.coef))
 
-    def summary(self) -> str:
+    def table(self) -> Table:
         used = int(round(float(self.nobs))) if self.has("nobs") else int(self.n)
         title = f"Logistic regression (secure, pooled n = {used}, {self.iterations} Newton iterations)"
-        return coefficient_table(title, self.fields, None, "z")
+        return coefficients(title, self.fields, None, "z")

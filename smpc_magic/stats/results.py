@@ -99,16 +99,25 @@ class ReleasedResult:
     def has(self, *names: str) -> bool:
         return all(n in self.fields for n in names)
 
+    def table(self) -> Any:
+        """The result as a :class:`~smpc_magic.stats.summary.Table` (None: no tabular form)."""
+        return None
+
     def summary(self) -> str:
+        table = self.table()
+        if table is not None:
+            return str(table.text())
         return "\n".join(f"{k}: {v}" for k, v in self.fields.items())
 
     def __repr__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
+        """An HTML table in a notebook (a text block for results without a tabular form)."""
         import html
 
-        return f"<pre>{html.escape(self.summary())}</pre>"
+        table = self.table()
+        return str(table.html()) if table is not None else f"<pre>{html.escape(self.summary())}</pre>"
 
 
 def flatten(name: str, result: SecretResult, only: list[str] | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -1,16 +1,52 @@
-"""Plain-text tables for released results, in the layout statsmodels users know. Everything
-here runs at a recipient on released numbers (p-values and intervals are public functions of
-them)."""
+"""Tables for released results, in the layout statsmodels users know: plain text for
+``summary()`` and an HTML table for notebooks. Everything here runs at a recipient on released
+numbers (p-values and intervals are public functions of them)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 
-def coefficient_table(title: str, fields: Mapping[str, Any], df: int | None, stat: str, extra: str = "") -> str:
+@dataclass
+class Table:
+    """A titled table of text cells: the first column holds the row names."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        widths = [max(len(r[j]) for r in [self.header, *self.rows]) for j in range(len(self.header))]
+        line = "=" * (sum(widths) + 2 * len(widths))
+
+        def row(cells: list[str]) -> str:
+            return "  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths)))
+
+        out = [self.title, line, row(self.header), "-" * len(line), *(row(r) for r in self.rows), line]
+        return "\n".join(out + ([self.note] if self.note else []) + self.notes)
+
+    def html(self) -> str:
+        """An HTML table (JupyterLab and the classic notebook style it like a pandas frame)."""
+        esc = html.escape
+        head = "".join(f"<th>{esc(h)}</th>" for h in self.header)
+        body = "".join(
+            "<tr>" + f"<th>{esc(r[0])}</th>" + "".join(f"<td>{esc(c)}</td>" for c in r[1:]) + "</tr>" for r in self.rows
+        )
+        notes = "".join(f"<p>{esc(n)}</p>" for n in [self.note, *self.notes] if n)
+        return (
+            f"<div class='smpc-result'><p><b>{esc(self.title)}</b></p><table class='dataframe'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</div>"
+        )
+
+
+def coefficients(title: str, fields: Mapping[str, Any], df: int | None, stat: str, extra: str = "") -> Table:
     """coef, std err, t (or z), P>|t| and the 95% interval, one row per name; columns that were
     not released are left out. ``df`` None: normal reference distribution (z)."""
     from scipy import stats as dist
@@ -40,13 +76,4 @@ def coefficient_table(title: str, fields: Mapping[str, Any], df: int | None, sta
         else:
             row += [""] * 4
         rows.append(row)
-    widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
-    line = "=" * (sum(widths) + 2 * len(widths))
-    text = [title, line, "  ".join(h.rjust(w) if j else h.ljust(w) for j, (h, w) in enumerate(zip(head, widths)))]
-    text.append("-" * len(line))
-    for r in rows:
-        text.append("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))))
-    text.append(line)
-    if extra:
-        text.append(extra)
-    return "\n".join(text)
+    return Table(title, head, rows, extra)

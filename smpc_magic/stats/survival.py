@@ -27,6 +27,7 @@ from .design import inverse_root, root, vector
 from .disclosure import COUNT, ROWS, Requirement, declare
 from .missing import rows_observed
 from .results import ReleasedResult, SecretResult
+from .summary import Table
 
 WORKING_BITS = 24
 
@@ -225,17 +226,19 @@ class SurvivalResult(ReleasedResult):
         ax.set_ylim(0, 1.02)
         return ax
 
-    def summary(self) -> str:
-        lines = [
-            f"Kaplan–Meier (secure, pooled n = {int(round(float(self.nobs))) if self.has('nobs') else self.n})",
-            f"{'time':>10}{'survival':>12}{'se':>10}{'at risk':>10}",
-        ]
+    def table(self) -> Table:
+        n = int(round(float(self.nobs))) if self.has("nobs") else int(self.n)
+        rows = []
         for i, t in enumerate(np.atleast_1d(self.grid)):
-            s = f"{np.atleast_1d(self.survival)[i]:>12.4f}" if self.has("survival") else " " * 12
-            se = f"{np.atleast_1d(self.se)[i]:>10.4f}" if self.has("se") else " " * 10
-            r = f"{int(round(np.atleast_1d(self.at_risk)[i])):>10}" if self.has("at_risk") else ""
-            lines.append(f"{t:>10g}{s}{se}{r}")
-        return "\n".join(lines)
+            rows.append(
+                [
+                    f"{t:g}",
+                    f"{np.atleast_1d(self.survival)[i]:.4f}" if self.has("survival") else "",
+                    f"{np.atleast_1d(self.se)[i]:.4f}" if self.has("se") else "",
+                    str(int(round(np.atleast_1d(self.at_risk)[i]))) if self.has("at_risk") else "",
+                ]
+            )
+        return Table(f"Kaplan–Meier (secure, pooled n = {n})", ["time", "survival", "se", "at risk"], rows)
 
 
 class LogRankResult(ReleasedResult):

@@ -121,7 +121,9 @@ def test_describe_counts_observed_rows_and_its_extremes_ignore_missing_entries(r
     assert np.asarray(d.std) == pytest.approx(frame.std().to_numpy(), rel=2e-3)
     assert np.asarray(d.min) == pytest.approx(frame.min().to_numpy(), abs=1e-3)  # not 0 for bmi
     assert np.asarray(d.max) == pytest.approx(frame.max().to_numpy(), abs=1e-3)
-    assert f"{int(frame['bmi'].count()):>10}" in d.summary()
+    bmi_row = next(line.split() for line in d.summary().splitlines() if line.startswith("bmi"))
+    assert bmi_row[1] == str(int(frame["bmi"].count()))  # the count column: observed rows
+    assert f"<td>{int(frame['bmi'].count())}</td>" in d._repr_html_()
 
 
 def test_ols_is_the_complete_case_fit_as_statsmodels_missing_drop(released, pooled):

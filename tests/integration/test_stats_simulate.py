@@ -41,6 +41,8 @@ def test_pooled_ols_releases_a_fit_object_matching_statsmodels(diabetes, count, 
     assert np.allclose(fit.tvalues, ref.tvalues.to_numpy(), rtol=1e-2)
     table = fit.summary()
     assert "OLS regression" in table and "P>|t|" in table and "bmi" in table
+    page = fit._repr_html_()  # a notebook shows an HTML table with the covariates' names
+    assert "<table" in page and "<th>bmi</th>" in page and "<th>P&gt;|t|</th>" in page
 
 
 def test_releasing_only_some_fields_of_a_fit(diabetes):
