@@ -89,6 +89,15 @@ class Site:
             if needle in str(content.get("data", {}).get("text/plain", "")):
                 return
 
+    def run_until(self, code: str, holds, timeout: float = 30) -> Result:
+        """Run ``code`` again until ``holds(result)`` (an event the kernel reports, such as a
+        peer's announcement arriving with its pings); the last result when the time is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.run(code)
+            if holds(result) or time.monotonic() > deadline:
+                return result
+
     def run(self, code: str, timeout: float = 60) -> Result:
         return self.collect(self.submit(code), timeout)
 

