@@ -5,6 +5,7 @@ with the additive suite, exact for |x - y| >= 2**-f)."""
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -59,14 +60,20 @@ def compare_values(a: Any, b: Any, op: str) -> SecretArray:
     return indicator(secret_arg(_compared(a, b, op)))
 
 
-#: numbers selections in the order they are made (the same at every party): a statistic drops
-#: the ones it made itself, which its declared rules cover (smpc_magic.stats.disclosure)
-_SERIAL = [0]
+class _Serial(threading.local):
+    """Numbers selections in the order they are made (the same at every party): a statistic
+    drops the ones it made itself, which its declared rules cover (smpc_magic.stats.disclosure).
+    Per thread: in-memory parties are threads of one process, each with its own count."""
+
+    value = 0
+
+
+_SERIAL = _Serial()
 
 
 def next_serial() -> int:
     """The number the next selection will get."""
-    return _SERIAL[0]
+    return _SERIAL.value
 
 
 def indicator(x: SecretArray) -> SecretArray:
@@ -75,8 +82,8 @@ def indicator(x: SecretArray) -> SecretArray:
     if in_statistic():  # a statistic's own comparison: its declared rules cover it
         return x
     snapshot = x._new(x._share, bound=x._bound)
-    snapshot._serial = _SERIAL[0]  # type: ignore[attr-defined]
-    _SERIAL[0] += 1
+    snapshot._serial = _SERIAL.value  # type: ignore[attr-defined]
+    _SERIAL.value += 1
     x._prov = x._prov.as_indicator(snapshot)
     return x
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -88,23 +89,29 @@ MAX_SELECTIONS = 64
 Monomial = tuple[Any, ...]
 _FIELDS = ("rowid", "sites", "support", "pattern", "form")
 
-#: how many statistics are running (nested): inside one, its own comparisons are not selections
-#: (its declared rules cover them) and a product of many selections keeps its pairs
-_INSIDE = [0]
+class _Depth(threading.local):
+    """How many statistics are running (nested), per thread (in-memory parties are threads):
+    inside one, its own comparisons are not selections (its declared rules cover them) and a
+    product of many selections keeps its pairs."""
+
+    value = 0
+
+
+_INSIDE = _Depth()
 
 
 class inside_statistic:  # noqa: N801 - used as a context manager, like a function
     """While a statistic of smpc.stats runs (see :func:`smpc_magic.stats.disclosure.statistic`)."""
 
     def __enter__(self) -> None:
-        _INSIDE[0] += 1
+        _INSIDE.value += 1
 
     def __exit__(self, *exc: object) -> None:
-        _INSIDE[0] -= 1
+        _INSIDE.value -= 1
 
 
 def in_statistic() -> bool:
-    return _INSIDE[0] > 0
+    return _INSIDE.value > 0
 
 
 # ----- selections ----------------------------------------------------------------------------------
