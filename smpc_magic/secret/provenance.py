@@ -89,6 +89,7 @@ MAX_SELECTIONS = 64
 Monomial = tuple[Any, ...]
 _FIELDS = ("rowid", "sites", "support", "pattern", "form")
 
+
 class _Depth(threading.local):
     """How many statistics are running (nested), per thread (in-memory parties are threads):
     inside one, its own comparisons are not selections (its declared rules cover them) and a

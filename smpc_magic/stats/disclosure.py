@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..errors import SecretValueError
 from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
 from ..secret.provenance import inside_statistic
+from ..secret.streamed import STREAMED_TYPES
 from .missing import observed_columns, refuse_missing, schema_columns
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
@@ -115,6 +117,8 @@ def statistic(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if name != "kaplan_meier" and "where" in kwargs:  # (kaplan_meier takes where= itself)
+            args, kwargs = _restricted(name, args, kwargs)
         inputs = (*args, *kwargs.values())
         if name not in LEAVE_OUT_MISSING:
             refuse_missing(f"smpc.stats.{name}", *inputs)
@@ -130,6 +134,39 @@ def statistic(function: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _restricted(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``where=mask`` on any statistic: every secret argument with one entry per row, filtered
+    by the secret 0/1 ``mask`` (``x[mask]``, ``frame[mask]``), so the statistic uses those rows
+    only (as it leaves out missing values)."""
+    kwargs = dict(kwargs)
+    mask = kwargs.pop("where")
+    if mask is None:
+        return args, kwargs
+    if name not in LEAVE_OUT_MISSING:
+        raise SecretValueError(f"smpc.stats.{name} does not take where= yet: it cannot leave rows out")
+    if not isinstance(mask, SecretCore) or mask.ndim != 1:
+        raise SecretValueError(
+            f"smpc.stats.{name}: where= takes a secret 0/1 column with one entry per row (cohort['age'] > 65, "
+            "cohort['drug=doac']); for rows chosen publicly, index them (x[:100])"
+        )
+    rows = len(mask)
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, STREAMED_TYPES):  # its rows are never shared: nothing to filter
+            raise SecretValueError(
+                f"smpc.stats.{name}: where= needs rows that are shared; rows read in blocks (smpc_magic.rows) are "
+                "not. Mark a data frame that fits in memory private instead"
+            )
+
+    def restrict(value: Any) -> Any:
+        if isinstance(value, SecretFrame) or (isinstance(value, SecretCore) and value.ndim >= 1 and len(value) == rows):
+            return value[mask]
+        if isinstance(value, list | tuple) and value and all(isinstance(v, SecretCore) for v in value):
+            return type(value)(restrict(v) for v in value)
+        return value
+
+    return tuple(restrict(a) for a in args), {k: restrict(v) for k, v in kwargs.items()}
 
 
 def requirements_of(value: object) -> tuple[Requirement, ...] | None:

@@ -47,8 +47,11 @@ def released(sites):
         "o = smpc.stats.mean(old)\n"
         "s = d['sbp'][d['age'] > 60].sum() * k\n"
         "fit = smpc.stats.ols(d[d['age'] > 45][['age', 'bmi']], d[d['age'] > 45]['sbp'])\n"
+        "w = smpc.stats.describe(d[['bmi', 'sbp']], where=d['age'] > 60)\n"  # where= on any statistic
+        "wfit = smpc.stats.ols(d[['age', 'bmi']], d['sbp'], where=d['age'] > 45)\n"
     )
-    return simulate(cell, sites, "m o s fit", public={"cols": ["age", "bmi"]}, ranges=RANGES, timeout=120)
+    names = "m o s fit w wfit"
+    return simulate(cell, sites, names, public={"cols": ["age", "bmi"]}, ranges=RANGES, timeout=120)
 
 
 def test_a_public_list_of_names_selects_columns_and_underscore_is_a_throwaway(released, pooled):
@@ -67,6 +70,12 @@ def test_boolean_mask_filtering_gives_the_subset_every_statistic_uses(released, 
     assert int(round(float(fit.nobs))) == len(sub)
     assert np.asarray(fit.coef) == pytest.approx(ref.params.to_numpy(), abs=0.02 * ref.bse.max())
     assert np.asarray(fit.se) == pytest.approx(ref.bse.to_numpy(), rel=0.02)
+    # where= is the same subset
+    assert np.asarray(released["wfit"].coef) == pytest.approx(ref.params.to_numpy(), abs=0.02 * ref.bse.max())
+    w = released["w"]
+    assert np.asarray(w.count).tolist() == [len(old)] * 2
+    assert np.asarray(w.mean) == pytest.approx(old.mean().to_numpy(), abs=1e-3)
+    assert np.asarray(w.max) == pytest.approx(old.max().to_numpy(), abs=1e-3)
 
 
 @pytest.mark.parametrize(
