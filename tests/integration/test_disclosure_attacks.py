@@ -349,6 +349,9 @@ def test_selections_through_row_maxima_and_statistics_inputs_are_checked(code, r
         ("r = smpc.stats.incidence_rate((x > 0)[x > 94], (x * 0 + 1.0)[x > 94], per=1.0)", "r"),
         ("km = smpc.stats.kaplan_meier(x[x > 94], (x > 0)[x > 94], [50])", "km"),
         ("d = smpc.stats.describe([x[x > 94]])", "d"),
+        ("q = smpc.stats.quantile(x, 1.0)", "q"),  # a maximum is one patient's value
+        ("q = smpc.stats.quantile(x, [0.5, 0.01])", "q"),  # a low quantile: one row below it
+        ("q = smpc.stats.median(x[x > 50])", "q"),  # a median of too few rows
     ],
 )
 def test_a_secret_row_filter_is_a_selection_checked_like_any_other(code, reveal):
@@ -356,6 +359,8 @@ def test_a_secret_row_filter_is_a_selection_checked_like_any_other(code, reveal)
 
 
 def test_a_broad_secret_row_filter_releases_the_statistic_of_its_rows():
-    got = simulate("m = smpc.stats.mean(x[x > 30])", _inputs(), "m", ranges=RANGES, policies=DEFAULTS)
+    cell = "m = smpc.stats.mean(x[x > 30])\nq = smpc.stats.median(x)"
+    got = simulate(cell, _inputs(), "m, q", ranges=RANGES, policies=DEFAULTS)
     x = np.concatenate([NORTH_X, SOUTH_X])
     assert float(got["m"]) == pytest.approx(x[x > 30].mean(), abs=1e-3)
+    assert float(got["q"]) == pytest.approx(np.median(x), abs=1e-3)

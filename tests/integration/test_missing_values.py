@@ -102,9 +102,11 @@ def released(sites, schema):
         "km = smpc.stats.kaplan_meier(ob['followup'], ob['stroke'], [2.0, 5.0])\n"
         "lr = smpc.stats.logrank(cohort['followup'], cohort['stroke'], cohort['sbp'] > 140)\n"
         "t = smpc.stats.crosstab(ob.categorical('sex'), ob['stroke'])\n"
+        "med = smpc.stats.median(cohort['bmi'])\n"
+        "qs = smpc.stats.quantile(cohort[['age', 'bmi']], [0.25, 0.5, 0.75], where=cohort['sex=female'])\n"
     )
     inputs = {name: {"cohort": frame} for name, frame in sites.items()}
-    return simulate(cell, inputs, "m sd d fit lfit g c r km lr t", schema=schema, timeout=180)
+    return simulate(cell, inputs, "m sd d fit lfit g c r km lr t med qs", schema=schema, timeout=180)
 
 
 def test_means_and_spreads_use_each_columns_observed_values_as_pandas(released, pooled):
@@ -172,6 +174,13 @@ def test_rates_survival_and_tables_of_a_filtered_frame_use_its_rows_only(release
     from scipy.stats import chi2_contingency
 
     assert float(released["t"].chi2) == pytest.approx(chi2_contingency(table, correction=False)[0], abs=1e-3)
+
+
+def test_quantiles_are_numpys_over_the_rows_kept(released, pooled):
+    assert float(released["med"]) == pytest.approx(pooled["bmi"].median(), abs=1e-3)  # pandas skips missing
+    women = pooled[pooled["sex"] == "female"]
+    expected = np.stack([women[c].quantile([0.25, 0.5, 0.75]).to_numpy() for c in ("age", "bmi")])
+    assert np.asarray(released["qs"]) == pytest.approx(expected, abs=1e-3)
 
 
 @pytest.mark.parametrize(
