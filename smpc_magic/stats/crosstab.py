@@ -79,6 +79,7 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
     """Counts of each pair of levels (``.counts``, levels_a x levels_b) and Pearson's chi-square
     without continuity correction (``.chi2``, with ``dof`` degrees of freedom)."""
     what = "smpc.stats.crosstab"
+    kept = None  # the rows left out (missing values, a filter): none for rows read in blocks
     if streamed_parts(a) is not None or streamed_parts(b) is not None:
         counts, names_a, names_b = _streamed_counts(a, b, levels_a, levels_b, what)
         n = len(a)
