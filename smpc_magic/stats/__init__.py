@@ -11,6 +11,7 @@ from .crosstab import crosstab
 from .descriptive import corr, cov, describe, group_mean, mean, std, var
 from .linear import ols
 from .logistic import logit
+from .poisson import poisson
 from .quantiles import median, quantile
 from .rates import exact_rate_interval, incidence_rate, rate_ratio
 from .survival import kaplan_meier, logrank
@@ -30,6 +31,7 @@ __all__ = [
     "mean",
     "median",
     "ols",
+    "poisson",
     "quantile",
     "rate_ratio",
     "std",

@@ -103,7 +103,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: the statistics that leave missing values out (the others refuse a variable that may be missing)
 LEAVE_OUT_MISSING = frozenset(
-    "corr cov crosstab describe group_mean incidence_rate kaplan_meier logit logrank mean median ols quantile rate_ratio "
+    "corr cov crosstab describe group_mean incidence_rate kaplan_meier logit logrank mean median ols poisson quantile "
+    "rate_ratio "
     "std var".split()
 )
 
