@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 EXPECTED = {
     "anticoagulant_safety": [
-        "Rate ratio (secure, pooled)",
+        "Rate ratio (DOAC over warfarin, secure, pooled)",
         "Incidence rate (secure, pooled)",
         "Pearson chi2",
         "Logistic regression (secure",
