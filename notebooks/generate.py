@@ -147,7 +147,7 @@ def anticoagulant_safety() -> None:
                     f"""
 # Anticoagulant safety — health board **{board}**
 
-Three health boards (`north`, `south`, `west`) each hold patient-level data on people starting an anticoagulant (warfarin or a direct oral anticoagulant, DOAC) and whether they had an intracranial haemorrhage (ICH). They agreed a study schema (`study.toml`): the variables, their units, ranges and levels. Each board runs this notebook; the `%%smpc` cells run jointly. Every board learns the pooled incidence rates, the rate ratio and the adjusted odds ratios, and nothing else.
+Three health boards (`north`, `south`, `west`) each hold patient-level data on people starting an anticoagulant (warfarin or a direct oral anticoagulant, DOAC) and whether they had an intracranial haemorrhage (ICH). They agreed a study schema (`study.toml`): the variables, their units, ranges and levels. Each board runs this notebook; the `%%smpc` cells run jointly. Every board learns the pooled incidence rates, the rate ratio, the adjusted odds ratios and rate ratios, and the quartiles of age and follow-up, and nothing else.
 """
                 ),
                 *connect(board),
@@ -179,6 +179,24 @@ model = smpc.stats.logit(cohort[['age', 'prior_stroke', 'drug=doac', 'sex=female
                 code(
                     "print(model.summary())\nodds_ratios = dict(zip(model.names, np.round(model.odds_ratios, 3)))\nodds_ratios"
                 ),
+                markdown(
+                    "## Adjusted incidence rate ratios: Poisson regression with person-time\n\n"
+                    "The follow-up time enters as a log offset, so `exp(coef)` are rate ratios adjusted for age, "
+                    "prior stroke and sex."
+                ),
+                code(
+                    """
+%%smpc --reveal irr
+irr = smpc.stats.poisson(cohort[['age', 'prior_stroke', 'drug=doac', 'sex=female']], cohort['ich'], cohort['followup'])
+"""
+                ),
+                code("print(irr.summary())\ndict(zip(irr.names, np.round(irr.rate_ratios, 3)))"),
+                markdown("## Baseline: quartiles of age and follow-up"),
+                code(
+                    "%%smpc --reveal quartiles\n"
+                    "quartiles = smpc.stats.quantile(cohort[['age', 'followup']], [0.25, 0.5, 0.75])"
+                ),
+                code("pd.DataFrame(quartiles, index=['age', 'followup'], columns=['25%', 'median', '75%'])"),
                 code("%smpc audit"),
             ],
         )

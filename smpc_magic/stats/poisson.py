@@ -100,22 +100,25 @@ def poisson(
             if kept is not None:
                 mu = mu * kept
             raw = np.concatenate([design.T @ (counts - mu), (design.T @ (design * mu[:, None])).reshape(-1)])
-            scaled: Any = divide(raw, size, known=(-4.0 * k, 4.0 * k))  # one division batch
-            gradient = claim_bound(scaled[:k], -4.0 * k, 4.0 * k)
-            hessian = claim_bound(scaled[k:].reshape(k, k), -4.0, 4.0)
+            # |g_j| <= (D + sum mu) / D and |H_jl| <= sum mu / D, with |z| <= 1 and sum mu about D
+            # near the crude start and after (the intercept's score); tight bounds keep the bits
+            scaled: Any = divide(raw, size, known=(-4.0, 4.0))  # one division batch
+            gradient = claim_bound(scaled[:k], -4.0, 4.0)
+            hessian = claim_bound(scaled[k:].reshape(k, k), -2.0, 2.0)
             h_inv = _inverse(hessian, max_condition)
-            step = known_matmul(h_inv, gradient, -max_condition * 16 * k, max_condition * 16 * k, WHAT)
+            step_top = 4.0 * k * max_condition * 2.0**15
+            step = known_matmul(h_inv, gradient, -step_top, step_top, WHAT)
             beta = claim_bound(beta + step, -2 * COEF_LIMIT, 2 * COEF_LIMIT)
         assert h_inv is not None and step is not None
         last = design @ beta + (offset if offset is not None else 0)
         _require_in_range(last)
         _require_converged(step, h_inv, total, iterations)
         # standard errors: Var(beta) = (H / D)^-1 / D
-        variances = claim_bound(diagonal(h_inv), 0.0, 16.0 * max_condition)
+        variances = claim_bound(diagonal(h_inv), 0.0, max_condition * 2.0**15)
         slopes = np.concatenate([times_power_of_two(beta[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)])
         intercept = beta[0:1] - (slopes * np.array([c.centre for c in cols])).sum().reshape(1)
         shift = np.concatenate([[1.0], [-c.centre / 2.0**c.exponent for c in cols]])
-        top = float(np.abs(shift).sum() ** 2 * 16 * max_condition)
+        top = float(np.abs(shift).sum() ** 2 * max_condition * 2.0**15)
         const_var = claim_bound((shift[:, None] * h_inv * shift[None, :]).sum(), 0.0, top)
         roots = root(np.concatenate([variances, const_var.reshape(1)])) * rsqrt(total)
         ses = [times_power_of_two(roots[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)]
@@ -203,11 +206,12 @@ def _require_converged(step: Any, h_inv: Any, total: Any, iterations: int) -> No
 
 
 def _inverse(hessian: Any, max_condition: float) -> Any:
-    """H^-1 by Jacobi scaling (unit diagonal) and Newton–Schulz (|H| <= 4 entrywise)."""
-    d, r = jacobi_scaling(claim_bound(symmetric(hessian) * 0.25, -1.0, 1.0))
+    """H^-1 by Jacobi scaling (unit diagonal) and Newton–Schulz (|H| <= 2 entrywise):
+    (H / 2)^-1 = D R^-1 D with |d| <= 2**8, so |H^-1| <= max_condition 2**16 / 2."""
+    d, r = jacobi_scaling(claim_bound(symmetric(hessian) * 0.5, -1.0, 1.0))
     r_inv = symmetric(inverse_spd(r, max_condition, WHAT))
-    top = 16.0 * max_condition * 2.0**16
-    return claim_bound(r_inv * (d[:, None] * d[None, :]) * 0.25, -top, top)
+    top = max_condition * 2.0**15
+    return claim_bound(r_inv * (d[:, None] * d[None, :]) * 0.5, -top, top)
 
 
 class PoissonResult(ReleasedResult):

@@ -19,6 +19,7 @@ EXPECTED = {
         "Incidence rate (secure, pooled)",
         "Pearson chi2",
         "Logistic regression (secure",
+        "Poisson regression (secure",
     ],
     "breast_cancer": ["OLS regression (secure", "Logistic regression (secure", "difference / SE"],
     "survival": ["Kaplan–Meier (secure", "Log-rank test (secure"],
