@@ -39,6 +39,7 @@ __all__ = [
     "PolicyError",
     "MissingValuesError",
     "PreprocessingError",
+    "RangeRequiredError",
     "SchemaError",
     "SecretValueError",
     "SessionFileError",
@@ -69,6 +70,12 @@ class OverflowRiskError(SmpcError, ArithmeticError):
     def __init__(self, message: str, *, operation: str = "", bound: float = math.inf, limit: float = math.nan):
         super().__init__(message)
         self.operation, self.bound, self.limit = operation, bound, limit
+
+
+class RangeRequiredError(OverflowRiskError):
+    """An operation needs a public range that was not declared: the message lists every private
+    column without one and gives the lines to paste (the study schema, ``simulate(ranges=)``,
+    ``%smpc private NAME --range``)."""
 
 
 class NumericalRangeError(SmpcError, ArithmeticError):

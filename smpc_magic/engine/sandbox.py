@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CellBoundaryError, CellError, OverflowRiskError, UnknownNameError
+from ..errors import CellBoundaryError, CellError, OverflowRiskError, RangeRequiredError, UnknownNameError
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame, split_key
 from ..secret.scaling import FIX
@@ -122,31 +122,47 @@ def run_in_sandbox(code: str, members: dict[str, Any], cpu_seconds: float | None
             exc.args = (f"line {line} of the cell: {exc.args[0]}", *exc.args[1:])
         undeclared = _without_range(members)
         if isinstance(exc, OverflowRiskError) and undeclared and exc.args and isinstance(exc.args[0], str):
-            cause = (
-                f"The cause: no range is declared for {', '.join(undeclared)}, so each value may be anything the "
-                "64-bit encoding holds. Declare [min, max] for them (in the study schema, with `%smpc private NAME "
-                "--range MIN MAX`, or simulate's ranges=)."
-            )
             message = exc.args[0]
-            exc.args = (message.replace(FIX, cause) if FIX in message else f"{message} {cause}", *exc.args[1:])
+            cause = _range_fix(undeclared)
+            text = message.replace(FIX, cause) if FIX in message else f"{message} {cause}"
+            raise RangeRequiredError(text, operation=exc.operation, bound=exc.bound, limit=exc.limit) from None
         raise
     return namespace
 
 
-def _without_range(members: Mapping[str, Any]) -> list[str]:
+def _without_range(members: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The private inputs (frame columns) whose public bound is the whole encoding: no range was
-    declared for them."""
+    declared for them; (how the cell names it, the variable's name)."""
     found = []
     for name, value in members.items():
         parts = (
-            [(f"{name}[{c!r}]", value[c]) for c in value.columns] if isinstance(value, SecretFrame) else [(name, value)]
+            [(f"{name}[{c!r}]", c, value[c]) for c in value.columns]
+            if isinstance(value, SecretFrame)
+            else [(name, name, value)]
         )
-        for label, part in parts:
+        for label, variable, part in parts:
             if isinstance(part, SecretCore) and part.size:
                 whole = 2.0 ** (part._ctx.suite.codec.limit_bits - part._scale - 1)
                 if part._bound.magnitude() >= whole:
-                    found.append(label)
+                    found.append((label, variable))
     return found
+
+
+def _range_fix(undeclared: list[tuple[str, str]]) -> str:
+    """Why, and the lines to paste (MIN and MAX to be filled in) for each way of declaring."""
+    labels = ", ".join(label for label, _ in undeclared)
+    variables = [v for _, v in undeclared if "=" not in v and not v.endswith(":observed")]
+    schema = " ".join(f'[[variable]] name = "{v}" kind = "continuous" min = MIN max = MAX' for v in variables[:3])
+    ranges = ", ".join(f'"{v}": (MIN, MAX)' for v in variables)
+    plain = next((label for label, v in undeclared if label == v), None)
+    lines = [
+        f"The cause: no range is declared for {labels}, so each value may be anything the 64-bit encoding holds. "
+        "Declare [min, max] for them (MIN and MAX: public bounds every site agrees, for example 0 and 120 for ages):",
+        f"in the study schema: {schema}{' ...' if len(variables) > 3 else ''};",
+        f"with simulate: ranges={{{ranges}}};",
+        f"for a plain array: %smpc private {plain or 'NAME'} --range MIN MAX.",
+    ]
+    return " ".join(lines)
 
 
 def check_names_locally(

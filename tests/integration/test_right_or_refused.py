@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from smpc_magic import simulate
-from smpc_magic.errors import OverflowRiskError, PrecisionError, SecretValueError
+from smpc_magic.errors import OverflowRiskError, PrecisionError, RangeRequiredError, SecretValueError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -27,8 +27,14 @@ def test_a_statistic_of_a_column_without_a_range_is_refused_not_zero():
     north, south = _cohorts()
     with pytest.raises(PrecisionError, match="Declare a range close to the data's"):
         simulate("s = smpc.stats.std(d['bmi'])", {"north": {"d": north}, "south": {"d": south}}, "s")
-    with pytest.raises(OverflowRiskError, match=r"The cause: no range is declared for d\['band'\], d\['bmi'\]"):
+    with pytest.raises(
+        RangeRequiredError, match=r"The cause: no range is declared for d\['band'\], d\['bmi'\]"
+    ) as info:
         simulate("s = smpc.stats.var(d['bmi'])", {"north": {"d": north}, "south": {"d": south}}, "s")
+    assert isinstance(info.value, OverflowRiskError)  # (what cells and callers caught before)
+    # ready to paste, for every way of declaring a range
+    assert 'ranges={"band": (MIN, MAX), "bmi": (MIN, MAX)}' in str(info.value)
+    assert '[[variable]] name = "bmi" kind = "continuous" min = MIN max = MAX' in str(info.value)
 
 
 def test_the_same_statistic_with_a_range_is_right():
