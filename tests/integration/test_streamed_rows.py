@@ -8,7 +8,7 @@ import pytest
 import statsmodels.api as sm
 
 from smpc_magic import rows, simulate
-from smpc_magic.errors import PartyFailed, SchemaError, StreamedRowsError
+from smpc_magic.errors import MissingValuesError, PartyFailed, SchemaError, StreamedRowsError
 from smpc_magic.sources import from_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -111,3 +111,19 @@ def test_a_numeric_column_without_a_range_is_refused_before_anything_is_shared()
     inputs = {p: {"d": rows(cohort(6, 200))} for p in ["north", "south"]}
     with pytest.raises(SchemaError, match="'age' of private rows 'd' has no declared range"):
         simulate("m = smpc.stats.mean(d['age'])", inputs, "m", timeout=30)
+
+
+def test_a_variable_that_may_be_missing_is_refused_by_statistics_of_rows_read_in_blocks(tmp_path):
+    schema = tmp_path / "cohort.toml"
+    schema.write_text(
+        '[study]\nname = "c"\n\n[[variable]]\nname = "age"\nkind = "continuous"\nmin = 18\nmax = 100\n\n'
+        '[[variable]]\nname = "bmi"\nkind = "continuous"\nmin = 10\nmax = 60\nmissing = true\n'
+    )
+    frames = [cohort(7, 300)[["age", "bmi"]], cohort(8, 300)[["age", "bmi"]]]
+    frames[0].loc[5, "bmi"] = np.nan
+    inputs = {p: {"d": rows(f, block_rows=100)} for p, f in zip(["north", "south"], frames)}
+    with pytest.raises(MissingValuesError, match="'bmi' may be missing"):  # (it would count as 0)
+        simulate("m = smpc.stats.mean(d['bmi'])", inputs, "m", schema=str(schema), timeout=60)
+    # a column that may not be missing still works
+    got = simulate("m = smpc.stats.mean(d['age'])", inputs, "m", schema=str(schema), timeout=60)
+    assert float(got["m"]) == pytest.approx(pd.concat(frames)["age"].mean(), abs=1e-3)
