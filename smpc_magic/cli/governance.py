@@ -50,14 +50,16 @@ def _cmd_policy_new(args) -> int:
 
 
 def _cmd_policy_show(args) -> int:
-    from ..governance.policy import load_policy, policy_path, strictest
+    from ..governance.policy import DEFAULT, load_policy, policy_path, strictest
 
     path = policy_path(_key_path(args))
     if not path.exists():
-        print(f"no policy at {path}: this site sets no disclosure rule (`smpc policy new` writes one)")
-        return 0
-    policy = load_policy(path)
-    print(f"{path} (digest {policy.digest[:16]})")
+        print(f"no policy file at {path}: this site holds the documented defaults (`smpc policy new` writes them")
+        print("to a file the custodian can edit):")
+        policy = DEFAULT
+    else:
+        policy = load_policy(path)
+        print(f"{path} (digest {policy.digest[:16]})")
     for rule, value, _ in strictest({args.site: policy}).describe():
         print(f"  {rule:<20} {value}")
     return 0

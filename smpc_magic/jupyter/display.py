@@ -175,7 +175,9 @@ def _which_rules(policy: dict) -> str:
 def policy_text(policy: dict) -> str:
     """This site's policy file, and the strictest rules of all sites the last cell ran under."""
     if policy.get("path") is None:
-        head = "site policy: none here (this site sets no disclosure rule; `smpc policy new` writes one)"
+        head = (
+            "site policy: none here (this site holds the documented defaults; `smpc policy new` writes them to a file)"
+        )
     else:
         head = f"site policy: {policy['path']}"
     rows = policy.get("effective") or policy.get("own") or []
@@ -192,7 +194,7 @@ def policy_html(policy: dict) -> str:
         f"<tr><td>{html.escape(rule)}</td><td>{html.escape(value)}</td><td>{html.escape(by)}</td></tr>"
         for rule, value, by in rows
     )
-    where = html.escape(str(policy.get("path") or "none here: this site sets no rule"))
+    where = html.escape(str(policy.get("path") or "none here: this site holds the documented defaults"))
     return (
         f"<details><summary>disclosure rules {which}</summary><div>site policy: <code>{where}</code></div>"
         f"<table><tr><th>rule</th><th>value</th><th>set by</th></tr>{body}</table></details>"

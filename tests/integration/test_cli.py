@@ -178,3 +178,12 @@ def test_a_public_key_that_begins_with_a_dash_is_a_value_not_an_option(tmp_path)
     assert out.returncode == 0, out.stderr
     config = load_session(tmp_path / "session.toml")
     assert [p.public_key for p in config.parties] == keys[:2] and config.dealer.public_key == keys[2]
+
+
+def test_policy_show_without_a_file_prints_the_defaults_the_site_holds(tmp_path):
+    out = smpc("session", "new", "--parties", "a,b", "--dir", str(tmp_path / "study"))
+    assert out.returncode == 0, out.stderr
+    shown = smpc("policy", "show", str(tmp_path / "study" / "session.toml"), "--as", "a")
+    assert shown.returncode == 0, shown.stderr
+    assert "holds the documented defaults" in shown.stdout and "sets no disclosure rule" not in shown.stdout
+    assert "min_count" in shown.stdout and "3" in shown.stdout
