@@ -196,7 +196,7 @@ irr = smpc.stats.poisson(cohort[['age', 'prior_stroke', 'drug=doac', 'sex=female
                     "%%smpc --reveal quartiles\n"
                     "quartiles = smpc.stats.quantile(cohort[['age', 'followup']], [0.25, 0.5, 0.75])"
                 ),
-                code("pd.DataFrame(quartiles, index=['age', 'followup'], columns=['25%', 'median', '75%'])"),
+                code('pd.DataFrame(quartiles, index=["age", "followup"], columns=["25%", "median", "75%"])'),
                 code("%smpc audit"),
             ],
         )
