@@ -84,7 +84,8 @@ def _of_column(x: Any, levels: np.ndarray) -> tuple[Any, Any]:
         value = lower + (upper - lower) * frac
         below_count = floor_h + 1.0
         counts = np.concatenate([below_count, count - below_count])
-    anchor = (kept if kept is not None else x * 0 + 1).sum() * 1.0
+    # released: an aggregate of the column's rows (its sites, its selections), not of sorted rows
+    anchor = x.sum() * 1.0
     value = claim_bound(value, low, high)
     value._prov = anchor._prov.mapped("quantile").fitted(value.shape)
     return value, counts

@@ -352,6 +352,10 @@ def test_selections_through_row_maxima_and_statistics_inputs_are_checked(code, r
         ("q = smpc.stats.quantile(x, 1.0)", "q"),  # a maximum is one patient's value
         ("q = smpc.stats.quantile(x, [0.5, 0.01])", "q"),  # a low quantile: one row below it
         ("q = smpc.stats.median(x[x > 50])", "q"),  # a median of too few rows
+        ("q = smpc.stats.median(x[:6])", "q"),  # one site's rows (per_site refused)
+        ("q = smpc.stats.median(x * np.array([1.0] * 6 + [0.0] * 6))", "q"),  # the same, by public weights
+        ("km = smpc.stats.kaplan_meier(x[:6], (x > 0)[:6], [30])", "km"),  # sorted rows of one site
+        ("lr = smpc.stats.logrank(x[:6], (x > 0)[:6], (x > 30)[:6])", "lr"),
     ],
 )
 def test_a_secret_row_filter_is_a_selection_checked_like_any_other(code, reveal):
