@@ -173,7 +173,7 @@ def _regroup_frames(arrays: dict[str, SecretArray], declared: Declared) -> dict[
         observed = out.get(f"{key}{OBSERVED_SUFFIX}")
         if isinstance(value, SecretArray) and isinstance(observed, SecretArray):
             observed.__dict__["_variable"] = key
-            value._prov = value._prov.with_observed(observed)
+            value._prov = value._prov.with_observed(observed).as_indicator(observed)
     return out
 
 
@@ -187,7 +187,9 @@ def _mark_observed(columns: dict[str, SecretArray]) -> None:
         observed = columns.get(f"{variable}{OBSERVED_SUFFIX}")
         if observed is not None:
             observed.__dict__["_variable"] = variable
-            column._prov = column._prov.with_observed(observed)
+            # the rows observed are a selection of the values (the others are 0): a sum of them
+            # is checked like a sum over any subset
+            column._prov = column._prov.with_observed(observed).as_indicator(observed)
 
 
 def check_layouts(declared: Declared, names: list[str]) -> None:

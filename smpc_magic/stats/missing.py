@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingValuesError
+from ..errors import MissingValuesError, SecretValueError
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
 from ..secret.provenance import NONE
@@ -121,3 +121,24 @@ def _secrets(args: Iterable[Any]) -> Iterable[SecretCore]:
             yield from (arg[c] for c in arg.columns)
         elif isinstance(arg, list | tuple):
             yield from _secrets(arg)
+
+
+def require_row_data(value: Any, what: str, role: str) -> None:
+    """``value`` must be the rows' own data (derived row by row from private inputs, each row
+    the same way): not public values, and not data combined with public values that differ by
+    row (a public ordering added to times, a site label as a covariate), whose order or groups
+    the analyst would know. Raised before anything is sent (it depends on public facts only)."""
+    if not isinstance(value, SecretCore) or value.ndim == 0:
+        return
+    prov = value._prov
+    ids = np.broadcast_to(prov.rowid, value.shape)
+    pattern = np.asarray(prov.pattern)
+    public_rows = bool(np.any(ids == NONE))
+    differs = pattern.ndim >= 1 and pattern.shape[0] > 1 and not np.all(pattern == pattern.reshape(-1)[0])
+    if public_rows or differs:
+        raise SecretValueError(
+            f"{what}: {role} must be the rows' own data, computed the same way for every row from private "
+            "columns; here it is built from public values that differ by row (or holds public values), which "
+            "would let the order or the groups of rows be known. Pass the private column (or a function of it "
+            "applied to every row alike)"
+        )

@@ -26,7 +26,7 @@ from .checks import require_none
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
-from .missing import rows_observed
+from .missing import require_row_data, rows_observed
 from .moments import diagonal, jacobi_scaling
 from .results import ReleasedResult, SecretResult
 from .summary import Table, coefficients
@@ -63,6 +63,9 @@ def poisson(
     if any(len(c) != n for c in xs):
         raise ValueError(f"{WHAT}: X and events need the same number of rows")
     t = vector(exposure, f"{WHAT}(exposure=)") if exposure is not None else None
+    for column, name in zip(xs, names):  # a public label per row (a site) would give per-site rates
+        require_row_data(column, WHAT, f"covariate {name!r}")
+    require_row_data(y, WHAT, "events")
     if float(public_bound(y)[0].min()) < -1e-3:  # (fixed-point inputs carry half a step below 0)
         raise SecretValueError(f"{WHAT}: events are counts; declare their range from 0")
     kept = rows_observed([*xs, y, *([t] if t is not None else [])], n, WHAT)  # missing values, a filter

@@ -25,7 +25,7 @@ from ..secret.sorting import prefix_product, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
 from .design import inverse_root, root, vector
 from .disclosure import COUNT, ROWS, Requirement, declare
-from .missing import rows_observed
+from .missing import require_row_data, rows_observed
 from .results import ReleasedResult, SecretResult
 from .summary import Table
 
@@ -56,6 +56,7 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     read at the grid times. Costs a sorting network (about log2(n)^2 / 2 comparison batches)."""
     what = "smpc.stats.kaplan_meier"
     t, e = vector(time, what), vector(event, what)
+    require_row_data(t, what, "time")
     n = len(t)
     points = _grid(grid, what)
     m = vector(where, what) if where is not None else None
@@ -102,7 +103,7 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
         s_at = read[:, 0] + none_yet
         se_at = s_at * root(claim_bound(read[:, 1], 0.0, top))
     # released: an aggregate of the curve's rows (like the counts below), not of sorted rows
-    anchor = tallies[0, :k] * 1.0
+    anchor = tallies[0, :k] * 1.0 + (t.sum() + me.sum()) * 1.0  # (the times', events' and rows' facts)
     for value in (s_at, se_at):
         value._prov = anchor._prov.mapped("kaplan_meier")
     curve = SurvivalCurve(survival=s_at, se=se_at, at_risk=at_risk, nobs=size, grid=points, n=n)
@@ -140,6 +141,7 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
     and last row by two segmented scans (log2(n) rounds each)."""
     what = "smpc.stats.logrank"
     t, e, g = vector(time, what), vector(event, what), vector(group, what)
+    require_row_data(t, what, "time")
     n = len(t)
     unit = 2.0 ** -scale_of(t)
     kept = rows_observed([t, e, g], n, what)  # missing values, a filter: those rows are not at risk
@@ -178,8 +180,9 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
         # which the check and the release are decided by
         events, all_events, sizes, rows_in = eg.sum(), e.sum(), g.sum(), every.sum()
         counts = np.concatenate([x.reshape(1) for x in (events, all_events - events, sizes, rows_in - sizes)])
+        anchor = (counts * 1.0).sum() + t.sum() * 1.0  # (the times', events' and groups' facts)
         for value in (variance, difference):
-            value._prov = (counts * 1.0).sum()._prov.mapped("logrank")
+            value._prov = anchor._prov.mapped("logrank")
         require_none(
             variance < 2.0**-12,
             NumericalRangeError(f"{what}: no event happened while both groups were at risk; nothing was released"),

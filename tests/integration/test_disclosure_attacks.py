@@ -328,7 +328,7 @@ def test_a_public_offset_is_not_a_weight_but_an_offset_that_differs_by_row_is():
         ("r = smpc.stats.incidence_rate(x * (x > 94), x * 0 + 1.0, per=1.0)", "r"),  # a statistic's input
         ("r = smpc.stats.incidence_rate((x > 94) * 3, x * 0 + 1.0, per=1.0)", "r"),
         ("r = smpc.stats.incidence_rate(x < 94, x * 0 + 1.0, per=1.0)", "r"),  # its complement
-        ("km = smpc.stats.kaplan_meier(x * 0 + 5, (x > 94) * 3, [10])", "km"),
+        ("km = smpc.stats.kaplan_meier(x, (x > 94) * 3, [10])", "km"),
         ("rr = smpc.stats.rate_ratio(x * 0 + 3, x * 0 + 1.0, x > 94)", "rr"),
         ("t = smpc.stats.crosstab(np.column_stack([(x > 94) * 3, x * 0 + 1]), x > 30)", "t"),
         ("km = smpc.stats.kaplan_meier(x, x > 200, [44, 46, 48])", "km"),  # one censored between points
@@ -368,3 +368,23 @@ def test_a_broad_secret_row_filter_releases_the_statistic_of_its_rows():
     x = np.concatenate([NORTH_X, SOUTH_X])
     assert float(got["m"]) == pytest.approx(x[x > 30].mean(), abs=1e-3)
     assert float(got["q"]) == pytest.approx(np.median(x), abs=1e-3)
+
+
+# ----- the red team's fifth round: times and covariates whose order or groups are public -----------------
+@pytest.mark.parametrize(
+    "code, reveal",
+    [
+        ("t = x * 0 + np.arange(12.0)\nlr = smpc.stats.logrank(t, x > 0, x > 35)", "lr"),  # a known order
+        ("km = smpc.stats.kaplan_meier(x * 0 + 5, (x > 94) * 3, [10])", "km"),  # public times
+        ("t = x * 0.001 + np.arange(12.0)\nlr = smpc.stats.logrank(t, x > 0, x > 35)", "lr"),  # dominated by it
+        ("lr = smpc.stats.logrank(x + np.array([0.0] * 6 + [1000.0] * 6), x > 0, x > 35)", "lr"),
+        ("t = x * 0 + np.arange(12.0)\nkm = smpc.stats.kaplan_meier(t, x > 35, [5.5, 11.5])", "km"),
+        ("t = x * 0 + np.array([0.0] * 6 + [20.0] * 6)\nkm = smpc.stats.kaplan_meier(t, x > 35, [10])", "km"),
+        ("fit = smpc.stats.poisson(x * 0 + np.array([0.0] * 6 + [1.0] * 6), (x > 30) * 1, x * 0 + 1.0)", "fit"),
+    ],
+)
+def test_statistics_refuse_public_orders_and_public_labels_per_row(code, reveal):
+    with pytest.raises((SecretValueError, DisclosureError)) as caught:
+        simulate(code, _inputs(), reveal, ranges=RANGES, policies=DEFAULTS)
+    for value in [*NORTH_X, *SOUTH_X]:
+        assert f" {value:g} " not in str(caught.value)

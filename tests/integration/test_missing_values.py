@@ -197,3 +197,18 @@ def test_what_would_count_a_missing_value_as_0_is_refused_naming_the_variable(si
     with pytest.raises(MissingValuesError) as info:
         simulate(cell, inputs, "out", schema=schema, timeout=60)
     assert "bmi" in str(info.value) or "sbp" in str(info.value)
+
+
+def test_a_sum_over_the_observed_rows_of_a_variable_is_checked_as_a_subset(schema):
+    """A sum of a variable that may be missing is a sum over its observed rows: with one observed
+    value it is that patient's value, withheld like any sum over one row."""
+    from smpc_magic.errors import DisclosureError
+
+    one = _site(9, 6)
+    one["bmi"] = [33.3] + [np.nan] * 5
+    none_seen = _site(10, 6)
+    none_seen["bmi"] = np.nan
+    inputs = {"a": {"cohort": one}, "b": {"cohort": none_seen}}
+    for cell in ["s = cohort['bmi'].sum()", "s = (cohort['bmi'] * 2).sum()", "s = np.sum(cohort['bmi'])"]:
+        with pytest.raises(DisclosureError):
+            simulate(cell, inputs, "s", schema=schema, policies={"a": {}, "b": {}}, timeout=60)
