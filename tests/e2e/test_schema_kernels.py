@@ -70,7 +70,9 @@ def test_a_site_declares_the_range_of_a_plain_array_when_marking_it(tmp_path):
             assert all(r.ok for r in run_all(pair, [d + "\n%smpc private cost" for d in data]))
             cell = "%%smpc --reveal squares\nsquares = (cost * cost).sum()"
             refused = run_all(pair, cell)
-            assert all(r.ename == "RangeRequiredError" and "%smpc private cost --range MIN MAX" in r.error for r in refused)
+            assert all(
+                r.ename == "RangeRequiredError" and "%smpc private cost --range MIN MAX" in r.error for r in refused
+            )
             bad = pair[1].run("%smpc private cost --range 0 1000")  # site_b holds 1200.5
             assert not bad.ok and "outside the declared range [0, 1000]" in bad.error and "first rows: 0" in bad.error
             marked = run_all(pair, "%smpc private cost --range 0 5000")
