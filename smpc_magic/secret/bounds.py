@@ -9,6 +9,13 @@ secret values, so every party computes the same ones and takes the same protocol
 ``lo`` and ``hi`` are float64 arrays with the secret's number of dimensions, each dimension
 either 1 (the same bound along it, e.g. per column) or the secret's length: the bookkeeping
 costs almost nothing next to the shares.
+
+Beside the range, ``err`` bounds each element's absolute error: how far the stored value may be
+from the exact result of the same operations on the inputs as declared. Encoding and every
+truncation add to it (:meth:`Bound.widen`), sums and products carry it (a product's error is
+|a| err_b + |b| err_a + err_a err_b), and each function of the library adds its stated accuracy
+(:mod:`smpc_magic.secret.accuracy`). A statistic's fields carry NaN: their accuracy is the one
+its documentation states and its own checks enforce, not an interval estimate over iterations.
 """
 
 from __future__ import annotations
@@ -49,14 +56,33 @@ def _compact_values(arr: Array) -> Array:
 
 @dataclass(frozen=True)
 class Bound:
-    """lo <= value <= hi elementwise (compact arrays broadcastable to the secret's shape)."""
+    """lo <= value <= hi elementwise, and |value - exact| <= err (compact arrays broadcastable
+    to the secret's shape)."""
 
     lo: Array
     hi: Array
+    err: Array = None  # type: ignore[assignment]  # zeros when not given
+
+    def __post_init__(self) -> None:
+        ndim = int(np.ndim(self.lo))
+        if self.err is None:
+            object.__setattr__(self, "err", np.zeros((1,) * ndim))
+        else:
+            object.__setattr__(self, "err", _padded(self.err, max(ndim, int(np.ndim(self.err)))))
 
     @classmethod
     def of(cls, lo: Any, hi: Any, ndim: int) -> Bound:
         return cls(_padded(lo, ndim), _padded(hi, ndim))
+
+    def with_error(self, err: Any) -> Bound:
+        """The same range with the absolute error bound ``err`` (compact, broadcastable)."""
+        return Bound(self.lo, self.hi, _padded(err, max(self.ndim, int(np.ndim(err)))))
+
+    def error(self) -> float:
+        """The largest absolute error of any element (NaN: stated by a statistic, not tracked)."""
+        if not self.err.size:
+            return 0.0
+        return float(np.max(self.err))
 
     @classmethod
     def symmetric(cls, magnitude: Any, ndim: int) -> Bound:
@@ -99,97 +125,125 @@ class Bound:
 
     # ----- arithmetic ---------------------------------------------------------------------------
     def __neg__(self) -> Bound:
-        return Bound(-self.hi, -self.lo)
+        return Bound(-self.hi, -self.lo, self.err)
 
     def __add__(self, other: Bound) -> Bound:
-        return Bound(self.lo + other.lo, self.hi + other.hi)
+        return Bound(self.lo + other.lo, self.hi + other.hi, self.err + other.err)
 
     def __mul__(self, other: Bound) -> Bound:
         # lo and hi may be compacted differently (one per column, the other per element)
         products = np.broadcast_arrays(self.lo * other.lo, self.lo * other.hi, self.hi * other.lo, self.hi * other.hi)
-        return Bound(np.minimum.reduce(products), np.maximum.reduce(products))
+        return Bound(np.minimum.reduce(products), np.maximum.reduce(products), _product_error(self, other))
 
     def square(self) -> Bound:
         """x * x for the same x: never negative."""
         low = np.where((self.lo <= 0) & (self.hi >= 0), 0.0, np.minimum(self.lo**2, self.hi**2))
-        return Bound(low, np.maximum(self.lo**2, self.hi**2))
+        return Bound(low, np.maximum(self.lo**2, self.hi**2), _product_error(self, self))
 
     def times_public(self, public: Array) -> Bound:
         p = _padded(public, max(self.ndim, np.ndim(public)))
         lo = _padded(self.lo, p.ndim)
         hi = _padded(self.hi, p.ndim)
-        return Bound(np.minimum(lo * p, hi * p), np.maximum(lo * p, hi * p))
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = _padded(self.err, p.ndim) * np.abs(p)
+        return Bound(np.minimum(lo * p, hi * p), np.maximum(lo * p, hi * p), err)
 
     def widen(self, amount: float) -> Bound:
-        """Room for rounding: a truncation moves a value by at most ``amount``."""
-        return Bound(self.lo - amount, self.hi + amount)
+        """Room for rounding: a truncation moves a value by at most ``amount`` (its error too)."""
+        return Bound(self.lo - amount, self.hi + amount, self.err + amount)
 
     def envelope(self, other: Bound) -> Bound:
-        return Bound(np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi))
+        return Bound(np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi), np.maximum(self.err, other.err))
 
     def sum(self, shape: Shape, axis: Any, keepdims: bool) -> Bound:
         axes = tuple(range(len(shape))) if axis is None else tuple(a % len(shape) for a in np.atleast_1d(axis))
-        lo, hi = self.lo, self.hi
+        parts = [self.lo, self.hi, self.err]
         for ax in axes:  # lo and hi may be compacted differently
-            lo = lo * shape[ax] if lo.shape[ax] == 1 else lo.sum(axis=ax, keepdims=True)
-            hi = hi * shape[ax] if hi.shape[ax] == 1 else hi.sum(axis=ax, keepdims=True)
+            parts = [p * shape[ax] if p.shape[ax] == 1 else p.sum(axis=ax, keepdims=True) for p in parts]
         if not keepdims:
-            lo, hi = lo.squeeze(axis=axes), hi.squeeze(axis=axes)
-        return Bound(lo, hi)
+            parts = [p.squeeze(axis=axes) for p in parts]
+        return Bound(*parts)
 
     def matmul(self, other: Any, a_shape: Shape, b_shape: Shape) -> Bound:
-        """|A @ B| <= |A| @ |B| elementwise; ``other`` is a Bound or a public array."""
-        mb = other.magnitudes() if isinstance(other, Bound) else np.abs(np.asarray(other, dtype=np.float64))
-        return matmul_bound(self.magnitudes(), mb, a_shape, b_shape)
+        """|A @ B| <= |A| @ |B| elementwise; ``other`` is a Bound or a public array. The error:
+        |A| @ err_B + err_A @ |B| + err_A @ err_B."""
+        if isinstance(other, Bound):
+            mb, eb = other.magnitudes(), other.err
+        else:
+            mb, eb = np.abs(np.asarray(other, dtype=np.float64)), np.zeros((1,) * np.ndim(other))
+        out = matmul_bound(self.magnitudes(), mb, a_shape, b_shape)
+        return out.with_error(matmul_error(self.magnitudes(), self.err, mb, eb, a_shape, b_shape))
 
     # ----- structure ----------------------------------------------------------------------------
     def full(self, shape: Shape) -> tuple[Array, Array]:
         return np.broadcast_to(self.lo, shape), np.broadcast_to(self.hi, shape)
 
+    def _parts(self, shape: Shape) -> list[Array]:
+        return [np.broadcast_to(p, shape) for p in (self.lo, self.hi, self.err)]
+
     def index(self, shape: Shape, index: Any) -> Bound:
-        lo, hi = self.full(shape)
-        return Bound(_compact(np.asarray(lo[index])), _compact(np.asarray(hi[index])))
+        return Bound(*(_compact(np.asarray(p[index])) for p in self._parts(shape)))
 
     def reshape(self, shape: Shape, new_shape: Shape) -> Bound:
         ndim = len(new_shape)
-        if self.lo.size == 1 and self.hi.size == 1:
-            return Bound(self.lo.reshape((1,) * ndim), self.hi.reshape((1,) * ndim))
-        lo, hi = self.full(shape)
-        return Bound(_compact_values(lo.reshape(new_shape)), _compact_values(hi.reshape(new_shape)))
+        if self.lo.size == 1 and self.hi.size == 1 and self.err.size == 1:
+            return Bound(*(p.reshape((1,) * ndim) for p in (self.lo, self.hi, self.err)))
+        return Bound(*(_compact_values(p.reshape(new_shape)) for p in self._parts(shape)))
 
     def transpose(self, axes: Sequence[int] | None = None) -> Bound:
-        return Bound(self.lo.transpose(axes), self.hi.transpose(axes))
+        return Bound(self.lo.transpose(axes), self.hi.transpose(axes), self.err.transpose(axes))
 
     def expand_dims(self, axis: int) -> Bound:
-        return Bound(np.expand_dims(self.lo, axis), np.expand_dims(self.hi, axis))
+        return Bound(*(np.expand_dims(p, axis) for p in (self.lo, self.hi, self.err)))
 
     def squeeze(self, shape: Shape, axis: Any) -> Bound:
         axes = tuple(i for i, n in enumerate(shape) if n == 1) if axis is None else axis
-        return Bound(self.lo.squeeze(axis=axes), self.hi.squeeze(axis=axes))
+        return Bound(*(p.squeeze(axis=axes) for p in (self.lo, self.hi, self.err)))
 
     def assign(self, shape: Shape, index: Any, value: Bound) -> Bound:
-        lo, hi = (np.array(a) for a in self.full(shape))
-        lo[index], hi[index] = value.lo, value.hi
-        return Bound(_compact_values(lo), _compact_values(hi))
+        parts = [np.array(p) for p in self._parts(shape)]
+        for part, new in zip(parts, (value.lo, value.hi, value.err)):
+            part[index] = new
+        return Bound(*(_compact_values(p) for p in parts))
 
     def choose(self, shape: Shape, mask: Array, other: Bound) -> Bound:
         """Where ``mask`` (public) is true, this bound; elsewhere ``other``'s."""
-        lo = np.where(mask, *(np.broadcast_to(b.lo, shape) for b in (self, other)))
-        hi = np.where(mask, *(np.broadcast_to(b.hi, shape) for b in (self, other)))
-        return Bound(_compact_values(lo), _compact_values(hi))
+        mine, theirs = self._parts(shape), other._parts(shape)
+        return Bound(*(_compact_values(np.where(mask, a, b)) for a, b in zip(mine, theirs)))
 
 
 def combine(numpy_func: Any, bounds: Sequence[Bound], shapes: Sequence[Shape], **kwargs: Any) -> Bound:
     """The bound of ``numpy_func(parts)`` for a structural function (concatenate, stack, ...)."""
-    if all(b.lo.size == 1 and b.hi.size == 1 for b in bounds):
+    if all(b.lo.size == 1 and b.hi.size == 1 and b.err.size == 1 for b in bounds):
         los = {float(b.lo.reshape(-1)[0]) for b in bounds}
         his = {float(b.hi.reshape(-1)[0]) for b in bounds}
-        if len(los) == 1 and len(his) == 1:
+        errs = {float(b.err.reshape(-1)[0]) for b in bounds}
+        if len(los) == 1 and len(his) == 1 and len(errs) == 1:
             ndim = np.ndim(numpy_func([np.zeros((1,) * len(s)) for s in shapes], **kwargs))
-            return Bound.of(los.pop(), his.pop(), ndim)
-    lo = numpy_func([np.broadcast_to(b.lo, s) for b, s in zip(bounds, shapes)], **kwargs)
-    hi = numpy_func([np.broadcast_to(b.hi, s) for b, s in zip(bounds, shapes)], **kwargs)
-    return Bound(_compact_values(np.asarray(lo)), _compact_values(np.asarray(hi)))
+            return Bound.of(los.pop(), his.pop(), ndim).with_error(np.full((1,) * ndim, errs.pop()))
+    parts = [
+        numpy_func([np.broadcast_to(getattr(b, name), s) for b, s in zip(bounds, shapes)], **kwargs)
+        for name in ("lo", "hi", "err")
+    ]
+    return Bound(*(_compact_values(np.asarray(p)) for p in parts))
+
+
+def _product_error(a: Bound, b: Bound) -> Array:
+    """|a| err_b + |b| err_a + err_a err_b: how far a product of two inexact values may move."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return a.magnitudes() * b.err + b.magnitudes() * a.err + a.err * b.err
+
+
+def matmul_error(ma: Array, ea: Array, mb: Array, eb: Array, a_shape: Shape, b_shape: Shape) -> Array:
+    """The error bound of A @ B from compact magnitudes and errors of A and B."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not np.any(ea) and not np.any(eb):  # NaN counts as any
+            return np.zeros((1,) * _matmul_ndim(a_shape, b_shape))
+        return (
+            _magnitude_matmul(ma, eb, a_shape, b_shape)
+            + _magnitude_matmul(ea, mb, a_shape, b_shape)
+            + _magnitude_matmul(ea, eb, a_shape, b_shape)
+        )
 
 
 def matmul_bound(ma: Array, mb: Array, a_shape: Shape, b_shape: Shape) -> Bound:

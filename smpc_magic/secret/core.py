@@ -113,7 +113,7 @@ class SecretCore(RefusesPlaintext):
 
     def _with_bound(self: S, bound: Bound) -> S:
         """The same secret with a tighter bound a function proved (intersected with this one)."""
-        tighter = Bound(np.maximum(self._bound.lo, bound.lo), np.minimum(self._bound.hi, bound.hi))
+        tighter = Bound(np.maximum(self._bound.lo, bound.lo), np.minimum(self._bound.hi, bound.hi), self._bound.err)
         return type(self)(self._ctx, self._share, self._scale, tighter, prov=self._prov)
 
     def _at_scale(self, scale: int, operation: str = "changing the number of fractional bits") -> Array:

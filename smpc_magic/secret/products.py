@@ -12,7 +12,7 @@ from ..errors import EncodingError
 from ..protocols.base import Array
 from ..protocols.context import ProtocolContext
 from . import scaling
-from .bounds import Bound, matmul_bound
+from .bounds import Bound, matmul_bound, matmul_error
 
 if TYPE_CHECKING:
     from .core import SecretCore
@@ -65,16 +65,31 @@ def _public_product(x: S, plain: Array, force_fixed: bool, operation: str, left:
             return matmul_bound(np.abs(public), secret._bound.magnitudes(), public.shape, secret.shape)
         return matmul_bound(secret._bound.magnitudes(), np.abs(public), secret.shape, public.shape)
 
+    def error_of(secret: SecretCore, public: Array) -> Array:
+        """The secret's error carried through the public factor as encoded, plus the secret's
+        size times how far the encoding moved the factor."""
+        mx, ex = secret._bound.magnitudes(), secret._bound.err
+        moved = np.abs(values.astype(np.float64) - public)
+        if left is None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                carried = secret._bound.times_public(public).err
+                return carried + Bound.symmetric(mx + ex, secret.ndim).times_public(moved).hi
+        if left:
+            return matmul_error(np.abs(public), moved, mx, ex, public.shape, secret.shape)
+        return matmul_error(mx, ex, np.abs(public), moved, secret.shape, public.shape)
+
     bound = bound_of(x, values.astype(np.float64))
     drop = scaling.bits_to_drop(bound, x._scale + exponent, limit)
     if drop:
         magnitude = float(np.abs(values).max()) if values.size else 0.0
-        split = scaling.split_drop(drop, (x._scale, exponent), (x._bound.magnitude(), magnitude))
+        split = scaling.split_drop(drop, (x._scale, exponent), (x._bound.magnitude(), magnitude), True)
         if split is None:
             raise scaling.overflow(operation, bound, x._scale + exponent, limit)
         x, exponent = x._truncated(split[0]), exponent - split[1]
     encoded = codec.encode_public(values, exponent)
-    bound = bound_of(x, codec.decode(encoded, exponent).astype(np.float64))
+    decoded = codec.decode(encoded, exponent).astype(np.float64)
+    bound = bound_of(x, decoded)
+    bound = bound.with_error(error_of(x, decoded))
     if left is None:
         share = suite.mul_public(x._share, encoded)
     else:

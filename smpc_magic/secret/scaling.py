@@ -64,15 +64,23 @@ def require_fit(operation: str, bound: Bound, scale: int, limit_bits: int) -> No
         raise overflow(operation, bound, scale, limit_bits)
 
 
-def split_drop(drop: int, scales: tuple[int, int], magnitudes: tuple[float, float]) -> tuple[int, int] | None:
+def split_drop(
+    drop: int, scales: tuple[int, int], magnitudes: tuple[float, float], first_below_zero: bool = False
+) -> tuple[int, int] | None:
     """How many fractional bits each factor of a product gives up, ``drop`` in all.
 
     Dropping d bits from a factor at scale s adds up to 2**-(s - d) to it, so the product moves
     by about the other factor's magnitude times that: the split minimises the sum. None when the
-    factors do not have ``drop`` fractional bits between them (integers have none)."""
+    factors do not have ``drop`` fractional bits between them (integers have none).
+
+    ``first_below_zero`` lets the first (secret) factor give up more bits than it has, rounding
+    it to a multiple of a power of two, when the second is a public fraction: x * 0.001 with x
+    near the ring's limit then keeps the fraction's significant bits (0.001 held with 6 bits is
+    0.7% off) and rounds x, whose relative error stays about 2**-20."""
     (sa, sb), (ma, mb) = scales, magnitudes
     best: tuple[float, int, int] | None = None
-    for da in range(max(0, drop - sb), min(drop, sa) + 1):
+    top = drop if first_below_zero and sa + sb >= drop else min(drop, sa)
+    for da in range(max(0, drop - sb), top + 1):
         db = drop - da
         error = mb * 2.0 ** -(sa - da) + ma * 2.0 ** -(sb - db)
         if best is None or error < best[0]:
