@@ -231,7 +231,7 @@ def combine(numpy_func: Any, bounds: Sequence[Bound], shapes: Sequence[Shape], *
 def _product_error(a: Bound, b: Bound) -> Array:
     """|a| err_b + |b| err_a + err_a err_b: how far a product of two inexact values may move."""
     with np.errstate(invalid="ignore", over="ignore"):
-        return a.magnitudes() * b.err + b.magnitudes() * a.err + a.err * b.err
+        return np.asarray(a.magnitudes() * b.err + b.magnitudes() * a.err + a.err * b.err)
 
 
 def matmul_error(ma: Array, ea: Array, mb: Array, eb: Array, a_shape: Shape, b_shape: Shape) -> Array:
