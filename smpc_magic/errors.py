@@ -85,8 +85,9 @@ class NumericalRangeError(SmpcError, ArithmeticError):
 
 class PrecisionError(NumericalRangeError):
     """A result could not be computed to its stated accuracy at the precision the declared
-    ranges leave (a column that varies far less than its declared range): declare a range close
-    to the data's. One public bit said so, nothing else left."""
+    ranges leave: a column that varies far less than its declared range (one public bit said
+    so), or a value whose carried error bound, a public fact, is beyond what a release allows
+    (nothing was sent). Declare ranges close to the data's, or rescale."""
 
 
 class SecretValueError(SmpcError, TypeError):

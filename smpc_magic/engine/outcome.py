@@ -31,3 +31,4 @@ class CellOutcome:
     policy_changed: list[str] = field(default_factory=list)  # sites whose policy changed since the last cell
     approval: dict[str, Any] = field(default_factory=dict)  # the request digest, the sites that required it
     notices: list[str] = field(default_factory=list)  # what the protocol noticed (e.g. corrected false shares)
+    errors: dict[str, float] = field(default_factory=dict)  # released secret -> its carried absolute error

@@ -44,7 +44,7 @@ from ..stats import checks
 from . import inputs, oversight, public_functions, rendezvous, stops, streams
 from .cell_policy import check_column_attributes
 from .outcome import CellOutcome
-from .release import fractional_bits, kept_secrets, rebind, release
+from .release import check_accuracy, error_bounds, fractional_bits, kept_secrets, rebind, release
 from .runtime import BridgeChannel, RoundHook, dealer_link
 from .sandbox import analyse, cell_digest, check_names, check_names_locally, public_digest, run_in_sandbox
 from .schema_inputs import declared_ranges, flatten_with_schema, refusals_for_peers, site_ranges
@@ -321,6 +321,8 @@ class Party:
                 cpu = self.config.cell_cpu_seconds if cpu_seconds is None else cpu_seconds
                 namespace = run_in_sandbox(code, {**kept_ns, **public, **secrets_ns}, cpu)
                 # 4. disclosure control, then release
+                label = "check the releases' accuracy"
+                check_accuracy(namespace, reveal_names, ctx.frac_bits)
                 label = "check the releases against the sites' policies"
                 # the statistics' deferred checks open only where something leaves the cell
                 pending = checks.pending(ctx) if reveal_names or keep_names else []
@@ -332,6 +334,7 @@ class Party:
                     peers = [j for j in range(self.config.n_parties) if j != self.index]
                     channel.exchange(ctx.next_step(), label, {j: Message([]) for j in peers}, {j: [] for j in peers})
                 scales = fractional_bits(namespace, reveal_names)
+                errors = error_bounds(namespace, reveal_names)
                 kept_out = kept_secrets(namespace, keep_names)
                 self.kept_facts.update({name: facts for name in kept_out})
                 namespace.clear()  # nothing of the cell outlives it but what it declared
@@ -357,6 +360,7 @@ class Party:
                     changed,
                     {"digest": request.digest, "required_by": list(effective.approval_sites)},
                     list(ctx.notices),
+                    errors=errors,
                 )
             except BaseException as exc:
                 peer = getattr(exc, "party", None) if isinstance(exc, PeerError) else None

@@ -4,6 +4,7 @@ secrets to keep for later cells."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..errors import CellError
 from ..protocols.base import Array
+from ..secret.accuracy import check_release, error_of
 from ..secret.core import SecretCore, reveal
 from ..secret.frames import COLUMN_SEPARATOR, SecretFrame
 from ..stats.results import FIELD_SEPARATOR, SecretResult, flatten
@@ -19,7 +21,11 @@ Released = dict[str, Any]  # name -> numpy value, or {column: values} for a fram
 
 
 def release(
-    namespace: Mapping[str, object], names: list[str], recipients: list[int], me: int, targeted: bool
+    namespace: Mapping[str, object],
+    names: list[str],
+    recipients: list[int],
+    me: int,
+    targeted: bool,
 ) -> tuple[Released | None, dict[str, list[int]]]:
     """Open ``names`` in one round to ``recipients`` (all parties unless ``targeted``); returns
     the values at a recipient (None elsewhere) and every released value's public shape.
@@ -72,6 +78,30 @@ def fractional_bits(namespace: Mapping[str, object], names: list[str]) -> dict[s
     """Each released secret array's fractional bits (0 for integers): how many of its digits
     mean something, for the display."""
     return {n: int(v._scale) for n in names if isinstance(v := namespace.get(n), SecretCore)}
+
+
+def check_accuracy(namespace: Mapping[str, object], names: list[str], frac_bits: int) -> None:
+    """Stop the cell before anything is sent (its disclosure checks included) when a value to
+    release could be off by more than a release allows. Public facts: every party stops, or none."""
+    values: dict[str, object] = {}
+    for name in names:
+        value = namespace.get(name.partition(FIELD_SEPARATOR)[0])
+        if isinstance(value, SecretFrame):
+            values.update({f"{name}[{c!r}]": value[c] for c in value.columns})
+        elif isinstance(value, SecretCore):
+            values[name] = value
+    check_release(values, frac_bits)
+
+
+def error_bounds(namespace: Mapping[str, object], names: list[str]) -> dict[str, float]:
+    """Each released secret array's carried absolute error (how many digits mean something);
+    a statistic's fields are left out: their accuracy is the one their documentation states."""
+    out = {}
+    for name in names:
+        value = namespace.get(name)
+        if isinstance(value, SecretCore) and math.isfinite(error := error_of(value)):
+            out[name] = error
+    return out
 
 
 def kept_secrets(namespace: Mapping[str, object], names: list[str]) -> dict[str, object]:

@@ -22,6 +22,11 @@ def meaningful_decimals(frac_bits: int) -> int:
     return max(0, int(frac_bits * np.log10(2)) - 1)
 
 
+def decimals_for_error(error: float) -> int:
+    """Decimals whose last place is at least twice the error: 0.004 gives 2 (0.01 > 0.008)."""
+    return max(0, int(np.floor(-np.log10(2 * error))))
+
+
 def honest(value: Any, decimals: int | None) -> Any:
     """``value`` rounded to the decimals its precision supports (None: as it is)."""
     arr = np.asarray(value)
@@ -76,11 +81,15 @@ class ReleasedResults:
         me: str,
         contributors: dict | None = None,
         scales: dict[str, int] | None = None,
+        errors: dict[str, float] | None = None,
     ):
         self.values, self.recipients, self.me = values, recipients, me
         self.contributors = contributors or {}
         # shown with the digits their fixed-point precision supports; the namespace has them all
         self.decimals = {k: meaningful_decimals(v) for k, v in (scales or {}).items()}
+        for name, error in (errors or {}).items():  # digits beyond the carried error mean nothing
+            if error > 0 and name in self.decimals:
+                self.decimals[name] = min(self.decimals[name], decimals_for_error(error))
 
     def _repr_html_(self) -> str:
         rows = []

@@ -235,7 +235,11 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         values = {k: as_user_value(v) for k, v in assemble(outcome.values).items()}
         self._user_ns().update(values)
         if values:
-            display(ReleasedResults(values, outcome.recipients, site.name, outcome.contributors, outcome.scales))
+            display(
+                ReleasedResults(
+                    values, outcome.recipients, site.name, outcome.contributors, outcome.scales, outcome.errors
+                )
+            )
         elif outcome.kept:
             print(f"smpc: kept {', '.join(outcome.kept)} (still shared) for later cells")
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OverflowRiskError
-from . import scaling
+from . import accuracy, scaling
 from .bounds import Bound
 from .compare import amax, clip_below, indicator, secret_arg, stacked_signs
 from .core import SecretCore as SecretArray
@@ -157,13 +157,15 @@ def _reciprocal_parts(x: SecretArray) -> Any:
     return inv, weight, low
 
 
+@accuracy.stated(1e-4, 2, accuracy.reciprocal_error)
 def reciprocal(x: SecretArray) -> SecretArray:
     """1/x for any x the public bound allows; 1/0 gives 0.
 
     One comparison batch against +-2**e finds the sign and the power of two of |x|, for e
     from the smallest |x| the bound proves (else 2**-frac_bits) to the largest it allows; the
     scaled value z in [1, 2) gets two Newton-Raphson steps from a linear start (error 1/17 ->
-    3.5e-3 -> 1.2e-5). Error below 2e-5 relative plus 2 ulp.
+    3.5e-3 -> 1.2e-5). Error below 1e-4 of the result's range plus 2 ulp (the 16 bits kept
+    of 1/z, scaled by the power of two).
     Rounds: 9 (comparisons) + 2 (scaling) + 8 (Newton-Raphson) + 2 (scale back, sign) = 21.
     """
     x = secret_arg(x)
@@ -206,9 +208,11 @@ def divide(a: Any, b: Any, known: tuple[float, float] | None = None) -> SecretAr
             limit=exc.limit,
         ) from None
     if proved is not None:
-        return secret_arg(quotient._with_bound(proved.widen(2.0**-quotient._scale)))
-    top = a._bound.magnitudes() * 2.0**-low * 1.001 + 2.0**-8
-    return secret_arg(quotient._with_bound(Bound(-top, top)))
+        out = secret_arg(quotient._with_bound(proved.widen(2.0**-quotient._scale)))
+    else:
+        top = a._bound.magnitudes() * 2.0**-low * 1.001 + 2.0**-8
+        out = secret_arg(quotient._with_bound(Bound(-top, top)))
+    return accuracy.divided_error(a, b, out, 1e-3, 4)
 
 
 def _rsqrt_parts(x: SecretArray) -> Any:
@@ -229,10 +233,11 @@ def _rsqrt_parts(x: SecretArray) -> Any:
     return z, y._with_bound(Bound.of(0.0, 4.4, y.ndim)), exps, pos  # 4.37 where z = 0 (weight 0)
 
 
+@accuracy.stated(1e-4, 2, accuracy.rsqrt_error)
 def rsqrt(x: SecretArray) -> SecretArray:
     """1/sqrt(x) for x > 0 in the public bound (0 and negative values give 0).
 
-    Newton-Raphson from a linear start on [1, 2); error below 1e-5 relative plus 2 ulp.
+    Newton-Raphson from a linear start on [1, 2); error below 1e-4 of the result's range plus 2 ulp.
     Rounds: 9 + 2 + 2 + 3 * 6 + 2 = 33.
     """
     _, y, exps, pos = _rsqrt_parts(x)
@@ -240,10 +245,11 @@ def rsqrt(x: SecretArray) -> SecretArray:
     return known_product(y, _weighted(pos, [2.0 ** (-e / 2) for e in exps]), Bound.of(0.0, top, y.ndim), "smpc.rsqrt")
 
 
+@accuracy.stated(1e-4, 2, accuracy.sqrt_error)
 def sqrt(x: SecretArray) -> SecretArray:
     """sqrt(x) for x >= 0 in the public bound (negative values give 0): z * rsqrt(z) scaled back.
 
-    Error at most 1e-5 relative plus 2 ulp on [1e-3, 1e6] against the input as stored (tests:
+    Error at most 1e-4 of the result's range plus 2 ulp against the input as stored (tests:
     1e-3 relative or 4 ulp). Against the unrounded input, storing x to 2**-17 adds
     2**-18 / x relative: the 1e-3 bound then holds for x >= 0.004 at 16 fractional bits
     (sqrt(0.001) is off by 3.5e-3); each extra fractional bit of the session halves it. 35 rounds.
@@ -272,6 +278,7 @@ def _exp_by_squaring(x: SecretArray) -> SecretArray:
     return y
 
 
+@accuracy.stated(5e-4, 2, accuracy.exp_error)
 def exp(x: SecretArray) -> SecretArray:
     """e**x for x <= 11 (e**11 = 59874); the public bound must show x <= 11.
 
@@ -296,6 +303,7 @@ def exp(x: SecretArray) -> SecretArray:
     return _exp_by_squaring(x)
 
 
+@accuracy.stated(0.0, 2, accuracy.log_error, absolute=1e-4)
 def log(x: SecretArray) -> SecretArray:
     """Natural log for x > 0; the public bound must show x > 0.
 
@@ -320,6 +328,7 @@ def log(x: SecretArray) -> SecretArray:
     return result._with_bound(Bound.of(low * math.log(2) - 0.01, (high + 1) * math.log(2) + 0.01, z.ndim))
 
 
+@accuracy.stated(0.0, 2, accuracy.lipschitz(0.25), absolute=5e-4)
 def sigmoid(x: SecretArray) -> SecretArray:
     """1 / (1 + e**-x) for any x (|x| beyond 32 is treated as 32: sigmoid(32) = 1 - 1.3e-14).
 
@@ -343,6 +352,7 @@ def tanh(x: SecretArray) -> SecretArray:
     return 2 * sigmoid(secret_arg(x) * 2) - 1
 
 
+@accuracy.stated(0.0, 2, accuracy.lipschitz(2.0), absolute=1e-3)
 def softmax(x: SecretArray, axis: int = -1) -> SecretArray:
     """exp(x - max) / sum along ``axis``; absolute error below 1e-3 per entry.
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import CellError
+from ..secret.core import SecretCore
 
 KIND_KEY = "__kind__"
 FIELD_SEPARATOR = "."
@@ -42,6 +43,8 @@ class SecretResult:
         unknown = set(values) - set(self.SECRET) - set(self.PUBLIC)
         if unknown:
             raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        for name in self.SECRET:
+            _stated_accuracy(values.get(name))
         self.__dict__.update(values)
 
     def __getattr__(self, name: str) -> Any:  # only reached for names that are not fields
@@ -67,6 +70,14 @@ class SecretResult:
 
     def __repr__(self) -> str:
         return f"<secret {self.KIND} result: {', '.join(self.SECRET)} (release with --reveal)>"
+
+
+def _stated_accuracy(value: Any) -> None:
+    """A field's error is the one the statistic's documentation states and its own checks
+    enforce (an interval bound over Newton steps would grow without meaning): NaN marks it so,
+    and arithmetic on the field carries the NaN (see :mod:`smpc_magic.secret.accuracy`)."""
+    if isinstance(value, SecretCore):
+        value._bound = value._bound.with_error(np.full((1,) * value.ndim, np.nan))
 
 
 def result_attributes() -> frozenset[str]:
