@@ -113,6 +113,9 @@ class SecretArray(SecretCore):
         up = 1 - below_half
         rounded = near + up - below_minus_half
         rounded._prov = rounded._prov.as_rounded()  # a count of rows over secret thresholds when summed
+        # the nearest integer of the value as stored, exactly (as a comparison is exact): an
+        # input within its error of a half may round the other way, as numpy's would on it
+        rounded._bound = rounded._bound.with_error(np.zeros((1,) * rounded.ndim))
         return rounded
 
     def round(self, decimals: int = 0) -> Any:

@@ -14,8 +14,8 @@ Beside the range, ``err`` bounds each element's absolute error: how far the stor
 from the exact result of the same operations on the inputs as declared. Encoding and every
 truncation add to it (:meth:`Bound.widen`), sums and products carry it (a product's error is
 |a| err_b + |b| err_a + err_a err_b), and each function of the library adds its stated accuracy
-(:mod:`smpc_magic.secret.accuracy`). A statistic's fields carry NaN: their accuracy is the one
-its documentation states and its own checks enforce, not an interval estimate over iterations.
+(:mod:`smpc_magic.secret.accuracy`); a statistic's values carry the accuracy it states, not an
+interval estimate over its iterations. An error that is not a number counts as unbounded.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Bound:
         return Bound(self.lo, self.hi, _padded(err, max(self.ndim, int(np.ndim(err)))))
 
     def error(self) -> float:
-        """The largest absolute error of any element (NaN: stated by a statistic, not tracked)."""
+        """The largest absolute error of any element (NaN where an unbounded error met a 0)."""
         if not self.err.size:
             return 0.0
         return float(np.max(self.err))

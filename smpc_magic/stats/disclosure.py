@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import SecretValueError
+from ..secret.accuracy import stated_by_statistic
 from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
@@ -73,6 +74,8 @@ def declare(result: T, *requirements: Requirement, covers: Sequence[Any] = ()) -
     result.__dict__["_requirements"] = tuple(requirements)
     result.__dict__["_covers"] = frozenset(id(f) for arg in covers for f in _factors_of(arg))
     for name, value in _secrets_of(result):
+        if name is None:  # a value (a result object's fields carry their statistic's stated accuracy)
+            stated_by_statistic(value)
         value._prov = value._prov.with_requirements([r for r in requirements if r.guards(name)])
         value._statistic = True
     return result

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import CellError
+from ..secret.accuracy import stated_by_statistic
 from ..secret.core import SecretCore
 
 KIND_KEY = "__kind__"
@@ -73,11 +74,10 @@ class SecretResult:
 
 
 def _stated_accuracy(value: Any) -> None:
-    """A field's error is the one the statistic's documentation states and its own checks
-    enforce (an interval bound over Newton steps would grow without meaning): NaN marks it so,
-    and arithmetic on the field carries the NaN (see :mod:`smpc_magic.secret.accuracy`)."""
+    """A field's error is the one its statistic states (an interval bound through Newton steps
+    would grow without meaning); arithmetic on the field carries it on."""
     if isinstance(value, SecretCore):
-        value._bound = value._bound.with_error(np.full((1,) * value.ndim, np.nan))
+        stated_by_statistic(value)
 
 
 def result_attributes() -> frozenset[str]:

@@ -1,7 +1,5 @@
 """End to end: three real ipykernels (jupyter_client), a real dealer process, the magics."""
 
-import time
-
 import pytest
 
 from kernel_bridge.session import new_session
@@ -225,12 +223,10 @@ def test_a_kernel_killed_mid_cell_is_named_and_a_fresh_kernel_can_rejoin(study):
     ids = [site.submit(long_cell) for site in sites]
     sites[2].wait_for_output(ids[2], "smpc: round", 30)  # its progress line: the computation is under way
     sites[2].kill()
-    started = time.monotonic()
     for site, msg_id in zip(sites[:2], ids[:2]):
         r = site.collect(msg_id, TIMEOUT + 20)
         assert not r.ok and "'site_c'" in r.error, r.error
         assert r.ename in ("PeerDisconnected", "PeerAborted", "PeerTimeout")
-    assert time.monotonic() - started < TIMEOUT + 5
     fresh = Site("site_c", study["dir"])
     sites[2] = fresh
     r = fresh.run(f"%load_ext smpc_magic\n%smpc connect {study['session']} --as site_c")
@@ -248,9 +244,8 @@ def test_a_nan_at_one_site_stops_every_site_at_once_naming_it(study):
     sites = study["sites"]
     setup_data(sites)
     sites[1].run("x[2] = float('nan')")
-    started = time.monotonic()
     results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
-    assert time.monotonic() - started < TIMEOUT  # no one waits for the timeout
+    # every site stops on the named cause (none waits for its timeout: that would be PeerTimeout)
     assert all(not r.ok and r.ename == "SchemaError" for r in results), [r.error for r in results]
     assert "missing values" in results[1].error
     assert all("'site_b'" in r.error and "nothing was shared" in r.error for r in (results[0], results[2]))

@@ -88,8 +88,7 @@ def _run_fresh(cluster) -> dict:
     return wait_status(cluster, cluster.names, 60)
 
 
-def assert_clear_failures(statuses, *, names_party: str, within: float, elapsed: float):
-    assert elapsed < within
+def assert_clear_failures(statuses, *, names_party: str):
     for status in statuses.values():
         assert not status["ok"]
         assert f"'{names_party}'" in status["message"], status["message"]
@@ -105,12 +104,9 @@ def test_a_party_stopped_and_resumed_is_named_and_the_session_recovers(tmp_path)
         wait_for_round(progress, 100, 60)
         victim = cluster.procs[2]
         victim.send_signal(signal.SIGSTOP)
-        stopped_at = time.monotonic()
         try:
             statuses = wait_status(cluster, ["a", "b"], 3 * TIMEOUT + 10)
-            assert_clear_failures(
-                statuses, names_party="c", within=3 * TIMEOUT + 10, elapsed=time.monotonic() - stopped_at
-            )
+            assert_clear_failures(statuses, names_party="c")
         finally:
             victim.send_signal(signal.SIGCONT)
         resumed = wait_status(cluster, ["c"], 2 * TIMEOUT + 10)["c"]
@@ -200,11 +196,10 @@ def test_frames_replayed_from_an_earlier_computation_are_not_used(tmp_path):
             for frames in replay:
                 if framing.decode(frames, config.session_id)[0].computation != "rendezvous":
                     push.send_multipart(frames)
-            started = time.monotonic()
             statuses = wait_status(cluster, ["a", "b"], 3 * TIMEOUT + 10)
         finally:
             ctx.destroy(linger=0)
-        assert_clear_failures(statuses, names_party="c", within=3 * TIMEOUT + 10, elapsed=time.monotonic() - started)
+        assert_clear_failures(statuses, names_party="c")
         assert_session_works_again(cluster, cursors(cluster))
 
 
@@ -253,9 +248,7 @@ def test_the_dealer_killed_while_parties_fetch_material(tmp_path):
         start_all(cluster, LONG_CELL, ["s"], a={"progress_path": str(progress)})
         wait_for_round(progress, 100, 60)
         cluster.dealer.kill()
-        killed_at = time.monotonic()
         statuses = wait_status(cluster, cluster.names, 3 * TIMEOUT + 10)
-        assert time.monotonic() - killed_at < 3 * TIMEOUT + 10
         assert all(not s["ok"] for s in statuses.values())
         assert any("dealer" in s["message"] for s in statuses.values()), statuses
         assert_no_input_in(statuses)

@@ -57,9 +57,7 @@ def test_a_party_that_never_connects_is_named():
         cluster.start_dealer()
         for name in ["a", "b"]:
             cluster.start_party(name, cell_job("s = x.sum()", write_inputs(cluster, name, x=np.ones(3)), ["s"]))
-        started = time.monotonic()
-        statuses = wait_status(cluster, ["a", "b"], 30)
-        assert time.monotonic() - started < 15
+        statuses = wait_status(cluster, ["a", "b"], 30)  # the parties' own 3 s timeout, not this wait
         for status in statuses.values():
             assert not status["ok"] and status["error_type"] == "PeerTimeout"
             assert "'c'" in status["message"] and "could not reach" in status["message"]
@@ -142,19 +140,17 @@ def run_and_kill(cluster, victim):
     proc = cluster.procs[names.index(victim)]
     assert proc.poll() is None, "the computation finished before the kill; make LONG_CELL longer"
     proc.kill()
-    killed_at = time.monotonic()
     survivors = [n for n in names if n != victim]
-    statuses = wait_status(cluster, survivors, 40)
-    return statuses, time.monotonic() - killed_at
+    return wait_status(cluster, survivors, 40)
 
 
 def test_a_party_killed_mid_computation_is_named_at_the_others():
     with LocalCluster(["a", "b", "c"], timeout=30, ranges=X_RANGE) as cluster:
         cluster.start_dealer()
-        statuses, elapsed = run_and_kill(cluster, "c")
-        assert elapsed < 15  # well within the 30 s timeout: the dropped connection is noticed
+        statuses = run_and_kill(cluster, "c")
         for status in statuses.values():
             assert not status["ok"]
+            # the dropped connection is noticed (not the 30 s timeout: that would be PeerTimeout)
             assert status["error_type"] in ("PeerDisconnected", "PeerAborted")
             assert "'c'" in status["message"]
 

@@ -46,14 +46,14 @@ def test_the_proxy_adds_the_round_trip_and_limits_the_rate(echo_port):
             started = time.monotonic()
             conn.sendall(b"x")
             assert conn.recv(1) == b"x"
-            assert 0.06 <= time.monotonic() - started < 0.5
+            assert time.monotonic() - started >= 0.06  # (a lower bound: load only adds time)
             payload = b"y" * 500_000  # 4 Mbit: half a second each way at 8 Mbit/s, pipelined
             started = time.monotonic()
             conn.sendall(payload)
             got = 0
             while got < len(payload):
                 got += len(conn.recv(1 << 20))
-            assert 0.5 <= time.monotonic() - started < 3
+            assert time.monotonic() - started >= 0.5
 
 
 def test_a_bench_row_across_emulated_links_pays_the_round_trip_per_round():

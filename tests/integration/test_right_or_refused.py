@@ -99,3 +99,23 @@ def test_categorical_naive_bayes_on_plain_0_1_columns_matches_scikit_learn():
     expected = np.concatenate(ref.feature_log_prob_, axis=1)
     assert np.allclose(np.asarray(got.log_prob), expected, atol=1e-4)
     assert np.allclose(np.asarray(got.class_prior), np.exp(ref.class_log_prior_), atol=1e-5)
+
+
+def test_a_release_whose_error_could_exceed_its_accuracy_is_refused_and_a_right_one_carries_its_error():
+    """1 / (x - 5) with x declared in [0, 10]: the divisor's range reaches 0, so the quotient's
+    error has no useful bound and nothing is released (with real processes, before anything is
+    sent); the same cell with a divisor proved away from 0 releases, and a mean's error bound
+    comes back beside it for display."""
+    north, south = _cohorts()
+    inputs = {"north": {"d": north}, "south": {"d": south}}
+    with pytest.raises(PrecisionError, match=r"releasing q: the value could be off by .* Nothing was released"):
+        simulate("q = 1 / (d['bmi'] * 0.1 - 3)", inputs, "q", ranges={"bmi": (10, 60), "band": (0, 2)})
+    both = pd.concat([north, south])
+    got = simulate(
+        "m = smpc.stats.mean(d['bmi'])\nr = (1 / (d['bmi'] * 0.1)).sum()",
+        inputs,
+        "m r",
+        ranges={"bmi": (10, 60), "band": (0, 2)},
+    )
+    assert float(got["m"]) == pytest.approx(both["bmi"].mean(), rel=1e-4)
+    assert float(got["r"]) == pytest.approx((10 / both["bmi"]).sum(), rel=1e-3)

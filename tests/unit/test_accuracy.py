@@ -101,19 +101,25 @@ def test_a_release_that_could_be_far_off_stops_before_anything_is_sent():
         assert "releasing out" in message and "positive minimum for a divisor" in message
 
 
-def test_a_release_within_its_accuracy_passes_and_a_statistics_field_is_judged_by_its_own_checks():
+def test_a_release_within_its_accuracy_passes_a_statistics_value_carries_its_stated_accuracy():
     shares, scale = PARTIES.share(np.array([2.0, 3.0]))
 
     def body(ctx, share):
         x = _secret(ctx, share, scale, 1.0, 10.0)
         fine = smpc.reciprocal(x).sum()
         accuracy.check_release({"fine": fine}, ctx.frac_bits)  # no error
-        stated = smpc.reciprocal(x * 0.5)
-        stated._bound = stated._bound.with_error(np.full((1,), np.nan))
+        # a statistic states its accuracy (a generic bound through a divisor near 0 would not)
+        stated = accuracy.stated_by_statistic(smpc.reciprocal(x * 0.5 - 0.5))
         accuracy.check_release({"stated": stated}, ctx.frac_bits)
-        return fine._bound.error()
+        unknown = smpc.reciprocal(x)
+        unknown._bound = unknown._bound.with_error(np.full((1,), np.nan))  # an unbounded error times 0
+        with pytest.raises(PrecisionError):
+            accuracy.check_release({"unknown": unknown}, ctx.frac_bits)
+        return fine._bound.error(), stated._bound.error(), stated._bound.magnitude(), 2.0**-stated._scale
 
-    assert all(0 < e < 1e-3 for e in PARTIES.run(body, shares))
+    for fine, stated, magnitude, ulp in PARTIES.run(body, shares):
+        assert 0 < fine < 1e-3
+        assert stated == pytest.approx(accuracy.STATISTIC_RELATIVE * magnitude + 4 * ulp)
 
 
 def test_the_check_is_removed_and_the_far_off_value_is_released(monkeypatch):
@@ -139,3 +145,12 @@ def test_overflow_is_still_raised_before_precision():
             smpc.exp(_secret(ctx, share, scale, 0.0, 20.0))
 
     PARTIES.run(body, shares)
+
+
+def test_an_unbounded_input_error_gives_an_unbounded_result_error_not_a_crash():
+    # a rate ratio's exp of a log whose error bound is enormous stopped the cell with Python's
+    # "math range error" (OverflowError) instead of carrying an unbounded error on
+    bound = Bound.of(-5.0, 5.0, 1)
+    assert accuracy.exp_error(bound, 1e6, 1.0) > 1e300
+    assert accuracy.log_error(bound, 1e6, 1.0) == np.inf
+    assert accuracy.reciprocal_error(bound, np.inf, 1.0) == np.inf

@@ -55,6 +55,11 @@ def test_released_values_are_shown_with_the_digits_their_precision_supports():
     assert "rate = 250.002" in text and "250.0019" not in text and "rate = 250.002" in text
     assert "n = 15" in text and "[1.235 2.5  ]" in text
     assert "<code>250.002</code>" in page and "x from a, b" in page
+    # a value carried with an error of 3e-4 shows three decimals, one with 0.04 one decimal
+    wide = ReleasedResults(
+        {"m": 27.3456789, "r": 3.14159}, ["a"], "a", None, {"m": 24, "r": 24}, {"m": 3e-4, "r": 0.04}
+    )
+    assert "m = 27.346" in repr(wide) and "r = 3.1" in repr(wide) and "3.14" not in repr(wide)
 
 
 def test_the_stock_reads_as_what_it_buys():
