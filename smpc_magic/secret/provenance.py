@@ -511,6 +511,8 @@ class Provenance:
         sites = sa if sa.shape == sb.shape and np.array_equal(sa, sb) else np.bitwise_or(sa, sb)
         support = np.minimum(ua, ub)
         pattern = mix(op, pa, pb)
+        if op == _TIMES and not in_statistic() and not (self.is_selection() or other.is_selection()):
+            pattern = _weighted_by_another_site(pattern, ra, sa, rb, sb)
         form, forms, support = combined_forms(fa, fb, {**self.forms, **other.forms}, support)
         if op == _TIMES:  # a product with a public zero: nothing behind it
             zero = self._zero(n) | other._zero(n)
@@ -526,6 +528,20 @@ class Provenance:
         arrays = [_compact(np.asarray(a)) for a in (rowid, sites, support, pattern, form)]
         merged = self._merged(other, arrays, monomials)
         return replace(merged, forms=forms)
+
+    def is_selection(self) -> bool:
+        """A secret 0/1 selection of rows as made (a comparison, a 0/1 integer column; slices of
+        them): a product with it keeps or drops rows, whose numbers the engine checks. Any
+        arithmetic on it changes its pattern, and it is a weight like any other value."""
+        for m in self.monomials:
+            made = getattr(m[0], "_prov", None) if len(m) == 1 else None
+            if (
+                made is not None
+                and made.pattern.shape == self.pattern.shape
+                and np.array_equal(made.pattern, self.pattern)
+            ):
+                return not self.untracked
+        return False
 
     def _zero(self, ndim: int) -> Array:
         """Where this value is a known public zero."""
@@ -678,6 +694,23 @@ class Provenance:
         if a_vector:
             out = out.squeeze(out_shape, -2 if not b_vector else -1)
         return out
+
+
+def _weighted_by_another_site(pattern: Array, ra: Array, sa: Array, rb: Array, sb: Array) -> Array:
+    """A row's data times another site's data on the same row (columns of one patient held by
+    two sites): that site chose its factor, which may differ between rows however alike its
+    pattern (a one-hot column given as floating point, weights of 1e-6 but for one row). Each
+    such row enters a sum on its own, so the sum's atoms are single rows and ``min_rows``
+    withholds it. A factor that is a selection (a 0/1 integer column, a comparison) only keeps
+    or drops rows, whose numbers are checked instead; a statistic's products are covered by its
+    declared rules."""
+    crossed = (ra != NONE) & (rb != NONE) & (sa != sb)
+    if not np.any(crossed):
+        return pattern
+    rows = np.where(ra >= 0, ra, rb)  # (MIXED rows: still one pattern per position)
+    shape = np.broadcast_shapes(pattern.shape, crossed.shape, rows.shape)
+    own = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+    return np.where(crossed, mix(_TIMES, pattern, rows, own), pattern)
 
 
 def _aligned(a: Array, b: Array) -> tuple[Array, Array]:

@@ -185,6 +185,36 @@ def test_a_site_label_hidden_in_a_secret_or_a_weight_cannot_release_per_site_val
 @pytest.mark.parametrize(
     "code",
     [
+        "s = (x * flag).sum()",  # a one-hot column given as floating point: not a selection
+        "s = (x * (flag * 1000 - 999)).sum()",  # ... or weights that differ for one row, with x.sum()
+        "s = smpc.stats.mean(x * flag)",
+    ],
+)
+def test_a_factor_another_site_gives_for_the_same_rows_is_a_weight_that_may_single_out_a_row(code):
+    """Columns of the same patients at two sites: north's values times a column south chose.
+    South's one-hot column (floating point, so not a checked selection) read north's patient."""
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    flag = np.zeros(12)
+    flag[4] = 1.0
+    inputs = {"north": {"x": x}, "south": {"flag": flag}}
+    message = _withheld(code, "s", inputs, policies={"north": {"per_site": True}, "south": {"per_site": True}})
+    assert "min_rows" in message
+
+
+def test_a_0_1_integer_column_another_site_gives_is_a_selection_whose_size_is_checked():
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    flag = np.arange(12) % 2
+    inputs = {"north": {"x": x}, "south": {"flag": flag}}
+    got = simulate("s = (x * flag).sum()", inputs, "s", ranges=RANGES, policies=DEFAULTS)
+    assert float(got["s"]) == pytest.approx(float((x * flag).sum()))
+    flag = np.zeros(12, dtype=int)
+    flag[4] = 1
+    _withheld("s = (x * flag).sum()", "s", {"north": {"x": x}, "south": {"flag": flag}})
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
         "c = np.clip(x - 80, 0, 1).sum()",  # 1 for the one patient above 81
         "c = (np.sign(x - 80) + 1).sum() / 2",
         "c = np.abs(x - 80).sum()",  # its sign splits off one patient
