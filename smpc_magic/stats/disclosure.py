@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import SecretValueError
+from ..errors import MissingValuesError, SecretValueError
 from ..secret.accuracy import stated_by_statistic
 from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
 from ..secret.provenance import inside_statistic
 from ..secret.streamed import STREAMED_TYPES
-from .missing import observed_columns, refuse_missing, schema_columns
+from .missing import observed_columns, refuse_missing, schema_columns, variables
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
 COUNT = "min_count"
@@ -121,7 +121,8 @@ def statistic(function: F) -> F:
     name = function.__name__
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, missing: str = "drop", **kwargs: Any) -> Any:
+        _refuse_declared_missing(name, missing, (*args, *kwargs.values()))
         if name != "kaplan_meier" and "where" in kwargs:  # (kaplan_meier takes where= itself)
             args, kwargs = _restricted(name, args, kwargs)
         inputs = (*args, *kwargs.values())
@@ -139,6 +140,24 @@ def statistic(function: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _refuse_declared_missing(name: str, missing: str, inputs: tuple[Any, ...]) -> None:
+    """``missing="raise"`` (statsmodels' word), for studies that require complete data: stop
+    before anything is sent if a variable the statistic uses may be missing (the study schema
+    declares ``missing = true``); which rows are missing is secret, so it is decided from the
+    schema, not the data. ``"drop"`` (the default) leaves missing rows out."""
+    if missing == "drop":
+        return
+    if missing != "raise":
+        raise SecretValueError(f"smpc.stats.{name}: missing= is 'drop' (the default) or 'raise', not {missing!r}")
+    declared = schema_columns(observed_columns(*inputs))
+    if declared:
+        raise MissingValuesError(
+            f"smpc.stats.{name}(..., missing='raise'): {variables(declared)} may be missing (the study schema "
+            "declares missing = true). Nothing was sent. Leave out missing rows with missing='drop' (the default: "
+            "complete cases), or use variables the schema declares complete"
+        )
 
 
 def _restricted(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -190,6 +190,8 @@ def test_quantiles_are_numpys_over_the_rows_kept(released, pooled):
         "out = (cohort['bmi'] * 2).mean()",  # derived values carry their missing rows
         "out = cohort[cohort['age'] > 50]['age'].mean()",  # a filtered column: the same
         "out = smpc.stats.gaussian_nb(cohort[['age', 'bmi']], cohort['stroke'])",  # cannot leave rows out yet
+        "out = smpc.stats.ols(cohort[['age', 'bmi']], cohort['stroke'], missing='raise')",  # a study's choice
+        "out = smpc.stats.mean(cohort['sbp'], where=cohort['age'] > 50, missing='raise')",
     ],
 )
 def test_what_would_count_a_missing_value_as_0_is_refused_naming_the_variable(sites, schema, cell):
@@ -212,3 +214,14 @@ def test_a_sum_over_the_observed_rows_of_a_variable_is_checked_as_a_subset(schem
     for cell in ["s = cohort['bmi'].sum()", "s = (cohort['bmi'] * 2).sum()", "s = np.sum(cohort['bmi'])"]:
         with pytest.raises(DisclosureError):
             simulate(cell, inputs, "s", schema=schema, policies={"a": {}, "b": {}}, timeout=60)
+
+
+def test_missing_raise_runs_where_every_variable_is_declared_complete(sites, schema, pooled):
+    inputs = {name: {"cohort": frame} for name, frame in sites.items()}
+    cell = (
+        "m = smpc.stats.mean(cohort['age'], missing='raise')\n"
+        "f = smpc.stats.mean(cohort['age'], where=cohort['sex=female'], missing='raise')"  # a filter is no missing value
+    )
+    got = simulate(cell, inputs, "m f", schema=schema, timeout=60)
+    assert float(got["m"]) == pytest.approx(pooled["age"].mean(), rel=1e-4)
+    assert float(got["f"]) == pytest.approx(pooled.loc[pooled["sex"] == "female", "age"].mean(), rel=1e-4)
