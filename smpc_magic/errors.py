@@ -39,6 +39,7 @@ __all__ = [
     "PolicyError",
     "MissingValuesError",
     "PreprocessingError",
+    "RangeNeededError",
     "RangeRequiredError",
     "SchemaError",
     "SecretValueError",
@@ -76,6 +77,12 @@ class RangeRequiredError(OverflowRiskError):
     """An operation needs a public range that was not declared: the message lists every private
     column without one and gives the lines to paste (the study schema, ``simulate(ranges=)``,
     ``%smpc private NAME --range``)."""
+
+
+class RangeNeededError(SmpcError, ValueError):
+    """A function needs a property of its input's declared range (person-time declared
+    non-negative, an exposure declared positive) that the range does not show. Raised before
+    anything is sent; with no range declared at all it becomes :class:`RangeRequiredError`."""
 
 
 class NumericalRangeError(SmpcError, ArithmeticError):

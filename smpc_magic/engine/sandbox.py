@@ -12,7 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CellBoundaryError, CellError, OverflowRiskError, RangeRequiredError, UnknownNameError
+from ..errors import (
+    CellBoundaryError,
+    CellError,
+    EncodingError,
+    OverflowRiskError,
+    RangeNeededError,
+    RangeRequiredError,
+    UnknownNameError,
+)
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame, split_key
 from ..secret.scaling import FIX
@@ -121,13 +129,22 @@ def run_in_sandbox(code: str, members: dict[str, Any], cpu_seconds: float | None
         if line is not None and exc.args and isinstance(exc.args[0], str) and not exc.args[0].startswith("line "):
             exc.args = (f"line {line} of the cell: {exc.args[0]}", *exc.args[1:])
         undeclared = _without_range(members)
-        if isinstance(exc, OverflowRiskError) and undeclared and exc.args and isinstance(exc.args[0], str):
+        # what follows from a missing range (a bound beyond the ring, a public number from it too
+        # large to encode, a range that does not show a sign) names that cause and the fix
+        if isinstance(exc, RANGE_CONSEQUENCES) and undeclared and exc.args and isinstance(exc.args[0], str):
             message = exc.args[0]
             cause = _range_fix(undeclared)
-            text = message.replace(FIX, cause) if FIX in message else f"{message} {cause}"
-            raise RangeRequiredError(text, operation=exc.operation, bound=exc.bound, limit=exc.limit) from None
+            text = message.replace(FIX, cause) if FIX in message else f"{message}. {cause}"
+            overflow = exc if isinstance(exc, OverflowRiskError) else OverflowRiskError("")
+            raise RangeRequiredError(
+                text, operation=overflow.operation, bound=overflow.bound, limit=overflow.limit
+            ) from None
         raise
     return namespace
+
+
+#: errors that a missing declared range causes (in a cell, every encoding error is a public value's)
+RANGE_CONSEQUENCES = (OverflowRiskError, EncodingError, RangeNeededError)
 
 
 def _without_range(members: Mapping[str, Any]) -> list[tuple[str, str]]:

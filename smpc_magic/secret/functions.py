@@ -149,7 +149,10 @@ def _reciprocal_parts(x: SecretArray) -> Any:
     z, exps, pos, neg = _normalise(x, low, high, signed=signed)
     # 2**-e is exact with max(f, high) fractional bits
     extra = max(0, high - x._ctx.frac_bits)
-    inv = _reciprocal_unit(z)._with_bound(Bound.of(0.0, 6.0, z.ndim))  # 5.6 where z = 0 (weight 0)
+    # two Newton steps leave 1.2e-5 relative, below 16 bits' rounding; a finer working precision
+    # (statistics divide at 24 bits) needs a third (4 rounds), or the rest would be 1e-5 of it
+    steps = 2 if x._ctx.frac_bits <= 17 else 3
+    inv = _reciprocal_unit(z, steps)._with_bound(Bound.of(0.0, 6.0 * 2 ** (steps - 2), z.ndim))  # where z = 0
     weights = [2.0**-e for e in exps]
     weight = _weighted(pos, weights, extra_bits=extra)
     if signed:

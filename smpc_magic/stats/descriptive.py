@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SecretValueError, StreamedRowsError
+from ..errors import RangeNeededError, SecretValueError, StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.compare import absolute, amax, amin
 from ..secret.core import as_secret
@@ -326,7 +326,9 @@ def _coded(by: Any, what: str) -> tuple[Any, list[str]]:
     lo, hi = float(low.min()), float(high.max())
     if not by.is_integer or not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo + 1 > MAX_CODED_LEVELS:
         kind = "whole-number" if by.is_integer else "fixed-point"
-        raise SecretValueError(
+        # whole numbers over too wide a range: its declared range is the fix (none declared:
+        # the cell stops with RangeRequiredError listing every column without one)
+        raise (RangeNeededError if by.is_integer else SecretValueError)(
             f"{what}: by= is a secret column of {kind} values in [{lo:g}, {hi:g}]; a grouping needs whole-number "
             f"codes with at most {MAX_CODED_LEVELS} levels. Declare it as an integer with its range (in the study "
             "schema, or `%smpc private NAME --range 0 2`), or pass frame.categorical('v') (one 0/1 column per level)"

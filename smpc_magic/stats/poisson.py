@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericalRangeError, SecretValueError
+from ..errors import NumericalRangeError, RangeNeededError, SecretValueError
 from ..secret.core import as_secret
 from ..secret.functions import EXP_BOTTOM, EXP_TOP, divide, exp, log, rsqrt
 from ..secret.precision import claim_bound, known_matmul, public_bound, times_power_of_two, working_precision
@@ -152,7 +152,7 @@ def _positive_exposure(t: Any, kept: Any) -> Any:
     if low > 0:
         return t
     if kept is None:
-        raise SecretValueError(
+        raise RangeNeededError(
             f"{WHAT}: exposure (person-time) must be declared positive (its declared range starts at {low:g}); a "
             "row with no time at risk cannot have a rate: leave it out"
         )

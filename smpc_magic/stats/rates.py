@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericalRangeError
+from ..errors import NumericalRangeError, RangeNeededError
 from ..secret.functions import divide, exp, reciprocal, rsqrt
 from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import require_none
@@ -67,7 +67,10 @@ def _require_within(ratio: Any, max_ratio: float, what: str) -> None:
 def _positive_total(person_time: Any, what: str) -> tuple[Any, float]:
     lo, hi = public_bound(person_time)
     if float(lo.min()) < -1e-3:  # (fixed-point inputs carry half a rounding step below 0)
-        raise ValueError(f"{what}: person-time must be declared non-negative (its range starts below 0)")
+        raise RangeNeededError(
+            f"{what}: person-time must be declared non-negative (its range starts at {float(lo.min()):.4g}). Nothing "
+            "was sent. Declare its range with a minimum of 0 or more"
+        )
     return person_time.sum(), float(hi.max()) * len(person_time)
 
 

@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 
 from smpc_magic import simulate
-from smpc_magic.errors import SecretValueError
+from smpc_magic.errors import RangeNeededError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -59,7 +59,7 @@ def test_adjusted_rate_ratios_match_statsmodels_glm_with_a_log_offset(boards):
 def test_person_time_that_may_be_zero_is_refused_naming_the_cause(boards):
     inputs = {name: {"cohort": frame} for name, frame in boards.items()}
     ranges = {**RANGES, "followup": (0.0, 5.0)}
-    with pytest.raises(SecretValueError, match="exposure .person-time. must be declared positive"):
+    with pytest.raises(RangeNeededError, match="exposure .person-time. must be declared positive"):
         simulate(
             "fit = smpc.stats.poisson(cohort[['age']], cohort['ich'], cohort['followup'])",
             inputs,
