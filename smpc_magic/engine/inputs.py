@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputMismatchError, MissingContributionError
+from ..errors import EncodingError, InputMismatchError, MissingContributionError
 from ..protocols.base import Array, Codec, InputSharing
 from ..protocols.context import ProtocolContext
 from ..secret.array import SecretArray
@@ -60,10 +60,21 @@ def encode_arrays(
         elif np.asarray(arr).dtype.kind == "b":
             bound = (0.0, 1.0)
         else:
-            limit = codec.max_magnitude(scale)
+            limit = undeclared_limit(codec, scale)
+            if scale == 0 and arr.size and float(np.abs(np.asarray(arr, dtype=np.float64)).max()) >= limit:
+                raise EncodingError(
+                    f"private input {key!r} of party {party!r}: whole numbers of magnitude 2**60 or more need a "
+                    "declared range (in the study schema, or `%smpc private NAME --range MIN MAX`)"
+                )
             bound = (-limit, limit)
         out[key] = EncodedInput(encoded, scale, bound)
     return out
+
+
+def undeclared_limit(codec: Codec, scale: int) -> float:
+    """The public bound of an input without a declared range: what the encoding holds, and for
+    whole numbers a quarter of it, so that a difference of two (a comparison, a maximum) fits."""
+    return codec.max_magnitude(scale) / (4 if scale == 0 else 1)
 
 
 def input_bound(info: Mapping[str, Any], ndim: int) -> Bound:
@@ -113,7 +124,15 @@ def share_inputs(
             parts.append(part.reshape(1) if len(owners) > 1 and part.ndim == 0 else part)
         pooled = parts[0] if len(parts) == 1 else _pooled(parts)
         arrays[key] = _with_rows(pooled, owners, [p.shape for p in parts], key)
-    return {**_regroup_frames(arrays, declared), **frames}
+    shared = {**_regroup_frames(arrays, declared), **frames}
+    for name, value in shared.items():  # the inputs as shared: smpc.stats.envelope takes only these
+        if isinstance(value, SecretArray):
+            value.__dict__["_input"] = (name, value._prov, value._share)
+        elif isinstance(value, SecretFrame):
+            for column in value.columns:
+                part = value[column]
+                part.__dict__["_input"] = (column, part._prov, part._share)
+    return shared
 
 
 def _with_rows(secret: SecretArray, owners: list[int], shapes: list[tuple[int, ...]], name: str) -> SecretArray:

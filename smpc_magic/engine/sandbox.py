@@ -28,6 +28,7 @@ from .cell_policy import REFUSED_BUILTINS, PolicyReport, PublicFunction, cell_li
 from .cpu_limit import run_with_cpu_limit
 from .facades import NP, SMPC
 from .guards import SAFE_BUILTINS, restricted_globals
+from .inputs import undeclared_limit
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -159,8 +160,7 @@ def _without_range(members: Mapping[str, Any]) -> list[tuple[str, str]]:
         )
         for label, variable, part in parts:
             if isinstance(part, SecretCore) and part.size:
-                whole = 2.0 ** (part._ctx.suite.codec.limit_bits - part._scale - 1)
-                if part._bound.magnitude() >= whole:
+                if part._bound.magnitude() >= undeclared_limit(part._ctx.suite.codec, part._scale) / 2:
                     found.append((label, variable))
     return found
 

@@ -24,7 +24,17 @@ from ..secret.atoms import refine
 from ..secret.core import SecretCore, reveal
 from ..secret.frames import SecretFrame
 from ..secret.provenance import ROUNDED
-from ..stats.disclosure import COUNT, DOMINANCE, LEVELS, PARAMETERS, ROW_VALUE, ROWS, Requirement, requirements_of
+from ..stats.disclosure import (
+    COUNT,
+    DOMINANCE,
+    ENVELOPE,
+    LEVELS,
+    PARAMETERS,
+    ROW_VALUE,
+    ROWS,
+    Requirement,
+    requirements_of,
+)
 from ..stats.results import FIELD_SEPARATOR, SecretResult
 from .policy import SitePolicy
 from .selections import dominated, selection_violations
@@ -360,6 +370,11 @@ def _requirement(name: str, req: Requirement, policy: SitePolicy) -> list[_Check
             return []
         hint = "it is one patient's value (a minimum or maximum); release it only where the policies allow row-level values"
         return [_Check(name, ROW_VALUE, "refused", True, hint)]
+    if req.rule == ENVELOPE:
+        if policy.envelopes:
+            return []
+        hint = "it is a column's public envelope (smpc.stats.envelope), which the policies refuse; declare ranges"
+        return [_Check(name, ENVELOPE, "refused", True, hint)]
     raise ValueError(f"unknown disclosure rule {req.rule!r}")
 
 

@@ -42,6 +42,7 @@ class SitePolicy:
     recipients: tuple[str, ...] = (ANY_RECIPIENT,)
     row_level: bool = False
     per_site: bool = False
+    envelopes: bool = True
     approval: bool = False
 
     @property
@@ -142,6 +143,7 @@ class EffectivePolicy:
             ("recipients", ", ".join(r.recipients), "recipients"),
             ("row_level", "allowed" if r.row_level else "refused", "row_level"),
             ("per_site", "allowed" if r.per_site else "refused", "per_site"),
+            ("envelopes", "allowed" if r.envelopes else "refused", "envelopes"),
             ("approval", ", ".join(self.approval_sites) or "not required", "approval"),
         ]
         return [(rule, value, ", ".join(self.set_by.get(key, [])) or "-") for rule, value, key in rows]
@@ -165,7 +167,8 @@ def strictest(policies: Mapping[str, SitePolicy | None]) -> EffectivePolicy:
             value = min(values.values())
         elif isinstance(f.default, bool):
             # allow-rules are and-ed; requirement-rules are or-ed
-            value = all(values.values()) if f.name in ("zero_counts", "row_level", "per_site") else any(values.values())
+            allows = ("zero_counts", "row_level", "per_site", "envelopes")
+            value = all(values.values()) if f.name in allows else any(values.values())
         else:
             value = max(values.values())
         chosen[f.name] = value
@@ -243,6 +246,9 @@ recipients = {recipients}
 row_level = {row_level}
 # May a release hold values computed from one site's data alone?
 per_site = {per_site}
+# May a cell release smpc.stats.envelope: per column, the powers of two above the largest
+# magnitudes of the pooled values (a fact about the most extreme row, within a factor of two)?
+envelopes = {envelopes}
 
 [approval]
 # Must this site's custodian approve each exact cell (`smpc approve`) before it runs?

@@ -56,6 +56,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
     @argument("--timeout", type=float, help="connect: seconds to wait for the peers (default: the session's)")
     @argument("--clear", nargs="*", default=None, metavar="NAME", help="private: unmark the names (all if none given)")
     @argument("--range", nargs=2, type=float, metavar=("MIN", "MAX"), help="private: the public range of the values")
+    @argument("--ranges-from", dest="ranges_from", metavar="ENV", help="private: ranges from a released envelope")
     @argument("--triples", type=int, default=0, help="preprocess: elementwise multiplication triples")
     @argument("--truncations", type=int, default=0, help="preprocess: truncation masks (one per fixed-point product)")
     @argument("--gram", action="append", default=[], help="preprocess: an X.T @ X triple for X of ROWSxCOLS")
@@ -65,7 +66,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         """Secure multiparty computation: join a session and manage this site's side of it.
 
         %smpc connect SESSION --as PARTY [--key FILE]   join; waits for every peer and the dealer
-        %smpc private NAME [NAME ...] [--range MIN MAX]  mark notebook variables as this site's secret inputs
+        %smpc private NAME [NAME ...] [--range MIN MAX | --ranges-from ENV]  mark notebook variables as this site's secret inputs
         %smpc private                                    list them;  %smpc private --clear NAME
         %smpc status                                     peers, round trips, dealer, preprocessing stock
         %smpc preprocess --triples N [--truncations N] [--comparisons N] [--gram ROWSxCOLS]   offline phase
@@ -121,7 +122,12 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             missing = [n for n in names if n not in self._user_ns()]
             if missing:
                 raise SmpcError(f"no variable {missing[0]!r} in this notebook; define it before marking it private")
-            site.mark_private(names, {n: self._user_ns()[n] for n in names}, args.range)
+            envelope = None
+            if args.ranges_from is not None:
+                if args.ranges_from not in self._user_ns():
+                    raise SmpcError(f"no variable {args.ranges_from!r} here: release an envelope first (--reveal)")
+                envelope = self._user_ns()[args.ranges_from]
+            site.mark_private(names, {n: self._user_ns()[n] for n in names}, args.range, envelope)
         print("private here: " + (", ".join(_with_range(n, site.ranges) for n in site.private_names) or "(none)"))
 
     def _cmd_status(self, args):
@@ -293,4 +299,7 @@ def unload(ipython) -> None:
 
 
 def _with_range(name: str, ranges: dict[str, tuple[float, float]]) -> str:
-    return f"{name} in [{ranges[name][0]:g}, {ranges[name][1]:g}]" if name in ranges else name
+    if name in ranges:
+        return f"{name} in [{ranges[name][0]:g}, {ranges[name][1]:g}]"
+    columns = [k.split("/", 1)[1] for k in ranges if k.startswith(f"{name}/")]
+    return f"{name} (ranges of {', '.join(columns)})" if columns else name

@@ -22,7 +22,7 @@ from ..governance.audit_chain import AuditChain, audit_path, released_values
 from ..governance.policy import SitePolicy, policy_path, site_policy, strictest
 from ..protocols.base import MaterialNeed
 from ..schema.check import require_conformance_of
-from ..secret.frames import flatten_private, is_dataframe
+from ..secret.frames import flatten_private, is_dataframe, split_key
 from ..stats.results import ReleasedResult
 
 
@@ -151,11 +151,16 @@ class SiteSession:
 
     # ----- private names ------------------------------------------------------------------------
     def mark_private(
-        self, names: list[str], values: dict[str, object] | None = None, value_range: tuple[float, float] | None = None
+        self,
+        names: list[str],
+        values: dict[str, object] | None = None,
+        value_range: tuple[float, float] | None = None,
+        ranges_from: Any = None,
     ) -> None:
         """Mark notebook variables as this site's secret inputs; with a study schema, their
         data is checked against it now (and again when a cell uses them). ``value_range`` is a
-        public [min, max] for plain arrays, so that operations on them know their magnitude."""
+        public [min, max] for plain arrays, so that operations on them know their magnitude;
+        ``ranges_from`` a released ``smpc.stats.envelope`` (ranges per column or array name)."""
         for name in names:
             if not name.isidentifier():
                 raise CellError(f"{name!r} is not a variable name")
@@ -190,15 +195,45 @@ class SiteSession:
                     "; ".join(v.local_detail for v in broken) + ". Nothing was marked; fix the data or the range."
                 )
             self.ranges.update({n: (lo, hi) for n in names})
+        if ranges_from is not None:
+            self.ranges.update(self._ranges_from(names, values or {}, ranges_from))
         for name in names:
             if name not in self.private_names:
                 self.private_names.append(name)
+
+    def _ranges_from(
+        self, names: list[str], values: dict[str, object], envelope: Any
+    ) -> dict[str, tuple[float, float]]:
+        """The envelope's range of each array and frame column among ``names``, keyed as the
+        inputs are (``cohort/age``), checked against this site's data now."""
+        if not hasattr(envelope, "ranges") or not callable(envelope.ranges):
+            raise SchemaError("--ranges-from takes a released smpc.stats.envelope (env = smpc.stats.envelope(cohort))")
+        known = envelope.ranges()
+        chosen: dict[str, tuple[float, float]] = {}
+        flat: dict[str, np.ndarray] = {}
+        for name in names:
+            for key, arr in flatten_private(name, values[name]).items():
+                column = split_key(key)[1] or key
+                if column in known and (self.party.schema is None or self.party.schema.variable(column) is None):
+                    chosen[key], flat[key] = known[column], np.asarray(arr)
+        if not chosen:
+            raise SchemaError(
+                f"--ranges-from: the envelope covers {', '.join(known) or 'nothing'}, none of them in "
+                f"{', '.join(names)} (or their ranges are in the study schema)"
+            )
+        _, broken = site_ranges(flat, chosen, self.party.schema)
+        if broken:  # (another site's envelope, or the data changed since)
+            raise SchemaError(
+                "; ".join(v.local_detail for v in broken) + ". Nothing was marked; compute the envelope again."
+            )
+        return chosen
 
     def clear_private(self, names: list[str]) -> None:
         for name in names or list(self.private_names):
             if name in self.private_names:
                 self.private_names.remove(name)
-            self.ranges.pop(name, None)
+            for key in [k for k in self.ranges if split_key(k)[0] == name]:
+                self.ranges.pop(key)
 
     # ----- offline phase ------------------------------------------------------------------------
     def preprocess(self, needs: list[MaterialNeed], progress=None, batches: int = 10) -> None:
@@ -251,7 +286,7 @@ class SiteSession:
                 keep_names=keep,
                 timeout=timeout,
                 on_round=on_round,
-                ranges={n: r for n, r in self.ranges.items() if n in private},
+                ranges={n: r for n, r in self.ranges.items() if split_key(n)[0] in private},
                 partial=partial or [],
                 join_timeout=join_timeout,
                 on_wait=on_wait,

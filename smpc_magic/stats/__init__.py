@@ -9,6 +9,7 @@ from . import disclosure as _disclosure
 from .bayes import categorical_nb, gaussian_nb
 from .crosstab import crosstab
 from .descriptive import corr, cov, describe, group_mean, mean, std, var
+from .envelope import envelope
 from .linear import ols
 from .logistic import logit
 from .poisson import poisson
@@ -22,6 +23,7 @@ __all__ = [
     "cov",
     "crosstab",
     "describe",
+    "envelope",
     "gaussian_nb",
     "group_mean",
     "incidence_rate",

@@ -35,8 +35,10 @@ DOMINANCE = "dominance"
 LEVELS = "max_levels"
 #: a value of one row (a minimum, a maximum): only where the policies allow row-level values
 ROW_VALUE = "row_level"
+#: a column's coarse public envelope (smpc.stats.envelope): only where the policies allow them
+ENVELOPE = "envelopes"
 
-RULES = (COUNT, ROWS, PARAMETERS, DOMINANCE, LEVELS, ROW_VALUE)
+RULES = (COUNT, ROWS, PARAMETERS, DOMINANCE, LEVELS, ROW_VALUE, ENVELOPE)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: the statistics that leave missing values out (the others refuse a variable that may be missing)
 LEAVE_OUT_MISSING = frozenset(
-    "corr cov crosstab describe group_mean incidence_rate kaplan_meier logit logrank mean median ols poisson quantile "
+    "corr cov crosstab describe envelope group_mean incidence_rate kaplan_meier logit logrank mean median ols poisson quantile "
     "rate_ratio "
     "std var".split()
 )

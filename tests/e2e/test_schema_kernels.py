@@ -86,6 +86,41 @@ def test_a_site_declares_the_range_of_a_plain_array_when_marking_it(tmp_path):
                 site.close()
 
 
+def test_a_released_envelope_gives_a_frames_ranges_when_marking_it(tmp_path):
+    """No schema, no guessed range: the sites release a coarse envelope of their frame (governed
+    like any release), then mark the frame again with its ranges; statistics then work."""
+    names = ["site_a", "site_b"]
+    session = new_session(names, tmp_path, timeout=15)
+    with dealer_process(session):
+        pair = [Site(name, tmp_path) for name in names]
+        try:
+            connect = [f"%load_ext smpc_magic\n%smpc connect {session} --as {name}" for name in names]
+            assert all(r.ok for r in run_all(pair, connect))
+            frames = [
+                f"import pandas as pd\ncohort = pd.DataFrame({{'age': [{30 + k}, 47, 61, 75], "
+                f"'cost': [{k}210.5, 950.0, 15.25, 3000.0]}})\n%smpc private cohort"
+                for k in range(2)
+            ]
+            assert all(r.ok for r in run_all(pair, frames))
+            cell = "%%smpc --reveal s\ns = smpc.stats.std(cohort)"
+            assert all(not r.ok and "eclare" in r.error for r in run_all(pair, cell))
+            released = run_all(pair, "%%smpc --reveal env\nenv = smpc.stats.envelope(cohort)")
+            assert all(r.ok for r in released), [r.error for r in released]
+            marked = run_all(pair, "%smpc private cohort --ranges-from env")
+            assert all(r.ok and "cohort (ranges of age, cost)" in r.text for r in marked), [r.error for r in marked]
+            assert pair[0].run("print(env.ranges()['age'])").text.strip() == "(0.0, 128.0)"
+            results = run_all(pair, cell)
+            assert all(r.ok for r in results), [r.error for r in results]
+            got = [float(v) for v in pair[1].run("print(*s)").text.split()]
+            import numpy as np
+
+            ages, costs = [30, 47, 61, 75, 31, 47, 61, 75], [210.5, 950.0, 15.25, 3000.0, 1210.5, 950.0, 15.25, 3000.0]
+            assert got == pytest.approx([np.std(ages, ddof=1), np.std(costs, ddof=1)], rel=1e-4)
+        finally:
+            for site in pair:
+                site.close()
+
+
 ROWS = (
     "import numpy as np, pandas as pd, smpc_magic\n"
     "rng = np.random.default_rng({seed})\n"
