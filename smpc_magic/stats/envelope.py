@@ -98,9 +98,15 @@ def envelope(x: Any) -> Envelope:
     steps: Any = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
     if order != sorted(order):
         steps = steps[:, np.argsort(order)]
-    sites = np.bitwise_or.reduce(np.concatenate([np.asarray(c._prov.sites).reshape(-1) for c in columns]))
-    owners = [i for i in range(64) if (int(sites) >> i) & 1]
-    steps._prov = Provenance.aggregate(owners, len(columns[0]), steps.shape)  # a public-range fact, not a row
+    # a public-range fact of each column, not a row: an aggregate of that column's sites' rows (a
+    # column one site holds alone, as in columns of the same patients at two sites, is per-site)
+    per_column = []
+    for j, column in enumerate(columns):
+        part = steps[:, j : j + 1]
+        sites = int(np.bitwise_or.reduce(np.asarray(column._prov.sites).reshape(-1)))
+        part._prov = Provenance.aggregate([i for i in range(64) if (sites >> i) & 1], len(column), part.shape)
+        per_column.append(part)
+    steps = per_column[0] if len(per_column) == 1 else np.concatenate(per_column, axis=1)
     result = Envelope(steps=steps, names=np.array([name for name, _ in parts]))
     return declare(result, Requirement(ENVELOPE))
 

@@ -67,3 +67,20 @@ def test_a_custodian_can_refuse_envelopes():
 def test_an_envelope_takes_only_the_inputs_as_shared(cell):
     with pytest.raises(SecretValueError, match="as they were shared"):
         simulate(cell, _sites(), "env", policies=DEFAULTS)
+
+
+def test_a_column_one_site_holds_alone_gives_a_per_site_envelope():
+    """Columns of the same patients at two sites: north's ages, south's costs. Each column's
+    envelope is about one site's data, refused where per-site values are."""
+    rng = np.random.default_rng(6)  # (test data only)
+    inputs = {"north": {"age": rng.integers(18, 96, 30)}, "south": {"cost": rng.gamma(2.0, 900, 30).round(2)}}
+    with pytest.raises(DisclosureError, match="per_site"):
+        simulate(
+            "env = smpc.stats.envelope(age)\nenv2 = smpc.stats.envelope(cost)", inputs, "env env2", policies=DEFAULTS
+        )
+    both = "env = smpc.stats.envelope(np.column_stack([age, cost]))"  # (a derived matrix: refused anyway)
+    with pytest.raises(SecretValueError):
+        simulate(both, inputs, "env", policies=DEFAULTS)
+    allowed = {"north": {"per_site": True}, "south": {"per_site": True}}
+    env = simulate("env = smpc.stats.envelope(age)", inputs, "env", policies=allowed)["env"]
+    assert dict(env) == {"age": (0.0, 128.0)}
