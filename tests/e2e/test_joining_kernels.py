@@ -14,12 +14,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
 NAMES = ["site_a", "site_b", "site_c"]
 CELL = "%%smpc --reveal total\ntotal = x.sum()"
+TIMEOUT = 6
 
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
     directory = tmp_path_factory.mktemp("joining")
-    session = new_session(NAMES, directory, timeout=15)  # silent peers: 15 s; joining: the default
+    session = new_session(NAMES, directory, timeout=TIMEOUT)  # silent peers: 6 s; joining: the default
     with dealer_process(session), connected_sites(session, directory, NAMES) as sites:
         data = [f"import numpy as np\nx = np.arange({k}, {k} + 4.0)\n%smpc private x --range 0 10" for k in range(3)]
         assert all(r.ok for r in run_all(sites, data))
@@ -30,8 +31,8 @@ def test_a_site_that_joins_long_after_the_timeout_is_waited_for_and_named(sites)
     started = time.monotonic()
     early = [site.submit(CELL) for site in sites[:2]]
     sites[0].wait_for_output(early[0], "smpc: waiting for site_c to run this cell", 30)
-    # the scenario itself: site_c's analyst comes twice the session's 15 s timeout later
-    time.sleep(max(0.0, 30 - (time.monotonic() - started)))
+    # the scenario itself: site_c's analyst comes twice the session's timeout later
+    time.sleep(max(0.0, 2 * TIMEOUT - (time.monotonic() - started)))
     late = sites[2].submit(CELL)
     results = [site.collect(i, 60) for site, i in zip(sites, [*early, late])]
     assert all(r.ok for r in results), [r.error for r in results]
@@ -48,7 +49,7 @@ def test_an_interrupt_while_waiting_cancels_at_every_site_and_a_late_arrival_is_
     interrupted, other = (site.collect(i, 30) for site, i in zip(sites[:2], waiting))
     assert not interrupted.ok and interrupted.ename == "KeyboardInterrupt"
     assert not other.ok and other.ename == "PeerAborted", other.error
-    # told by site_a's abort (it names the interrupt), not by the 15 s timeout
+    # told by site_a's abort (it names the interrupt), not by the session's timeout
     assert "'site_a' stopped before the sites agreed" in other.error and "interrupted" in other.error
     late = sites[2].run(CELL, timeout=30)  # comes after the others gave up: told at once, no hang
     assert not late.ok and late.ename == "PeerAborted" and "stopped before the sites agreed" in late.error
