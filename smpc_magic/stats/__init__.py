@@ -15,6 +15,7 @@ from .logistic import logit
 from .poisson import poisson
 from .quantiles import median, quantile
 from .rates import exact_rate_interval, incidence_rate, rate_ratio
+from .stratified import mantel_haenszel
 from .survival import kaplan_meier, logrank
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "kaplan_meier",
     "logit",
     "logrank",
+    "mantel_haenszel",
     "mean",
     "median",
     "ols",
