@@ -192,6 +192,7 @@ def _regroup_frames(arrays: dict[str, SecretArray], declared: Declared) -> dict[
         observed = out.get(f"{key}{OBSERVED_SUFFIX}")
         if isinstance(value, SecretArray) and isinstance(observed, SecretArray):
             observed.__dict__["_variable"] = key
+            observed.__dict__["_frozen"] = True
             value._prov = value._prov.with_observed(observed).as_indicator(observed)
     return out
 
@@ -206,6 +207,7 @@ def _mark_observed(columns: dict[str, SecretArray]) -> None:
         observed = columns.get(f"{variable}{OBSERVED_SUFFIX}")
         if observed is not None:
             observed.__dict__["_variable"] = variable
+            observed.__dict__["_frozen"] = True  # the engine's record of which rows are present
             # the rows observed are a selection of the values (the others are 0): a sum of them
             # is checked like a sum over any subset
             column._prov = column._prov.with_observed(observed).as_indicator(observed)

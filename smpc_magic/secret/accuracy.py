@@ -123,6 +123,21 @@ def lipschitz(constant: float) -> Propagate:
     return lambda bound, err, s: constant * err
 
 
+def tolerance(x: SecretCore) -> float:
+    """The most a released ``x`` may be off: :data:`RELATIVE` of its range, or
+    :data:`ABSOLUTE_ULPS` units of the last place."""
+    return max(RELATIVE * x._bound.magnitude(), ABSOLUTE_ULPS * 2.0**-x._ctx.frac_bits)
+
+
+def beyond_tolerance(x: Any) -> bool:
+    """Whether ``x`` could be further from its exact value than a release of it may be (then a
+    comparison or rounding of it is no longer exact on anything that means something)."""
+    if not isinstance(x, SecretCore) or not x.size:
+        return False
+    error = x._bound.error()
+    return bool(math.isnan(error) or error > tolerance(x))
+
+
 def check_release(values: dict[str, Any], frac_bits: int) -> None:
     """Raise :class:`PrecisionError` before anything is opened when a value's carried error is
     beyond the accuracy a release promises (an error that is not a number, as an unbounded one
@@ -137,7 +152,8 @@ def check_release(values: dict[str, Any], frac_bits: int) -> None:
         allowed = max(RELATIVE * magnitude, ABSOLUTE_ULPS * 2.0**-frac_bits)
         if error > allowed:
             raise PrecisionError(
-                f"releasing {name}: the value could be off by {error:.3g} (its public range reaches "
+                f"releasing {name}: the value could be off by "
+                f"{f'{error:.3g}' if math.isfinite(error) else 'an unbounded amount'} (its public range reaches "
                 f"{magnitude:.4g}), more than the {allowed:.3g} a release allows. The error comes from the "
                 "fixed-point steps of the cell: a division or reciprocal, square root or log of a value "
                 "that may be close to 0, or values so large that products dropped fractional bits. Nothing "

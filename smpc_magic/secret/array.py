@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SecretValueError
-from . import compare, dispatch, functions
+from . import accuracy, compare, dispatch, functions
 from .bounds import Bound
 from .core import SecretCore, public_array
 
@@ -114,8 +114,10 @@ class SecretArray(SecretCore):
         rounded = near + up - below_minus_half
         rounded._prov = rounded._prov.as_rounded()  # a count of rows over secret thresholds when summed
         # the nearest integer of the value as stored, exactly (as a comparison is exact): an
-        # input within its error of a half may round the other way, as numpy's would on it
-        rounded._bound = rounded._bound.with_error(np.zeros((1,) * rounded.ndim))
+        # input within its error of a half may round the other way, as numpy's would on it; an
+        # input further from its exact value than a release of it may be carries that on
+        error = self._bound.error() + 1 if accuracy.beyond_tolerance(self) else 0.0
+        rounded._bound = rounded._bound.with_error(np.full((1,) * rounded.ndim, error))
         return rounded
 
     def round(self, decimals: int = 0) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SecretValueError
-from . import scaling
+from . import accuracy, scaling
 from .bounds import Bound
 from .core import SecretCore as SecretArray
 from .core import align, as_secret
@@ -26,8 +26,13 @@ def secret_arg(x: Any) -> SecretArray:
 
 
 def _bits(x: SecretArray, shares: Any) -> SecretArray:
-    """A 0/1 integer secret from this party's shares of bits ([x < 0]): a new value of x's rows."""
-    return x._new(shares, 0, bound=Bound.unit(np.ndim(shares)), prov=x._prov.mapped("ltz"))
+    """A 0/1 integer secret from this party's shares of bits ([x < 0]): a new value of x's rows.
+    Exact on x as stored; where x could be further from its exact value than a release of it
+    may be, any bit could be the wrong one (error 1)."""
+    bound = Bound.unit(np.ndim(shares))
+    if accuracy.beyond_tolerance(x):
+        bound = bound.with_error(np.ones((1,) * np.ndim(shares)))
+    return x._new(shares, 0, bound=bound, prov=x._prov.mapped("ltz"))
 
 
 def less_than_zero(x: SecretArray) -> SecretArray:

@@ -188,6 +188,11 @@ class SecretCore(RefusesPlaintext):
             raise SecretValueError(
                 "a result of smpc.stats cannot be changed in place; compute a new array instead (e.g. y = m * 1)"
             )
+        if self.__dict__.get("_frozen"):
+            raise SecretValueError(
+                "a variable's :observed column is the engine's record of which rows are present; it cannot be "
+                "changed in place (statistics leave the missing rows out; compute a new array for anything else)"
+            )
         mine, other = align([self, as_secret(self, value)], "assigning into a secret array")
         share = mine._share.copy()
         share[index] = other._share

@@ -698,13 +698,14 @@ class Provenance:
 
 def _weighted_by_another_site(pattern: Array, ra: Array, sa: Array, rb: Array, sb: Array) -> Array:
     """A row's data times another site's data on the same row (columns of one patient held by
-    two sites): that site chose its factor, which may differ between rows however alike its
+    two sites; or a product whose factors hold both, as (x + w) ** 2 does): that site chose its factor, which may differ between rows however alike its
     pattern (a one-hot column given as floating point, weights of 1e-6 but for one row). Each
     such row enters a sum on its own, so the sum's atoms are single rows and ``min_rows``
     withholds it. A factor that is a selection (a 0/1 integer column, a comparison) only keeps
     or drops rows, whose numbers are checked instead; a statistic's products are covered by its
     declared rules."""
-    crossed = (ra != NONE) & (rb != NONE) & (sa != sb)
+    both = np.bitwise_or(sa, sb)  # (a site's data plus another's minus it is still both sites')
+    crossed = (ra != NONE) & (rb != NONE) & ((both & (both - 1)) != 0)
     if not np.any(crossed):
         return pattern
     rows = np.where(ra >= 0, ra, rb)  # (MIXED rows: still one pattern per position)

@@ -10,18 +10,21 @@ policy turns that rule on.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import MissingValuesError, SecretValueError
-from ..secret.accuracy import stated_by_statistic
+import numpy as np
+
+from ..errors import DisclosureError, MissingValuesError, PrecisionError, SecretValueError
+from ..secret.accuracy import beyond_tolerance, stated_by_statistic
 from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
 from ..secret.provenance import inside_statistic
 from ..secret.streamed import STREAMED_TYPES
-from .missing import observed_columns, refuse_missing, schema_columns, variables
+from .missing import observed_columns, refuse_missing, schema_columns, secret_values, variables
 
 #: released counts and table cells: each is 0 (if zeros are allowed) or at least ``min_count``
 COUNT = "min_count"
@@ -125,6 +128,7 @@ def statistic(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, missing: str = "drop", **kwargs: Any) -> Any:
         _refuse_declared_missing(name, missing, (*args, *kwargs.values()))
+        _refuse_imprecise_or_crossed(name, (*args, *kwargs.values()))
         if name != "kaplan_meier" and "where" in kwargs:  # (kaplan_meier takes where= itself)
             args, kwargs = _restricted(name, args, kwargs)
         inputs = (*args, *kwargs.values())
@@ -142,6 +146,49 @@ def statistic(function: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _refuse_imprecise_or_crossed(name: str, inputs: tuple[Any, ...]) -> None:
+    """Before a statistic runs, from public facts: each secret input is within the accuracy a
+    release of it would need (a statistic states its own accuracy on exact inputs, so a mean
+    of 1 / x for x near 0 would otherwise come back capped at it); and no row combines data of
+    several sites (columns of the same patients held by different sites): a site chose its
+    column, which could single out a patient (a regression on a one-hot covariate reads that
+    row's outcome), so statistics across sites' columns of the same rows are refused."""
+    values = list(secret_values(inputs))
+    for value in values:
+        if beyond_tolerance(value):
+            error = value._bound.error()
+            amount = f"{error:.3g}" if math.isfinite(error) else "an unbounded amount"
+            raise PrecisionError(
+                f"smpc.stats.{name}: an input could be off by {amount} from its exact value (its "
+                f"range reaches {value._bound.magnitude():.4g}), more than a release of it may be. It comes from "
+                "the cell's fixed-point steps before the statistic (a division or reciprocal, square root or log of "
+                "a value that may be close to 0). Nothing was sent. Declare tighter ranges, or a positive minimum "
+                "for a divisor, or pass the columns themselves"
+            )
+    masks = [_row_sites(v) for v in values]
+    rows = [m for m in masks if m is not None]
+    if rows and max(len(m) for m in rows) == min(len(m) for m in rows):
+        combined = np.bitwise_or.reduce(np.stack(rows), axis=0)
+        if np.any((combined & (combined - 1)) != 0):
+            raise DisclosureError(
+                f"smpc.stats.{name}: its inputs combine data that different sites hold for the same rows (columns "
+                "of the same patients at two sites). A site chooses its own column, and one that singles out a "
+                "patient (a one-hot covariate) would read that patient's other values, so statistics across "
+                "sites' columns of the same rows are refused. Nothing of this cell was released (nothing was sent)",
+                rule="per_site",
+                name=name,
+            )
+
+
+def _row_sites(value: SecretCore) -> Any:
+    """Each row's site mask, for a row-level value whose axis 0 is its rows (else None)."""
+    prov = value._prov
+    if not prov.is_row_level() or prov.untracked or value.ndim == 0:  # (untracked: its releases fail closed)
+        return None
+    sites = np.broadcast_to(prov.sites, value.shape).reshape(value.shape[0], -1)
+    return np.bitwise_or.reduce(sites, axis=1)
 
 
 def _refuse_declared_missing(name: str, missing: str, inputs: tuple[Any, ...]) -> None:

@@ -1,14 +1,15 @@
 """A governed way to get ranges: a coarse public envelope of each private column.
 
 ``env = smpc.stats.envelope(cohort)`` opens, per numeric column, the power of two above the
-largest value and above the largest negated value of the pooled rows (or 0 where no value is
-above 0, or below it). The recipients pass it on as declared ranges
+largest value (at least 16) and above the largest negated value of the pooled rows (or 0 where
+no value is below 0), for the columns without a declared range. The recipients pass it on as declared ranges
 (``simulate(..., ranges=env)``, ``%smpc private cohort --ranges-from env``), so an analyst never
 guesses a range, and every later statistic has a tight public bound.
 
 What it discloses: for each column, two whole numbers, the powers of two above the most
-extreme rows' magnitudes (a fact about the most extreme patient within a factor of two) and
-whether any value is negative (or positive). It is a release like any other, governed by the
+extreme rows' magnitudes (a fact about the most extreme patient within a factor of two, and
+nothing below 16, so a 0/1 column's envelope does not say whether anyone has the condition) and
+whether any value is negative. It is a release like any other, governed by the
 ``envelopes`` rule of the sites' policies (allowed by default, as DataSHIELD's range is; a
 custodian refuses it with ``envelopes = false``), and by ``per_site`` for a column one site holds
 alone. It takes the private inputs only as they were shared: a derived, filtered, sliced or
@@ -31,14 +32,15 @@ from ..secret.provenance import Provenance
 from .disclosure import ENVELOPE, Requirement, declare
 from .results import ReleasedResult, SecretResult
 
-#: the smallest power of two an envelope reports (values within [-1, 1] get [-1, 1])
-LOWEST = 0
+#: the smallest power of two an envelope reports: [0, 16] for a 0/1 column whatever its count
+#: (an envelope of [0, 0] would say that nobody has the condition)
+LOWEST = 4
 WHAT = "smpc.stats.envelope"
 
 
 class Envelope(SecretResult):
     KIND = "envelope"
-    SECRET = ("steps",)  # 2 x columns: how many of 0, 2**LOWEST, 2**(LOWEST + 1), ... max(x), max(-x) exceed
+    SECRET = ("steps",)  # 2 x columns: see _steps
     PUBLIC = ("names",)
 
 
@@ -51,7 +53,8 @@ class ReleasedEnvelope(ReleasedResult):
         steps = np.asarray(self.fields["steps"]).reshape(2, -1)
         names = [str(n) for n in np.asarray(self.fields["names"]).reshape(-1)]
         return {
-            name: (-_power(int(low)) or 0.0, _power(int(high))) for name, high, low in zip(names, steps[0], steps[1])
+            name: (0.0 if low <= 0 else -(2.0 ** (LOWEST + int(low) - 1)), 2.0 ** (LOWEST + int(high)))
+            for name, high, low in zip(names, steps[0], steps[1])
         }
 
     # a mapping of column -> (lo, hi), so that it passes as ranges= wherever a dict does
@@ -77,11 +80,6 @@ class ReleasedEnvelope(ReleasedResult):
 
 
 Mapping.register(ReleasedEnvelope)
-
-
-def _power(steps: int) -> float:
-    """0 thresholds exceeded: nothing above 0; k: within 2**(LOWEST + k - 1)."""
-    return 0.0 if steps <= 0 else float(2.0 ** (LOWEST + steps - 1))
 
 
 def envelope(x: Any) -> Envelope:
@@ -112,19 +110,24 @@ def envelope(x: Any) -> Envelope:
 
 
 def _steps(data: Any) -> Any:
-    """2 x columns: how many of 0, 2**LOWEST, 2**(LOWEST + 1), ... max(x) and max(-x) exceed."""
+    """2 x columns: above, how many of 2**LOWEST, 2**(LOWEST + 1), ... max(x) exceeds; below,
+    whether max(-x) exceeds 0 plus how many of those powers it exceeds."""
+    p = data.shape[1]
     both: Any = np.concatenate([data, -data], axis=1)  # max(x) and max(-x) = -min(x) in one tree
     top = amax(both, axis=0)
     # a few units of the last place below each power: a value stored a rounding step below one
-    # (4.000001 stored as 4.0) is counted above it, so the range holds the value as given
+    # (16.000001 stored as 16.0) is counted above it, so the range holds the value as given
     margin = 4 * 2.0**-top._scale if top._scale else 0.0
     # powers up to the one below the values' public bound (and what fixed point encodes)
     bound = min(float(data._bound.magnitude()), top._ctx.suite.codec.max_magnitude(top._scale) / 2)
-    highest = max(LOWEST, math.ceil(math.log2(bound)) - 1) if bound > 1 else LOWEST
-    thresholds = np.array([0.0] + [2.0**k for k in range(LOWEST, highest + 1)]) - margin
+    highest = max(LOWEST, math.ceil(math.log2(bound)) - 1)
+    thresholds = np.array([0.0] + [2.0**k - margin for k in range(LOWEST, highest + 1)])
     if not top._scale:  # whole numbers against whole numbers (a float would be encoded as fixed point)
-        thresholds = thresholds.astype(np.int64)
-    return (top[:, None] > thresholds[None, :]).sum(axis=1).reshape(2, data.shape[1])
+        thresholds = np.ceil(thresholds).astype(np.int64)
+    above: Any = top[:, None] > thresholds[None, :]  # one comparison batch
+    high = above[:p, 1:].sum(axis=1)  # (not whether max(x) > 0: a 0/1 column's would be a count's)
+    low = above[p:, :].sum(axis=1)
+    return np.stack([high, low])
 
 
 def _shared_inputs(x: Any) -> list[tuple[str, SecretArray]]:
@@ -135,8 +138,15 @@ def _shared_inputs(x: Any) -> list[tuple[str, SecretArray]]:
         candidates = [("", x)]
     else:
         raise SecretValueError(f"{WHAT} takes a private data frame or a private array, as marked private")
+    # only columns without a declared range (a declared one is known; an envelope would add only
+    # facts about the most extreme rows)
+    undeclared = [
+        (n, c) for n, c in candidates if c._bound.magnitude() >= c._ctx.suite.codec.max_magnitude(c._scale) / 8
+    ]
+    if not undeclared or (len(undeclared) < len(candidates) and not isinstance(x, SecretFrame)):
+        raise SecretValueError(f"{WHAT}: the columns have declared ranges already; an envelope is for columns without")
     found = []
-    for name, column in candidates:
+    for name, column in undeclared:
         marker = column.__dict__.get("_input")
         if marker is None or marker[1] is not column._prov or marker[2] is not column._share or column.ndim != 1:
             raise SecretValueError(

@@ -198,7 +198,64 @@ def test_a_factor_another_site_gives_for_the_same_rows_is_a_weight_that_may_sing
     flag[4] = 1.0
     inputs = {"north": {"x": x}, "south": {"flag": flag}}
     message = _withheld(code, "s", inputs, policies={"north": {"per_site": True}, "south": {"per_site": True}})
+    assert "min_rows" in message or "different sites hold for the same rows" in message  # (a statistic: at once)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x2 = x + flag - flag\nw2 = flag + x - x\ns = (x2 * w2).sum()",  # each factor holds both sites' data
+        "s = ((x + flag) ** 2 - x**2 - flag**2).sum() / 2",  # polarisation: 2 x w inside a square
+        "v = x + flag\ns = (v @ v - x @ x - flag @ flag) / 2",
+    ],
+)
+def test_a_product_that_mixes_two_sites_data_on_a_row_is_a_weight_however_it_is_written(code):
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    flag = np.zeros(12)
+    flag[4] = 1.0
+    inputs = {"north": {"x": x}, "south": {"flag": flag}}
+    message = _withheld(code, "s", inputs, policies={"north": {"per_site": True}, "south": {"per_site": True}})
     assert "min_rows" in message
+
+
+def test_every_row_of_a_column_through_a_one_hot_matrix_is_withheld():
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    inputs = {"north": {"x": x}, "south": {"W": np.eye(12)}}
+    code = "xc = x.reshape(12, 1)\ns = ((xc + W) ** 2 - xc**2 - W**2).sum(axis=0) / 2"
+    with pytest.raises(DisclosureError, match="min_rows"):
+        simulate(code, inputs, "s", ranges={**RANGES, "W": (0, 1)}, policies={"north": {}, "south": {}})
+
+
+def test_a_statistic_over_columns_two_sites_hold_for_the_same_rows_is_refused():
+    """A regression on south's one-hot covariate reads north's outcome of that row (with the
+    sites' data mixed so that no column looks like one site's alone)."""
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    flag = np.zeros(12)
+    flag[4] = 1.0
+    inputs = {"north": {"x": x}, "south": {"flag": flag}}
+    with pytest.raises(DisclosureError, match="different sites hold for the same rows"):
+        simulate("s = smpc.stats.ols(flag + x - x, x + flag - flag)", inputs, "s", ranges=RANGES, policies=DEFAULTS)
+
+
+def test_the_record_of_missing_rows_cannot_be_changed_in_a_cell(tmp_path):
+    """Overwriting a variable's :observed column with the variable would make a one-hot weight
+    look like a selection (and statistics leave rows out by it)."""
+    import pandas as pd
+
+    schema = tmp_path / "s.toml"
+    schema.write_text(
+        '[study]\nname = "s"\n\n[[variable]]\nname = "x"\nkind = "continuous"\nmin = 0\nmax = 100\n\n'
+        '[[variable]]\nname = "w"\nkind = "continuous"\nmin = 0\nmax = 1\nmissing = true\n'
+    )
+    w = np.zeros(12)
+    w[3], w[9:] = 1.0, np.nan
+    inputs = {
+        "north": {"nf": pd.DataFrame({"x": np.concatenate([NORTH_X, SOUTH_X])})},
+        "south": {"sf": pd.DataFrame({"w": w})},
+    }
+    code = "w = sf['w']\no = sf['w:observed']\no[:] = w\ns = (nf['x'] * w).sum()"
+    with pytest.raises(SecretValueError, match=":observed column"):
+        simulate(code, inputs, "s", schema=str(schema), policies=DEFAULTS)
 
 
 def test_a_0_1_integer_column_another_site_gives_is_a_selection_whose_size_is_checked():

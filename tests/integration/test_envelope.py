@@ -37,8 +37,8 @@ def test_an_envelope_gives_ranges_that_hold_the_data_and_make_statistics_possibl
     for column, (lo, hi) in ranges.items():
         values = pooled[column]
         assert lo <= values.min() and values.max() <= hi  # it holds every value
-        assert hi == 0 or values.max() > hi / 2 - 1e-3  # the power of two just above the largest
-        assert lo == 0 or values.min() < lo / 2 + 1e-3
+        assert hi == 16 or values.max() > hi / 2 - 1e-3  # the power of two just above the largest (or 16)
+        assert lo in (0, -16) or values.min() < lo / 2 + 1e-3
     assert ranges["age"] == (0.0, 128.0) and ranges["cost"][0] == 0.0 and ranges["change"][0] < 0
     got = simulate("s = smpc.stats.std(d[['age', 'cost', 'change']])", sites, "s", ranges=env)["s"]
     np.testing.assert_allclose(got, pooled[["age", "cost", "change"]].std(), rtol=1e-4)
@@ -79,8 +79,20 @@ def test_a_column_one_site_holds_alone_gives_a_per_site_envelope():
             "env = smpc.stats.envelope(age)\nenv2 = smpc.stats.envelope(cost)", inputs, "env env2", policies=DEFAULTS
         )
     both = "env = smpc.stats.envelope(np.column_stack([age, cost]))"  # (a derived matrix: refused anyway)
-    with pytest.raises(SecretValueError):
+    with pytest.raises((SecretValueError, DisclosureError)):
         simulate(both, inputs, "env", policies=DEFAULTS)
     allowed = {"north": {"per_site": True}, "south": {"per_site": True}}
     env = simulate("env = smpc.stats.envelope(age)", inputs, "env", policies=allowed)["env"]
     assert dict(env) == {"age": (0.0, 128.0)}
+
+
+def test_a_0_1_column_gives_the_same_envelope_whatever_its_count_and_a_declared_one_none():
+    """[0, 0] against [0, 1] would say whether anyone has the condition (a count of 1 or 2 that
+    min_count hides): every column's envelope reaches at least 16."""
+    for flags in ([0, 0, 0, 0, 0], [0, 0, 0, 1, 0]):
+        inputs = {"north": {"hiv": np.array(flags)}, "south": {"hiv": np.zeros(5, dtype=int)}}
+        env = simulate("env = smpc.stats.envelope(hiv)", inputs, "env", policies=DEFAULTS)["env"]
+        assert dict(env) == {"hiv": (0.0, 16.0)}
+    inputs = {"north": {"hiv": np.array([0, 1, 0])}, "south": {"hiv": np.array([1, 0, 0])}}
+    with pytest.raises(SecretValueError, match="declared ranges already"):
+        simulate("env = smpc.stats.envelope(hiv)", inputs, "env", ranges={"hiv": (0, 1)}, policies=DEFAULTS)

@@ -119,3 +119,18 @@ def test_a_release_whose_error_could_exceed_its_accuracy_is_refused_and_a_right_
     )
     assert float(got["m"]) == pytest.approx(both["bmi"].mean(), rel=1e-4)
     assert float(got["r"]) == pytest.approx((10 / both["bmi"]).sum(), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "r = smpc.stats.mean(1 / np.exp(z))",  # a statistic does not hide its input's error
+        "r = ((1 / np.exp(z)).sum()).round()",  # nor does rounding
+        "r = (1 / np.exp(z) > 62000).sum()",  # nor a comparison of a value that is far off
+    ],
+)
+def test_a_statistic_a_rounding_or_a_comparison_of_a_far_off_value_is_refused(cell):
+    """1 / e**-11 for z declared in [-12, 0]: e**z near e**-12 has no significant bits left."""
+    inputs = {"north": {"z": np.full(5, -11.0)}, "south": {"z": np.full(5, -11.0)}}
+    with pytest.raises(PrecisionError):
+        simulate(cell, inputs, "r", ranges={"z": (-12, 0)})
