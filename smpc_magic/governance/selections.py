@@ -17,9 +17,10 @@ from .policy import SitePolicy
 
 def selection_violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -> Any:
     """A secret 0/1: some selection's size k (or its complement's, n - k) lies in [1, threshold)
-    (or k is 0 where zero counts are refused), or two selections over the same rows differ in
-    fewer than ``threshold`` rows while neither is the same set (``x > 63.5`` and ``x > 64.5``:
-    their difference is a small group; each column of a 2-d selection is one). An input a
+    (or k is 0 where zero counts are refused), or two selections over the same rows split them
+    into a group (in both, in one only, in neither) of 1 to ``threshold - 1`` rows (``x > 63.5``
+    and ``x > 64.5``: their difference is a small group; A, B and B's complement minus A's part
+    single out A's part outside B; each column of a 2-d selection is one). An input a
     statistic counts (``counted``: its events, its groups) is a count: ``min_count`` applies to it
     and its complement. A product round per factor and one comparison batch."""
     groups: list[list[Any]] = []
@@ -38,12 +39,16 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
     if len(columns) > MAX_COMPARED:
         return True  # too many selections to compare pairwise: fail closed (the hint says so)
     pairs: list[tuple[Any, Any]] = []
+    common_rows: list[int] = []
+    strict: list[bool] = []  # both summed by the cell itself (a statistic's counted inputs are not sums)
     for i, (si, fi, ci) in enumerate(columns):
         for sj, fj, cj in columns[i + 1 :]:
             common = np.intersect1d(si.rows, sj.rows)
             if common.size:
                 a, b = rows_of(fi, common), rows_of(fj, common)
                 pairs.append((a if ci is None else a[:, ci], b if cj is None else b[:, cj]))
+                common_rows.append(int(common.size))
+                strict.append(not si.counted and not sj.counted)
     sized = list(zip(selections, groups))
     products = [parts[0] for _, parts in sized]
     first_pairs: list[tuple[Any, Any, Any]] = []
@@ -76,10 +81,12 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
         small_at += [k - (t - 0.5), (n - t + 0.5) - k]
         empty_at += [k - 0.5, (n - 0.5) - k]
     if first_pairs:
-        d1: Any = np.concatenate([(a - ab).reshape(1) for a, _, ab in first_pairs])
-        d2: Any = np.concatenate([(b - ab).reshape(1) for _, b, ab in first_pairs])
-        small_at += [d1 - (threshold - 0.5), d2 - (threshold - 0.5)]
-        empty_at += [d1 - 0.5, d2 - 0.5]
+        # the four groups two selections split their common rows into (in both, in one only, in
+        # neither): sums over both selections tell each group apart, so each holds 0 or enough rows
+        groups_of = [[a - ab, b - ab, ab, (float(m) - a - b) + ab] for (a, b, ab), m in zip(first_pairs, common_rows)]
+        cells: Any = np.concatenate([g.reshape(1) for four in groups_of for g in four])
+        small_at += [cells - (threshold - 0.5)]
+        empty_at += [cells - 0.5]
     if not small_at:
         return False
     sizes_of = [int(v.size) for v in small_at]
@@ -94,10 +101,21 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
         bad = bad + (small[0] * (1 - empty[0])).sum() + (small[1] * (1 - empty[1])).sum()
         if not policy.zero_counts:
             bad = bad + empty[0].sum()
-    if first_pairs:  # both differences small and not both empty: nearly the same selection
+    if first_pairs:
         i = 2 if products else 0
-        joint = _products([(small[i], small[i + 1]), (empty[i], empty[i + 1])])
-        bad = bad + (joint[0] - joint[1]).sum()
+        small_cells, empty_cells = small[i].reshape(-1, 4), empty[i].reshape(-1, 4)
+        # two selections alone (with the total) tell apart only a small difference of nearly
+        # equal sets: both differences small, not both empty; from three the cell sums itself
+        # on, a combination can single out any of a pair's groups (A - B + C with C = B minus A)
+        joint = _products([(small_cells[:, :2], small_cells[:, 1::-1]), (empty_cells[:, :2], empty_cells[:, 1::-1])])
+        nearly = (joint[0][:, 0] - joint[1][:, 0]).reshape(-1)
+        if sum(strict) >= 3 and any(strict):
+            chosen = np.flatnonzero(strict)
+            grouped = (small_cells[chosen] * (1 - empty_cells[chosen])).sum()
+            rest = np.flatnonzero(~np.asarray(strict))
+            bad = bad + grouped + (nearly[rest].sum() if rest.size else 0)
+        else:
+            bad = bad + nearly.sum()
     return bad
 
 

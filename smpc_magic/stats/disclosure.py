@@ -22,7 +22,7 @@ from ..secret.accuracy import beyond_tolerance, stated_by_statistic
 from ..secret.compare import next_serial
 from ..secret.core import SecretCore
 from ..secret.frames import SecretFrame
-from ..secret.provenance import inside_statistic
+from ..secret.provenance import NONE, inside_statistic
 from ..secret.streamed import STREAMED_TYPES
 from .missing import observed_columns, refuse_missing, schema_columns, secret_values, variables
 
@@ -135,8 +135,11 @@ def statistic(function: F) -> F:
         if name not in LEAVE_OUT_MISSING:
             refuse_missing(f"smpc.stats.{name}", *inputs)
         start = next_serial()
+        carried = max((v._bound.error() for v in secret_values(inputs)), default=0.0)
         with inside_statistic():
             result = function(*args, **kwargs)
+        for _, value in _secrets_of(result):  # its stated accuracy, plus what its inputs carried
+            value._bound = value._bound.with_error(value._bound.err + carried)
         covered = getattr(result, "__dict__", {}).get("_covers", frozenset())
         # a schema's :observed columns are counted like a statistic's groups; a cell's own
         # filter stays a selection of the cell (checked as any other)
@@ -167,28 +170,41 @@ def _refuse_imprecise_or_crossed(name: str, inputs: tuple[Any, ...]) -> None:
                 "a value that may be close to 0). Nothing was sent. Declare tighter ranges, or a positive minimum "
                 "for a divisor, or pass the columns themselves"
             )
-    masks = [_row_sites(v) for v in values]
-    rows = [m for m in masks if m is not None]
-    if rows and max(len(m) for m in rows) == min(len(m) for m in rows):
-        combined = np.bitwise_or.reduce(np.stack(rows), axis=0)
-        if np.any((combined & (combined - 1)) != 0):
-            raise DisclosureError(
-                f"smpc.stats.{name}: its inputs combine data that different sites hold for the same rows (columns "
-                "of the same patients at two sites). A site chooses its own column, and one that singles out a "
-                "patient (a one-hot covariate) would read that patient's other values, so statistics across "
-                "sites' columns of the same rows are refused. Nothing of this cell was released (nothing was sent)",
-                rule="per_site",
-                name=name,
-            )
+    if _rows_of_several_sites(values):
+        raise DisclosureError(
+            f"smpc.stats.{name}: its inputs combine data that different sites hold for the same rows (columns "
+            "of the same patients at two sites). A site chooses its own column, and one that singles out a "
+            "patient (a one-hot covariate) would read that patient's other values, so statistics across "
+            "sites' columns of the same rows are refused. Nothing of this cell was released (nothing was sent)",
+            rule="per_site",
+            name=name,
+        )
 
 
-def _row_sites(value: SecretCore) -> Any:
-    """Each row's site mask, for a row-level value whose axis 0 is its rows (else None)."""
-    prov = value._prov
-    if not prov.is_row_level() or prov.untracked or value.ndim == 0:  # (untracked: its releases fail closed)
-        return None
-    sites = np.broadcast_to(prov.sites, value.shape).reshape(value.shape[0], -1)
-    return np.bitwise_or.reduce(sites, axis=1)
+def _rows_of_several_sites(values: list[Any]) -> bool:
+    """Whether any input row (by its id, whatever the values' lengths) holds data of two sites
+    across the row-level values, or any element combines two sites' rows."""
+    ids, masks = [], []
+    for value in values:
+        prov = value._prov
+        if not prov.is_row_level() or prov.untracked or value.ndim == 0:  # (untracked: its releases fail closed)
+            continue
+        ids.append(np.broadcast_to(prov.rowid, value.shape).reshape(-1))
+        masks.append(np.broadcast_to(prov.sites, value.shape).reshape(-1))
+    if not ids:
+        return False
+    rowid, sites = np.concatenate(ids), np.concatenate(masks)
+    rowed = rowid != NONE
+    if np.any(rowed & ((sites & (sites - 1)) != 0)):
+        return True
+    rowid, sites = rowid[rowid >= 0], sites[rowid >= 0]
+    if not rowid.size:
+        return False
+    order = np.argsort(rowid, kind="stable")
+    rowid, sites = rowid[order], sites[order]
+    starts = np.flatnonzero(np.r_[True, rowid[1:] != rowid[:-1]])
+    per_row = np.bitwise_or.reduceat(sites, starts)
+    return bool(np.any((per_row & (per_row - 1)) != 0))
 
 
 def _refuse_declared_missing(name: str, missing: str, inputs: tuple[Any, ...]) -> None:
@@ -225,6 +241,12 @@ def _restricted(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
             "cohort['drug=doac']); for rows chosen publicly, index them (x[:100])"
         )
     rows = len(mask)
+    lengths = {len(v) for v in secret_values((*args, *kwargs.values())) if v.ndim >= 1}
+    if rows not in lengths:
+        raise SecretValueError(
+            f"smpc.stats.{name}: where= has {rows} rows and the data {', '.join(map(str, sorted(lengths)))}; it "
+            "takes one entry per row of the data"
+        )
     for value in (*args, *kwargs.values()):
         if isinstance(value, STREAMED_TYPES):  # its rows are never shared: nothing to filter
             raise SecretValueError(

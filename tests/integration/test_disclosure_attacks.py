@@ -258,6 +258,39 @@ def test_the_record_of_missing_rows_cannot_be_changed_in_a_cell(tmp_path):
         simulate(code, inputs, "s", schema=str(schema), policies=DEFAULTS)
 
 
+def test_a_short_where_mask_does_not_hide_that_a_statistic_mixes_two_sites_columns():
+    """var(x + 100 w) and var(x - 100 w) differ by 400 cov(x, w): with south's one-hot w, north's
+    patient. A 5-row mask matched no input (so filtered nothing) and hid the mixing."""
+    x = np.concatenate([NORTH_X, SOUTH_X])
+    flag = np.zeros(12)
+    flag[3] = 1.0
+    inputs = {"north": {"x": x}, "south": {"flag": flag, "g": np.ones(12, dtype=int)}}
+    cell = "a = smpc.stats.var(x + 100 * flag, where=g[:5])\nb = smpc.stats.var(x - 100 * flag, where=g[:5])"
+    with pytest.raises((DisclosureError, SecretValueError)):
+        simulate(cell, inputs, "a b", ranges={**RANGES, "g": (0, 1)}, policies=DEFAULTS)
+    pooled = _inputs(g=np.ones(12, dtype=int))  # (each site's own rows: a mask of the wrong length)
+    with pytest.raises(SecretValueError, match="where= has 5 rows"):
+        simulate("a = smpc.stats.var(x, where=g[:5])", pooled, "a", ranges={**RANGES, "g": (0, 1)}, policies=DEFAULTS)
+
+
+def test_three_selections_whose_sums_combine_to_one_row_are_withheld():
+    """A = {0, 1, 2, 3}, B = {0, 1, 2, 4, 5, 6, 7}, C = {4, 5, 6, 7}: each holds enough rows and so
+    does each complement, and no two are nearly equal, but sum A - sum B + sum C is row 3: A and B
+    split the rows into a group of one (in A only)."""
+    x = np.concatenate([NORTH_X, SOUTH_X])
+
+    def chosen(rows: list[int]) -> np.ndarray:
+        g = np.zeros(12, dtype=int)
+        g[rows] = 1
+        return g
+
+    inputs = {"north": {"x": x}, "south": {"a": chosen([0, 1, 2, 3]), "b": chosen([0, 1, 2, 4, 5, 6, 7])}}
+    inputs["south"]["flag"] = chosen([4, 5, 6, 7])
+    code = "sa = (x * a).sum()\nsb = (x * b).sum()\nsc = (x * flag).sum()"
+    message = _withheld(code, "sa, sb, sc", inputs)
+    assert "min_rows" in message
+
+
 def test_a_0_1_integer_column_another_site_gives_is_a_selection_whose_size_is_checked():
     x = np.concatenate([NORTH_X, SOUTH_X])
     flag = np.arange(12) % 2

@@ -118,7 +118,8 @@ def test_recipients_rows_per_site_and_per_site_values_are_refused_before_anythin
     only_north = {"north": {"x": np.arange(5.0), "z": np.arange(5.0)}, "south": {"x": np.arange(5.0, 10.0)}}
     with pytest.raises(DisclosureError, match="from the data of site 'north' alone"):
         simulate("s = z.sum()", only_north, "s", ranges={**ranges, "z": (0, 10)}, policies=DEFAULTS)
-    # columns split across sites (north's z, south's w) are not one site's values
+    # columns split across sites (north's z, south's w): not one site's values, but south chose
+    # its factor for north's rows (a one-hot column would read a patient), so each row stands alone
     split = {"north": {"z": np.arange(5.0)}, "south": {"w": np.arange(5.0, 10.0)}}
-    got = simulate("s = (z * w).sum()", split, "s", ranges={"z": (0, 10), "w": (0, 10)}, policies=DEFAULTS)
-    assert got["s"] == float(np.arange(5.0) @ np.arange(5.0, 10.0))
+    with pytest.raises(DisclosureError, match="min_rows"):
+        simulate("s = (z * w).sum()", split, "s", ranges={"z": (0, 10), "w": (0, 10)}, policies=DEFAULTS)

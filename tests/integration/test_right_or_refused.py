@@ -134,3 +134,15 @@ def test_a_statistic_a_rounding_or_a_comparison_of_a_far_off_value_is_refused(ce
     inputs = {"north": {"z": np.full(5, -11.0)}, "south": {"z": np.full(5, -11.0)}}
     with pytest.raises(PrecisionError):
         simulate(cell, inputs, "r", ranges={"z": (-12, 0)})
+
+
+def test_a_statistic_carries_its_inputs_error_on():
+    """mean(K (x - c)) - 13: each input is within its own accuracy, but the error it carries (from
+    x and c rounded to 16 bits, times 1000) is 5 times what the result's range allows. A
+    statistic that kept only its own stated accuracy released it silently."""
+    x0, c = 1 + 0.49 / 65536, (np.floor(0.986 * 65536) + 0.51) / 65536
+    inputs = {"north": {"x": np.full(5, x0)}, "south": {"x": np.full(5, x0)}}
+    with pytest.raises(PrecisionError, match="releasing r"):
+        simulate(
+            "r = smpc.stats.mean(1000.0 * (x - c)) - 13.0", inputs, "r", ranges={"x": (1.0, 1.002)}, public={"c": c}
+        )
