@@ -32,6 +32,7 @@ from ..stats.disclosure import (
     PARAMETERS,
     ROW_VALUE,
     ROWS,
+    VERTICAL,
     Requirement,
     requirements_of,
 )
@@ -370,6 +371,15 @@ def _requirement(name: str, req: Requirement, policy: SitePolicy) -> list[_Check
             return []
         hint = "it is one patient's value (a minimum or maximum); release it only where the policies allow row-level values"
         return [_Check(name, ROW_VALUE, "refused", True, hint)]
+    if req.rule == VERTICAL:
+        if policy.vertical:
+            return []
+        hint = (
+            "its inputs combine data that different sites hold for the same rows (columns of the same patients "
+            "at two sites); a site chooses its own column, and one that singles out a patient would read that "
+            "patient's other values, so the policies refuse it (a custodian allows it with vertical = true)"
+        )
+        return [_Check(name, VERTICAL, "refused", True, hint)]
     if req.rule == ENVELOPE:
         if policy.envelopes:
             return []

@@ -43,6 +43,7 @@ class SitePolicy:
     row_level: bool = False
     per_site: bool = False
     envelopes: bool = True
+    vertical: bool = False
     approval: bool = False
 
     @property
@@ -84,6 +85,7 @@ OPEN = SitePolicy(
     dominance_share=1.0,
     row_level=True,
     per_site=True,
+    vertical=True,
 )
 
 
@@ -144,6 +146,7 @@ class EffectivePolicy:
             ("row_level", "allowed" if r.row_level else "refused", "row_level"),
             ("per_site", "allowed" if r.per_site else "refused", "per_site"),
             ("envelopes", "allowed" if r.envelopes else "refused", "envelopes"),
+            ("vertical", "allowed" if r.vertical else "refused", "vertical"),
             ("approval", ", ".join(self.approval_sites) or "not required", "approval"),
         ]
         return [(rule, value, ", ".join(self.set_by.get(key, [])) or "-") for rule, value, key in rows]
@@ -167,7 +170,7 @@ def strictest(policies: Mapping[str, SitePolicy | None]) -> EffectivePolicy:
             value = min(values.values())
         elif isinstance(f.default, bool):
             # allow-rules are and-ed; requirement-rules are or-ed
-            allows = ("zero_counts", "row_level", "per_site", "envelopes")
+            allows = ("zero_counts", "row_level", "per_site", "envelopes", "vertical")
             value = all(values.values()) if f.name in allows else any(values.values())
         else:
             value = max(values.values())
@@ -249,6 +252,10 @@ per_site = {per_site}
 # May a cell release smpc.stats.envelope: per column, the powers of two above the largest
 # magnitudes of the pooled values (a fact about the most extreme row, within a factor of two)?
 envelopes = {envelopes}
+# May a statistic combine data that different sites hold for the same rows (columns of the same
+# patients at two sites)? Each site chooses its own column: allow it only where the sites trust
+# each other's columns (one that singles out a patient would read that patient's other values).
+vertical = {vertical}
 
 [approval]
 # Must this site's custodian approve each exact cell (`smpc approve`) before it runs?

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import DisclosureError, MissingValuesError, PrecisionError, SecretValueError
+from ..errors import MissingValuesError, PrecisionError, SecretValueError
 from ..secret.accuracy import beyond_tolerance, stated_by_statistic
 from ..secret.compare import next_serial
 from ..secret.core import SecretCore
@@ -40,8 +40,11 @@ LEVELS = "max_levels"
 ROW_VALUE = "row_level"
 #: a column's coarse public envelope (smpc.stats.envelope): only where the policies allow them
 ENVELOPE = "envelopes"
+#: a statistic over rows that combine data of several sites (columns of the same patients at
+#: two sites): only where every policy allows it, since a site chooses its own column
+VERTICAL = "vertical"
 
-RULES = (COUNT, ROWS, PARAMETERS, DOMINANCE, LEVELS, ROW_VALUE, ENVELOPE)
+RULES = (COUNT, ROWS, PARAMETERS, DOMINANCE, LEVELS, ROW_VALUE, ENVELOPE, VERTICAL)
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def statistic(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, missing: str = "drop", **kwargs: Any) -> Any:
         _refuse_declared_missing(name, missing, (*args, *kwargs.values()))
-        _refuse_imprecise_or_crossed(name, (*args, *kwargs.values()))
+        vertical = _refuse_imprecise(name, (*args, *kwargs.values()))
         if name != "kaplan_meier" and "where" in kwargs:  # (kaplan_meier takes where= itself)
             args, kwargs = _restricted(name, args, kwargs)
         inputs = (*args, *kwargs.values())
@@ -146,18 +149,24 @@ def statistic(function: F) -> F:
         covered = covered | frozenset(id(f) for f in schema_columns(observed_columns(*inputs)))
         for _, value in _secrets_of(result):
             value._prov = value._prov.without_selections_after(start, covered)
+        if vertical:  # rows that combine data of several sites: only where every policy allows it
+            rule = Requirement(VERTICAL)
+            result.__dict__["_requirements"] = (*result.__dict__.get("_requirements", ()), rule)
+            for _, value in _secrets_of(result):
+                value._prov = value._prov.with_requirements([rule])
         return result
 
     return wrapper  # type: ignore[return-value]
 
 
-def _refuse_imprecise_or_crossed(name: str, inputs: tuple[Any, ...]) -> None:
+def _refuse_imprecise(name: str, inputs: tuple[Any, ...]) -> bool:
     """Before a statistic runs, from public facts: each secret input is within the accuracy a
     release of it would need (a statistic states its own accuracy on exact inputs, so a mean
-    of 1 / x for x near 0 would otherwise come back capped at it); and no row combines data of
-    several sites (columns of the same patients held by different sites): a site chose its
-    column, which could single out a patient (a regression on a one-hot covariate reads that
-    row's outcome), so statistics across sites' columns of the same rows are refused."""
+    of 1 / x for x near 0 would otherwise come back capped at it). Returns whether a row
+    combines data of several sites (columns of the same patients held by different sites): a
+    site chose its column, which could single out a patient (a regression on a one-hot
+    covariate reads that row's outcome), so such a statistic is released only where every
+    site's policy allows ``vertical``."""
     values = list(secret_values(inputs))
     for value in values:
         if beyond_tolerance(value):
@@ -170,15 +179,7 @@ def _refuse_imprecise_or_crossed(name: str, inputs: tuple[Any, ...]) -> None:
                 "a value that may be close to 0). Nothing was sent. Declare tighter ranges, or a positive minimum "
                 "for a divisor, or pass the columns themselves"
             )
-    if _rows_of_several_sites(values):
-        raise DisclosureError(
-            f"smpc.stats.{name}: its inputs combine data that different sites hold for the same rows (columns "
-            "of the same patients at two sites). A site chooses its own column, and one that singles out a "
-            "patient (a one-hot covariate) would read that patient's other values, so statistics across "
-            "sites' columns of the same rows are refused. Nothing of this cell was released (nothing was sent)",
-            rule="per_site",
-            name=name,
-        )
+    return _rows_of_several_sites(values)
 
 
 def _rows_of_several_sites(values: list[Any]) -> bool:
