@@ -11,7 +11,6 @@ policy says ``only_statistics``, none at all: it is withheld.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import DisclosureError, NumericalRangeError
-from ..secret.array import SecretArray
 from ..secret.atoms import refine
 from ..secret.core import SecretCore, reveal
 from ..secret.frames import SecretFrame
@@ -27,18 +25,16 @@ from ..secret.provenance import ROUNDED
 from ..stats.disclosure import (
     COUNT,
     DOMINANCE,
-    ENVELOPE,
-    LEVELS,
     PARAMETERS,
     ROW_VALUE,
     ROWS,
-    VERTICAL,
     Requirement,
     requirements_of,
 )
 from ..stats.results import FIELD_SEPARATOR, SecretResult
+from .declared_rules import Check, PendingSelections, requirement_checks
 from .policy import SitePolicy
-from .selections import dominated, selection_violations
+from .selections import selection_violations
 
 ONLY_STATISTICS = "only_statistics"
 PER_SITE = "per_site"
@@ -71,26 +67,6 @@ class RuleOutcome:
         return {"name": self.name, "rule": self.rule, "threshold": self.threshold, "passed": self.passed}
 
 
-class _Check:
-    """A rule's verdict for one release: public (known now) or a secret 0/1 flag of a violation."""
-
-    def __init__(self, name: str, rule: str, threshold: str, violations: Any, hint: str):
-        self.name, self.rule, self.threshold, self.violations, self.hint = name, rule, threshold, violations, hint
-
-    @property
-    def secret(self) -> bool:
-        return isinstance(self.violations, SecretCore | _Selections)
-
-
-@dataclass(frozen=True)
-class _Selections:
-    """The secret selections a release sums over: checked together with every other release's
-    (nested selections in two releases differ by a small group) in :func:`_joint_selections`."""
-
-    selections: tuple[Any, ...]
-    threshold: int
-
-
 #: the label of the one opening of a cell's disclosure bit and statistics' check bit
 VERDICT = "verdict"
 
@@ -113,7 +89,7 @@ def check_releases(
     round: whether every rule held and whether every assumption held. So a cell opens at most
     two bits besides its releases, whatever its code; no check is observable before the end.
     ``sites``: the session's site names, in party order (to name a site in an error)."""
-    checks: list[_Check] = []
+    checks: list[Check] = []
     for name in names:
         base, _, only = name.partition(FIELD_SEPARATOR)
         value = namespace.get(base)
@@ -146,7 +122,7 @@ def check_releases(
     return [RuleOutcome(c.name, c.rule, c.threshold, True) for c in checks]
 
 
-def _withheld(c: _Check) -> DisclosureError:
+def _withheld(c: Check) -> DisclosureError:
     return DisclosureError(
         f"release withheld at every site: {c.name!r} failed the {c.rule} rule of the sites' policies "
         f"({c.hint}). Nothing of this cell was released.",
@@ -155,12 +131,12 @@ def _withheld(c: _Check) -> DisclosureError:
     )
 
 
-def _withheld_secretly(secret: list[_Check]) -> DisclosureError:
+def _withheld_secretly(secret: list[Check]) -> DisclosureError:
     if len({c.name for c in secret}) == 1:  # one release: name its rules (which one failed is not opened)
         order = [COUNT, ROWS, PARAMETERS, DOMINANCE]
         rules = sorted(dict.fromkeys(c.rule for c in secret), key=lambda r: order.index(r) if r in order else 9)
         hints = "; or ".join(dict.fromkeys(c.hint for c in secret))
-        return _withheld(_Check(secret[0].name, " or ".join(rules), secret[0].threshold, True, hints))
+        return _withheld(Check(secret[0].name, " or ".join(rules), secret[0].threshold, True, hints))
     listed = "; ".join(f"{c.name!r}: {c.rule} ({c.hint})" for c in secret)
     return DisclosureError(
         "release withheld at every site: at least one of the rules checked on the pooled data failed (one bit "
@@ -182,7 +158,7 @@ def _assumption_failed(pending: Sequence[Any]) -> NumericalRangeError:
     )
 
 
-def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy, sites: Sequence[str]) -> list[_Check]:
+def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy, sites: Sequence[str]) -> list[Check]:
     if isinstance(value, SecretResult):
         released = [only] if only else list(value.SECRET)
         declared = requirements_of(value) or ()
@@ -199,55 +175,55 @@ def _checks_for(name: str, value: object, only: str | None, policy: SitePolicy, 
     return []  # a public value: every site could compute it
 
 
-def _bare(name: str, value: Any, policy: SitePolicy, sites: Sequence[str]) -> list[_Check]:
+def _bare(name: str, value: Any, policy: SitePolicy, sites: Sequence[str]) -> list[Check]:
     """The rules for an array the cell computed itself (not an unmodified statistics result)."""
     if policy.only_statistics:
         hint = (
             "the policies release only unmodified results of smpc.stats functions, which declare their own "
             "rules; this one was computed by the cell"
         )
-        return [_Check(name, ONLY_STATISTICS, "yes", True, hint)]
+        return [Check(name, ONLY_STATISTICS, "yes", True, hint)]
     return _derived(name, [value], policy, sites)
 
 
 def _derived(
     name: str, values: Sequence[Any], policy: SitePolicy, sites: Sequence[str], extra: Sequence[Requirement] = ()
-) -> list[_Check]:
+) -> list[Check]:
     """The rules that follow from what the released ``values`` (a result's fields, or one array)
     are derived from: their provenance, merged, with the rules the statistics they are computed
     from declared (``extra``: a result's own)."""
     if not values:
-        return [c for r in extra for c in _requirement(name, r, policy)]
+        return [c for r in extra for c in requirement_checks(name, r, policy)]
     prov = values[0]._prov
     for v in values[1:]:
         prov = prov.released_with(v._prov)
-    out: list[_Check] = []
+    out: list[Check] = []
     if not policy.row_level and prov.is_row_level():
         hint = (
             "it holds values of individual rows (row-level data, for example a slice, a padded copy, a maximum "
             "or one row's value); release an aggregate such as a sum or a mean over enough rows"
         )
-        out.append(_Check(name, ROW_VALUE, "refused", True, hint))
+        out.append(Check(name, ROW_VALUE, "refused", True, hint))
     fewest = prov.fewest_rows()
     joint = prov.joint_form()  # the atoms of every element's sums together (a stack of sums)
     if joint is not None and (fewest is None or joint.smallest < fewest):
         fewest = joint.smallest
     if policy.min_rows > 0 and fewest is not None and fewest < policy.min_rows:
         hint = f"part of it is computed from only {fewest} rows, fewer than {policy.min_rows}; use more rows"
-        out.append(_Check(name, ROWS, str(policy.min_rows), True, hint))
+        out.append(Check(name, ROWS, str(policy.min_rows), True, hint))
     site = prov.single_site()
     if not policy.per_site and site is not None:
         hint = (
             f"part of it is computed from the data of {_site(site, sites)} alone; the policies refuse per-site values"
         )
-        out.append(_Check(name, PER_SITE, "refused", True, hint))
+        out.append(Check(name, PER_SITE, "refused", True, hint))
     threshold = max(policy.min_count, policy.min_rows)
     if any(ROUNDED in s.factors for s in prov.selections) and (threshold > 1 or not policy.zero_counts):
         hint = (
             "it sums rounded row values (round, astype(int)), which count rows above secret thresholds; "
             "round after aggregating, or compare with >= and let the engine check the group's size"
         )
-        out.append(_Check(name, COUNT, str(threshold), True, hint))
+        out.append(Check(name, COUNT, str(threshold), True, hint))
         return out + _declared(name, prov.requirements, extra, policy)
     if prov.selections and (threshold > 1 or not policy.zero_counts):
         rule = COUNT if all(v.is_integer for v in values) else ROWS  # whole numbers summed over a selection: counts
@@ -255,14 +231,14 @@ def _derived(
             f"it is computed over a secret selection of rows (a comparison, a 0/1 column or a level) with fewer "
             f"than {threshold} rows in it or out of it; merge small groups or widen the selection"
         )
-        out.append(_Check(name, rule, str(threshold), _Selections(prov.selections, threshold), hint))
+        out.append(Check(name, rule, str(threshold), PendingSelections(prov.selections, threshold), hint))
     return out + _declared(name, prov.requirements, extra, policy)
 
 
-def _joint_selections(checks: list[_Check], policy: SitePolicy) -> list[_Check]:
+def _joint_selections(checks: list[Check], policy: SitePolicy) -> list[Check]:
     """The releases' selection checks as one: every selection of every release, each pair of
     them compared (one product round and one comparison batch for the cell)."""
-    deferred = [c for c in checks if isinstance(c.violations, _Selections)]
+    deferred = [c for c in checks if isinstance(c.violations, PendingSelections)]
     if not deferred:
         return checks
     selections = tuple(s for c in deferred for s in c.violations.selections)
@@ -276,23 +252,23 @@ def _joint_selections(checks: list[_Check], policy: SitePolicy) -> list[_Check]:
         if len(names) == 1
         else deferred[0].hint + "; or two of these releases select nearly the same rows"
     )
-    joint = _Check(
+    joint = Check(
         names[0] if len(names) == 1 else ", ".join(repr(n) for n in names), rule, str(threshold), violations, hint
     )
-    return [c for c in checks if not isinstance(c.violations, _Selections)] + [joint]
+    return [c for c in checks if not isinstance(c.violations, PendingSelections)] + [joint]
 
 
 def _declared(
     name: str, carried: Sequence[Requirement], extra: Sequence[Requirement], policy: SitePolicy
-) -> list[_Check]:
+) -> list[Check]:
     """The checks of the rules statistics declared (each once)."""
     unique = {id(r): r for r in [*extra, *carried]}.values()
-    return [c for r in unique for c in _requirement(name, r, policy)]
+    return [c for r in unique for c in requirement_checks(name, r, policy)]
 
 
 def _joint_atoms(
     namespace: Mapping[str, object], names: Sequence[str], policy: SitePolicy, sites: Sequence[str]
-) -> list[_Check]:
+) -> list[Check]:
     """Differences between releases: the atoms of every aggregate behind every release,
     together, hold at least ``min_rows`` rows each (and, where per-site values are refused,
     rows of more than one site). ``x.sum()`` and ``x[1:].sum()`` released together give row 0."""
@@ -307,20 +283,20 @@ def _joint_atoms(
         return []
     atoms = refine(forms)
     listed = ", ".join(repr(n) for n in names)
-    out: list[_Check] = []
+    out: list[Check] = []
     if policy.min_rows > 0 and atoms.smallest < policy.min_rows:
         hint = (
             f"together they tell apart a group of {atoms.smallest} rows (a difference of overlapping sums or "
             f"means), fewer than {policy.min_rows}; release sums over the same rows or over groups that do not overlap"
         )
-        out.append(_Check(listed, ROWS, str(policy.min_rows), True, hint))
+        out.append(Check(listed, ROWS, str(policy.min_rows), True, hint))
     site = atoms.single_site_atom()
     if not policy.per_site and site is not None:
         hint = (
             f"together they tell apart a part computed from the data of {_site(site, sites)} alone; the policies "
             "refuse per-site values"
         )
-        out.append(_Check(listed, PER_SITE, "refused", True, hint))
+        out.append(Check(listed, PER_SITE, "refused", True, hint))
     return out
 
 
@@ -335,79 +311,3 @@ def _released_secrets(value: object, only: str | None) -> list[Any]:
     if isinstance(value, SecretFrame):
         return [value[c] for c in value.columns]
     return [value] if isinstance(value, SecretCore) else []
-
-
-def _requirement(name: str, req: Requirement, policy: SitePolicy) -> list[_Check]:
-    """The check of one declared rule (public where its quantity is public)."""
-    if req.rule == COUNT:
-        return _at_least(
-            name, COUNT, req.quantity(), policy.min_count, policy.zero_counts, "a released count or table cell"
-        )
-    if req.rule == ROWS:
-        return _at_least(name, ROWS, req.quantity(), policy.min_rows, req.empty_ok, "the rows behind it")
-    if req.rule == PARAMETERS:
-        if math.isinf(policy.max_parameter_ratio):
-            return []
-        needed = req.parameters / policy.max_parameter_ratio
-        rows = req.quantity()
-        hint = f"{req.parameters} parameters need at least {math.ceil(needed)} rows; use fewer covariates or more rows"
-        return [_Check(name, PARAMETERS, f"{policy.max_parameter_ratio:g}", _count_below(rows, needed - 1e-9), hint)]
-    if req.rule == LEVELS:
-        levels = int(req.quantity())
-        hint = f"{levels} levels exceed the limit of {policy.max_levels}; group some levels together"
-        return [_Check(name, LEVELS, str(policy.max_levels), levels > policy.max_levels, hint)]
-    if req.rule == DOMINANCE:
-        if policy.dominance_share >= 1:
-            return []
-        hint = (
-            f"the largest {policy.dominance_k} contributions make up more than {policy.dominance_share:.0%} of the "
-            "total; report it for a wider group"
-        )
-        threshold = f"top {policy.dominance_k} <= {policy.dominance_share:g}"
-        violations = dominated(req.quantity(), policy.dominance_k, policy.dominance_share)
-        return [_Check(name, DOMINANCE, threshold, violations, hint)]
-    if req.rule == ROW_VALUE:
-        if policy.row_level:
-            return []
-        hint = "it is one patient's value (a minimum or maximum); release it only where the policies allow row-level values"
-        return [_Check(name, ROW_VALUE, "refused", True, hint)]
-    if req.rule == VERTICAL:
-        if policy.vertical:
-            return []
-        hint = (
-            "its inputs combine data that different sites hold for the same rows (columns of the same patients "
-            "at two sites); a site chooses its own column, and one that singles out a patient would read that "
-            "patient's other values, so the policies refuse it (a custodian allows it with vertical = true)"
-        )
-        return [_Check(name, VERTICAL, "refused", True, hint)]
-    if req.rule == ENVELOPE:
-        if policy.envelopes:
-            return []
-        hint = "it is a column's public envelope (smpc.stats.envelope), which the policies refuse; declare ranges"
-        return [_Check(name, ENVELOPE, "refused", True, hint)]
-    raise ValueError(f"unknown disclosure rule {req.rule!r}")
-
-
-def _at_least(name: str, rule: str, quantity: Any, threshold: int, zero_ok: bool, what: str) -> list[_Check]:
-    """Every value of ``quantity`` (whole numbers) is at least ``threshold`` (or 0 if ``zero_ok``)."""
-    if threshold <= (1 if zero_ok else 0):
-        return []
-    low = threshold - 0.5
-    zeros = "" if zero_ok else " (and not 0)"
-    hint = f"{what} is below {threshold}{zeros}; merge small groups or levels, or widen the selection"
-    if isinstance(quantity, SecretArray):
-        flags: Any = quantity < low
-        if zero_ok:
-            flags = flags * (quantity > 0.5)
-        violations: Any = flags.sum() if flags.ndim else flags
-        return [_Check(name, rule, str(threshold), violations, hint)]
-    q = np.asarray(quantity, dtype=float)
-    bad = (q < low) & ((q > 0.5) if zero_ok else True)
-    return [_Check(name, rule, str(threshold), bool(np.any(bad)), hint)]
-
-
-def _count_below(quantity: Any, threshold: float) -> Any:
-    if isinstance(quantity, SecretArray):
-        flags: Any = quantity < threshold
-        return flags.sum() if flags.ndim else flags
-    return bool(np.any(np.asarray(quantity, dtype=float) < threshold))

@@ -139,15 +139,9 @@ def rate_ratio(
         pair: Any = np.concatenate([d1.reshape(1), d0.reshape(1)])
         inverses: Any = reciprocal(pair)  # one batch
         variance = claim_bound(inverses[0] + inverses[1], 2.0 / most, 2.0)
-        spread = claim_bound(Z95 * (variance * rsqrt(variance)), 0.0, 2.8)  # z sqrt(1/D1 + 1/D0)
-        factor = claim_bound(exp(spread), 1.0, 16.5)
-        wide = (1.0 / (17 * max_ratio), 17 * max_ratio)
         ratio = divide(numerator, denominator, known=(1.0 / max_ratio, max_ratio))
         _require_within(ratio, max_ratio, what)
-        # both limits in one division batch
-        tops: Any = np.concatenate([numerator.reshape(1), (numerator * factor).reshape(1)])
-        bottoms: Any = np.concatenate([(denominator * factor).reshape(1), denominator.reshape(1)])
-        lower, upper = divide(tops, bottoms, known=wide)
+        lower, upper = log_scale_limits(numerator, denominator, variance, max_ratio)  # var: 1/D1 + 1/D0
     numerator_label, denominator_label = (str(v) for v in labels)
     result = RateRatio(
         ratio=ratio,
@@ -159,6 +153,18 @@ def rate_ratio(
     )
     counts = np.concatenate([e1.reshape(1), e0.reshape(1)])
     return declare(result, Requirement(COUNT, counts), Requirement(ROWS, rows), covers=(events, group))
+
+
+def log_scale_limits(numerator: Any, denominator: Any, variance: Any, max_ratio: float) -> tuple[Any, Any]:
+    """The 95% limits of numerator / denominator, exp(+-z sqrt(variance)) on the log scale, with
+    z sqrt(variance) <= 2.8 (the caller checks or proves it): both in one division batch."""
+    spread = claim_bound(Z95 * (variance * rsqrt(variance)), 0.0, 2.8)
+    factor = claim_bound(exp(spread), 1.0, 16.5)
+    wide = (1.0 / (17 * max_ratio), 17 * max_ratio)
+    tops: Any = np.concatenate([numerator.reshape(1), (numerator * factor).reshape(1)])
+    bottoms: Any = np.concatenate([(denominator * factor).reshape(1), denominator.reshape(1)])
+    lower, upper = divide(tops, bottoms, known=wide)
+    return lower, upper
 
 
 def _kept(what: str, e: Any, t: Any, *groups: Any) -> tuple[Any, ...]:

@@ -15,17 +15,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import NumericalRangeError
-from ..secret.functions import divide, exp, reciprocal, rsqrt
+from ..secret.functions import divide, reciprocal
 from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import require_none
 from .descriptive import _groups, _secret_parts
 from .design import vector
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .missing import rows_observed
-from .rates import RateRatio, RateRatioResult, _positive_total, _require_within
+from .rates import RateRatio, RateRatioResult, _positive_total, _require_within, log_scale_limits
 from .results import SecretResult
 
-Z95 = 1.959963984540054
 WORKING_BITS = 24
 #: the widest var(log RR) released: z sqrt(var) <= 2.8, a factor of 16.4 either side
 WIDEST = (2.8 / 1.959963984540054) ** 2
@@ -105,12 +104,7 @@ def mantel_haenszel(
             ),
         )
         variance = claim_bound(variance - (variance - WIDEST) * too_wide, 2.0**-20, WIDEST)
-        spread = claim_bound(Z95 * (variance * rsqrt(variance)), 0.0, 2.8)
-        factor = claim_bound(exp(spread), 1.0, 16.5)
-        wide = (1.0 / (17 * max_ratio), 17 * max_ratio)
-        tops: Any = np.concatenate([r.reshape(1), (r * factor).reshape(1)])
-        bottoms: Any = np.concatenate([(s * factor).reshape(1), s.reshape(1)])
-        lower, upper = divide(tops, bottoms, known=wide)
+        lower, upper = log_scale_limits(r, s, variance, max_ratio)
     numerator, denominator = (str(v) for v in labels)
     result = StratifiedRateRatio(
         ratio=ratio,
