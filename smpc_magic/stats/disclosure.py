@@ -190,8 +190,8 @@ def _rows_of_several_sites(values: list[Any]) -> bool:
         prov = value._prov
         if not prov.is_row_level() or prov.untracked or value.ndim == 0:  # (untracked: its releases fail closed)
             continue
-        ids.append(np.broadcast_to(prov.rowid, value.shape).reshape(-1))
-        masks.append(np.broadcast_to(prov.sites, value.shape).reshape(-1))
+        ids.append(_along_rows(prov.rowid, value.shape[0]))  # (compact: n entries, not n x columns)
+        masks.append(_along_rows(prov.sites, value.shape[0]))
     if not ids:
         return False
     rowid, sites = np.concatenate(ids), np.concatenate(masks)
@@ -206,6 +206,12 @@ def _rows_of_several_sites(values: list[Any]) -> bool:
     starts = np.flatnonzero(np.r_[True, rowid[1:] != rowid[:-1]])
     per_row = np.bitwise_or.reduceat(sites, starts)
     return bool(np.any((per_row & (per_row - 1)) != 0))
+
+
+def _along_rows(compact: Any, rows: int) -> Any:
+    """A compact provenance array with its first axis at full length, flattened."""
+    arr = np.asarray(compact)
+    return np.broadcast_to(arr, (rows, *arr.shape[1:])).reshape(-1) if arr.ndim else np.full(rows, arr)
 
 
 def _refuse_declared_missing(name: str, missing: str, inputs: tuple[Any, ...]) -> None:
