@@ -190,8 +190,11 @@ def _rows_of_several_sites(values: list[Any]) -> bool:
         prov = value._prov
         if not prov.is_row_level() or prov.untracked or value.ndim == 0:  # (untracked: its releases fail closed)
             continue
-        ids.append(_along_rows(prov.rowid, value.shape[0]))  # (compact: n entries, not n x columns)
-        masks.append(_along_rows(prov.sites, value.shape[0]))
+        rowid, sites = np.asarray(prov.rowid), np.asarray(prov.sites)
+        # full length along the rows only (compact elsewhere: not n x columns)
+        shape = (value.shape[0], *np.broadcast_shapes(rowid.shape[1:], sites.shape[1:]))
+        ids.append(np.broadcast_to(rowid, shape).reshape(-1))
+        masks.append(np.broadcast_to(sites, shape).reshape(-1))
     if not ids:
         return False
     rowid, sites = np.concatenate(ids), np.concatenate(masks)
@@ -206,12 +209,6 @@ def _rows_of_several_sites(values: list[Any]) -> bool:
     starts = np.flatnonzero(np.r_[True, rowid[1:] != rowid[:-1]])
     per_row = np.bitwise_or.reduceat(sites, starts)
     return bool(np.any((per_row & (per_row - 1)) != 0))
-
-
-def _along_rows(compact: Any, rows: int) -> Any:
-    """A compact provenance array with its first axis at full length, flattened."""
-    arr = np.asarray(compact)
-    return np.broadcast_to(arr, (rows, *arr.shape[1:])).reshape(-1) if arr.ndim else np.full(rows, arr)
 
 
 def _refuse_declared_missing(name: str, missing: str, inputs: tuple[Any, ...]) -> None:
