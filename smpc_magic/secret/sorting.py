@@ -84,3 +84,29 @@ def prefix_product(x: SecretArray, lo: float = 0.0, hi: float = 1.0) -> SecretAr
         out = np.concatenate([out[:shift], tail])
         shift *= 2
     return out  # type: ignore[no-any-return]
+
+
+def block_first(continues: Any, values: Any, lo: float | None = None, hi: float | None = None) -> Any:
+    """Each row's ``values`` (rows x k) replaced by those of the first row of its block, where
+    ``continues`` is a secret 0/1 column, 1 for a row in the same block as the row before it
+    (a segmented scan: ceil(log2 N) product rounds). ``lo``, ``hi``: the values' range, which
+    the result keeps (each result is one of the values; without it the interval bound would
+    triple every round)."""
+    size = len(continues)
+    flags, out = continues, values
+    shift = 1
+    while shift < size:
+        step: Any = np.column_stack([out[shift:] - out[:-shift], flags[:-shift, None]]) * flags[shift:, None]
+        out = np.concatenate([out[:shift], out[shift:] - step[:, :-1]])
+        if lo is not None and hi is not None:
+            out = claim_bound(out, lo, hi)
+        flags = np.concatenate([flags[:shift] * 0, step[:, -1]])
+        shift *= 2
+    return out
+
+
+def block_last(continues: Any, values: Any, lo: float | None = None, hi: float | None = None) -> Any:
+    """Each row's ``values`` replaced by those of the last row of its block (as :func:`block_first`
+    on the reversed rows)."""
+    ends = np.concatenate([continues[1:], continues[:1] * 0])  # a row whose next row continues it
+    return block_first(ends[::-1], values[::-1], lo, hi)[::-1]

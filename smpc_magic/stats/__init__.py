@@ -7,6 +7,7 @@ returns secret results; ``--reveal fit`` releases a result's documented fields. 
 
 from . import disclosure as _disclosure
 from .bayes import categorical_nb, gaussian_nb
+from .cox import coxph
 from .crosstab import crosstab
 from .descriptive import corr, cov, describe, group_mean, mean, std, var
 from .envelope import envelope
@@ -22,6 +23,7 @@ __all__ = [
     "categorical_nb",
     "corr",
     "cov",
+    "coxph",
     "crosstab",
     "describe",
     "envelope",

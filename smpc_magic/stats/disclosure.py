@@ -114,7 +114,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: the statistics that leave missing values out (the others refuse a variable that may be missing)
 LEAVE_OUT_MISSING = frozenset(
-    "corr cov crosstab describe envelope group_mean incidence_rate kaplan_meier logit logrank mantel_haenszel mean median ols poisson quantile "
+    "corr cov coxph crosstab describe envelope group_mean incidence_rate kaplan_meier logit logrank mantel_haenszel mean median ols poisson quantile "
     "rate_ratio "
     "std var".split()
 )

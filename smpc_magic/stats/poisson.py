@@ -25,9 +25,9 @@ from ..secret.precision import claim_bound, known_matmul, public_bound, times_po
 from .checks import require_none
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
-from .linalg import inverse_spd, symmetric
 from .missing import require_row_data, rows_observed
-from .moments import diagonal, jacobi_scaling
+from .moments import diagonal
+from .newton import inverse_information, require_converged
 from .results import ReleasedResult, SecretResult
 from .summary import Table, coefficients
 
@@ -36,8 +36,6 @@ DEFAULT_MAX_CONDITION = 2.0**12
 COEF_LIMIT = 16.0
 WORKING_BITS = 24
 WHAT = "smpc.stats.poisson"
-#: The last Newton step must be below this fraction of each coefficient's standard error.
-STEP_TOLERANCE = 0.01
 
 
 class PoissonFit(SecretResult):
@@ -108,14 +106,16 @@ def poisson(
             scaled: Any = divide(raw, size, known=(-4.0, 4.0))  # one division batch
             gradient = claim_bound(scaled[:k], -4.0, 4.0)
             hessian = claim_bound(scaled[k:].reshape(k, k), -2.0, 2.0)
-            h_inv = _inverse(hessian, max_condition)
+            h_inv = inverse_information(hessian, max_condition, WHAT)
             step_top = 4.0 * k * max_condition * 2.0**15
             step = known_matmul(h_inv, gradient, -step_top, step_top, WHAT)
             beta = claim_bound(beta + step, -2 * COEF_LIMIT, 2 * COEF_LIMIT)
         assert h_inv is not None and step is not None
         last = design @ beta + (offset if offset is not None else 0)
         _require_in_range(last)
-        _require_converged(step, h_inv, total, iterations)
+        require_converged(
+            step, h_inv, total, iterations, WHAT, "a covariate may predict the events perfectly (drop or merge it)"
+        )
         # standard errors: Var(beta) = (H / D)^-1 / D
         variances = claim_bound(diagonal(h_inv), 0.0, max_condition * 2.0**15)
         slopes = np.concatenate([times_power_of_two(beta[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)])
@@ -189,32 +189,6 @@ def _require_in_range(eta: Any) -> None:
             "covariate that predicts every event (separation)"
         ),
     )
-
-
-def _require_converged(step: Any, h_inv: Any, total: Any, iterations: int) -> None:
-    """One bit: the last Newton step was below 1% of every standard error: |step| sqrt(D) / 1%
-    below sqrt(diag((H / D)^-1)), on numbers of about 1 (a squared step would underflow)."""
-    relative = step * (root(claim_bound(total, 1.0, total.bound[1].max())) * (1.0 / STEP_TOLERANCE))
-    spread = root(claim_bound(diagonal(h_inv), 0.0, float(diagonal(h_inv).bound[1].max())))
-    both: Any = np.concatenate([relative - spread, -relative - spread])  # |relative| > spread, unsquared
-    moving: Any = both
-    require_none(
-        (moving > 0).sum(),
-        NumericalRangeError(
-            f"{WHAT}: Newton's method had not converged after {iterations} iterations, so nothing was released. "
-            "Pass a larger iterations=; if that does not help, a covariate may predict the events perfectly "
-            "(drop or merge it)"
-        ),
-    )
-
-
-def _inverse(hessian: Any, max_condition: float) -> Any:
-    """H^-1 by Jacobi scaling (unit diagonal) and Newton–Schulz (|H| <= 2 entrywise):
-    (H / 2)^-1 = D R^-1 D with |d| <= 2**8, so |H^-1| <= max_condition 2**16 / 2."""
-    d, r = jacobi_scaling(claim_bound(symmetric(hessian) * 0.5, -1.0, 1.0))
-    r_inv = symmetric(inverse_spd(r, max_condition, WHAT))
-    top = max_condition * 2.0**15
-    return claim_bound(r_inv * (d[:, None] * d[None, :]) * 0.5, -top, top)
 
 
 class PoissonResult(ReleasedResult):

@@ -21,7 +21,7 @@ from ..secret.compare import less_than_zero
 from ..secret.core import as_secret
 from ..secret.functions import divide
 from ..secret.precision import claim_bound, scale_of, working_precision
-from ..secret.sorting import prefix_product, prefix_sum, sort_rows, suffix_sum
+from ..secret.sorting import block_first, block_last, prefix_product, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
 from .design import inverse_root, root, vector
 from .disclosure import COUNT, ROWS, Requirement, declare
@@ -158,8 +158,8 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
     continues: Any = np.concatenate([same[:1] * 0, same])
     at_risk, in_group = suffix_sum(rows[:, 4]), suffix_sum(gs)
     events_to = prefix_sum(es)
-    head = _block_head(continues, np.column_stack([at_risk, in_group, events_to - es]))
-    tail = _block_head(np.concatenate([same, same[:1] * 0])[::-1], events_to[::-1, None])[::-1, 0]
+    head = block_first(continues, np.column_stack([at_risk, in_group, events_to - es]))
+    tail = block_last(continues, events_to[:, None])[:, 0]
     r, r1, deaths = head[:, 0], head[:, 1], tail - head[:, 2]
     with working_precision(ts, WORKING_BITS):
         risk = claim_bound(r * 1.0, 0.0, float(n))
@@ -193,20 +193,6 @@ def logrank(time: Any, event: Any, group: Any, grid: Any | None = None) -> LogRa
     # the events and the rows of each group: the chi-square is a function of them
     rules = (Requirement(COUNT, counts), Requirement(ROWS, rows_in.reshape(1)))
     return declare(LogRank(chi2=chi2, dof=1), *rules, covers=(event, group))
-
-
-def _block_head(continues: Any, values: Any) -> Any:
-    """Each row's ``values`` (rows x k) replaced by those of the first row of its block, where
-    ``continues`` is 1 for a row in the same block as the row before it (a segmented scan)."""
-    size = len(continues)
-    flags, out = continues, values
-    shift = 1
-    while shift < size:
-        step: Any = np.column_stack([out[shift:] - out[:-shift], flags[:-shift, None]]) * flags[shift:, None]
-        out = np.concatenate([out[:shift], out[shift:] - step[:, :-1]])
-        flags = np.concatenate([flags[:shift] * 0, step[:, -1]])
-        shift *= 2
-    return out
 
 
 class SurvivalResult(ReleasedResult):

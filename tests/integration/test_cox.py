@@ -1,0 +1,148 @@
+"""Cox proportional hazards regression (the Box 1 study's adjusted hazard ratio) with real party
+processes, against lifelines' CoxPHFitter (Efron's ties) and statsmodels' PHReg (Breslow's),
+on the data sets those packages ship, split unevenly across three sites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter
+from lifelines.datasets import load_lung, load_rossi
+from statsmodels.duration.hazard_regression import PHReg
+
+from smpc_magic import simulate
+from smpc_magic.errors import DisclosureError, NumericalRangeError, SecretValueError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+ROSSI_RANGES = {"week": (1, 52), "arrest": (0, 1), "fin": (0, 1), "age": (17, 44), "prio": (0, 18)}
+COVARIATES = ["fin", "age", "prio"]
+
+
+def _sites(frame: pd.DataFrame, cuts: tuple[int, int]) -> dict[str, dict[str, pd.DataFrame]]:
+    a, b = cuts
+    parts = {"north": frame.iloc[:a], "south": frame.iloc[a:b], "west": frame.iloc[b:]}
+    return {name: {"cohort": part.reset_index(drop=True)} for name, part in parts.items()}
+
+
+@pytest.fixture(scope="module")
+def rossi() -> pd.DataFrame:
+    return load_rossi()[["week", "arrest", *COVARIATES]]
+
+
+def _lifelines(frame: pd.DataFrame, duration: str, event: str) -> CoxPHFitter:
+    return CoxPHFitter().fit(frame, duration, event)
+
+
+def test_hazard_ratios_match_lifelines_under_the_default_policies_and_in_a_subset(rossi):
+    cell = (
+        "fit = smpc.stats.coxph(cohort[['fin', 'age', 'prio']], cohort['week'], cohort['arrest'])\n"
+        "young = smpc.stats.coxph(cohort[['fin', 'prio']], cohort['week'], cohort['arrest'], where=cohort['age'] < 21)"
+    )
+    sites = _sites(rossi, (250, 300))
+    out = simulate(cell, sites, "fit young", ranges=ROSSI_RANGES, policies={k: {} for k in sites}, timeout=280)
+    ref = _lifelines(rossi, "week", "arrest")
+    fit = out["fit"]
+    params, bse = ref.params_.to_numpy(), ref.standard_errors_.to_numpy()
+    assert np.abs((np.asarray(fit.coef) - params) / bse).max() < 0.02
+    assert np.asarray(fit.se) == pytest.approx(bse, rel=0.02)
+    assert fit.hazard_ratios == pytest.approx(np.exp(params), rel=0.01)
+    assert fit.confidence_intervals() == pytest.approx(ref.confidence_intervals_.to_numpy(), abs=0.02 * bse.max())
+    assert int(round(float(fit.events))) == int(rossi["arrest"].sum()) and list(fit.names) == COVARIATES
+    assert "hazard ratios" in fit.summary() and "efron ties" in fit.summary() and "<th>prio</th>" in fit._repr_html_()
+    subset = rossi[rossi["age"] < 21]
+    ref_young = _lifelines(subset[["week", "arrest", "fin", "prio"]], "week", "arrest")
+    young = out["young"]
+    assert (
+        np.abs((np.asarray(young.coef) - ref_young.params_.to_numpy()) / ref_young.standard_errors_.to_numpy()).max()
+        < 0.02
+    )
+    assert np.asarray(young.se) == pytest.approx(ref_young.standard_errors_.to_numpy(), rel=0.02)
+    assert int(round(float(young.nobs))) == len(subset)
+
+
+def test_breslow_ties_and_strata_on_real_valued_times_match_statsmodels():
+    """Follow-up in years (real numbers) with tied days: Breslow's partial likelihood as
+    statsmodels' PHReg computes it, and stratified by sex."""
+    lung = load_lung().rename(columns={"ph.ecog": "ecog"})[["time", "status", "age", "sex", "ecog"]]
+    lung = lung.dropna().reset_index(drop=True)
+    lung["years"] = lung["time"] / 365.25
+    assert lung["time"].duplicated().any()  # tied event times
+    ranges = {"years": (0.0, 3.0), "status": (0, 1), "age": (39, 82), "sex": (1, 2), "ecog": (0, 3)}
+    cell = (
+        "fit = smpc.stats.coxph(cohort[['age', 'sex', 'ecog']], cohort['years'], cohort['status'], ties='breslow')\n"
+        "by_sex = smpc.stats.coxph(cohort[['age', 'ecog']], cohort['years'], cohort['status'], ties='breslow', "
+        "strata=cohort['sex'])"
+    )
+    out = simulate(cell, _sites(lung, (120, 150)), "fit by_sex", ranges=ranges, timeout=250)
+    ref = PHReg(lung["years"], lung[["age", "sex", "ecog"]], status=lung["status"], ties="breslow").fit()
+    fit = out["fit"]
+    assert np.abs((np.asarray(fit.coef) - ref.params) / ref.bse).max() < 0.02
+    assert np.asarray(fit.se) == pytest.approx(ref.bse, rel=0.02)
+    assert "breslow ties" in fit.summary()
+    # a baseline hazard per sex: risk sets within each stratum
+    ref = PHReg(lung["years"], lung[["age", "ecog"]], status=lung["status"], ties="breslow", strata=lung["sex"]).fit()
+    by_sex = out["by_sex"]
+    assert np.abs((np.asarray(by_sex.coef) - ref.params) / ref.bse).max() < 0.02
+    assert np.asarray(by_sex.se) == pytest.approx(ref.bse, rel=0.02)
+    unstratified = PHReg(lung["years"], lung[["age", "ecog"]], status=lung["status"], ties="breslow").fit()
+    assert np.abs((unstratified.params - ref.params) / ref.bse).max() > 0.02  # (the strata change the fit)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        # over 40: 14 people, 1 arrest: the events are a count (min_count 3)
+        "fit = smpc.stats.coxph(cohort[['prio']], cohort['week'], cohort['arrest'], where=cohort['age'] > 40)",
+        # a covariate that singles out the 2 with most priors: its coefficient tells when they were arrested
+        "fit = smpc.stats.coxph([cohort['age'], cohort['prio'] > 15], cohort['week'], cohort['arrest'])",
+    ],
+    ids=["subset", "singling-out covariate"],
+)
+def test_a_fit_on_too_few_rows_or_events_is_withheld(rossi, cell):
+    """Under the default policies (min_count 3, min_rows 3) nothing of such a fit is released."""
+    sites = _sites(rossi, (250, 300))
+    with pytest.raises(DisclosureError, match="min_count"):
+        simulate(cell, sites, "fit", ranges=ROSSI_RANGES, policies={k: {} for k in sites}, timeout=200)
+
+
+def test_bad_input_is_refused_naming_the_cause(rossi):
+    small = rossi.iloc[:60]
+    sites = _sites(small, (30, 45))
+    with pytest.raises(SecretValueError, match="ties= is 'efron' or 'breslow'"):
+        simulate(
+            "f = smpc.stats.coxph(cohort[['prio']], cohort['week'], cohort['arrest'], ties='exact')",
+            sites,
+            "f",
+            ranges=ROSSI_RANGES,
+            timeout=60,
+        )
+    with pytest.raises(SecretValueError, match="event is 1 for an event and 0 for a censored time"):
+        simulate(
+            "f = smpc.stats.coxph(cohort[['fin']], cohort['week'], cohort['prio'])",
+            sites,
+            "f",
+            ranges=ROSSI_RANGES,
+            timeout=60,
+        )
+    censored = small.iloc[:16].assign(arrest=0)
+    with pytest.raises(NumericalRangeError, match="there are no events"):
+        simulate(
+            "f = smpc.stats.coxph(cohort[['prio']], cohort['week'], cohort['arrest'], iterations=2)",
+            _sites(censored, (8, 12)),
+            "f",
+            ranges=ROSSI_RANGES,
+            timeout=120,
+        )
+
+
+def test_under_shamir_sharing(rossi):
+    """The same fit under Shamir's protocol (3 sites), on a small cohort."""
+    small = rossi.iloc[:32]
+    cell = "fit = smpc.stats.coxph(cohort[['age', 'prio']], cohort['week'], cohort['arrest'])"
+    out = simulate(cell, _sites(small, (14, 22)), "fit", ranges=ROSSI_RANGES, timeout=280, protocol="shamir")
+    ref = _lifelines(small[["week", "arrest", "age", "prio"]], "week", "arrest")
+    bse = ref.standard_errors_.to_numpy()
+    assert np.abs((np.asarray(out["fit"].coef) - ref.params_.to_numpy()) / bse).max() < 0.02
+    assert np.asarray(out["fit"].se) == pytest.approx(bse, rel=0.02)
