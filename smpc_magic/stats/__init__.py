@@ -18,6 +18,7 @@ from .quantiles import median, quantile
 from .rates import exact_rate_interval, incidence_rate, rate_ratio
 from .stratified import mantel_haenszel
 from .survival import kaplan_meier, logrank
+from .weighting import propensity_weights
 
 __all__ = [
     "categorical_nb",
@@ -38,6 +39,7 @@ __all__ = [
     "median",
     "ols",
     "poisson",
+    "propensity_weights",
     "quantile",
     "rate_ratio",
     "std",

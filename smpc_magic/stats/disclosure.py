@@ -44,6 +44,9 @@ ENVELOPE = "envelopes"
 #: two sites): only where every policy allows it, since a site chooses its own column
 VERTICAL = "vertical"
 
+#: set on smpc.stats.propensity_weights' result: the weights a statistic's weights= accepts
+WEIGHTS_MARKER = "_propensity_weights"
+
 RULES = (COUNT, ROWS, PARAMETERS, DOMINANCE, LEVELS, ROW_VALUE, ENVELOPE, VERTICAL)
 
 
@@ -114,7 +117,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: the statistics that leave missing values out (the others refuse a variable that may be missing)
 LEAVE_OUT_MISSING = frozenset(
-    "corr cov coxph crosstab describe envelope group_mean incidence_rate kaplan_meier logit logrank mantel_haenszel mean median ols poisson quantile "
+    "corr cov coxph crosstab describe envelope group_mean incidence_rate kaplan_meier logit logrank mantel_haenszel mean median ols poisson propensity_weights quantile "
     "rate_ratio "
     "std var".split()
 )
@@ -131,6 +134,7 @@ def statistic(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, missing: str = "drop", **kwargs: Any) -> Any:
         _refuse_declared_missing(name, missing, (*args, *kwargs.values()))
+        require_weights(kwargs.get("weights"), f"smpc.stats.{name}")
         vertical = _refuse_imprecise(name, (*args, *kwargs.values()))
         if name != "kaplan_meier" and "where" in kwargs:  # (kaplan_meier takes where= itself)
             args, kwargs = _restricted(name, args, kwargs)
@@ -157,6 +161,25 @@ def statistic(function: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def require_weights(value: Any, what: str) -> None:
+    """A statistic's ``weights=``: smpc.stats.propensity_weights as returned, or a private input
+    column as shared (a survey weight); anything a cell computed could single out a patient
+    (1000 x a comparison that holds for one row). Raised before anything is sent."""
+    if value is None:
+        return
+    if isinstance(value, SecretCore):
+        if value.__dict__.get(WEIGHTS_MARKER) is value._share:
+            return
+        marker = value.__dict__.get("_input")
+        if marker is not None and marker[1] is value._prov and marker[2] is value._share and value.ndim == 1:
+            return
+    raise SecretValueError(
+        f"{what}: weights= takes smpc.stats.propensity_weights(...) as returned, or a weight column of the private "
+        "inputs as shared (a survey weight); not weights the cell computed or changed, which could single out a "
+        "patient. Nothing was sent"
+    )
 
 
 def _refuse_imprecise(name: str, inputs: tuple[Any, ...]) -> bool:

@@ -58,23 +58,7 @@ def logit(
     # (Newton's step and the standard errors do not depend on that scale)
     k = p + 1
     with working_precision(target, WORKING_BITS):
-        beta = claim_bound(design[0] * 0, -COEF_LIMIT, COEF_LIMIT)  # k zeros
-        h_inv = None
-        for _ in range(int(iterations)):
-            eta = claim_bound(design @ beta, -COEF_LIMIT * k, COEF_LIMIT * k)
-            prob = sigmoid(eta)
-            weights = claim_bound(prob * (1.0 - prob), 0.0, 0.25)
-            residual = target - prob
-            if observed is not None:  # one round for both
-                both = np.column_stack([weights, residual]) * observed[:, None]
-                weights, residual = both[:, 0], both[:, 1]
-            gradient = claim_bound(design.T @ residual, -float(n), float(n)) / n
-            hessian = claim_bound(design.T @ (design * weights[:, None]), -0.25 * n, 0.25 * n) / n
-            h_inv = _inverse(hessian, max_condition)
-            step = known_matmul(h_inv, gradient, -max_condition * k, max_condition * k, WHAT)
-            beta = claim_bound(beta + step, -COEF_LIMIT, COEF_LIMIT)
-        assert h_inv is not None
-        require_converged(step, h_inv, n, iterations)
+        beta, h_inv = fit_normalised(design, target, observed, iterations, max_condition)
         variances = claim_bound(diagonal(h_inv), 0.0, 4.0 * max_condition)
         # back to the data's units: beta_j / 2**k_j, and the intercept minus beta_j * centre_j
         coefs = [times_power_of_two(beta[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)]
@@ -105,6 +89,30 @@ def logit(
         Requirement(COUNT, rows, fields=("nobs",)),
     )
     return declare(fit, *rules, covers=(X, y))
+
+
+def fit_normalised(design: Any, target: Any, observed: Any, iterations: int, max_condition: float) -> tuple[Any, Any]:
+    """Newton's method on a design of normalised columns (|z| <= 1, the intercept first):
+    the coefficients and the inverse of the Hessian divided by the rows, convergence checked."""
+    n, k = design.shape
+    beta = claim_bound(design[0] * 0, -COEF_LIMIT, COEF_LIMIT)  # k zeros
+    h_inv = step = None
+    for _ in range(int(iterations)):
+        eta = claim_bound(design @ beta, -COEF_LIMIT * k, COEF_LIMIT * k)
+        prob = sigmoid(eta)
+        weights = claim_bound(prob * (1.0 - prob), 0.0, 0.25)
+        residual = target - prob
+        if observed is not None:  # one round for both
+            both = np.column_stack([weights, residual]) * observed[:, None]
+            weights, residual = both[:, 0], both[:, 1]
+        gradient = claim_bound(design.T @ residual, -float(n), float(n)) / n
+        hessian = claim_bound(design.T @ (design * weights[:, None]), -0.25 * n, 0.25 * n) / n
+        h_inv = _inverse(hessian, max_condition)
+        step = known_matmul(h_inv, gradient, -max_condition * k, max_condition * k, WHAT)
+        beta = claim_bound(beta + step, -COEF_LIMIT, COEF_LIMIT)
+    assert h_inv is not None
+    require_converged(step, h_inv, n, iterations)
+    return beta, h_inv
 
 
 #: The last Newton step must be below this fraction of each coefficient's standard error.

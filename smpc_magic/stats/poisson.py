@@ -14,17 +14,19 @@ checked (one bit each) before anything is released.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ..errors import NumericalRangeError, RangeNeededError, SecretValueError
+from ..secret.compare import absolute
 from ..secret.core import as_secret
 from ..secret.functions import EXP_BOTTOM, EXP_TOP, divide, exp, log, rsqrt
-from ..secret.precision import claim_bound, known_matmul, public_bound, times_power_of_two, working_precision
+from ..secret.precision import at_scale, claim_bound, known_matmul, public_bound, times_power_of_two, working_precision
 from .checks import require_none
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
+from .linalg import symmetric
 from .missing import require_row_data, rows_observed
 from .moments import diagonal
 from .newton import inverse_information, require_converged
@@ -41,7 +43,7 @@ WHAT = "smpc.stats.poisson"
 class PoissonFit(SecretResult):
     KIND = "poisson"
     SECRET = ("coef", "se", "nobs", "events")
-    PUBLIC = ("n", "names", "iterations")
+    PUBLIC = ("n", "names", "iterations", "weighted", "robust")
 
 
 def poisson(
@@ -49,12 +51,19 @@ def poisson(
     events: Any,
     exposure: Any = None,
     *,
+    weights: Any = None,
+    robust: bool = False,
     iterations: int = DEFAULT_ITERATIONS,
     max_condition: float = DEFAULT_MAX_CONDITION,
 ) -> PoissonFit:
     """Poisson regression of event counts on ``X`` with an intercept (``const``, first), and
     ``log(exposure)`` (person-time, > 0) as offset: ``exp(coef)`` are rate ratios
-    (``.rate_ratios``), the intercept's the baseline rate per unit of person-time."""
+    (``.rate_ratios``), the intercept's the baseline rate per unit of person-time.
+
+    ``weights``: each row's weight in the likelihood (statsmodels' ``var_weights``), such as
+    inverse probability of treatment weights from :func:`propensity_weights` or a survey weight
+    column of the private inputs; ``robust``: sandwich (HC0) standard errors, which weighted
+    analyses need."""
     xs, names = columns(X, f"{WHAT}(X, events)")
     y = vector(events, f"{WHAT}(X, events)")
     n, p = len(y), len(xs)
@@ -66,7 +75,14 @@ def poisson(
     require_row_data(y, WHAT, "events")
     if float(public_bound(y)[0].min()) < -1e-3:  # (fixed-point inputs carry half a step below 0)
         raise SecretValueError(f"{WHAT}: events are counts; declare their range from 0")
-    kept = rows_observed([*xs, y, *([t] if t is not None else [])], n, WHAT)  # missing values, a filter
+    w = vector(weights, f"{WHAT}(weights=)") if weights is not None else None
+    if w is not None and len(w) != n:
+        raise SecretValueError(f"{WHAT}: weights= needs one weight per row ({n}), got {len(w)}")
+    w_top = float(public_bound(w)[1].max()) if w is not None else 1.0
+    if w is not None and float(public_bound(w)[0].min()) < -1e-3:
+        raise SecretValueError(f"{WHAT}: weights cannot be negative; declare their range from 0")
+    extra = [v for v in (t, w) if v is not None]
+    kept = rows_observed([*xs, y, *extra], n, WHAT)  # missing values, a filter
     if t is not None:
         t = _positive_exposure(t, kept)
     cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
@@ -76,18 +92,29 @@ def poisson(
     with working_precision(z, WORKING_BITS):
         counts = y * kept if kept is not None else y
         offset = log(t * 1.0) if t is not None else None
-        total = claim_bound(counts.sum() * 1.0, 0.0, float(n) * float(public_bound(y)[1].max()))
-        person_time = (
+        y_top = float(public_bound(y)[1].max())
+        # weighted or robust: every fitted count at most the largest count declared plus 1
+        # (checked), which keeps the weighted sums' bounds, and so their precision, tight
+        eta_top = EXP_TOP if w is None and not robust else min(EXP_TOP, float(np.log(y_top + 1.0)))
+        events = claim_bound(counts.sum() * 1.0, 0.0, float(n) * y_top)  # (unweighted: a count)
+        _require_events(events)
+        # a row's weight in every sum (left-out rows weigh 0)
+        each = (w * kept if kept is not None else w) if w is not None else kept
+        person_time = (  # (unweighted: the crude rate is only where Newton starts)
             (t * kept if kept is not None else t).sum()
             if t is not None
             else (kept.sum() if kept is not None else as_secret(y, np.asarray(float(n))))
         )
-        _require_events(total)
+        if w is not None:
+            counts = claim_bound(counts * each, 0.0, y_top * w_top)
+        total = (
+            claim_bound(counts.sum() * 1.0, 0.0, float(n) * y_top * w_top) if w is not None else events
+        )  # the (weighted) events: the scale of the score and the information
         # the crude log rate: the intercept where the iteration starts
         # (at least one event: the check above stops the cell otherwise)
         pt = claim_bound(person_time * 1.0, 2.0**-8, float(n) * _top(t))
         lowest = 1.0 / (float(n) * _top(t))
-        crude = log(claim_bound(divide(total, pt), lowest, float(total.bound[1].max()) * 2.0**8))
+        crude = log(claim_bound(divide(events, pt), lowest, float(events.bound[1].max()) * 2.0**8))
         beta: Any = np.concatenate([claim_bound(crude, -COEF_LIMIT * 2, COEF_LIMIT).reshape(1), design[0, 1:] * 0])
         beta = claim_bound(beta, -2 * COEF_LIMIT, 2 * COEF_LIMIT)
         size = total + np.zeros(k + k * k)  # the events: the Hessian's and the gradient's scale
@@ -96,10 +123,10 @@ def poisson(
             eta = design @ beta
             if offset is not None:
                 eta = eta + offset
-            eta = claim_bound(eta, EXP_BOTTOM, EXP_TOP)
+            eta = claim_bound(eta, EXP_BOTTOM, eta_top)
             mu = exp(eta)
-            if kept is not None:
-                mu = mu * kept
+            if each is not None:
+                mu = mu * each
             raw = np.concatenate([design.T @ (counts - mu), (design.T @ (design * mu[:, None])).reshape(-1)])
             # |g_j| <= (D + sum mu) / D and |H_jl| <= sum mu / D, with |z| <= 1 and sum mu about D
             # near the crude start and after (the intercept's score); tight bounds keep the bits
@@ -112,16 +139,18 @@ def poisson(
             beta = claim_bound(beta + step, -2 * COEF_LIMIT, 2 * COEF_LIMIT)
         assert h_inv is not None and step is not None
         last = design @ beta + (offset if offset is not None else 0)
-        _require_in_range(last)
+        _require_in_range(last, eta_top, y_top)
         require_converged(
             step, h_inv, total, iterations, WHAT, "a covariate may predict the events perfectly (drop or merge it)"
         )
+        if robust:  # the sandwich (H / D)^-1 (B / D) (H / D)^-1 in place of (H / D)^-1
+            h_inv = _sandwich(design, last, y if kept is None else y * kept, each, total, h_inv, y_top, w_top)
         # standard errors: Var(beta) = (H / D)^-1 / D
-        variances = claim_bound(diagonal(h_inv), 0.0, max_condition * 2.0**15)
+        variances = claim_bound(diagonal(h_inv), 0.0, float(h_inv.bound[1].max()))
         slopes = np.concatenate([times_power_of_two(beta[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)])
         intercept = beta[0:1] - (slopes * np.array([c.centre for c in cols])).sum().reshape(1)
         shift = np.concatenate([[1.0], [-c.centre / 2.0**c.exponent for c in cols]])
-        top = float(np.abs(shift).sum() ** 2 * max_condition * 2.0**15)
+        top = float(np.abs(shift).sum() ** 2 * float(h_inv.bound[1].max()))
         const_var = claim_bound((shift[:, None] * h_inv * shift[None, :]).sum(), 0.0, top)
         roots = root(np.concatenate([variances, const_var.reshape(1)])) * rsqrt(total)
         ses = [times_power_of_two(roots[j + 1 : j + 2], -c.exponent) for j, c in enumerate(cols)]
@@ -130,16 +159,18 @@ def poisson(
         coef=np.concatenate([intercept, slopes]),
         se=np.concatenate([roots[k : k + 1], *ses]),
         nobs=used,
-        events=total,
+        events=events,
         n=n,
         names=np.array(["const", *names]),
         iterations=int(iterations),
+        weighted=w is not None,
+        robust=bool(robust),
     )
     rows = used if kept is not None else n
     rules = (
         Requirement(ROWS, rows),
         Requirement(PARAMETERS, rows, parameters=k),
-        Requirement(COUNT, total.reshape(1)),  # the events behind every rate
+        Requirement(COUNT, events.reshape(1)),  # the events behind every rate
         Requirement(COUNT, rows, fields=("nobs",)),
     )
     return declare(fit, *rules, covers=(X, events))
@@ -167,6 +198,42 @@ def _positive_exposure(t: Any, kept: Any) -> Any:
     return claim_bound(t + (1 - kept), step, float(public_bound(t)[1].max()) + 1.0)
 
 
+#: Robust standard errors: every fitted count at most the largest count declared plus 1, and
+#: the inverse information (scaled by the events) within +-INVERSE_TOP, both checked; they bound
+#: the sandwich's products, taken at SANDWICH_BITS fractional bits (which those bounds leave room for).
+INVERSE_TOP = 2.0**10
+SANDWICH_BITS = 16
+
+
+def _sandwich(design: Any, eta: Any, y: Any, each: Any, total: Any, h_inv: Any, y_top: float, w_top: float) -> Any:
+    """(H / D)^-1 (B / D) (H / D)^-1, B = sum_i (w_i (y_i - mu_i))^2 x_i x_i' (HC0, as statsmodels'
+    GLM with ``var_weights`` and ``cov_type="HC0"``). At convergence sum w mu = sum w y = D (the
+    intercept's score), so |B / D| <= 2 max|w (y - mu)|: a public bound, mu being bounded."""
+    mu_top = y_top + 1.0  # (checked with the linear predictors' range)
+    require_none(
+        (cast(Any, absolute(h_inv)) > INVERSE_TOP).sum(),
+        NumericalRangeError(
+            f"{WHAT}(robust=True): the model is too close to unidentified for robust standard errors (a covariate "
+            "nearly constant among the events); nothing was released. Drop or merge that covariate"
+        ),
+    )
+    mu = exp(claim_bound(eta, EXP_BOTTOM, float(np.log(mu_top))))
+    residual = y - mu if each is None else (y - mu) * each
+    r_top = w_top * mu_top
+    residual = claim_bound(residual, -r_top, r_top)
+    k = design.shape[1]
+    meat_top = 2.0 * r_top * 1.01
+    raw = design.T @ (design * (residual * residual)[:, None])
+    scale = total + np.zeros(k * k)
+    meat = claim_bound(divide(raw.reshape(-1), scale, known=(-meat_top, meat_top)), -meat_top, meat_top)
+    with working_precision(meat, SANDWICH_BITS):
+        inverse = at_scale(claim_bound(h_inv, -INVERSE_TOP, INVERSE_TOP), SANDWICH_BITS)
+        half_top = k * meat_top * INVERSE_TOP
+        half = known_matmul(at_scale(meat.reshape(k, k), SANDWICH_BITS), inverse, -half_top, half_top, WHAT)
+        top = k * half_top * INVERSE_TOP
+        return claim_bound(symmetric(known_matmul(inverse, half, -top, top, WHAT)), -top, top)
+
+
 def _top(t: Any) -> float:
     return float(public_bound(t)[1].max()) if t is not None else 1.0
 
@@ -178,15 +245,22 @@ def _require_events(total: Any) -> None:
     )
 
 
-def _require_in_range(eta: Any) -> None:
-    """One bit: every row's linear predictor lies where the exponential is accurate."""
-    outside: Any = ((eta > EXP_TOP) + (eta < EXP_BOTTOM)).sum()
+def _require_in_range(eta: Any, top: float, y_top: float) -> None:
+    """One bit: every row's linear predictor lies where the exponential is accurate (below
+    ``top``: for weighted and robust fits, every fitted count at most the largest count + 1)."""
+    outside: Any = ((eta > top) + (eta < EXP_BOTTOM)).sum()
+    if top < EXP_TOP:
+        cause = (
+            f"a row's fitted count is above {y_top + 1:g} (the largest count declared, plus 1), beyond what weighted "
+            "and robust fits are computed for"
+        )
+    else:
+        cause = f"a row's fitted log rate left the range the secure exponential covers ([{EXP_BOTTOM:g}, {top:g}])"
     require_none(
         outside,
         NumericalRangeError(
-            f"{WHAT}: a row's fitted log rate left the range the secure exponential covers ([{EXP_BOTTOM:g}, "
-            f"{EXP_TOP:g}]); nothing was released. Rescale the person-time (years, not days) or check for a "
-            "covariate that predicts every event (separation)"
+            f"{WHAT}: {cause}; nothing was released. Check the person-time's unit (years, not days) and the events' "
+            "declared range, or for a covariate that predicts every event (separation)"
         ),
     )
 
@@ -204,5 +278,8 @@ class PoissonResult(ReleasedResult):
     def table(self) -> Table:
         used = int(round(float(self.nobs))) if self.has("nobs") else int(self.n)
         events = f", {int(round(float(self.events)))} events" if self.has("events") else ""
-        title = f"Poisson regression (secure, pooled n = {used}{events}, {self.iterations} Newton iterations)"
+        kind = "weighted Poisson regression" if getattr(self, "weighted", False) else "Poisson regression"
+        errors = ", robust (HC0) standard errors" if getattr(self, "robust", False) else ""
+        title = f"{kind} (secure, pooled n = {used}{events}{errors}, {self.iterations} Newton iterations)"
+        title = title[0].upper() + title[1:]
         return coefficients(title, self.fields, None, "z", "exp(coef): rate ratios (.rate_ratios)")

@@ -1,0 +1,116 @@
+"""Confounding adjustment by inverse probability of treatment weights (the Box 1 study's
+IPTW rate ratio) with real party processes: secret propensity weights, a weighted Poisson
+regression with robust (HC0) standard errors, against statsmodels; the weights cannot be
+crafted, changed or released."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from smpc_magic import simulate
+from smpc_magic.errors import DisclosureError, NumericalRangeError, SecretValueError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+RANGES = {"age": (40, 96), "prior_stroke": (0, 1), "doac": (0, 1), "ich": (0, 4), "followup": (0.1, 5.0)}
+
+
+def _board(seed: int, n: int, young_almost_always_treated: bool = False) -> pd.DataFrame:
+    """Older patients and those with a prior stroke get the DOAC less often (confounding by
+    indication); both also raise the rate of intracranial haemorrhage."""
+    rng = np.random.default_rng(seed)  # (test data only)
+    age = rng.integers(40, 96, n)
+    prior = (rng.random(n) < 0.15).astype(int)
+    p = 1 / (1 + np.exp(-(0.5 - 0.03 * (age - 70) - 0.8 * prior)))
+    if young_almost_always_treated:  # propensity above 0.99 under 50
+        p = 1 / (1 + np.exp(-(8 - 0.15 * (age - 40))))
+    doac = (rng.random(n) < p).astype(int)
+    followup = np.round(rng.uniform(0.1, 5.0, n), 2)
+    rate = 0.03 * np.exp(0.04 * (age - 70) + 0.7 * prior - 0.5 * doac)
+    ich = np.minimum(rng.poisson(rate * followup), 4)
+    return pd.DataFrame({"age": age, "prior_stroke": prior, "doac": doac, "ich": ich, "followup": followup})
+
+
+@pytest.fixture(scope="module")
+def boards() -> dict[str, pd.DataFrame]:
+    return {"north": _board(1, 700), "south": _board(2, 450), "west": _board(3, 300)}
+
+
+def _inputs(boards: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
+    return {name: {"cohort": frame} for name, frame in boards.items()}
+
+
+def _reference_weights(pooled: pd.DataFrame) -> np.ndarray:
+    ps = sm.Logit(pooled["doac"], sm.add_constant(pooled[["age", "prior_stroke"]])).fit(disp=0).predict()
+    share = pooled["doac"].mean()
+    return np.where(pooled["doac"] == 1, share / ps, (1 - share) / (1 - ps))
+
+
+def _glm(pooled: pd.DataFrame, covariates: list[str], **kwargs) -> object:
+    return sm.GLM(
+        pooled["ich"],
+        sm.add_constant(pooled[covariates]),
+        family=sm.families.Poisson(),
+        offset=np.log(pooled["followup"]),
+        **kwargs,
+    ).fit(cov_type="HC0")
+
+
+def test_iptw_rate_ratio_with_robust_errors_matches_statsmodels_under_the_default_policies(boards):
+    cell = (
+        "w = smpc.stats.propensity_weights(cohort[['age', 'prior_stroke']], cohort['doac'])\n"
+        "iptw = smpc.stats.poisson(cohort[['doac']], cohort['ich'], cohort['followup'], weights=w, robust=True)\n"
+        "adjusted = smpc.stats.poisson(cohort[['age', 'doac']], cohort['ich'], cohort['followup'], robust=True)"
+    )
+    out = simulate(cell, _inputs(boards), "iptw adjusted", ranges=RANGES, policies={k: {} for k in boards}, timeout=280)
+    pooled = pd.concat(list(boards.values()), ignore_index=True)
+    ref = _glm(pooled, ["doac"], var_weights=_reference_weights(pooled))
+    iptw = out["iptw"]
+    assert np.abs((np.asarray(iptw.coef) - ref.params.to_numpy()) / ref.bse.to_numpy()).max() < 0.05
+    assert np.asarray(iptw.se) == pytest.approx(ref.bse.to_numpy(), rel=0.05)
+    crude = _glm(pooled, ["doac"])
+    assert abs(crude.params["doac"] - ref.params["doac"]) > 0.1 * ref.bse["doac"]  # (the weights matter)
+    summary = iptw.summary()
+    assert "Weighted Poisson regression" in summary and "robust (HC0) standard errors" in summary
+    ref = _glm(pooled, ["age", "doac"])
+    adjusted = out["adjusted"]
+    assert np.abs((np.asarray(adjusted.coef) - ref.params.to_numpy()) / ref.bse.to_numpy()).max() < 0.02
+    assert np.asarray(adjusted.se) == pytest.approx(ref.bse.to_numpy(), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        "1 + 1000 * (cohort['age'] > 94)",  # a weight that singles out the oldest patient
+        "smpc.stats.propensity_weights(cohort[['age']], cohort['doac']) * 2",  # changed weights
+        "cohort['age'] * 1.0",  # a column the cell derived
+    ],
+    ids=["crafted", "changed", "derived"],
+)
+def test_weights_a_cell_computed_are_refused_before_anything_is_sent(boards, weights):
+    cell = f"fit = smpc.stats.poisson(cohort[['doac']], cohort['ich'], cohort['followup'], weights={weights})"
+    small = {name: frame.iloc[:40] for name, frame in boards.items()}
+    with pytest.raises(SecretValueError, match="weights= takes smpc.stats.propensity_weights"):
+        simulate(cell, _inputs(small), "fit", ranges=RANGES, timeout=120)
+
+
+def test_the_weights_themselves_are_row_level_and_withheld(boards):
+    cell = "w = smpc.stats.propensity_weights(cohort[['age']], cohort['doac'])"
+    with pytest.raises(DisclosureError, match="row_level"):
+        simulate(cell, _inputs(boards), "w", ranges=RANGES, policies={k: {} for k in boards}, timeout=200)
+
+
+def test_a_near_violation_of_positivity_stops_the_cell_naming_trim(boards):
+    """Nearly everyone under 50 is treated: their propensity is above 0.99, an untreated one's
+    weight would be over 100."""
+    sites = (("north", 4, 300), ("south", 5, 200))
+    skewed = {name: _board(seed, n, young_almost_always_treated=True) for name, seed, n in sites}
+    cell = "w = smpc.stats.propensity_weights(cohort[['age']], cohort['doac'])\ns = (w * 1).sum()"
+    with pytest.raises(NumericalRangeError, match="positivity.*trim=0.01"):
+        simulate(cell, _inputs(skewed), "s", ranges=RANGES, timeout=200)
+    trimmed = cell.replace("cohort['doac'])", "cohort['doac'], trim=0.05)")
+    total = float(simulate(trimmed, _inputs(skewed), "s", ranges=RANGES, timeout=200)["s"])
+    assert 0.5 * 500 < total < 2 * 500  # stabilized weights sum to about the rows
