@@ -76,6 +76,8 @@ def coxph(
     (risk sets hold rows of the same stratum), as lifelines' ``strata=`` and R's ``strata()``."""
     if ties not in TIES:
         raise SecretValueError(f"{WHAT}: ties= is 'efron' or 'breslow', not {ties!r}")
+    if int(iterations) < 1:
+        raise SecretValueError(f"{WHAT}: iterations= is a whole number of Newton steps, at least 1")
     xs, names = columns(X, f"{WHAT}(X, time, event)")
     t, e = vector(time, f"{WHAT}(time=)"), vector(event, f"{WHAT}(event=)")
     n, p = len(t), len(xs)
@@ -86,10 +88,11 @@ def coxph(
     require_row_data(t, WHAT, "time")
     require_row_data(e, WHAT, "event")
     low, high = public_bound(e)
-    if float(low.min()) < -1e-3 or float(high.max()) > 1 + 1e-3:
+    if float(low.min()) < -1e-3 or float(high.max()) > 1 + 1e-3 or scale_of(e) != 0:
         raise SecretValueError(
-            f"{WHAT}: event is 1 for an event and 0 for a censored time; declare its range as (0, 1) "
-            f"(it is [{float(low.min()):g}, {float(high.max()):g}])"
+            f"{WHAT}: event is 1 for an event and 0 for a censored time: a whole-number 0/1 column (a binary "
+            f"variable or a comparison) whose range is (0, 1); it is [{float(low.min()):g}, {float(high.max()):g}]"
+            + (" with fractions" if scale_of(e) else "")
         )
     s = _strata(strata, n)
     kept = rows_observed(
@@ -103,25 +106,27 @@ def coxph(
         events = e * kept if kept is not None else e
         every = kept if kept is not None else as_secret(e, np.ones(n, dtype=np.int64))
         pairs = z[:, upper[0]] * z[:, upper[1]]  # z_j z_l for the information matrix (one round)
-        unit = 2.0 ** -scale_of(t)
-        # the strata's codes times a public width above the times' span, plus the time: sorted,
-        # the rows run stratum by stratum, by time within each
-        bounds = public_bound(t)
-        low_t, high_t = float(bounds[0].min()), float(bounds[1].max())
-        span = float(np.ceil(high_t - low_t))  # two rows' times differ by at most this
-        width = 2 * span + 2  # so that rows of two strata differ by more than span + 1
+        unit, span, width = _clock(t, s)
+        # sorted by 4 (stratum code x width + time) - event: stratum by stratum, by time within
+        # each, events first at equal times; the key is sorted beside the payload, which keeps
+        # the covariates' precision whatever the key's magnitude
         clock = t * 1.0 if s is None else s * width + t
-        payload: Any = np.column_stack([clock, events, every, z, pairs])
-        _, rows = sort_rows(clock * 2 - events * unit, payload)  # events first at equal times
-        cs, es, ks, zs, design = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3 : 3 + p], rows[:, 3:]
-        gaps = cs[1:] - cs[:-1]  # within a stratum at most span, across strata at least span + 2
-        tests: list[Any] = [gaps - unit] + ([gaps - (span + 1.0)] if s is not None else [])
+        payload: Any = np.column_stack([events, every, z, pairs])
+        keys, rows = sort_rows(clock * 4 - events * unit, payload)
+        es, ks, zs, design = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + p], rows[:, 2:]
+        # equal times differ by at most one unit, different ones by at least three; rows of two
+        # strata by more than 4 (span + 1), those of one stratum by less
+        gaps = keys[1:] - keys[:-1]
+        tests: list[Any] = [gaps - 2 * unit] + ([gaps - 4 * (span + 1.0)] if s is not None else [])
         same: Any = less_than_zero(cast(Any, np.concatenate(tests)))  # one batch
         continues: Any = np.concatenate([same[:1] * 0, same[: n - 1]])  # the time equals the row before's
         stratum: Any = np.concatenate([same[:1] * 0, same[n - 1 :]]) if s is not None else None
         total = claim_bound(events.sum() * 1.0, 0.0, float(n))  # (of the input rows, not the sorted ones)
         require_none(total < 0.5, NumericalRangeError(f"{WHAT}: there are no events, so nothing was released"))
-        anchor = (z.sum(axis=0).sum() + t.sum() + events.sum()) * 1.0  # the input rows' facts
+        # the input rows' facts (the strata's selections too)
+        anchor = (z.sum(axis=0).sum() + t.sum() + events.sum() + (s.sum() if s is not None else 0)) * 1.0
+        # each stratum's rows: a stratum of a few rows (a patient alone) would be a subset
+        sizes = _aggregate(_stratum_sizes(stratum, ks), anchor) if stratum is not None else None
         tied = _efron_fractions(continues, es, n) if ties == "efron" else None
         size = total + np.zeros(p + q)  # the events: the score's and the information's scale
         beta: Any = claim_bound(zs[0] * 0.0, -COEF_LIMIT, COEF_LIMIT)
@@ -174,11 +179,55 @@ def coxph(
     rows_used = used if kept is not None else n
     rules = (
         Requirement(ROWS, rows_used),
+        *([Requirement(ROWS, sizes, empty_ok=True)] if sizes is not None else []),
         Requirement(PARAMETERS, rows_used, parameters=p),
         Requirement(COUNT, events.sum().reshape(1)),  # the events behind every hazard ratio
         Requirement(COUNT, rows_used, fields=("nobs",)),
     )
     return declare(fit, *rules, covers=(X, event))
+
+
+#: Times are compared at the fixed-point step: a fractional time's declared range must span at
+#: least this many steps (else distinct times would merge into ties).
+TIME_STEPS = 2**12
+#: The sort key's magnitude: stratum codes and times beyond it are refused.
+KEY_LIMIT = 2.0**30
+
+
+def _clock(t: Any, s: Any) -> tuple[float, float, float]:
+    """The times' fixed-point step, their span (whole units) and the width between strata; refuses
+    times too coarse for their step and stratum codes or times too large for the sort key."""
+    unit = 2.0 ** -scale_of(t)
+    bounds = public_bound(t)
+    low_t, high_t = float(bounds[0].min()), float(bounds[1].max())
+    if scale_of(t) and (high_t - low_t) / unit < TIME_STEPS:
+        raise SecretValueError(
+            f"{WHAT}: time's declared range [{low_t:g}, {high_t:g}] spans only {(high_t - low_t) / unit:.0f} "
+            f"fixed-point steps of {unit:g}, so distinct times could count as tied. Give times in a unit where "
+            "they differ by more than a step (days or years, not a tiny fraction)"
+        )
+    span = float(np.ceil(high_t - low_t))  # two rows' times differ by at most this
+    width = 2 * span + 2  # rows of two strata differ by more than span + 1
+    top = max(abs(low_t), abs(high_t))
+    if s is not None:
+        codes = public_bound(s)
+        top += width * max(abs(float(codes[0].min())), abs(float(codes[1].max())))
+    if 4 * top > KEY_LIMIT:
+        raise SecretValueError(
+            f"{WHAT}: the "
+            + ("stratum codes and times" if s is not None else "times")
+            + f" are too large to sort by (up to {top:.4g}). "
+            + ("Code the strata 0, 1, 2, ... (declare their range)" if s is not None else "Give times in days or years")
+        )
+    return unit, span, width
+
+
+def _stratum_sizes(stratum: Any, kept: Any) -> Any:
+    """Each sorted row's count of the rows used in its stratum (two segmented scans, once)."""
+    through = prefix_sum(kept)
+    last = block_last(stratum, through[:, None])[:, 0]
+    before = block_first(stratum, (through - kept)[:, None])[:, 0]
+    return last - before
 
 
 def _strata(strata: Any, n: int) -> Any:

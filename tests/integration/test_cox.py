@@ -97,14 +97,22 @@ def test_breslow_ties_and_strata_on_real_valued_times_match_statsmodels():
         "fit = smpc.stats.coxph(cohort[['prio']], cohort['week'], cohort['arrest'], where=cohort['age'] > 40)",
         # a covariate that singles out the 2 with most priors: its coefficient tells when they were arrested
         "fit = smpc.stats.coxph([cohort['age'], cohort['prio'] > 15], cohort['week'], cohort['arrest'])",
+        # strata of one row each but for the 3 with most priors: the fit would be theirs alone
+        "s = (cohort['prio'] < 13) * ((cohort['week'] * 45 + cohort['age']) * 2 + cohort['fin'] + 1)\n"
+        "fit = smpc.stats.coxph(cohort[['age']], cohort['week'], cohort['arrest'], strata=s)",
+        # a stratum of the 2 with most priors drops them from every risk set: the difference
+        # between the two fits tells their events
+        "full = smpc.stats.coxph(cohort[['age']], cohort['week'], cohort['arrest'])\n"
+        "fit = smpc.stats.coxph(cohort[['age']], cohort['week'], cohort['arrest'], strata=(cohort['prio'] > 15) * 1)",
     ],
-    ids=["subset", "singling-out covariate"],
+    ids=["subset", "singling-out covariate", "singleton strata", "a small stratum beside the full fit"],
 )
 def test_a_fit_on_too_few_rows_or_events_is_withheld(rossi, cell):
     """Under the default policies (min_count 3, min_rows 3) nothing of such a fit is released."""
     sites = _sites(rossi, (250, 300))
-    with pytest.raises(DisclosureError, match="min_count"):
-        simulate(cell, sites, "fit", ranges=ROSSI_RANGES, policies={k: {} for k in sites}, timeout=200)
+    reveal = "full fit" if "full" in cell else "fit"
+    with pytest.raises(DisclosureError, match="min_count|min_rows"):
+        simulate(cell, sites, reveal, ranges=ROSSI_RANGES, policies={k: {} for k in sites}, timeout=200)
 
 
 def test_bad_input_is_refused_naming_the_cause(rossi):
@@ -126,6 +134,22 @@ def test_bad_input_is_refused_naming_the_cause(rossi):
             ranges=ROSSI_RANGES,
             timeout=60,
         )
+    refused = {
+        # the sort key would swamp the covariates' precision (or not fit the ring)
+        "strata=cohort['age'] * 10**9": "too large to sort by",
+        # times closer than the fixed-point step would merge into ties
+        "time=cohort['week'] * 1e-6": "spans only .* fixed-point steps",
+        # an event is a whole 0/1 number: half an event would weigh the fit silently
+        "event=cohort['arrest'] * 0.5": "whole-number 0/1 column",
+        "iterations=0": "at least 1",
+    }
+    for argument, message in refused.items():
+        name = argument.split("=", 1)[0]
+        args = {"time": "cohort['week']", "event": "cohort['arrest']", name: argument.split("=", 1)[1]}
+        extra = f", {argument}" if name in ("strata", "iterations") else ""
+        cell = f"f = smpc.stats.coxph(cohort[['prio']], {args['time']}, {args['event']}{extra})"
+        with pytest.raises(SecretValueError, match=message):
+            simulate(cell, sites, "f", ranges=ROSSI_RANGES, timeout=60)
     censored = small.iloc[:16].assign(arrest=0)
     with pytest.raises(NumericalRangeError, match="there are no events"):
         simulate(
