@@ -18,9 +18,11 @@ from ..protocols.context import ProtocolContext
 from ..secret import lib
 from ..secret.array import SecretArray
 from ..secret.bounds import Bound
+from ..secret.provenance import Provenance
 
 GRAM_COLUMNS = 10
 LOGIT_ITERATIONS = 20
+COX_COLUMNS = 5
 
 
 def bench_data(shape: tuple[int, ...]) -> np.ndarray:
@@ -50,9 +52,29 @@ def regression_data(op: str, n: int, first_row: int = 0) -> tuple[np.ndarray, np
     return x, (x @ weights + wiggle > 0).astype(np.int64)
 
 
-def _secret(ctx: ProtocolContext, data: np.ndarray, lo: float, hi: float) -> SecretArray:
+def survival_data(op: str, n: int) -> tuple[np.ndarray, ...]:
+    """Deterministic cohorts: for ``poisson``, X (n x 10), 0/1 events and person-time in years;
+    for ``coxph``, X (n x 5), whole-number follow-up days (1 to 1000) and 0/1 events."""
+    x, _ = regression_data("logit", n)
+    rows = np.arange(n, dtype=np.float64)
+    u = 0.5 + 0.499 * np.sin(rows * 2.1 + 0.4)  # deterministic "uniform" in (0, 1)
+    if op == "poisson":
+        years = np.round(0.5 + 4.5 * np.sin(rows * 0.37) ** 2, 2)
+        mu = years * np.exp(-3.0 + x @ np.linspace(-0.03, 0.03, GRAM_COLUMNS))
+        return x, (u < 1 - np.exp(-mu)).astype(np.int64), years
+    x = x[:, :COX_COLUMNS]
+    hazard = 0.002 * np.exp(x @ np.linspace(-0.05, 0.05, COX_COLUMNS))
+    days = np.clip(np.ceil(-np.log(u) / hazard), 1, 1000)
+    event = ((days < 1000) & (np.sin(rows * 0.9) < 0.4)).astype(np.int64)  # some censored early
+    return x, days, event
+
+
+def _secret(ctx: ProtocolContext, data: np.ndarray, lo: float, hi: float, name: str = "") -> SecretArray:
     encoded, scale = ctx.suite.codec.encode_input(data, ctx.frac_bits, "benchmark data")
-    return SecretArray(ctx, ctx.suite.constant(ctx, encoded), scale, Bound.of(lo, hi, data.ndim))
+    secret = SecretArray(ctx, ctx.suite.constant(ctx, encoded), scale, Bound.of(lo, hi, data.ndim))
+    if name:  # the rows of one site's input, as a cell's private input would be
+        secret._prov = Provenance.rows(np.zeros(len(data), dtype=np.int64), data.ndim, tag=name, shape=data.shape)
+    return secret
 
 
 def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
@@ -60,6 +82,12 @@ def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
     if op in ("ols", "logit"):
         x, y = regression_data(op, n)
         return [_secret(ctx, x, -10, 10), _secret(ctx, y, -30, 30) if op == "ols" else _secret(ctx, y, 0, 1)]
+    if op == "poisson":
+        x, events, years = survival_data(op, n)
+        return [_secret(ctx, x, -10, 10, "x"), _secret(ctx, events, 0, 1, "y"), _secret(ctx, years, 0.5, 5, "t")]
+    if op == "coxph":
+        x, days, event = survival_data(op, n)
+        return [_secret(ctx, x, -10, 10, "x"), _secret(ctx, days, 1, 1000, "t"), _secret(ctx, event, 0, 1, "e")]
     shape = (n, GRAM_COLUMNS) if op == "gram" else (n // 10, 10) if op == "softmax" else (n,)
     count = 2 if op in ("mul", "dot", "lt", "eq") else 1
     out = []
@@ -116,6 +144,10 @@ def _run_op(ctx: ProtocolContext, op: str, operands: list[SecretArray], n: int, 
         stats.ols(operands[0], operands[1])
     elif op == "logit":
         stats.logit(operands[0], operands[1], iterations=LOGIT_ITERATIONS)
+    elif op == "poisson":
+        stats.poisson(operands[0], operands[1], operands[2])
+    elif op == "coxph":
+        stats.coxph(operands[0], operands[1], operands[2])
     else:
         functions: dict[str, Any] = {
             "max": lib.max,
