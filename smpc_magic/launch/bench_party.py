@@ -163,10 +163,19 @@ def _run_op(ctx: ProtocolContext, op: str, operands: list[SecretArray], n: int, 
 
 
 def peak_memory_mb() -> float:
-    """This process's peak resident memory (MB), from the operating system."""
+    """This process's peak resident memory (MB), from the operating system: Linux's VmHWM (the
+    peak of this program's memory since it started; ru_maxrss would also count the memory of the
+    process that started it, which survives fork and exec)."""
     import resource
     import sys
 
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024  # KB on Linux, bytes on macOS
 

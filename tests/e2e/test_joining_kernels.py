@@ -88,4 +88,6 @@ def test_the_status_shows_round_trips_of_the_network_not_of_a_poll(sites):
     text = shown.text
     trips = [float(v) for v in re.findall(r"round trip ([0-9.]+) ms", text)]
     assert len(trips) >= 2, text
-    assert max(trips) < 100, text  # loopback: about a millisecond, not the 1 s of a polling interval
+    # a ping's own round trip (about a millisecond on loopback, more on a loaded machine), not the
+    # 1 s interval at which the status polls
+    assert max(trips) < 1000, text
