@@ -81,6 +81,13 @@ def poisson(
     w_top = float(public_bound(w)[1].max()) if w is not None else 1.0
     if w is not None and float(public_bound(w)[0].min()) < -1e-3:
         raise SecretValueError(f"{WHAT}: weights cannot be negative; declare their range from 0")
+    if w is not None and robust and w_top > ROBUST_WEIGHT_TOP:
+        raise SecretValueError(
+            f"{WHAT}(robust=True): the weights may reach {w_top:g} by their declared range, and robust standard "
+            f"errors are computed for weights up to {ROBUST_WEIGHT_TOP:g} (their bounds follow the weights'). Nothing "
+            "was sent. Propensity weights: pass trim=0.01 or larger; a weight column: rescale it (divide by its mean) "
+            "and declare its range"
+        )
     extra = [v for v in (t, w) if v is not None]
     kept = rows_observed([*xs, y, *extra], n, WHAT)  # missing values, a filter
     if t is not None:
@@ -203,6 +210,9 @@ def _positive_exposure(t: Any, kept: Any) -> Any:
 #: the sandwich's products, taken at SANDWICH_BITS fractional bits (which those bounds leave room for).
 INVERSE_TOP = 2.0**10
 SANDWICH_BITS = 16
+#: Robust standard errors of weighted fits: the weights' declared bound at most this (the
+#: sandwich's bounds grow with it; at 100 the error measured 0.4%, at 1,000 4.5%).
+ROBUST_WEIGHT_TOP = 128.0
 
 
 def _sandwich(design: Any, eta: Any, y: Any, each: Any, total: Any, h_inv: Any, y_top: float, w_top: float) -> Any:

@@ -25,7 +25,7 @@ from ..secret.functions import divide, sigmoid
 from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import require_none
 from .design import columns, normalised, stacked, vector
-from .disclosure import PARAMETERS, ROWS, WEIGHTS_MARKER, Requirement, declare
+from .disclosure import COUNT, PARAMETERS, ROWS, WEIGHTS_MARKER, Requirement, declare
 from .logistic import COEF_LIMIT, DEFAULT_ITERATIONS, DEFAULT_MAX_CONDITION, WORKING_BITS, fit_normalised
 from .missing import require_row_data, rows_observed
 
@@ -102,11 +102,16 @@ def propensity_weights(
     own = (z.sum(axis=1) + treated) * 1.0 if observed is None else (z.sum(axis=1) + treated + observed) * 1.0
     weights._prov = own._prov.mapped("propensity_weights")
     used = observed.sum() if observed is not None else n
+    # the treated and the untreated are counts (each 0 or min_count), and the treatment and the
+    # covariates stay selections of whatever uses the weights: a treatment that holds for one
+    # patient would make that patient's weight dominate every weighted sum
+    treated_rows = target.sum()
+    groups_count = np.concatenate([treated_rows.reshape(1), (used - treated_rows).reshape(1)])
     declare(
         weights,
         Requirement(ROWS, used),
         Requirement(PARAMETERS, used, parameters=k),
-        covers=(X, treatment),
+        Requirement(COUNT, groups_count),
     )
     weights.__dict__[WEIGHTS_MARKER] = weights._share
     return weights

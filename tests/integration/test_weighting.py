@@ -97,6 +97,42 @@ def test_weights_a_cell_computed_are_refused_before_anything_is_sent(boards, wei
         simulate(cell, _inputs(small), "fit", ranges=RANGES, timeout=120)
 
 
+@pytest.mark.parametrize(
+    "use",
+    [
+        "fit = smpc.stats.poisson(cohort[['followup']], cohort['ich'] + 1, cohort['followup'], weights=w)",
+        "fit = (w * cohort['ich']).sum()",
+    ],
+    ids=["weighted fit", "weighted sum"],
+)
+def test_a_treatment_of_one_patient_is_withheld(boards, use):
+    """The treatment holds for the one patient over 95 among the 40 over 92: unstabilized, that
+    patient weighs about 40 times any other, so a weighted fit or sum would read their count."""
+    frames = {name: frame.copy() for name, frame in boards.items()}
+    frames["north"].loc[0, ["age", "ich", "followup"]] = [96, 2, 2.5]
+    assert (pd.concat(list(frames.values()))["age"] > 95.5).sum() == 1
+    cell = (
+        "w = smpc.stats.propensity_weights(cohort[['followup']], cohort['age'] > 95.5, stabilized=False, "
+        "iterations=25, where=cohort['age'] > 92.5)\n" + use
+    )
+    with pytest.raises(DisclosureError, match="min_count|min_rows"):
+        simulate(cell, _inputs(frames), "fit", ranges=RANGES, policies={k: {} for k in frames}, timeout=200)
+
+
+def test_robust_errors_of_weights_beyond_their_bounds_are_refused(boards):
+    """The sandwich's bounds follow the weights' declared bound: beyond 128 the errors would lose
+    their precision (a survey weight declared up to 10^5 gave 0), so the cell is refused."""
+    small = {name: frame.iloc[:40].assign(sw=1000.0) for name, frame in boards.items()}
+    cells = [
+        "w = smpc.stats.propensity_weights(cohort[['age']], cohort['doac'], trim=1e-4)\n"
+        "fit = smpc.stats.poisson(cohort[['doac']], cohort['ich'], cohort['followup'], weights=w, robust=True)",
+        "fit = smpc.stats.poisson(cohort[['doac']], cohort['ich'], cohort['followup'], weights=cohort['sw'], robust=True)",
+    ]
+    for cell in cells:
+        with pytest.raises(SecretValueError, match="robust standard errors are computed for weights up to 128"):
+            simulate(cell, _inputs(small), "fit", ranges={**RANGES, "sw": (0, 1e5)}, timeout=120)
+
+
 def test_the_weights_themselves_are_row_level_and_withheld(boards):
     cell = "w = smpc.stats.propensity_weights(cohort[['age']], cohort['doac'])"
     with pytest.raises(DisclosureError, match="row_level"):
