@@ -91,7 +91,9 @@ def logit(
     return declare(fit, *rules, covers=(X, y))
 
 
-def fit_normalised(design: Any, target: Any, observed: Any, iterations: int, max_condition: float) -> tuple[Any, Any]:
+def fit_normalised(
+    design: Any, target: Any, observed: Any, iterations: int, max_condition: float, what: str = WHAT
+) -> tuple[Any, Any]:
     """Newton's method on a design of normalised columns (|z| <= 1, the intercept first):
     the coefficients and the inverse of the Hessian divided by the rows, convergence checked."""
     n, k = design.shape
@@ -111,7 +113,7 @@ def fit_normalised(design: Any, target: Any, observed: Any, iterations: int, max
         step = known_matmul(h_inv, gradient, -max_condition * k, max_condition * k, WHAT)
         beta = claim_bound(beta + step, -COEF_LIMIT, COEF_LIMIT)
     assert h_inv is not None
-    require_converged(step, h_inv, n, iterations)
+    require_converged(step, h_inv, n, iterations, what)
     return beta, h_inv
 
 
@@ -119,7 +121,7 @@ def fit_normalised(design: Any, target: Any, observed: Any, iterations: int, max
 STEP_TOLERANCE = 0.01
 
 
-def require_converged(step: Any, h_inv: Any, n: int, iterations: int) -> None:
+def require_converged(step: Any, h_inv: Any, n: int, iterations: int, what: str = WHAT) -> None:
     """One public bit: whether the last Newton step was below 1% of every standard error (else
     the coefficients may still be moving, or diverging as under complete separation)."""
     moving: Any = step * step * float(n) - STEP_TOLERANCE**2 * diagonal(h_inv)
@@ -127,7 +129,7 @@ def require_converged(step: Any, h_inv: Any, n: int, iterations: int) -> None:
     require_none(
         moving,
         NumericalRangeError(
-            f"{WHAT}: Newton's method had not converged after {iterations} iterations, so nothing was "
+            f"{what}: Newton's method had not converged after {iterations} iterations, so nothing was "
             "released. Pass a larger iterations=; if that does not help, an outcome may be perfectly "
             "predicted by a covariate (separation): drop or merge that covariate."
         ),

@@ -70,7 +70,7 @@ def propensity_weights(
     floor = float(trim) if trim is not None else POSITIVITY
     with working_precision(treated, WORKING_BITS):
         target = treated * observed if observed is not None else treated
-        beta, _ = fit_normalised(design, target, observed, iterations, max_condition)
+        beta, _ = fit_normalised(design, target, observed, iterations, max_condition, WHAT)
         k = p + 1
         prob = sigmoid(claim_bound(design @ beta, -COEF_LIMIT * k, COEF_LIMIT * k))
         if trim is not None:
