@@ -33,7 +33,12 @@ class PeerDisconnected(PeerError):
 
 
 class PeerAborted(PeerError):
-    """A peer stopped the computation because of an error on its side."""
+    """A peer stopped the computation because of an error on its side.
+
+    ``cause``: the class of the error that started the stop (at that peer, or at the site it
+    heard from), so a site that stops because another did passes on the first site's reason."""
+
+    cause: str | None = None
 
 
 class JoinTimeout(PeerTimeout):
@@ -137,12 +142,19 @@ def join_timeout(names: list[str], timeout: float) -> JoinTimeout:
     )
 
 
-def peer_aborted(name: str, step: str, error: str, about: str | None) -> PeerAborted:
-    """A peer stopped: only its error's class, its step and the party it concerned are known."""
-    concerning = f", about party {about!r}" if about else ""
-    why = f"{error}{concerning} at that site; its notebook shows the details" if concerning else _why(error)
-    return PeerAborted(
+def peer_aborted(name: str, step: str, error: str, about: str | None, cause: str | None = None) -> PeerAborted:
+    """A peer stopped: only its error's class, its step, the party it concerned and (when it
+    stopped because that party did) that party's error class are known."""
+    if error == "PeerAborted" and about and cause and cause != "PeerAborted":
+        why = f"because party {about!r} stopped: {_why(cause)}"
+    elif about:
+        why = f"{error}, about party {about!r} at that site; its notebook shows the details"
+    else:
+        why = _why(error)
+    stopped = PeerAborted(
         f"party {name!r} stopped the computation at step '{step}' ({why}). Nothing more was shared.",
         party=name,
         step=step,
     )
+    stopped.cause = cause if error == "PeerAborted" else error
+    return stopped

@@ -37,6 +37,7 @@ class Abort:
     label: str
     message: str  # the error's class name
     peer: str | None = None  # the party the sender's error was about (a PeerError), if any
+    cause: str | None = None  # that party's error class, when the sender stopped because it did
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ class Router:
             label = header.label if _STEP_LABEL.match(header.label) else "unknown step"
             peer = header.meta.get("peer")
             peer = peer if isinstance(peer, str) and len(peer) <= 64 else None
-            self._aborts[header.computation] = Abort(sender, label, error, peer)
+            cause = header.meta.get("cause")
+            cause = cause if isinstance(cause, str) and _ERROR_CLASS.match(cause) else None
+            self._aborts[header.computation] = Abort(sender, label, error, peer, cause)
             while len(self._aborts) > MAX_ABORTS:
                 del self._aborts[next(iter(self._aborts))]
         cell = header.meta.get("cell")

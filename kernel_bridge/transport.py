@@ -162,6 +162,7 @@ class Transport:
         withdraw: str | None = None,
         peer: str | None = None,
         cell: str | None = None,
+        cause: str | None = None,
     ) -> None:
         """Tell every peer this party gave up on ``computation`` at step ``label`` with an error of
         class ``error`` (best effort, never blocks). Only the class name travels: an error's text
@@ -169,13 +170,16 @@ class Transport:
 
         ``withdraw`` is a token naming this party's pending message in the lobby, which peers drop.
         ``cell`` (the cell's digest, from the lobby) tells peers waiting for this party to run that
-        cell that it gave up on it.
+        cell that it gave up on it. ``cause``: when this party stopped because ``peer`` did, the
+        class of ``peer``'s error, passed on so that every site reads the first site's reason.
         """
         meta: dict[str, str] = {"error": error[:64], **({"withdraw": withdraw} if withdraw else {})}
         if cell is not None:
             meta["cell"] = cell
         if peer is not None:
             meta["peer"] = peer  # which party a connection error was about: no fact about data
+        if cause is not None:
+            meta["cause"] = cause[:64]
         header = framing.Header(self.config.session_id, "abort", computation, 0, label, meta)
         with self._locked():
             for j, link in self.links.links.items():
@@ -276,7 +280,7 @@ class Transport:
                 about = (
                     abort.peer if abort.peer in self.config.names and abort.peer not in (sender, self.name) else None
                 )
-                raise errors.peer_aborted(sender, abort.label, abort.message, about)
+                raise errors.peer_aborted(sender, abort.label, abort.message, about, abort.cause if about else None)
             link = self.links[peer]  # may have been replaced by a fresh socket
             if link.gone(now):
                 raise errors.lost_peer(link.name, label, step)

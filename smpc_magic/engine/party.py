@@ -368,8 +368,15 @@ class Party:
                     # a site that stopped because another did is not news for a late site
                     lobby = channel.computation == rendezvous.LOBBY and not isinstance(exc, PeerAborted)
                     cell = my_meta["cell"] if lobby else None
+                    cause = exc.cause if isinstance(exc, PeerAborted) else None
                     mesh.broadcast_abort(
-                        channel.computation, label, type(exc).__name__, withdraw=nonce, peer=peer, cell=cell
+                        channel.computation,
+                        label,
+                        type(exc).__name__,
+                        withdraw=nonce,
+                        peer=peer,
+                        cell=cell,
+                        cause=cause,
                     )
                 exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
                 exc.smpc_told_peers = True  # type: ignore[attr-defined]

@@ -58,7 +58,7 @@ def test_the_sites_waiting_for_a_site_stopped_by_its_limit_are_told_at_once():
         for name in ["b", "c"]:
             status = statuses[name]
             # told by 'a' itself, or by 'b' passing on a's stop first (a race under load): 'a' is named
-            told = status["peer"] == "a" or "about party 'a'" in status["message"]
+            told = status["peer"] == "a" or "because party 'a' stopped" in status["message"]
             assert status["error_type"] == "PeerAborted" and told, (name, status)
             assert "cell_cpu_seconds" in status["message"], status
 

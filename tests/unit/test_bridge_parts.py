@@ -141,6 +141,28 @@ def test_aborts_keep_only_an_error_class_and_a_step_and_the_newest_are_remembere
     assert router.abort_of("c1") is None
 
 
+def test_a_site_that_stopped_because_another_did_passes_on_the_first_sites_reason():
+    """'b' stopped because 'a' used up its CPU time; 'c', hearing from 'b' first, still reads why
+    'a' stopped (a race under load: otherwise 'c' only learnt that 'b' stopped). Only error class
+    names travel; a cause that is not one is dropped."""
+    from kernel_bridge.errors import peer_aborted
+    from kernel_bridge.routing import Router
+
+    at_b = peer_aborted("a", "run the cell", "CellLimitError", None)
+    assert at_b.cause == "CellLimitError" and "cell_cpu_seconds" in str(at_b)
+    router = Router(lobby="rendezvous")
+    relayed = {"error": "PeerAborted", "peer": "a", "cause": at_b.cause}
+    router.record_abort(1, framing.Header("S", "abort", "c1", 0, "run the cell", relayed))
+    abort = router.abort_of("c1")
+    assert abort is not None and abort.cause == "CellLimitError"
+    at_c = peer_aborted("b", abort.label, abort.message, abort.peer, abort.cause)
+    assert "because party 'a' stopped" in str(at_c) and "cell_cpu_seconds" in str(at_c), str(at_c)
+    assert at_c.cause == "CellLimitError" and at_c.party == "b"
+    router.record_abort(1, framing.Header("S", "abort", "c2", 0, "run the cell", {**relayed, "cause": "age 71"}))
+    dropped = router.abort_of("c2")
+    assert dropped is not None and dropped.cause is None
+
+
 def test_a_session_never_gives_two_endpoints_the_same_port(tmp_path, monkeypatch):
     """Each port is free when chosen and stays free until bound: chosen twice, two endpoints of
     one session would collide (the cause of a rare CI failure: a party reached another party's
