@@ -14,6 +14,24 @@ from tests.support.inmemory import DEFAULT_PROTOCOL, InMemoryParties
 from tests.support.processes import dealer_process
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="also run the larger sets marked slow (run before resolving statistics work; not in CI)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ``--slow`` the tests marked slow are deselected (reported as such, never skipped)."""
+    if config.getoption("--slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+
+
 @pytest.fixture(scope="module", params=["additive", "shamir"])
 def protocol(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a module's tests under both protocols (``pytestmark = pytest.mark.usefixtures("protocol")``):

@@ -23,6 +23,8 @@ from ..secret.provenance import Provenance
 GRAM_COLUMNS = 10
 LOGIT_ITERATIONS = 20
 COX_COLUMNS = 5
+#: coxph_grid's cut points: 30-day intervals over the 1,000 days of follow-up
+COX_GRID = list(range(30, 1000, 30))
 
 
 def bench_data(shape: tuple[int, ...]) -> np.ndarray:
@@ -85,8 +87,8 @@ def _operands(ctx: ProtocolContext, op: str, n: int) -> list[SecretArray]:
     if op == "poisson":
         x, events, years = survival_data(op, n)
         return [_secret(ctx, x, -10, 10, "x"), _secret(ctx, events, 0, 1, "y"), _secret(ctx, years, 0.5, 5, "t")]
-    if op == "coxph":
-        x, days, event = survival_data(op, n)
+    if op in ("coxph", "coxph_grid"):
+        x, days, event = survival_data("coxph", n)
         return [_secret(ctx, x, -10, 10, "x"), _secret(ctx, days, 1, 1000, "t"), _secret(ctx, event, 0, 1, "e")]
     shape = (n, GRAM_COLUMNS) if op == "gram" else (n // 10, 10) if op == "softmax" else (n,)
     count = 2 if op in ("mul", "dot", "lt", "eq") else 1
@@ -148,6 +150,8 @@ def _run_op(ctx: ProtocolContext, op: str, operands: list[SecretArray], n: int, 
         stats.poisson(operands[0], operands[1], operands[2])
     elif op == "coxph":
         stats.coxph(operands[0], operands[1], operands[2])
+    elif op == "coxph_grid":
+        stats.coxph(operands[0], operands[1], operands[2], grid=COX_GRID, ties="breslow")
     else:
         functions: dict[str, Any] = {
             "max": lib.max,

@@ -34,6 +34,7 @@ from ..secret.functions import divide, exp, rsqrt
 from ..secret.precision import claim_bound, known_matmul, public_bound, scale_of, times_power_of_two, working_precision
 from ..secret.sorting import block_first, block_last, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
+from .cox_grid import GridRiskSets, grid_cuts
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .missing import require_row_data, rows_observed
@@ -56,7 +57,7 @@ TIES = ("efron", "breslow")
 class CoxFit(SecretResult):
     KIND = "coxph"
     SECRET = ("coef", "se", "nobs", "events")
-    PUBLIC = ("n", "names", "iterations", "ties")
+    PUBLIC = ("n", "names", "iterations", "ties", "grid")  # grid: the cut points (none: exact times)
 
 
 def coxph(
@@ -66,6 +67,7 @@ def coxph(
     *,
     ties: str = "efron",
     strata: Any = None,
+    grid: Any = None,
     iterations: int = DEFAULT_ITERATIONS,
     max_condition: float = DEFAULT_MAX_CONDITION,
 ) -> CoxFit:
@@ -73,7 +75,10 @@ def coxph(
     ``exp(coef)`` are hazard ratios (``.hazard_ratios``). ``event`` is 1 for an event and 0 for
     a censored time; ``ties`` is ``"efron"`` (as lifelines and R's survival) or ``"breslow"``.
     ``strata``: a secret column of whole-number codes; each stratum has its own baseline hazard
-    (risk sets hold rows of the same stratum), as lifelines' ``strata=`` and R's ``strata()``."""
+    (risk sets hold rows of the same stratum), as lifelines' ``strata=`` and R's ``strata()``.
+    ``grid``: public cut points in the time's unit; times are grouped into the intervals they
+    make and an interval's events are tied (exact when each interval holds one distinct time),
+    which costs rows x intervals comparisons once instead of a sort (see ``cox_grid``)."""
     if ties not in TIES:
         raise SecretValueError(f"{WHAT}: ties= is 'efron' or 'breslow', not {ties!r}")
     if int(iterations) < 1:
@@ -95,6 +100,11 @@ def coxph(
             + (" with fractions" if scale_of(e) else "")
         )
     s = _strata(strata, n)
+    cuts = grid_cuts(grid, WHAT) if grid is not None else None
+    if cuts is not None and s is not None:
+        raise SecretValueError(
+            f"{WHAT}: strata= with grid= is not available: fit a stratified model on the exact times (without grid=)"
+        )
     kept = rows_observed(
         [*xs, t, e, *([s] if s is not None else [])], n, WHAT
     )  # missing values, a filter: those rows are in no risk set
@@ -102,55 +112,33 @@ def coxph(
     z = stacked(cols)
     upper = np.triu_indices(p)
     q = len(upper[0])
+    sizes = None
     with working_precision(z, WORKING_BITS):
         events = e * kept if kept is not None else e
         every = kept if kept is not None else as_secret(e, np.ones(n, dtype=np.int64))
         pairs = z[:, upper[0]] * z[:, upper[1]]  # z_j z_l for the information matrix (one round)
-        unit, span, width = _clock(t, s)
-        # sorted by 4 (stratum code x width + time) - event: stratum by stratum, by time within
-        # each, events first at equal times; the key is sorted beside the payload, which keeps
-        # the covariates' precision whatever the key's magnitude
-        clock = t * 1.0 if s is None else s * width + t
-        payload: Any = np.column_stack([events, every, z, pairs])
-        keys, rows = sort_rows(clock * 4 - events * unit, payload)
-        es, ks, zs, design = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + p], rows[:, 2:]
-        # equal times differ by at most one unit, different ones by at least three; rows of two
-        # strata by more than 4 (span + 1), those of one stratum by less
-        gaps = keys[1:] - keys[:-1]
-        tests: list[Any] = [gaps - 2 * unit] + ([gaps - 4 * (span + 1.0)] if s is not None else [])
-        same: Any = less_than_zero(cast(Any, np.concatenate(tests)))  # one batch
-        continues: Any = np.concatenate([same[:1] * 0, same[: n - 1]])  # the time equals the row before's
-        stratum: Any = np.concatenate([same[:1] * 0, same[n - 1 :]]) if s is not None else None
         total = claim_bound(events.sum() * 1.0, 0.0, float(n))  # (of the input rows, not the sorted ones)
         require_none(total < 0.5, NumericalRangeError(f"{WHAT}: there are no events, so nothing was released"))
         # the input rows' facts (the strata's selections too)
         anchor = (z.sum(axis=0).sum() + t.sum() + events.sum() + (s.sum() if s is not None else 0)) * 1.0
-        # each stratum's rows: a stratum of a few rows (a patient alone) would be a subset
-        sizes = _aggregate(_stratum_sizes(stratum, ks), anchor) if stratum is not None else None
-        tied = _efron_fractions(continues, es, n) if ties == "efron" else None
-        size = total + np.zeros(p + q)  # the events: the score's and the information's scale
-        beta: Any = claim_bound(zs[0] * 0.0, -COEF_LIMIT, COEF_LIMIT)
-        h_inv = step = None
         top = float(n) * float(np.exp(ETA_LIMIT))
+        if cuts is None:
+            sorted_sets = SortedRiskSets(t, s, events, every, np.column_stack([z, pairs]), p, ties, top)
+            rows_z, mask, sums = sorted_sets.z, sorted_sets.kept, sorted_sets.sums
+            # each stratum's rows: a stratum of a few rows (a patient alone) would be a subset
+            sizes = _aggregate(sorted_sets.stratum_sizes(), anchor) if s is not None else None
+        else:
+            grid_sets = GridRiskSets(t, events, np.column_stack([z, pairs]), p, cuts, ties, top, WHAT)
+            rows_z, mask, sums = z, every, grid_sets.sums
+        size = total + np.zeros(p + q)  # the events: the score's and the information's scale
+        beta: Any = claim_bound(rows_z[0] * 0.0, -COEF_LIMIT, COEF_LIMIT)
+        h_inv = step = None
         for _ in range(int(iterations)):
-            eta = claim_bound(zs @ beta, -ETA_LIMIT, ETA_LIMIT)
-            w = claim_bound(exp(eta), 0.0, float(np.exp(ETA_LIMIT))) * ks
-            weighted: Any = np.column_stack([w, design * w[:, None]])  # w, w z, w z z' (one round)
-            risk = claim_bound(suffix_sum(weighted), -top, top)  # over the rows at or after each row
-            if stratum is not None:  # less the rows of later strata (read at the stratum's last row)
-                risk = claim_bound(risk - block_last(stratum, risk - weighted, -top, top), -top, top)
-            if tied is None:  # Breslow: every tied event sees the whole risk set
-                sums = block_first(continues, risk, -top, top)
-            else:  # Efron: the l-th of d tied events sees it less l / d of the tied events' weights
-                sums = _efron_sums(continues, risk, weighted * es[:, None], tied, top)
-            # the risk sets' weighted means of z and z z' (in [-1, 1]): one division batch
-            means = divide(sums[:, 1:], sums[:, :1], known=(-1.0, 1.0))
-            mz, mzz = means[:, :p], means[:, p:]
-            square = mz[:, upper[0]] * mz[:, upper[1]]  # one round
-            terms: Any = np.column_stack([zs - mz, mzz - square])
+            eta = claim_bound(rows_z @ beta, -ETA_LIMIT, ETA_LIMIT)
+            w = claim_bound(exp(eta), 0.0, float(np.exp(ETA_LIMIT))) * mask
             # the score, and the information's upper triangle: sums over the events, which are
-            # aggregates of the input rows (the sort mixes them) and carry their facts
-            raw = _aggregate(es @ terms, anchor)
+            # aggregates of the input rows (the sort and the grid mix them) and carry their facts
+            raw = _aggregate(sums(w), anchor)
             scaled: Any = divide(raw, size, known=(-2.0, 2.0))
             gradient = claim_bound(scaled[:p], -2.0, 2.0)
             information = claim_bound(_symmetric_from_upper(scaled[p:], p), -2.0, 2.0)
@@ -159,7 +147,7 @@ def coxph(
             step = known_matmul(h_inv, gradient, -step_top, step_top, WHAT)
             beta = claim_bound(beta + step, -COEF_LIMIT, COEF_LIMIT)
         assert h_inv is not None and step is not None
-        _require_in_range(zs @ beta, anchor)
+        _require_in_range(rows_z @ beta, anchor)
         require_converged(
             step,
             h_inv,
@@ -174,7 +162,15 @@ def coxph(
         se = np.concatenate([times_power_of_two(roots[j : j + 1], -c.exponent) for j, c in enumerate(cols)])
     used = kept.sum() if kept is not None else as_secret(e, np.asarray(n, dtype=np.int64))
     fit = CoxFit(
-        coef=coef, se=se, nobs=used, events=total, n=n, names=np.array(names), iterations=int(iterations), ties=ties
+        coef=coef,
+        se=se,
+        nobs=used,
+        events=total,
+        n=n,
+        names=np.array(names),
+        iterations=int(iterations),
+        ties=ties,
+        grid=cuts if cuts is not None else np.zeros(0),
     )
     rows_used = used if kept is not None else n
     rules = (
@@ -222,12 +218,55 @@ def _clock(t: Any, s: Any) -> tuple[float, float, float]:
     return unit, span, width
 
 
-def _stratum_sizes(stratum: Any, kept: Any) -> Any:
-    """Each sorted row's count of the rows used in its stratum (two segmented scans, once)."""
-    through = prefix_sum(kept)
-    last = block_last(stratum, through[:, None])[:, 0]
-    before = block_first(stratum, (through - kept)[:, None])[:, 0]
-    return last - before
+class SortedRiskSets:
+    """The rows sorted by (stratum, time), events first at equal times (once per fit), and each
+    iteration's sums over the events of (z - mean of z over the risk set, mean of z z' less the
+    mean's square), from suffix sums read at the blocks of tied times."""
+
+    def __init__(self, t: Any, s: Any, events: Any, every: Any, design: Any, p: int, ties: str, top: float):
+        n = len(t)
+        unit, span, width = _clock(t, s)
+        # sorted by 4 (stratum code x width + time) - event: stratum by stratum, by time within
+        # each, events first at equal times; the key is sorted beside the payload, which keeps
+        # the covariates' precision whatever the key's magnitude
+        clock = t * 1.0 if s is None else s * width + t
+        payload: Any = np.column_stack([events, every, design])
+        keys, rows = sort_rows(clock * 4 - events * unit, payload)
+        self.events, self.kept, self.z, self.design = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + p], rows[:, 2:]
+        self.p, self.top = p, top
+        # equal times differ by at most one unit, different ones by at least three; rows of two
+        # strata by more than 4 (span + 1), those of one stratum by less
+        gaps = keys[1:] - keys[:-1]
+        tests: list[Any] = [gaps - 2 * unit] + ([gaps - 4 * (span + 1.0)] if s is not None else [])
+        same: Any = less_than_zero(cast(Any, np.concatenate(tests)))  # one batch
+        self.continues: Any = np.concatenate([same[:1] * 0, same[: n - 1]])  # the time equals the row before's
+        self.stratum: Any = np.concatenate([same[:1] * 0, same[n - 1 :]]) if s is not None else None
+        self.fractions = _efron_fractions(self.continues, self.events, n) if ties == "efron" else None
+
+    def stratum_sizes(self) -> Any:
+        """Each sorted row's count of the rows used in its stratum (two segmented scans)."""
+        through = prefix_sum(self.kept)
+        last = block_last(self.stratum, through[:, None])[:, 0]
+        before = block_first(self.stratum, (through - self.kept)[:, None])[:, 0]
+        return last - before
+
+    def sums(self, w: Any) -> Any:
+        p, top = self.p, self.top
+        weighted: Any = np.column_stack([w, self.design * w[:, None]])  # w, w z, w z z' (one round)
+        risk = claim_bound(suffix_sum(weighted), -top, top)  # over the rows at or after each row
+        if self.stratum is not None:  # less the rows of later strata (read at the stratum's last row)
+            risk = claim_bound(risk - block_last(self.stratum, risk - weighted, -top, top), -top, top)
+        if self.fractions is None:  # Breslow: every tied event sees the whole risk set
+            sums = block_first(self.continues, risk, -top, top)
+        else:  # Efron: the l-th of d tied events sees it less l / d of the tied events' weights
+            tied_weights = weighted * self.events[:, None]
+            sums = _efron_sums(self.continues, risk, tied_weights, self.fractions, top)
+        # the risk sets' weighted means of z and z z' (in [-1, 1]): one division batch
+        means = divide(sums[:, 1:], sums[:, :1], known=(-1.0, 1.0))
+        upper = np.triu_indices(p)
+        mz, mzz = means[:, :p], means[:, p:]
+        square = mz[:, upper[0]] * mz[:, upper[1]]  # one round
+        return self.events @ np.column_stack([self.z - mz, mzz - square])
 
 
 def _strata(strata: Any, n: int) -> Any:
@@ -319,7 +358,10 @@ class CoxResult(ReleasedResult):
     def table(self) -> Table:
         used = int(round(float(self.nobs))) if self.has("nobs") else int(self.n)
         events = f", {int(round(float(self.events)))} events" if self.has("events") else ""
+        cuts = np.atleast_1d(np.asarray(self.fields.get("grid", np.zeros(0)), dtype=float))
+        grid = f", times grouped into the {len(cuts) + 1} intervals of a grid" if len(cuts) else ""
         title = (
-            f"Cox regression (secure, pooled n = {used}{events}, {self.ties} ties, {self.iterations} Newton iterations)"
+            f"Cox regression (secure, pooled n = {used}{events}, {self.ties} ties{grid}, "
+            f"{self.iterations} Newton iterations)"
         )
         return coefficients(title, self.fields, None, "z", "exp(coef): hazard ratios (.hazard_ratios)")

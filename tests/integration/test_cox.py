@@ -90,11 +90,39 @@ def test_breslow_ties_and_strata_on_real_valued_times_match_statsmodels():
     assert np.abs((unstratified.params - ref.params) / ref.bse).max() > 0.02  # (the strata change the fit)
 
 
+def test_on_a_public_time_grid_the_fit_is_that_of_the_grouped_times(rossi):
+    """grid=: a cut at every week gives the exact fit (each interval holds one week); four-week
+    intervals give the fit of the times grouped into them (lifelines with Efron's ties,
+    statsmodels' PHReg with Breslow's), without a sort."""
+    cell = (
+        "weekly = smpc.stats.coxph(cohort[['fin', 'age', 'prio']], cohort['week'], cohort['arrest'], "
+        "grid=list(range(1, 52)))\n"
+        "monthly = smpc.stats.coxph(cohort[['fin', 'age', 'prio']], cohort['week'], cohort['arrest'], "
+        "grid=list(range(4, 52, 4)), ties='breslow')"
+    )
+    sites = _sites(rossi, (300, 350))
+    out = simulate(cell, sites, "weekly monthly", ranges=ROSSI_RANGES, policies={k: {} for k in sites}, timeout=280)
+    ref = _lifelines(rossi, "week", "arrest")
+    params, bse = ref.params_.to_numpy(), ref.standard_errors_.to_numpy()
+    assert np.abs((np.asarray(out["weekly"].coef) - params) / bse).max() < 0.02
+    assert np.asarray(out["weekly"].se) == pytest.approx(bse, rel=0.02)
+    grouped = rossi.assign(week=np.searchsorted(np.arange(4, 52, 4), rossi["week"], side="left"))
+    ref = PHReg(grouped["week"], grouped[COVARIATES], status=grouped["arrest"], ties="breslow").fit()
+    monthly = out["monthly"]
+    assert np.abs((np.asarray(monthly.coef) - ref.params) / ref.bse).max() < 0.02
+    assert np.asarray(monthly.se) == pytest.approx(ref.bse, rel=0.02)
+    assert np.abs((ref.params - params) / bse).max() > 0.02  # (grouping the times changes the fit)
+    assert "times grouped into the 13 intervals of a grid" in monthly.summary()
+    assert list(monthly.grid) == list(range(4, 52, 4)) and len(out["weekly"].grid) == 51
+
+
 @pytest.mark.parametrize(
     "cell",
     [
-        # over 40: 14 people, 1 arrest: the events are a count (min_count 3)
-        "fit = smpc.stats.coxph(cohort[['prio']], cohort['week'], cohort['arrest'], where=cohort['age'] > 40)",
+        # over 40: 14 people, 1 arrest: the events are a count (min_count 3); on a time grid, whose
+        # rules are the exact fit's
+        "fit = smpc.stats.coxph(cohort[['prio']], cohort['week'], cohort['arrest'], where=cohort['age'] > 40, "
+        "grid=[13, 26, 39])",
         # a covariate that singles out the 2 with most priors: its coefficient tells when they were arrested
         "fit = smpc.stats.coxph([cohort['age'], cohort['prio'] > 15], cohort['week'], cohort['arrest'])",
         # strata of one row each but for the 3 with most priors: the fit would be theirs alone
@@ -142,11 +170,15 @@ def test_bad_input_is_refused_naming_the_cause(rossi):
         # an event is a whole 0/1 number: half an event would weigh the fit silently
         "event=cohort['arrest'] * 0.5": "whole-number 0/1 column",
         "iterations=0": "at least 1",
+        # a grid's cut points are public, increasing numbers
+        "grid=[10, 5]": "increasing order",
+        "grid=cohort['week']": "public cut points",
+        "grid=[10], strata=cohort['fin']": "strata= with grid= is not available",
     }
     for argument, message in refused.items():
         name = argument.split("=", 1)[0]
         args = {"time": "cohort['week']", "event": "cohort['arrest']", name: argument.split("=", 1)[1]}
-        extra = f", {argument}" if name in ("strata", "iterations") else ""
+        extra = f", {argument}" if name in ("strata", "iterations", "grid") else ""
         cell = f"f = smpc.stats.coxph(cohort[['prio']], {args['time']}, {args['event']}{extra})"
         with pytest.raises(SecretValueError, match=message):
             simulate(cell, sites, "f", ranges=ROSSI_RANGES, timeout=60)
