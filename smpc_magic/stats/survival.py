@@ -87,13 +87,17 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
         top = float(n)
         r = claim_bound(risk * 1.0, 0.0, top)
         alone = r < 1.5  # the last one at risk (Greenwood's term is undefined there: 0)
+        # Greenwood's terms d / (r (r - 1)) are about 1 / n^2 early in a large curve, below the
+        # fixed-point step: they are computed n times larger (at most n / 2), in the same batch
+        quotient_top: Any = np.concatenate([np.ones(n), np.full(n, top)])
         ratios: Any = divide(
-            np.concatenate([deaths_like, deaths_like * (1 - alone)]),
+            np.concatenate([deaths_like, deaths_like * (1 - alone) * top]),
             np.concatenate([r + (1.0 - r_in), r * (r - 1.0) + alone]),
-            known=(0.0, 1.0),
+            known=(0.0, quotient_top),
         )
         hazard, terms = ratios[:n], ratios[n:]
         survival = prefix_product(claim_bound(1.0 - hazard, 0.0, 1.0))
+        # (the sum of d / (r (r - 1)) over a curve is below 1, so n times it is below n)
         cumulative = claim_bound(prefix_sum(terms), 0.0, top)
         # the last row at or before each grid time (rows are in time order): differences of [T <= g]
         a = rows[:, 2:]
@@ -101,7 +105,7 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
         read: Any = last.T @ np.column_stack([survival, cumulative])  # one round
         none_yet = 1 - a[0]  # no row at or before the grid time: survival 1, no variance
         s_at = read[:, 0] + none_yet
-        se_at = s_at * root(claim_bound(read[:, 1], 0.0, top))
+        se_at = s_at * root(claim_bound(read[:, 1], 0.0, top)) * (1.0 / np.sqrt(top))
     # released: an aggregate of the curve's rows (like the counts below), not of sorted rows
     anchor = tallies[0, :k] * 1.0 + (t.sum() + me.sum()) * 1.0  # (the times', events' and rows' facts)
     for value in (s_at, se_at):
