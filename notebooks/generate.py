@@ -147,10 +147,10 @@ def anticoagulant_safety() -> None:
                     f"""
 # Anticoagulant safety — health board **{board}**
 
-Three health boards (`north`, `south`, `west`) each hold patient-level data on people starting an anticoagulant (warfarin or a direct oral anticoagulant, DOAC) and whether they had an intracranial haemorrhage (ICH). They agreed a study schema (`study.toml`): the variables, their units, ranges and levels. Each board runs this notebook; the `%%smpc` cells run jointly. Every board learns the pooled incidence rates, the rate ratio, the adjusted odds ratios and rate ratios, and the quartiles of age and follow-up, and nothing else.
+Three health boards (`north`, `south`, `west`) each hold patient-level data on people starting an anticoagulant (warfarin or a direct oral anticoagulant, DOAC) and whether they had an intracranial haemorrhage (ICH). They agreed a study schema (`study.toml`): the variables, their units, ranges and levels. Each board runs this notebook; the `%%smpc` cells run jointly. Every board learns the pooled incidence rates, the rate ratio, the adjusted odds ratios and rate ratios, the propensity-weighted rate ratio, the adjusted hazard ratios and survival curves by drug, and the quartiles of age and follow-up, and nothing else.
 """
                 ),
-                *connect(board),
+                *connect(board, "import matplotlib.pyplot as plt\n"),
                 markdown(
                     "## This board's data\n\nChecked against the study schema when marked private; nothing leaves the board but secret shares."
                 ),
@@ -191,6 +191,51 @@ irr = smpc.stats.poisson(cohort[['age', 'prior_stroke', 'drug=doac', 'sex=female
 """
                 ),
                 code("print(irr.summary())\ndict(zip(irr.names, np.round(irr.rate_ratios, 3)))"),
+                markdown(
+                    "## Confounding by indication: inverse probability of treatment weights\n\n"
+                    "Who gets a DOAC depends on age, prior stroke and sex. A logistic model of the drug on them gives "
+                    "every patient a secret weight (stabilized inverse probability of the drug they got); the weighted "
+                    "Poisson regression then compares the drugs as if they had been assigned at random, with robust "
+                    "(sandwich) standard errors. The weights are row-level: they never leave the computation."
+                ),
+                code(
+                    """
+%%smpc --reveal iptw
+w = smpc.stats.propensity_weights(cohort[['age', 'prior_stroke', 'sex=female']], cohort['drug=doac'])
+iptw = smpc.stats.poisson(cohort[['drug=doac']], cohort['ich'], cohort['followup'], weights=w, robust=True)
+"""
+                ),
+                code("print(iptw.summary())\ndict(zip(iptw.names, np.round(iptw.rate_ratios, 3)))"),
+                markdown(
+                    "## Adjusted hazard ratio: Cox regression, and the survival curves\n\n"
+                    "Follow-up is in years to two decimals. The study groups it into quarter-years (`grid=`): the "
+                    "fit is that of the grouped times, with tied events handled as Breslow did, and it needs no "
+                    "secure sort of the 9,000 patients. The Kaplan–Meier curves by drug are read at years 2, 3 and 4 "
+                    "(in the first year too few haemorrhages happened on warfarin for the pooled small-cell rule)."
+                ),
+                code(
+                    """
+%%smpc --reveal cox, doac_curve, warfarin_curve
+quarters = [k / 4 for k in range(1, 20)]
+cox = smpc.stats.coxph(cohort[['age', 'prior_stroke', 'drug=doac', 'sex=female']], cohort['followup'], cohort['ich'], grid=quarters, ties='breslow')
+years = [2, 3, 4]
+doac_curve = smpc.stats.kaplan_meier(cohort['followup'], cohort['ich'], years, where=cohort['drug=doac'])
+warfarin_curve = smpc.stats.kaplan_meier(cohort['followup'], cohort['ich'], years, where=cohort['drug=warfarin'])
+"""
+                ),
+                code("print(cox.summary())\ndict(zip(cox.names, np.round(cox.hazard_ratios, 3)))"),
+                code(
+                    """
+fig, ax = plt.subplots(figsize=(7, 4))
+doac_curve.plot(ax, label="DOAC")
+warfarin_curve.plot(ax, label="warfarin")
+ax.set_xlabel("years on treatment")
+ax.set_ylabel("free of intracranial haemorrhage")
+ax.legend()
+plt.show()
+"""
+                ),
+                code("print(doac_curve.summary())\nprint(warfarin_curve.summary())"),
                 markdown("## Baseline: quartiles of age and follow-up"),
                 code(
                     "%%smpc --reveal quartiles\n"
