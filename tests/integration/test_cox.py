@@ -14,7 +14,7 @@ from statsmodels.duration.hazard_regression import PHReg
 from smpc_magic import simulate
 from smpc_magic.errors import DisclosureError, NumericalRangeError, SecretValueError
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 ROSSI_RANGES = {"week": (1, 52), "arrest": (0, 1), "fin": (0, 1), "age": (17, 44), "prio": (0, 18)}
 COVARIATES = ["fin", "age", "prio"]

@@ -13,7 +13,7 @@ import statsmodels.api as sm
 from smpc_magic import simulate
 from smpc_magic.errors import DisclosureError, NumericalRangeError, SecretValueError
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 RANGES = {"age": (40, 96), "prior_stroke": (0, 1), "doac": (0, 1), "ich": (0, 4), "followup": (0.1, 5.0)}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,11 @@ DEFAULT_PROTOCOL = ["additive"]
 def default_suite(n: int) -> str:
     """The fixture's protocol, or the additive one for two parties (Shamir needs three or more)."""
     return "additive" if n < 3 else DEFAULT_PROTOCOL[0]
+
+
+#: how long the in-memory parties of one computation may take together (a safety net for a
+#: hung party; the tests' own pytest-timeout limits are the budget)
+PARTY_WAIT_S = 400.0
 
 
 class InMemoryParties:
@@ -65,10 +71,11 @@ class InMemoryParties:
         threads = [threading.Thread(target=work, args=(i,)) for i in range(self.n)]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + PARTY_WAIT_S
         for t in threads:
-            t.join(60)
+            t.join(max(0.0, deadline - time.monotonic()))
         if any(t.is_alive() for t in threads):
-            raise TimeoutError("an in-memory party did not finish within 60 s")
+            raise TimeoutError(f"an in-memory party did not finish within {PARTY_WAIT_S:.0f} s")
         if errors:
             raise errors[0]
         return out

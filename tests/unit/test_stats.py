@@ -139,6 +139,7 @@ def test_naive_bayes_predictions_agree_with_scikit_learn(parties):
     assert (out == reference).mean() >= 0.99
 
 
+@pytest.mark.timeout(400)  # (two sorts of 432 rows; Shamir's comparisons are the slow part)
 def test_kaplan_meier_and_logrank_on_rossi_match_lifelines(parties):
     from lifelines import KaplanMeierFitter
     from lifelines.datasets import load_rossi
