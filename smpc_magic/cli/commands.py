@@ -48,14 +48,33 @@ def _cmd_session_new(args) -> int:
         threshold=args.threshold,
         verify=args.verify,
     )
+    written = _default_policies(Path(args.dir) / "keys", names)
     print(
         f"wrote {path} and keys for {', '.join(names)} (and the dealer, if any) in {Path(args.dir) / 'keys'}\n"
         "LOCAL DEMO MODE: that folder holds every site's secret key, so whoever has it can act as any "
         "site. For a real study each site runs `smpc keygen NAME` and you assemble the session with "
         "`smpc session new --site NAME ADDRESS PUBLIC_KEY ...`.\n"
-        "Each site's data custodian sets its disclosure rules with `smpc policy new SESSION --as NAME`."
+        + (
+            f"wrote each site's policy with the documented defaults ({', '.join(str(p) for p in written)}): "
+            "each site's data custodian edits its own (`smpc policy show SESSION --as NAME` shows the rules)."
+            if written
+            else "Each site's data custodian sets its disclosure rules with `smpc policy new SESSION --as NAME`."
+        )
     )
     return 0
+
+
+def _default_policies(keys: Path, names: list[str]) -> list[Path]:
+    """Each site's policy file with the documented defaults, beside its key (not over a custodian's)."""
+    from ..governance.policy import SitePolicy, policy_path, write_policy
+
+    written = []
+    for name in names:
+        path = policy_path(keys / f"{name}.key")
+        if not path.exists():
+            write_policy(path, SitePolicy(), name)
+            written.append(path)
+    return written
 
 
 def _assemble(args) -> int:

@@ -32,6 +32,12 @@ def test_keygen_and_session_new(tmp_path):
     assert out.returncode == 0, out.stderr
     config = load_session(tmp_path / "study" / "session.toml")
     assert config.names == ["a", "b", "c"] and config.dealer is not None
+    # each site's policy file, with the documented defaults, for its custodian to edit
+    from smpc_magic.governance.policy import DEFAULT, load_policy
+
+    for name in "abc":
+        assert load_policy(tmp_path / "study" / "keys" / f"{name}.policy.toml") == DEFAULT
+    assert "policy with the documented defaults" in out.stdout
 
 
 def test_errors_are_one_clear_line(tmp_path):
@@ -183,6 +189,7 @@ def test_a_public_key_that_begins_with_a_dash_is_a_value_not_an_option(tmp_path)
 def test_policy_show_without_a_file_prints_the_defaults_the_site_holds(tmp_path):
     out = smpc("session", "new", "--parties", "a,b", "--dir", str(tmp_path / "study"))
     assert out.returncode == 0, out.stderr
+    (tmp_path / "study" / "keys" / "a.policy.toml").unlink()  # (the demo wrote one)
     shown = smpc("policy", "show", str(tmp_path / "study" / "session.toml"), "--as", "a")
     assert shown.returncode == 0, shown.stderr
     assert "holds the documented defaults" in shown.stdout and "sets no disclosure rule" not in shown.stdout
