@@ -198,6 +198,18 @@ class SecretFrame:
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         raise SecretValueError(f"converting a secret frame to numpy needs its plain values. {SECRET_HINT}")
 
+    def _arithmetic(self, *_: Any) -> Any:
+        raise SecretValueError(
+            "arithmetic on a whole secret frame is not defined: keep rows with a filter (cohort[mask], "
+            "cohort.loc[mask, ['age', 'bmi']], or a statistic's where=mask), or compute with its columns "
+            "(cohort['age'] * mask, cohort[['age', 'bmi']].to_numpy() * 2)"
+        )
+
+    __mul__ = __rmul__ = __add__ = __radd__ = __sub__ = __rsub__ = _arithmetic
+    __truediv__ = __rtruediv__ = __pow__ = __neg__ = __matmul__ = __rmatmul__ = _arithmetic
+    def __array_ufunc__(self, *_: Any, **__: Any) -> Any:  # np.log(frame): the same clear error
+        return self._arithmetic()
+
 
 class _Locator:
     """``frame.loc``: rows by a secret 0/1 filter, optionally with columns by name."""

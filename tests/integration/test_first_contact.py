@@ -83,6 +83,12 @@ def test_boolean_mask_filtering_gives_the_subset_every_statistic_uses(released, 
     [
         ("out = np.median(d['age'])", ["np.median is not available", "np.exp", "smpc.stats"]),
         ("out = len(d[d['age'] > 60])", ["how many rows a secret filter keeps is secret", "mask.sum()"]),
+        # a frame times a mask before a fit (was a raw TypeError); a ufunc on a whole frame
+        (
+            "out = smpc.stats.ols(d[['age']] * (d['age'] > 60), d['bmi'])",
+            ["arithmetic on a whole secret frame", "cohort[mask]"],
+        ),
+        ("out = np.log(d[['age', 'bmi']])", ["arithmetic on a whole secret frame", "where=mask"]),
     ],
 )
 def test_refusals_say_what_is_available(sites, cell, expected):
