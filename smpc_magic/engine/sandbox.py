@@ -166,20 +166,29 @@ def _without_range(members: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _range_fix(undeclared: list[tuple[str, str]]) -> str:
-    """Why, and the lines to paste (MIN and MAX to be filled in) for each way of declaring."""
+    """Why, and the lines to paste (MIN and MAX to be filled in) for each way of declaring that
+    suits the inputs: schema lines (one per line, valid TOML), simulate's ``ranges=``, and for a
+    notebook variable ``--range`` (an array) or ``--ranges-from`` a released envelope (a frame)."""
     labels = ", ".join(label for label, _ in undeclared)
     variables = [v for _, v in undeclared if "=" not in v and not v.endswith(":observed")]
-    schema = " ".join(f'[[variable]] name = "{v}" kind = "continuous" min = MIN max = MAX' for v in variables[:3])
+    schema = "\n\n".join(f'[[variable]]\nname = "{v}"\nkind = "continuous"\nmin = MIN\nmax = MAX' for v in variables)
     ranges = ", ".join(f'"{v}": (MIN, MAX)' for v in variables)
-    plain = next((label for label, v in undeclared if label == v), None)
+    plain = [label for label, v in undeclared if label == v]
+    frames = sorted({label.split("[", 1)[0] for label, v in undeclared if label != v})
     lines = [
         f"The cause: no range is declared for {labels}, so each value may be anything the 64-bit encoding holds. "
-        "Declare [min, max] for them (MIN and MAX: public bounds every site agrees, for example 0 and 120 for ages):",
-        f"in the study schema: {schema}{' ...' if len(variables) > 3 else ''};",
-        f"with simulate: ranges={{{ranges}}};",
-        f"for a plain array: %smpc private {plain or 'NAME'} --range MIN MAX.",
+        "Declare [min, max] for them (MIN and MAX: public bounds every site agrees, for example 0 and 120 for ages).",
+        f"In the study schema:\n\n{schema}\n",
+        f"With simulate: ranges={{{ranges}}}",
     ]
-    return " ".join(lines)
+    lines += [f"For the array {name}: %smpc private {name} --range MIN MAX" for name in plain]
+    lines += [
+        f"For the frame {name}, without guessing: release env = smpc.stats.envelope({name}) in a cell (powers of "
+        f"two above each column's largest value, governed like any release), then %smpc private {name} "
+        "--ranges-from env"
+        for name in frames
+    ]
+    return "\n".join(lines)
 
 
 def check_names_locally(

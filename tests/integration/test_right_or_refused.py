@@ -34,7 +34,15 @@ def test_a_statistic_of_a_column_without_a_range_is_refused_not_zero():
     assert isinstance(info.value, OverflowRiskError)  # (what cells and callers caught before)
     # ready to paste, for every way of declaring a range
     assert 'ranges={"band": (MIN, MAX), "bmi": (MIN, MAX)}' in str(info.value)
-    assert '[[variable]] name = "bmi" kind = "continuous" min = MIN max = MAX' in str(info.value)
+    text = str(info.value)
+    schema = text.split("In the study schema:\n\n", 1)[1].split("\n\nWith simulate", 1)[0]
+    import tomllib
+
+    pasted = tomllib.loads(schema.replace("MIN", "0").replace("MAX", "60"))  # lines that paste as they are
+    assert [v["name"] for v in pasted["variable"]] == ["band", "bmi"]
+    # a frame's ranges without guessing: a released envelope
+    assert "env = smpc.stats.envelope(d)" in text and "%smpc private d --ranges-from env" in text
+    assert "--range MIN MAX" not in text  # (a frame is not marked with one range)
 
 
 def test_the_same_statistic_with_a_range_is_right():
