@@ -22,6 +22,7 @@ __all__ = [
     "CellBoundaryError",
     "ApprovalRequiredError",
     "CellError",
+    "CellInterrupted",
     "CellLimitError",
     "DisclosureError",
     "EncodingError",
@@ -52,6 +53,12 @@ __all__ = [
 
 class SmpcError(Exception):
     """Base class of every smpc_magic error."""
+
+
+class CellInterrupted(KeyboardInterrupt):
+    """The analyst interrupted a ``%%smpc`` cell (the kernel's stop button): the other sites were
+    told and stopped; shown as one line, not as the library's traceback. Still a
+    KeyboardInterrupt, so code that stops on one stops on this."""
 
 
 class SmpcWarning(UserWarning):

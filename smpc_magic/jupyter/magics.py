@@ -13,7 +13,7 @@ from IPython.display import display
 
 from kernel_bridge.errors import BridgeError
 
-from ..errors import SmpcError
+from ..errors import CellInterrupted, SmpcError
 from ..stats.results import assemble
 from .audit import audit_html, audit_text
 from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, policy_text, status_text, stock_text
@@ -224,6 +224,12 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         progress = CellProgress()
         try:
             outcome = self._run_cell(site, cell, args, to, progress)
+        except KeyboardInterrupt:
+            progress.finish(stopped=True)
+            raise CellInterrupted(
+                "you interrupted this cell: the other sites were told and stopped; nothing more was shared. "
+                "Run it again at every site when ready"
+            ) from None
         except BaseException:
             progress.finish(stopped=True)
             raise
@@ -272,7 +278,7 @@ def _show_error(shell, etype, value, tb, tb_offset=None):
 
 def load(ipython) -> None:
     ipython.register_magics(SmpcMagics)
-    ipython.set_custom_exc((SmpcError, BridgeError), _show_error)
+    ipython.set_custom_exc((SmpcError, BridgeError, CellInterrupted), _show_error)
 
 
 def _leave_session() -> None:

@@ -24,6 +24,7 @@ class Result:
     error: str = ""
     ename: str = ""
     outputs: list = field(default_factory=list)
+    traceback: list = field(default_factory=list)  # the error's lines as the notebook shows them
 
     @property
     def ok(self) -> bool:
@@ -64,7 +65,7 @@ class Site:
 
     def collect(self, msg_id: str, timeout: float) -> Result:
         deadline = time.monotonic() + timeout
-        text, outputs, error, ename = [], [], "", ""
+        text, outputs, error, ename, shown = [], [], "", "", []
         for kind, content in self._messages(msg_id, deadline, "reply"):
             if kind == "stream":
                 text.append(content["text"])
@@ -74,13 +75,14 @@ class Site:
             elif kind == "error":
                 ename = content["ename"]
                 error = f"{content['ename']}: {content['evalue']}"
+                shown = list(content.get("traceback", []))
             elif kind == "status" and content["execution_state"] == "idle":
                 break
         while True:  # skip replies to earlier cells whose collection was cut short
             reply = self.kc.get_shell_msg(timeout=max(1, deadline - time.monotonic()))
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
-        return Result(reply["content"]["status"], "\n".join(text), error, ename, outputs)
+        return Result(reply["content"]["status"], "\n".join(text), error, ename, outputs, shown)
 
     def wait_for_output(self, msg_id: str, needle: str, timeout: float) -> None:
         """Wait until the cell ``msg_id`` displays text containing ``needle`` (for example the

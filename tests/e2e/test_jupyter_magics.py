@@ -281,8 +281,15 @@ def test_without_any_policy_file_the_default_rules_hold(study):
     are withheld at every site; a sum over enough rows is released."""
     sites = study["sites"]
     setup_data(sites)
-    for cell in ["%%smpc --reveal y\ny = x * 1", "%%smpc --reveal c\nc = (x > 23).sum()"]:
+    refused = {
+        "%%smpc --reveal y\ny = x * 1": "row_level",  # a whole column: one value per patient
+        "%%smpc --reveal c\nc = (x > 23).sum()": "min_count",  # a count of one, at one site
+        # a pooled cell of 1 + 1: one patient at each of two sites (4 and 14)
+        "%%smpc --reveal c\nc = ((x > 3.5) * (x < 4.5) + (x > 13.5) * (x < 14.5)).sum()": "min_count",
+    }
+    for cell, rule in refused.items():
         results = run_all(sites, cell)
         assert all(not r.ok and r.ename == "DisclosureError" for r in results), [r.error for r in results]
+        assert all(rule in r.error for r in results), (rule, [r.error for r in results])
     results = run_all(sites, "%%smpc --reveal s\ns = x.sum()")
     assert all(r.ok for r in results), [r.error for r in results]
