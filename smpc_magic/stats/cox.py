@@ -2,8 +2,10 @@
 cohort study, by Newton's method on the partial likelihood with a fixed, public number of
 iterations; standard errors from the inverse information at the last iterate.
 
-Risk sets come from an oblivious sort, not a time grid, so the fit is that of the exact event
-times (days, or years as real numbers), with Efron's or Breslow's handling of tied times: the
+Risk sets come from an oblivious sort by default, so the fit is that of the exact event times
+(days, or years as real numbers); with ``grid=`` they come from a public time grid instead
+(:mod:`.cox_grid`: no sort, the fit of the times grouped into the grid's intervals, which scales
+to 10^5 rows). Sorted, with Efron's or Breslow's handling of tied times: the
 rows are sorted by time once (events before censorings at equal times, a sorting network of
 about log2(n)^2 / 2 comparison batches), which rows share a time is found once (one
 comparison batch), and each row's risk set is then a suffix sum read at the first row of its
