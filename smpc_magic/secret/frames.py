@@ -207,6 +207,7 @@ class SecretFrame:
 
     __mul__ = __rmul__ = __add__ = __radd__ = __sub__ = __rsub__ = _arithmetic
     __truediv__ = __rtruediv__ = __pow__ = __neg__ = __matmul__ = __rmatmul__ = _arithmetic
+
     def __array_ufunc__(self, *_: Any, **__: Any) -> Any:  # np.log(frame): the same clear error
         return self._arithmetic()
 

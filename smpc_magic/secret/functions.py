@@ -178,13 +178,13 @@ def reciprocal(x: SecretArray) -> SecretArray:
     return secret_arg(known_product(inv, weight, Bound.of(bottom, top, inv.ndim), "smpc.reciprocal"))
 
 
-def divide(a: Any, b: Any, known: tuple[float, float] | None = None) -> SecretArray:
+def divide(a: Any, b: Any, known: tuple[Any, Any] | None = None) -> SecretArray:
     """a / b for a secret b (range as :func:`reciprocal`; a / 0 gives 0): (a / z) * (+-2**-e).
 
     Multiplying a by 1/z in [0.5, 1] before the power of two keeps the relative precision of
     1/z, so large a over large b stays within 1e-4 of the quotient's range (measured: 3e-5) or 4 ulp. ``known``: a range the
     caller has proved for the quotient (tighter than a's bound over b's), which keeps more
-    fractional bits. 23 rounds.
+    fractional bits: numbers, or arrays of per-element limits. 23 rounds.
     """
     b = secret_arg(b)
     inv, weight, low = _reciprocal_parts(b)

@@ -6,6 +6,11 @@ Per stratum k: a, b the events and T1, T0 the person-time of the exposed and the
 T = T1 + T0. RR = sum(a T0 / T) / sum(b T1 / T); var(log RR) = sum((a + b) T1 T0 / T**2) /
 (sum(a T0 / T) sum(b T1 / T)) (Greenland and Robins 1985); the 95% interval is
 exp(log RR +- 1.96 sqrt(var)). A stratum without person-time adds nothing.
+
+Without person-time (``person_time=None``) ``events`` is a 0/1 outcome and the result is the
+Mantel–Haenszel odds ratio: per stratum a, b the exposed with and without the outcome, c, d the
+unexposed, n = a + b + c + d; OR = sum(a d / n) / sum(b c / n), with the Robins–Breslow–
+Greenland variance of log OR (as statsmodels' ``StratifiedTable``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericalRangeError
+from ..errors import NumericalRangeError, SecretValueError
 from ..secret.functions import divide, reciprocal
 from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import require_none
@@ -37,6 +42,20 @@ class StratifiedRateRatio(SecretResult):
     PUBLIC = ("method", "numerator", "denominator", "strata")
 
 
+class StratifiedOddsRatio(SecretResult):
+    KIND = "mantel_haenszel_odds"
+    SECRET = RateRatio.SECRET
+    PUBLIC = ("method", "numerator", "denominator", "strata")
+
+
+class StratifiedOddsRatioResult(RateRatioResult):
+    KIND = "mantel_haenszel_odds"
+
+    def summary(self) -> str:
+        strata = ", ".join(str(v) for v in np.asarray(self.strata).reshape(-1)) if self.has("strata") else "?"
+        return super().summary().replace("Rate ratio (", f"Odds ratio adjusted for strata {strata} (", 1)
+
+
 class StratifiedRateRatioResult(RateRatioResult):
     KIND = "mantel_haenszel"
 
@@ -53,11 +72,15 @@ def mantel_haenszel(
     *,
     max_ratio: float = 1000.0,
     labels: tuple[str, str] = ("exposed", "unexposed"),
-) -> StratifiedRateRatio:
+) -> StratifiedRateRatio | StratifiedOddsRatio:
     """The rate ratio of ``exposure == 1`` over ``exposure == 0`` adjusted for ``strata`` (a
     secret categorical, ``frame.categorical('sex')``, or a column of whole-number codes with a
     declared range), with the Greenland–Robins 95% interval (see the module). The ratio is
-    assumed to lie within [1/max_ratio, max_ratio] (one public bit checks it)."""
+    assumed to lie within [1/max_ratio, max_ratio] (one public bit checks it).
+    ``person_time=None``: ``events`` is a 0/1 outcome and the result is the Mantel–Haenszel
+    odds ratio with the Robins–Breslow–Greenland interval."""
+    if person_time is None:
+        return _odds_ratio(events, exposure, strata, max_ratio, labels)
     e, t, x = (vector(v, WHAT) for v in (events, person_time, exposure))
     n = len(e)
     one_hot, _, levels, _ = _groups(strata, n, WHAT)
@@ -117,3 +140,83 @@ def mantel_haenszel(
     )
     rules = (Requirement(COUNT, counts), Requirement(ROWS, rows), Requirement(LEVELS, len(levels)))
     return declare(result, *rules, covers=(events, exposure, strata))
+
+
+def _odds_ratio(
+    outcome: Any, exposure: Any, strata: Any, max_ratio: float, labels: tuple[str, str]
+) -> StratifiedOddsRatio:
+    y, x = vector(outcome, WHAT), vector(exposure, WHAT)
+    n = len(y)
+    for v, name in ((y, "the outcome"), (x, "exposure")):
+        low, high = public_bound(v)
+        if float(low.min()) < 0 or float(high.max()) > 1 or v.is_integer is False:
+            raise SecretValueError(
+                f"{WHAT}: without person_time (the odds-ratio form) {name} is a 0/1 column (a binary variable or a "
+                "comparison)"
+            )
+    one_hot, _, levels, _ = _groups(strata, n, WHAT)
+    kept = rows_observed([y, x, *_secret_parts(strata)], n, WHAT)
+    every: Any = kept if kept is not None else x * 0 + 1
+    both: Any = np.column_stack([y, x]) * every[:, None]  # one round
+    yk, xk = both[:, 0], both[:, 1]
+    tallies = one_hot.T @ np.column_stack([yk * x, xk, yk, every])  # two rounds: per stratum A, X, Y, N
+    cases_exposed, exposed, cases, size = (tallies[:, j] for j in range(4))
+    a, b, c = cases_exposed, exposed - cases_exposed, cases - cases_exposed
+    d = size - exposed - cases + cases_exposed
+    counts = np.concatenate([a, b, c, d])
+    top = float(n)
+    with working_precision(y * 1.0, WORKING_BITS):
+        products: Any = np.column_stack([a, b]) * np.column_stack([d, c])  # a d, b c (one round)
+        tops = np.concatenate([np.full(len(levels) * 2, top / 4), np.ones(len(levels) * 2)])
+        shares: Any = divide(
+            np.concatenate([products[:, 0], products[:, 1], a + d, b + c]) * 1.0,
+            np.concatenate([size, size, size, size]) * 1.0,
+            known=(0.0, tops),
+        )  # one batch: R_k, S_k, P_k, Q_k (a stratum without rows gives 0)
+        k = len(levels)
+        rk, sk = claim_bound(shares[:k], 0.0, top / 4), claim_bound(shares[k : 2 * k], 0.0, top / 4)
+        pk, qk = claim_bound(shares[2 * k : 3 * k], 0.0, 1.0), claim_bound(shares[3 * k :], 0.0, 1.0)
+        r, s_ = claim_bound(rk.sum(), 0.0, top / 4), claim_bound(sk.sum(), 0.0, top / 4)
+        require_none(
+            np.concatenate([(r < 2.0**-6).reshape(1), (s_ < 2.0**-6).reshape(1)]),
+            NumericalRangeError(
+                f"{WHAT}: no stratum has exposed cases beside unexposed non-cases (or the reverse), so the odds "
+                "ratio is undefined; nothing was released. Use fewer strata or pool more data."
+            ),
+        )
+        r, s_ = claim_bound(r, 2.0**-6, top / 4), claim_bound(s_, 2.0**-6, top / 4)
+        ratio = divide(r, s_, known=(1.0 / max_ratio, max_ratio))
+        _require_within(ratio, max_ratio, WHAT)
+        weighted: Any = np.column_stack([pk, pk, qk, qk]) * np.column_stack([rk, sk, rk, sk])  # one round
+        pr, ps, qr, qs = (claim_bound(weighted[:, j].sum(), 0.0, top / 4) for j in range(4))
+        pair: Any = np.concatenate([r.reshape(1), s_.reshape(1)])
+        inverses: Any = reciprocal(pair)  # one batch
+        ir, is_ = claim_bound(inverses[0], 0.0, 2.0**6), claim_bound(inverses[1], 0.0, 2.0**6)
+        # Robins-Breslow-Greenland: PR / 2R^2 + (PS + QR) / 2RS + QS / 2S^2, each term at most 1 / (2R or 2S)
+        first = claim_bound(pr * ir, 0.0, 1.0) * ir
+        middle = claim_bound((ps + qr) * ir, 0.0, 2.0 * top) * is_
+        last = claim_bound(qs * is_, 0.0, 1.0) * is_
+        variance = claim_bound((first + middle + last) * 0.5, 0.0, 2.0**13)
+        too_wide = variance > WIDEST
+        require_none(
+            too_wide,
+            NumericalRangeError(
+                f"{WHAT}: the interval would be wider than a factor of 16 either side of the odds ratio (too few "
+                "cases in strata with both groups); nothing was released. Use fewer strata or pool more data."
+            ),
+        )
+        variance = claim_bound(variance - (variance - WIDEST) * too_wide, 2.0**-20, WIDEST)
+        lower, upper = log_scale_limits(r, s_, variance, max_ratio)
+    numerator, denominator = (str(v) for v in labels)
+    result = StratifiedOddsRatio(
+        ratio=ratio,
+        lower=lower,
+        upper=upper,
+        method="Mantel-Haenszel odds ratio, Robins-Breslow-Greenland interval",
+        numerator=numerator,
+        denominator=denominator,
+        strata=np.array(levels),
+    )
+    rows: Any = kept.sum() if kept is not None else n
+    rules = (Requirement(COUNT, counts), Requirement(ROWS, rows), Requirement(LEVELS, len(levels)))
+    return declare(result, *rules, covers=(outcome, exposure, strata))

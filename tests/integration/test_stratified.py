@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from smpc_magic import simulate
-from smpc_magic.errors import DisclosureError
+from smpc_magic.errors import DisclosureError, SecretValueError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -77,9 +77,12 @@ def test_the_stratified_rate_ratio_matches_the_textbook_formulas(boards):
     cell = (
         "coded = smpc.stats.mantel_haenszel(d['ich'], d['years'], d['drug'], d['band'], labels=('drug', 'none'))\n"
         "levels = smpc.stats.mantel_haenszel(d['ich'], d['years'], d['drug'], d.categorical('sex'))\n"
-        "crude = smpc.stats.rate_ratio(d['ich'], d['years'], d['drug'])"
+        "crude = smpc.stats.rate_ratio(d['ich'], d['years'], d['drug'])\n"
+        "odds = smpc.stats.mantel_haenszel(d['ich'], None, d['drug'], d['band'], labels=('drug', 'none'))"
     )
-    out = simulate(cell, {k: {"d": f} for k, f in frames.items()}, "coded levels crude", schema=schema, timeout=150)
+    out = simulate(
+        cell, {k: {"d": f} for k, f in frames.items()}, "coded levels crude odds", schema=schema, timeout=150
+    )
     pooled = pd.concat(frames.values(), ignore_index=True)
     for name, stratum in (("coded", "band"), ("levels", "sex")):
         got = out[name]
@@ -88,6 +91,18 @@ def test_the_stratified_rate_ratio_matches_the_textbook_formulas(boards):
     assert "adjusted for strata 0, 1, 2" in out["coded"].summary() and "drug over none" in out["coded"].summary()
     # confounding by age band: the crude ratio is further from the adjusted one than 1e-3
     assert abs(out["crude"].ratio - out["coded"].ratio) > 0.05
+    # the odds-ratio form (0/1 outcome, no person-time) against statsmodels' StratifiedTable
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    tables = [
+        pd.crosstab(1 - band["drug"], 1 - band["ich"]).reindex(index=[0, 1], columns=[0, 1], fill_value=0).to_numpy()
+        for _, band in pooled.groupby("band")
+    ]
+    reference = StratifiedTable(tables)
+    odds = out["odds"]
+    want = [reference.oddsratio_pooled, *reference.oddsratio_pooled_confint()]
+    np.testing.assert_allclose([odds.ratio, odds.lower, odds.upper], want, rtol=1e-3)
+    assert "Odds ratio adjusted for strata 0, 1, 2" in odds.summary() and "Robins-Breslow-Greenland" in odds.summary()
 
 
 def test_a_stratum_cell_with_one_event_is_withheld(boards):
@@ -96,6 +111,17 @@ def test_a_stratum_cell_with_one_event_is_withheld(boards):
     for f in small.values():
         f.loc[f.band == 2, "ich"] = 0
     small["west"].loc[small["west"].index[small["west"].band == 2][:1], ["ich", "drug"]] = 1
-    cell = "m = smpc.stats.mantel_haenszel(d['ich'], d['years'], d['drug'], d['band'])"
-    with pytest.raises(DisclosureError, match="min_count"):
-        simulate(cell, {k: {"d": f} for k, f in small.items()}, "m", schema=schema, policies={k: {} for k in small})
+    for cell in (
+        "m = smpc.stats.mantel_haenszel(d['ich'], d['years'], d['drug'], d['band'])",
+        # the odds-ratio form: that patient is the one exposed case of band 2
+        "m = smpc.stats.mantel_haenszel(d['ich'], None, d['drug'], d['band'])",
+    ):
+        with pytest.raises(DisclosureError, match="min_count"):
+            simulate(cell, {k: {"d": f} for k, f in small.items()}, "m", schema=schema, policies={k: {} for k in small})
+
+
+def test_the_odds_ratio_form_takes_a_0_1_outcome(boards):
+    frames, schema = boards
+    cell = "m = smpc.stats.mantel_haenszel(d['years'], None, d['drug'], d['band'])"
+    with pytest.raises(SecretValueError, match="the outcome is a 0/1 column"):
+        simulate(cell, {k: {"d": f} for k, f in frames.items()}, "m", schema=schema, timeout=60)
