@@ -36,7 +36,7 @@ from ..secret.functions import divide, exp, rsqrt
 from ..secret.precision import claim_bound, known_matmul, public_bound, scale_of, times_power_of_two, working_precision
 from ..secret.sorting import block_first, block_last, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
-from .cox_grid import GridRiskSets, grid_cuts
+from .cox_grid import GridRiskSets, grid_cuts, on_time_scale
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .missing import require_row_data, rows_observed
@@ -114,7 +114,7 @@ def coxph(
     z = stacked(cols)
     upper = np.triu_indices(p)
     q = len(upper[0])
-    sizes = None
+    sizes = at_risk = None
     with working_precision(z, WORKING_BITS):
         events = e * kept if kept is not None else e
         every = kept if kept is not None else as_secret(e, np.ones(n, dtype=np.int64))
@@ -130,8 +130,10 @@ def coxph(
             # each stratum's rows: a stratum of a few rows (a patient alone) would be a subset
             sizes = _aggregate(sorted_sets.stratum_sizes(), anchor) if s is not None else None
         else:
-            grid_sets = GridRiskSets(t, events, np.column_stack([z, pairs]), p, cuts, ties, top, WHAT)
+            cuts = on_time_scale(cuts, t, WHAT)
+            grid_sets = GridRiskSets(t, events, kept, np.column_stack([z, pairs]), p, cuts, ties, top, WHAT)
             rows_z, mask, sums = z, every, grid_sets.sums
+            at_risk = grid_sets.at_risk_counts if kept is not None else grid_sets.at_risk.sum(axis=0)
         size = total + np.zeros(p + q)  # the events: the score's and the information's scale
         beta: Any = claim_bound(rows_z[0] * 0.0, -COEF_LIMIT, COEF_LIMIT)
         h_inv = step = None
@@ -178,6 +180,8 @@ def coxph(
     rules = (
         Requirement(ROWS, rows_used),
         *([Requirement(ROWS, sizes, empty_ok=True)] if sizes is not None else []),
+        # on a grid: the rows at risk in each interval are counts (0 or min_count)
+        *([Requirement(COUNT, at_risk)] if at_risk is not None else []),
         Requirement(PARAMETERS, rows_used, parameters=p),
         Requirement(COUNT, events.sum().reshape(1)),  # the events behind every hazard ratio
         Requirement(COUNT, rows_used, fields=("nobs",)),

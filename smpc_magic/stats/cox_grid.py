@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import SecretValueError
 from ..secret.core import as_secret
 from ..secret.functions import divide
-from ..secret.precision import claim_bound, working_precision
+from ..secret.precision import claim_bound, public_bound, scale_of, working_precision
 from ..secret.sorting import prefix_sum
 
 #: rows x intervals above this are refused (each is a secret 0/1 entry held while fitting)
@@ -32,7 +32,8 @@ MAX_CUTS = 4096
 
 
 def grid_cuts(grid: Any, what: str) -> np.ndarray:
-    """The grid's cut points as a checked array: public, finite, strictly increasing."""
+    """The grid's cut points as a checked array: public, finite, strictly increasing (where they
+    lie against the time's declared range is checked by :func:`on_time_scale`)."""
     try:
         cuts = np.asarray(grid, dtype=float)
     except (TypeError, ValueError):
@@ -47,11 +48,31 @@ def grid_cuts(grid: Any, what: str) -> np.ndarray:
     return cuts
 
 
+def on_time_scale(cuts: np.ndarray, t: Any, what: str) -> np.ndarray:
+    """The cut points rounded to the time's fixed-point step, as the times were when encoded (a
+    time equal to a cut, 0.1 for example, then compares as equal, not a step above it); cut
+    points outside the time's declared range are refused (they would tie every event)."""
+    step = 2.0 ** -scale_of(t)
+    low, high = (float(b.min()) if i == 0 else float(b.max()) for i, b in enumerate(public_bound(t)))
+    outside = cuts[(cuts < low) | (cuts >= high)]
+    if outside.size:
+        raise SecretValueError(
+            f"{what}: grid='s cut point {outside[0]:g} lies outside time's declared range [{low:g}, {high:g}): "
+            "every row would fall on one side of it. Give cut points between the earliest and the latest time"
+        )
+    rounded = np.round(cuts / step) * step
+    if np.any(np.diff(rounded) <= 0):
+        raise SecretValueError(f"{what}: grid='s cut points are closer than time's fixed-point step ({step:g})")
+    return rounded
+
+
 class GridRiskSets:
     """The grid's intervals of every row (computed once), and each iteration's sums over the
     events of (z - mean of z over the risk set, mean of z z' less the mean's square)."""
 
-    def __init__(self, t: Any, events: Any, design: Any, p: int, cuts: np.ndarray, ties: str, top: float, what: str):
+    def __init__(
+        self, t: Any, events: Any, kept: Any, design: Any, p: int, cuts: np.ndarray, ties: str, top: float, what: str
+    ):
         n = len(t)
         if n * (len(cuts) + 1) > MAX_GRID_CELLS:
             raise SecretValueError(
@@ -68,6 +89,9 @@ class GridRiskSets:
         nxt: Any = np.concatenate([reached[:, 1:], reached[:, :1] * 0], axis=1)
         self.tied: Any = reached - nxt  # rows x intervals: 1 where the row's event falls
         self.counts: Any = self.tied.sum(axis=0)  # events per interval
+        #: the rows at risk in each interval (time beyond its start), used rows only: counts
+        #: (a cut that leaves a patient or two beyond it would make a fit of theirs)
+        self.at_risk_counts: Any = (self.at_risk * kept[:, None]).sum(axis=0) if kept is not None else None
         self.fractions = self._efron_fractions(n) if ties == "efron" else None
 
     def _efron_fractions(self, n: int) -> Any:

@@ -116,6 +116,39 @@ def test_on_a_public_time_grid_the_fit_is_that_of_the_grouped_times(rossi):
     assert list(monthly.grid) == list(range(4, 52, 4)) and len(out["weekly"].grid) == 51
 
 
+def _tenths(seed: int, n: int) -> pd.DataFrame:
+    """Follow-up in tenths of a year (0.1 to 5.0: ties, and times equal to cut points) and a covariate."""
+    rng = np.random.default_rng(seed)  # (test data only)
+    x = rng.uniform(0, 10, n)
+    time = np.round(np.minimum(rng.exponential(3 / np.exp(0.15 * x)), 5.0).clip(0.1, 5.0), 1)
+    return pd.DataFrame({"years": time, "event": (time < 5.0).astype(int) * (rng.random(n) < 0.8), "x": x})
+
+
+def test_a_grid_at_the_times_own_step_is_the_exact_fit_and_a_cut_that_leaves_a_patient_beyond_it_is_withheld():
+    """Cut points equal to times (0.1, 0.2, ...: not exact in binary) compare as the times were
+    encoded, so a cut at every tenth gives the exact fit (a red team found times rounded above
+    their cut, moving 113 of 300 rows a step); the rows at risk in each interval are counts, so a
+    cut with one patient beyond it is withheld (with a second grid, the two fits told that
+    patient's event and covariate)."""
+    frames = {name: _tenths(seed, n) for name, seed, n in (("north", 1, 60), ("south", 2, 50), ("west", 3, 40))}
+    sites = {name: {"cohort": frame} for name, frame in frames.items()}
+    ranges = {"years": (0.05, 6), "event": (0, 1), "x": (0, 10)}
+    policies = {k: {} for k in sites}
+    cell = (
+        "fit = smpc.stats.coxph(cohort[['x']], cohort['years'], cohort['event'], grid=[k / 10 for k in range(1, 50)])"
+    )
+    out = simulate(cell, sites, "fit", ranges=ranges, policies=policies, timeout=280)
+    pooled = pd.concat(list(frames.values()), ignore_index=True)
+    ref = _lifelines(pooled, "years", "event")
+    bse = ref.standard_errors_.to_numpy()
+    assert np.abs((np.asarray(out["fit"].coef) - ref.params_.to_numpy()) / bse).max() < 0.02
+    assert np.asarray(out["fit"].se) == pytest.approx(bse, rel=0.02)
+    alone = {**frames, "west": frames["west"].assign(years=lambda f: f["years"].where(f.index > 0, 5.5))}
+    beyond = "fit = smpc.stats.coxph(cohort[['x']], cohort['years'], cohort['event'], grid=[5.2], ties='breslow')"
+    with pytest.raises(DisclosureError, match="min_count"):
+        simulate(beyond, {k: {"cohort": f} for k, f in alone.items()}, "fit", ranges=ranges, policies=policies)
+
+
 @pytest.mark.parametrize(
     "cell",
     [
@@ -174,6 +207,7 @@ def test_bad_input_is_refused_naming_the_cause(rossi):
         "grid=[10, 5]": "increasing order",
         "grid=cohort['week']": "public cut points",
         "grid=[10], strata=cohort['fin']": "strata= with grid= is not available",
+        "grid=[10, 60]": "outside time's declared range",
     }
     for argument, message in refused.items():
         name = argument.split("=", 1)[0]
