@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from smpc_magic.errors import OverflowRiskError, PrecisionError
@@ -67,6 +67,55 @@ def test_a_functions_result_is_within_its_carried_error_of_numpy(case):
         assert name in ("log", "reciprocal", "rsqrt") and x_error >= lo
         return
     assert np.abs(out - exact).max() <= error, (name, values, factor, out, exact, error)
+
+
+@st.composite
+def programs(draw):
+    """A random cell program: 1 to 3 functions in a row, each input brought into the next
+    function's domain by a public affine map (as a cell rescales), with a secret product or sum
+    of two of the program's values at the end."""
+    steps = draw(st.lists(st.sampled_from(sorted(FUNCTIONS)), min_size=1, max_size=3))
+    values = np.array([draw(st.floats(0.0, 1.0)) for _ in range(draw(st.integers(1, 5)))])
+    combine = draw(st.sampled_from(["add", "mul", "none"]))
+    return steps, values, combine
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_every_value_of_a_random_program_is_within_its_carried_error_of_numpy(program):
+    steps, values, combine = program
+    shares, scale = PARTIES.share(values)
+
+    def affine(lo, hi, domain):
+        """a, b with a [lo, hi] + b inside the function's domain (a margin from its ends)."""
+        d_lo, d_hi = domain
+        span = max(hi - lo, 1e-9)
+        a = 0.8 * (d_hi - d_lo) / span
+        return a, d_lo + 0.1 * (d_hi - d_lo) - a * lo
+
+    def body(ctx, share):
+        x = _secret(ctx, share, scale, 0.0, 1.0)
+        chain, exact = [x], values.copy()
+        lo, hi = 0.0, 1.0
+        for name in steps:
+            fn, reference, domain = FUNCTIONS[name]
+            a, b = affine(lo, hi, domain)
+            y = fn(chain[-1] * a + b)
+            exact = reference(exact * a + b)
+            chain.append(y)
+            lo, hi = float(np.min(y._bound.lo)), float(np.max(y._bound.hi))
+        last = chain[-1]
+        if combine == "add":
+            last, exact = last + chain[0], exact + values
+        elif combine == "mul":
+            last, exact = last * chain[0], exact * values
+        opened = reveal({"out": last})["out"]
+        return opened, exact, last._bound.error()
+
+    out, exact, error = PARTIES.run(body, shares)[0]
+    event("bounded error" if np.isfinite(error) else "unbounded error (a release would be refused)")
+    if np.isfinite(error):
+        assert np.abs(out - exact).max() <= error, (steps, combine, values, out, exact, error)
 
 
 def test_division_carries_both_operands_errors():
