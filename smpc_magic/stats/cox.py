@@ -36,7 +36,7 @@ from ..secret.functions import divide, exp, rsqrt
 from ..secret.precision import claim_bound, known_matmul, public_bound, scale_of, times_power_of_two, working_precision
 from ..secret.sorting import block_first, block_last, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
-from .cox_grid import GridRiskSets, grid_cuts, on_time_scale
+from .cox_grid import GridRiskSets, grid_cuts, on_time_scale, risk_set_terms
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .missing import require_row_data, rows_observed
@@ -133,7 +133,7 @@ def coxph(
             cuts = on_time_scale(cuts, t, WHAT)
             grid_sets = GridRiskSets(t, events, kept, np.column_stack([z, pairs]), p, cuts, ties, top, WHAT)
             rows_z, mask, sums = z, every, grid_sets.sums
-            at_risk = grid_sets.at_risk_counts if kept is not None else grid_sets.at_risk.sum(axis=0)
+            at_risk = grid_sets.at_risk_counts
         size = total + np.zeros(p + q)  # the events: the score's and the information's scale
         beta: Any = claim_bound(rows_z[0] * 0.0, -COEF_LIMIT, COEF_LIMIT)
         h_inv = step = None
@@ -269,10 +269,8 @@ class SortedRiskSets:
             sums = _efron_sums(self.continues, risk, tied_weights, self.fractions, top)
         # the risk sets' weighted means of z and z z' (in [-1, 1]): one division batch
         means = divide(sums[:, 1:], sums[:, :1], known=(-1.0, 1.0))
-        upper = np.triu_indices(p)
-        mz, mzz = means[:, :p], means[:, p:]
-        square = mz[:, upper[0]] * mz[:, upper[1]]  # one round
-        return self.events @ np.column_stack([self.z - mz, mzz - square])
+        terms = risk_set_terms(means, p)
+        return self.events @ np.column_stack([self.z - terms[:, :p], terms[:, p:]])
 
 
 def _strata(strata: Any, n: int) -> Any:
