@@ -369,15 +369,8 @@ class Party:
                     lobby = channel.computation == rendezvous.LOBBY and not isinstance(exc, PeerAborted)
                     cell = my_meta["cell"] if lobby else None
                     cause = exc.cause if isinstance(exc, PeerAborted) else None
-                    mesh.broadcast_abort(
-                        channel.computation,
-                        label,
-                        type(exc).__name__,
-                        withdraw=nonce,
-                        peer=peer,
-                        cell=cell,
-                        cause=cause,
-                    )
+                    error = type(exc).__name__
+                    mesh.broadcast_abort(channel.computation, label, error, nonce, peer, cell, cause)
                 exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
                 exc.smpc_told_peers = True  # type: ignore[attr-defined]
                 raise

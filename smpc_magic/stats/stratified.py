@@ -118,28 +118,41 @@ def mantel_haenszel(
         both: Any = np.concatenate([r.reshape(1), s.reshape(1)])
         inverses: Any = reciprocal(both)  # one batch
         variance = p * inverses[0] * inverses[1]
-        too_wide = variance > WIDEST  # (a crude ratio of 1 event against 1 has 2)
-        require_none(
-            too_wide,
-            NumericalRangeError(
-                f"{WHAT}: the interval would be wider than a factor of 16 either side of the ratio (too few events "
-                "in strata with person-time in both groups); nothing was released. Use fewer strata or pool more data."
-            ),
-        )
-        variance = claim_bound(variance - (variance - WIDEST) * too_wide, 2.0**-20, WIDEST)
-        lower, upper = log_scale_limits(r, s, variance, max_ratio)
-    numerator, denominator = (str(v) for v in labels)
+        # (a crude ratio of 1 event against 1 has a variance of 2)
+        lower, upper = _limits(r, s, variance, max_ratio, "too few events in strata with person-time in both groups")
     result = StratifiedRateRatio(
         ratio=ratio,
         lower=lower,
         upper=upper,
         method="Mantel-Haenszel, Greenland-Robins interval",
-        numerator=numerator,
-        denominator=denominator,
-        strata=np.array(levels),
+        **_labelled(labels, levels),
     )
+    return _declared(result, counts, rows, levels, (events, exposure, strata))
+
+
+def _limits(r: Any, s: Any, variance: Any, max_ratio: float, why: str) -> tuple[Any, Any]:
+    """The 95% limits of r / s on the log scale; a variance beyond WIDEST stops the cell (one bit)."""
+    too_wide = variance > WIDEST
+    require_none(
+        too_wide,
+        NumericalRangeError(
+            f"{WHAT}: the interval would be wider than a factor of 16 either side of the ratio ({why}); nothing "
+            "was released. Use fewer strata or pool more data."
+        ),
+    )
+    capped = claim_bound(variance - (variance - WIDEST) * too_wide, 2.0**-20, WIDEST)
+    return log_scale_limits(r, s, capped, max_ratio)  # type: ignore[no-any-return]
+
+
+def _labelled(labels: tuple[str, str], levels: list[str]) -> dict[str, Any]:
+    numerator, denominator = (str(v) for v in labels)
+    return {"numerator": numerator, "denominator": denominator, "strata": np.array(levels)}
+
+
+def _declared(result: Any, counts: Any, rows: Any, levels: list[str], covers: tuple[Any, ...]) -> Any:
+    """Each stratum's cells are counts; the rows and the strata's number are checked."""
     rules = (Requirement(COUNT, counts), Requirement(ROWS, rows), Requirement(LEVELS, len(levels)))
-    return declare(result, *rules, covers=(events, exposure, strata))
+    return declare(result, *rules, covers=covers)
 
 
 def _odds_ratio(
@@ -197,26 +210,13 @@ def _odds_ratio(
         middle = claim_bound((ps + qr) * ir, 0.0, 2.0 * top) * is_
         last = claim_bound(qs * is_, 0.0, 1.0) * is_
         variance = claim_bound((first + middle + last) * 0.5, 0.0, 2.0**13)
-        too_wide = variance > WIDEST
-        require_none(
-            too_wide,
-            NumericalRangeError(
-                f"{WHAT}: the interval would be wider than a factor of 16 either side of the odds ratio (too few "
-                "cases in strata with both groups); nothing was released. Use fewer strata or pool more data."
-            ),
-        )
-        variance = claim_bound(variance - (variance - WIDEST) * too_wide, 2.0**-20, WIDEST)
-        lower, upper = log_scale_limits(r, s_, variance, max_ratio)
-    numerator, denominator = (str(v) for v in labels)
+        lower, upper = _limits(r, s_, variance, max_ratio, "too few cases in strata with both groups")
     result = StratifiedOddsRatio(
         ratio=ratio,
         lower=lower,
         upper=upper,
         method="Mantel-Haenszel odds ratio, Robins-Breslow-Greenland interval",
-        numerator=numerator,
-        denominator=denominator,
-        strata=np.array(levels),
+        **_labelled(labels, levels),
     )
     rows: Any = kept.sum() if kept is not None else n
-    rules = (Requirement(COUNT, counts), Requirement(ROWS, rows), Requirement(LEVELS, len(levels)))
-    return declare(result, *rules, covers=(outcome, exposure, strata))
+    return _declared(result, counts, rows, levels, (outcome, exposure, strata))  # type: ignore[no-any-return]
