@@ -88,8 +88,14 @@ class RangeRequiredError(OverflowRiskError):
 
 class RangeNeededError(SmpcError, ValueError):
     """A function needs a property of its input's declared range (person-time declared
-    non-negative, an exposure declared positive) that the range does not show. Raised before
-    anything is sent; with no range declared at all it becomes :class:`RangeRequiredError`."""
+    non-negative, an exposure declared positive, any range at all) that the range does not show.
+    Raised before anything is sent; with no range declared at all it becomes
+    :class:`RangeRequiredError`. ``inputs``: the secrets it needed it for (the error names
+    only those of the private inputs; never sent to a peer)."""
+
+    def __init__(self, message: str, *, inputs: tuple[object, ...] = ()):
+        super().__init__(message)
+        self.inputs = inputs
 
 
 class NumericalRangeError(SmpcError, ArithmeticError):
@@ -221,6 +227,16 @@ class DisclosureError(SmpcError):
     def __init__(self, message: str, *, rule: str = "", name: str = ""):
         super().__init__(message)
         self.rule, self.name = rule, name
+
+
+class TimePointsError(DisclosureError):
+    """Two statistics of one kind in a cell read the same time variable at different public time
+    points: the rows between one's points and the other's would be a group no rule checks.
+    Refused before the second statistic sends anything (the points are public, so every site
+    refuses alike); nothing of the cell is released."""
+
+    def __init__(self, message: str):
+        super().__init__(message, rule="time_points")
 
 
 class ApprovalRequiredError(SmpcError):

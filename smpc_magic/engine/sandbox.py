@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +129,7 @@ def run_in_sandbox(code: str, members: dict[str, Any], cpu_seconds: float | None
         line = cell_line(exc)
         if line is not None and exc.args and isinstance(exc.args[0], str) and not exc.args[0].startswith("line "):
             exc.args = (f"line {line} of the cell: {exc.args[0]}", *exc.args[1:])
-        undeclared = _without_range(members)
+        undeclared = _used(_without_range(members), getattr(exc, "inputs", ()))
         # what follows from a missing range (a bound beyond the ring, a public number from it too
         # large to encode, a range that does not show a sign) names that cause and the fix
         if isinstance(exc, RANGE_CONSEQUENCES) and undeclared and exc.args and isinstance(exc.args[0], str):
@@ -148,9 +148,27 @@ def run_in_sandbox(code: str, members: dict[str, Any], cpu_seconds: float | None
 RANGE_CONSEQUENCES = (OverflowRiskError, EncodingError, RangeNeededError)
 
 
-def _without_range(members: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _used(undeclared: list[tuple[str, str, Any]], inputs: Sequence[Any]) -> list[tuple[str, str]]:
+    """Of the inputs without a range, those an operation named as the ones it needed (the same
+    values: an input as marked private, or a column of it), or all when it named none of them."""
+    named = [
+        (label, variable)
+        for label, variable, part in undeclared
+        if any(i is part or _same_values(i, part) for i in inputs)
+    ]
+    return named or [(label, variable) for label, variable, _ in undeclared]
+
+
+def _same_values(a: Any, b: Any) -> bool:
+    pa, pb = getattr(a, "_prov", None), getattr(b, "_prov", None)
+    if pa is None or pb is None or a.shape != b.shape:
+        return False
+    return bool(np.array_equal(pa.pattern, pb.pattern) and np.array_equal(pa.rowid, pb.rowid))
+
+
+def _without_range(members: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
     """The private inputs (frame columns) whose public bound is the whole encoding: no range was
-    declared for them; (how the cell names it, the variable's name)."""
+    declared for them; (how the cell names it, the variable's name, the secret)."""
     found = []
     for name, value in members.items():
         parts = (
@@ -161,7 +179,7 @@ def _without_range(members: Mapping[str, Any]) -> list[tuple[str, str]]:
         for label, variable, part in parts:
             if isinstance(part, SecretCore) and part.size:
                 if part._bound.magnitude() >= undeclared_limit(part._ctx.suite.codec, part._scale) / 2:
-                    found.append((label, variable))
+                    found.append((label, variable, part))
     return found
 
 

@@ -26,6 +26,9 @@ class ProtocolContext:
     #: secret pass/fail flags of checks deferred to the end of the computation (opened together
     #: by the engine, never one by one)
     checks: list[Any] = field(default_factory=list)
+    #: what the computation's statistics registered for later ones in the same computation (the
+    #: same at every party, from public facts only): the time points used on each time variable
+    registry: dict[str, Any] = field(default_factory=dict)
     #: numbers the values a computation derives (the same at every party, which runs the same
     #: program; started from the computation id so kept values of earlier cells differ)
     serial: int = field(default=0)

@@ -423,6 +423,7 @@ def filtered(x: S, mask: SecretCore) -> S:
     mask.__dict__["_filter"] = True
     out = x * mask.reshape((len(mask),) + (1,) * (x.ndim - 1))
     out._prov = out._prov.with_observed(mask)
+    out.__dict__["_unfiltered"] = x.__dict__.get("_unfiltered", x)  # (its values on the rows kept)
     return out
 
 

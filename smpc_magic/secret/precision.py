@@ -74,6 +74,13 @@ def public_bound(x: SecretCore) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(lo), np.asarray(hi)
 
 
+def undeclared(x: SecretCore) -> bool:
+    """Whether ``x``'s public bound is about what the encoding holds: no range was declared for
+    the inputs it comes from (the engine's bound for such an input, halved)."""
+    limit = x._ctx.suite.codec.max_magnitude(x._scale) / (4 if x._scale == 0 else 1)
+    return bool(x._bound.magnitude() >= limit / 2)
+
+
 def known_product(a: Any, b: Any, lo: float, hi: float, operation: str) -> Any:
     """a * b (elementwise) when the algorithm knows the product lies in [lo, hi]: the product is
     then taken at full precision whenever that bound fits, not the looser one of a's times b's."""

@@ -44,6 +44,7 @@ from .moments import diagonal
 from .newton import inverse_information, require_converged
 from .results import ReleasedResult, SecretResult
 from .summary import Table, coefficients
+from .time_points import register_time_points
 
 DEFAULT_ITERATIONS = 6
 DEFAULT_MAX_CONDITION = 2.0**12
@@ -107,6 +108,9 @@ def coxph(
         raise SecretValueError(
             f"{WHAT}: strata= with grid= is not available: fit a stratified model on the exact times (without grid=)"
         )
+    if cuts is not None:
+        cuts = on_time_scale(cuts, t, WHAT)
+    register_time_points(t, "coxph", cuts, WHAT)  # (another coxph in the cell: the same points)
     kept = rows_observed(
         [*xs, t, e, *([s] if s is not None else [])], n, WHAT
     )  # missing values, a filter: those rows are in no risk set
@@ -130,7 +134,6 @@ def coxph(
             # each stratum's rows: a stratum of a few rows (a patient alone) would be a subset
             sizes = _aggregate(sorted_sets.stratum_sizes(), anchor) if s is not None else None
         else:
-            cuts = on_time_scale(cuts, t, WHAT)
             grid_sets = GridRiskSets(t, events, kept, np.column_stack([z, pairs]), p, cuts, ties, top, WHAT)
             rows_z, mask, sums = z, every, grid_sets.sums
             at_risk = grid_sets.at_risk_counts

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingValuesError, OverflowRiskError, SecretValueError, StreamedRowsError
+from ..errors import MissingValuesError, OverflowRiskError, RangeNeededError, SecretValueError, StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.frames import LEVEL_SEPARATOR, OBSERVED_SUFFIX, SecretFrame
 from ..secret.functions import divide, rsqrt, sqrt
-from ..secret.precision import public_bound, times_power_of_two, working_precision
+from ..secret.precision import public_bound, times_power_of_two, undeclared, working_precision
 from ..secret.streamed import StreamedColumn, streamed_parts
 
 
@@ -80,6 +80,10 @@ def normalised(x: SecretArray, name: str, what: str) -> Column:
     lo, hi = float(low.min()), float(high.max())
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise OverflowRiskError(f"{what}: column {name!r} has no finite declared range", operation=what)
+    if not isinstance(x, StreamedColumn) and undeclared(x):  # (before anything is sent)
+        raise RangeNeededError(
+            f"{what} works on each column scaled by its declared range, and column {name!r} has none", inputs=(x,)
+        )
     centre = float(round((lo + hi) / 2))
     half = max(hi - centre, centre - lo)
     if half <= 0:

@@ -28,6 +28,7 @@ from .disclosure import COUNT, ROWS, Requirement, declare
 from .missing import require_row_data, rows_observed
 from .results import ReleasedResult, SecretResult
 from .summary import Table
+from .time_points import register_time_points
 
 WORKING_BITS = 24
 
@@ -59,6 +60,7 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     require_row_data(t, what, "time")
     n = len(t)
     points = _grid(grid, what)
+    register_time_points(t, "kaplan_meier", points, what)  # (another curve in the cell: the same points)
     m = vector(where, what) if where is not None else None
     kept = rows_observed([t, e] + ([m] if m is not None else []), n, what)  # missing values, a filter
     if kept is not None:

@@ -108,6 +108,7 @@ class InMemoryParties:
                 for s, (_, scale), r in zip(shares, shared, declared)
             ]
             ctx.checks.clear()  # the engine gives every cell a fresh context; these parties reuse theirs
+            ctx.registry.clear()
             out = fn(*xs)
             # the statistics' deferred checks, opened as the engine opens them at the end of a cell
             check_releases({}, [], OPEN, pending=checks.pending(ctx))
