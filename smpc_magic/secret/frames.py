@@ -76,6 +76,9 @@ class SecretFrame:
 
     def __init__(self, columns: dict[str, SecretArray], filtered: bool = False) -> None:
         self._columns = dict(columns)
+        for name, column in self._columns.items():  # (public: what tables call the variable)
+            if isinstance(getattr(column, "__dict__", None), dict):
+                column.__dict__.setdefault("_name", name)
         lengths = {len(c) for c in self._columns.values()}
         if len(lengths) > 1:
             raise ValueError("all columns of a frame must have the same number of rows")
@@ -137,9 +140,11 @@ class SecretFrame:
 
     def categorical(self, variable: str) -> SecretFrame:
         """A categorical variable's 0/1 level columns, named by level (for crosstabs and groups)."""
-        return SecretFrame(
+        levels = SecretFrame(
             {level: self._columns[f"{variable}{LEVEL_SEPARATOR}{level}"] for level in self.levels(variable)}
         )
+        levels.__dict__["_variable"] = variable  # (public: what tables call it)
+        return levels
 
     def one_hot(self, variable: str) -> SecretArray:
         """A categorical variable as a secret rows x levels matrix of 0/1 (a missing value: all 0)."""

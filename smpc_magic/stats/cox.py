@@ -110,7 +110,7 @@ def coxph(
         )
     if cuts is not None:
         cuts = on_time_scale(cuts, t, WHAT)
-    register_time_points(t, "coxph", cuts, WHAT)  # (another coxph in the cell: the same points)
+    register_time_points(t, "coxph", cuts, WHAT, e)  # (another coxph in the cell: the same points)
     kept = rows_observed(
         [*xs, t, e, *([s] if s is not None else [])], n, WHAT
     )  # missing values, a filter: those rows are in no risk set

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import NumericalRangeError, StreamedRowsError
 from ..secret.array import SecretArray
-from ..secret.frames import SecretFrame
+from ..secret.frames import LEVEL_SEPARATOR, SecretFrame
 from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, working_precision
 from ..secret.streamed import ONES, streamed_parts
@@ -32,7 +32,19 @@ WORKING_BITS = 24
 class Crosstab(SecretResult):
     KIND = "crosstab"
     SECRET = ("counts", "chi2")
-    PUBLIC = ("levels_a", "levels_b", "dof")
+    PUBLIC = ("levels_a", "levels_b", "dof", "name_a", "name_b")
+
+
+def variable_name(x: Any) -> str:
+    """A variable's public name: a frame column's, or a categorical variable's (its level
+    columns ``drug=warfarin``, ...); "" for a value the cell computed."""
+    if isinstance(x, SecretFrame) and isinstance(x.__dict__.get("_variable"), str):
+        return str(x.__dict__["_variable"])
+    if isinstance(x, SecretFrame):
+        stems = {c.split(LEVEL_SEPARATOR, 1)[0] for c in x.columns}
+        return stems.pop() if len(stems) == 1 and all(LEVEL_SEPARATOR in c for c in x.columns) else ""
+    name = getattr(x, "__dict__", {}).get("_name", "")
+    return name if isinstance(name, str) else ""
 
 
 def one_hot(x: Any, levels: list[str] | None, what: str) -> tuple[SecretArray, list[str]]:
@@ -113,7 +125,15 @@ def crosstab(a: Any, b: Any, *, levels_a: list[str] | None = None, levels_b: lis
         # (O - E)^2 / E = (O - E)^2 / (row x column) * total; each term is at most chi2's bound
         terms = divide(deviation * deviation, margins, known=(0.0, top / n)) * total
         chi2 = claim_bound(terms.sum(), 0.0, top)
-    table = Crosstab(counts=counts, chi2=chi2, levels_a=np.array(names_a), levels_b=np.array(names_b), dof=dof)
+    table = Crosstab(
+        counts=counts,
+        chi2=chi2,
+        levels_a=np.array(names_a),
+        levels_b=np.array(names_b),
+        dof=dof,
+        name_a=variable_name(a),
+        name_b=variable_name(b),
+    )
     return declare(
         table,
         Requirement(COUNT, counts),  # the chi-square too: it is a function of the cells
@@ -143,4 +163,7 @@ class CrosstabResult(ReleasedResult):
         note = (
             f"Pearson chi2 = {self.chi2:.4f}, dof = {int(self.dof)}, p = {self.pvalue:.4g}" if self.has("chi2") else ""
         )
-        return Table("Cross-tabulation (secure, pooled)", ["", *b], rows, note)
+        name_a, name_b = (str(self.fields.get(f, "")) for f in ("name_a", "name_b"))
+        of = f" of {name_a or 'rows'} by {name_b or 'columns'}" if name_a or name_b else ""
+        corner = f"{name_a} \\ {name_b}" if name_a and name_b else name_a
+        return Table(f"Cross-tabulation{of} (secure, pooled)", [corner, *b], rows, note)

@@ -14,22 +14,20 @@ checked (one bit each) before anything is released.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from ..errors import NumericalRangeError, RangeNeededError, SecretValueError
-from ..secret.compare import absolute
 from ..secret.core import as_secret
 from ..secret.functions import EXP_BOTTOM, EXP_TOP, divide, exp, log, rsqrt
-from ..secret.precision import at_scale, claim_bound, known_matmul, public_bound, times_power_of_two, working_precision
+from ..secret.precision import claim_bound, known_matmul, public_bound, times_power_of_two, working_precision
 from .checks import require_none
 from .design import columns, normalised, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
-from .linalg import symmetric
 from .missing import require_row_data, rows_observed
 from .moments import diagonal
-from .newton import inverse_information, require_converged
+from .newton import inverse_information, require_converged, row_weights, sandwich
 from .results import ReleasedResult, SecretResult
 from .summary import Table, coefficients
 
@@ -75,19 +73,7 @@ def poisson(
     require_row_data(y, WHAT, "events")
     if float(public_bound(y)[0].min()) < -1e-3:  # (fixed-point inputs carry half a step below 0)
         raise SecretValueError(f"{WHAT}: events are counts; declare their range from 0")
-    w = vector(weights, f"{WHAT}(weights=)") if weights is not None else None
-    if w is not None and len(w) != n:
-        raise SecretValueError(f"{WHAT}: weights= needs one weight per row ({n}), got {len(w)}")
-    w_top = float(public_bound(w)[1].max()) if w is not None else 1.0
-    if w is not None and float(public_bound(w)[0].min()) < -1e-3:
-        raise SecretValueError(f"{WHAT}: weights cannot be negative; declare their range from 0")
-    if w is not None and robust and w_top > ROBUST_WEIGHT_TOP:
-        raise SecretValueError(
-            f"{WHAT}(robust=True): the weights may reach {w_top:g} by their declared range, and robust standard "
-            f"errors are computed for weights up to {ROBUST_WEIGHT_TOP:g} (their bounds follow the weights'). Nothing "
-            "was sent. Propensity weights: pass trim=0.01 or larger; a weight column: rescale it (divide by its mean) "
-            "and declare its range"
-        )
+    w, w_top = row_weights(weights, n, robust, WHAT)
     extra = [v for v in (t, w) if v is not None]
     kept = rows_observed([*xs, y, *extra], n, WHAT)  # missing values, a filter
     if t is not None:
@@ -207,28 +193,11 @@ def _positive_exposure(t: Any, kept: Any) -> Any:
     return claim_bound(t + (1 - kept), step, float(public_bound(t)[1].max()) + 1.0)
 
 
-#: Robust standard errors: every fitted count at most the largest count declared plus 1, and
-#: the inverse information (scaled by the events) within +-INVERSE_TOP, both checked; they bound
-#: the sandwich's products, taken at SANDWICH_BITS fractional bits (which those bounds leave room for).
-INVERSE_TOP = 2.0**10
-SANDWICH_BITS = 16
-#: Robust standard errors of weighted fits: the weights' declared bound at most this (the
-#: sandwich's bounds grow with it; at 100 the error measured 0.4%, at 1,000 4.5%).
-ROBUST_WEIGHT_TOP = 128.0
-
-
 def _sandwich(design: Any, eta: Any, y: Any, each: Any, total: Any, h_inv: Any, y_top: float, w_top: float) -> Any:
     """(H / D)^-1 (B / D) (H / D)^-1, B = sum_i (w_i (y_i - mu_i))^2 x_i x_i' (HC0, as statsmodels'
     GLM with ``var_weights`` and ``cov_type="HC0"``). At convergence sum w mu = sum w y = D (the
     intercept's score), so |B / D| <= 2 max|w (y - mu)|: a public bound, mu being bounded."""
     mu_top = y_top + 1.0  # (checked with the linear predictors' range)
-    require_none(
-        (cast(Any, absolute(h_inv)) > INVERSE_TOP).sum(),
-        NumericalRangeError(
-            f"{WHAT}(robust=True): the model is too close to unidentified for robust standard errors (a covariate "
-            "nearly constant among the events); nothing was released. Drop or merge that covariate"
-        ),
-    )
     mu = exp(claim_bound(eta, EXP_BOTTOM, float(np.log(mu_top))))
     residual = y - mu if each is None else (y - mu) * each
     r_top = w_top * mu_top
@@ -238,12 +207,7 @@ def _sandwich(design: Any, eta: Any, y: Any, each: Any, total: Any, h_inv: Any, 
     raw = design.T @ (design * (residual * residual)[:, None])
     scale = total + np.zeros(k * k)
     meat = claim_bound(divide(raw.reshape(-1), scale, known=(-meat_top, meat_top)), -meat_top, meat_top)
-    with working_precision(meat, SANDWICH_BITS):
-        inverse = at_scale(claim_bound(h_inv, -INVERSE_TOP, INVERSE_TOP), SANDWICH_BITS)
-        half_top = k * meat_top * INVERSE_TOP
-        half = known_matmul(at_scale(meat.reshape(k, k), SANDWICH_BITS), inverse, -half_top, half_top, WHAT)
-        top = k * half_top * INVERSE_TOP
-        return claim_bound(symmetric(known_matmul(inverse, half, -top, top, WHAT)), -top, top)
+    return sandwich(meat, meat_top, h_inv, WHAT, "a covariate nearly constant among the events")
 
 
 #: Unweighted fits: every fitted count at most this many times (the largest count declared + 1);

@@ -60,7 +60,7 @@ def kaplan_meier(time: Any, event: Any, grid: Any, where: Any = None) -> Surviva
     require_row_data(t, what, "time")
     n = len(t)
     points = _grid(grid, what)
-    register_time_points(t, "kaplan_meier", points, what)  # (another curve in the cell: the same points)
+    register_time_points(t, "kaplan_meier", points, what, e)  # (another curve in the cell: the same points)
     m = vector(where, what) if where is not None else None
     kept = rows_observed([t, e] + ([m] if m is not None else []), n, what)  # missing values, a filter
     if kept is not None:

@@ -33,34 +33,51 @@ class _Reading:
 
     kind: str
     rowid: np.ndarray
+    #: per element: how the time and the event are derived from its row (two columns)
     pattern: np.ndarray
     points: tuple[float, ...] | None
     what: str
 
 
-def register_time_points(time: Any, kind: str, points: Any, what: str) -> None:
-    """Record that a statistic of ``kind`` reads ``time`` at ``points`` (None: at every event
-    time, exactly); raise :class:`TimePointsError` if another statistic of that kind in this
-    computation read overlapping times at other points or as other values."""
-    prov = time.__dict__.get("_unfiltered", time)._prov  # a filter keeps the values of the rows kept
+def register_time_points(time: Any, kind: str, points: Any, what: str, event: Any) -> None:
+    """Record that a statistic of ``kind`` reads ``time`` (with ``event``) at ``points`` (None:
+    at every event time, exactly); raise :class:`TimePointsError` if another statistic of that
+    kind in this computation read overlapping rows at other points or as other values: other
+    times, or other events (``event * (time < 49)`` beside ``event``: the difference is the
+    events of the rows left out, at the same points)."""
+    prov = _source(time)._prov
     reading = _Reading(
         kind,
         np.broadcast_to(prov.rowid, time.shape).reshape(-1).copy(),
-        np.broadcast_to(prov.pattern, time.shape).reshape(-1).copy(),
+        np.column_stack([_pattern(time), _pattern(event) if event.shape == time.shape else _pattern(time) * 0]),
         None if points is None else tuple(float(p) for p in np.asarray(points, dtype=np.float64).reshape(-1)),
         what,
     )
     earlier: list[_Reading] = time._ctx.registry.setdefault(KEY, [])
     for other in earlier:
         if other.kind == kind and _overlap(other, reading) and not _same(other, reading):
+            if other.points != reading.points:
+                differs = f"at {_described(other.points)}, this one at {_described(reading.points)}"
+                between = "the rows between one's points and the other's would be a group no rule checks"
+            else:
+                differs = "as other time or event values (a shifted time, or events multiplied by a selection)"
+                between = "the events of the rows one leaves out would be a group no rule checks"
             raise TimePointsError(
-                f"{what}: another {kind} in this cell reads the same rows' times at "
-                f"{_described(other.points)}, this one at {_described(reading.points)}; the rows between "
-                "one's points and the other's would be a group no rule checks (two curves or fits would tell "
-                f"them apart), so nothing was released. In one cell, give every {kind} on a time variable the same "
-                "points, on the same time values (not shifted or scaled); put one with other points in its own cell"
+                f"{what}: another {kind} in this cell reads the same rows' times {differs}; {between} (two "
+                "curves or fits would tell them apart), so nothing was released. In one cell, give every "
+                f"{kind} on these rows the same points, times and events (not shifted, scaled or multiplied by a "
+                "selection; subsets with where=); put one with other points in its own cell"
             )
     earlier.append(reading)
+
+
+def _source(x: Any) -> Any:
+    """A secret filter's input (the filter keeps its values on the rows kept)."""
+    return x.__dict__.get("_unfiltered", x)
+
+
+def _pattern(x: Any) -> np.ndarray:
+    return np.broadcast_to(_source(x)._prov.pattern, x.shape).reshape(-1)
 
 
 def _overlap(a: _Reading, b: _Reading) -> bool:
@@ -74,9 +91,11 @@ def _same(a: _Reading, b: _Reading) -> bool:
     if a.points != b.points:
         return False
     if _untracked(a, b):  # only an identical reading
-        return a.rowid.shape == b.rowid.shape and bool((a.rowid == b.rowid).all() and (a.pattern == b.pattern).all())
-    first = dict(zip(a.rowid.tolist(), a.pattern.tolist()))
-    return all(first.get(r, p) == p for r, p in zip(b.rowid.tolist(), b.pattern.tolist()))
+        return a.pattern.shape == b.pattern.shape and bool(
+            (a.rowid == b.rowid).all() and (a.pattern == b.pattern).all()
+        )
+    first = dict(zip(a.rowid.tolist(), map(tuple, a.pattern.tolist())))
+    return all(first.get(r, p) == p for r, p in zip(b.rowid.tolist(), map(tuple, b.pattern.tolist())))
 
 
 def _untracked(a: _Reading, b: _Reading) -> bool:

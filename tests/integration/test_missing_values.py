@@ -174,6 +174,10 @@ def test_rates_survival_and_tables_of_a_filtered_frame_use_its_rows_only(release
     from scipy.stats import chi2_contingency
 
     assert float(released["t"].chi2) == pytest.approx(chi2_contingency(table, correction=False)[0], abs=1e-3)
+    # a categorical variable's levels and both variables' names (ob is a filtered frame)
+    html = released["t"]._repr_html_()
+    assert "Cross-tabulation of sex by stroke" in html and "<th>sex \\ stroke</th>" in html
+    assert all(f"<th>{level}</th>" in html for level in ob["sex"].dropna().unique())
 
 
 def test_quantiles_are_numpys_over_the_rows_kept(released, pooled):

@@ -102,3 +102,6 @@ def test_tables_rates_and_survival_across_sites(count, protocol):
     assert out["table"].chi2 == pytest.approx(chi2_contingency(counts, correction=False)[0], rel=1e-3)
     assert out["rate"].rate == pytest.approx(100 * rossi["arrest"].sum() / rossi["week"].sum(), rel=1e-3)
     assert "Kaplan" in out["km"].summary() and "Pearson chi2" in out["table"].summary()
+    # the table names its variables (columns of the frame), in text and in HTML
+    assert "Cross-tabulation of fin by arrest" in out["table"].summary()
+    assert "<th>fin \\ arrest</th><th>0</th><th>1</th>" in out["table"]._repr_html_()

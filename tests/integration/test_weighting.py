@@ -59,6 +59,37 @@ def _glm(pooled: pd.DataFrame, covariates: list[str], **kwargs) -> object:
     ).fit(cov_type="HC0")
 
 
+def test_weighted_and_robust_logistic_regression_match_statsmodels(boards):
+    """weights= and robust=True on logit (issue 26): the IPTW odds ratio of any haemorrhage with
+    HC0 errors (statsmodels' GLM with var_weights), and an unweighted fit with robust errors."""
+    frames = {name: frame.assign(any_ich=(frame["ich"] > 0).astype(int)) for name, frame in boards.items()}
+    cell = (
+        "w = smpc.stats.propensity_weights(cohort[['age', 'prior_stroke']], cohort['doac'])\n"
+        "iptw = smpc.stats.logit(cohort[['doac']], cohort['any_ich'], weights=w, robust=True)\n"
+        "adjusted = smpc.stats.logit(cohort[['age', 'doac']], cohort['any_ich'], robust=True)"
+    )
+    ranges = {**RANGES, "any_ich": (0, 1)}
+    out = simulate(cell, _inputs(frames), "iptw adjusted", ranges=ranges, policies={k: {} for k in frames}, timeout=280)
+    pooled = pd.concat(list(frames.values()), ignore_index=True)
+
+    def glm(covariates: list[str], **kwargs) -> object:
+        family = sm.families.Binomial()
+        return sm.GLM(pooled["any_ich"], sm.add_constant(pooled[covariates]), family=family, **kwargs).fit(
+            cov_type="HC0"
+        )
+
+    for fit, ref in (
+        (out["iptw"], glm(["doac"], var_weights=_reference_weights(pooled))),
+        (out["adjusted"], glm(["age", "doac"])),
+    ):
+        assert np.abs((np.asarray(fit.coef) - ref.params.to_numpy()) / ref.bse.to_numpy()).max() < 0.05
+        assert np.asarray(fit.se) == pytest.approx(ref.bse.to_numpy(), rel=0.05)
+    naive = sm.Logit(pooled["any_ich"], sm.add_constant(pooled[["age", "doac"]])).fit(disp=0)
+    assert np.abs(naive.bse.to_numpy() / glm(["age", "doac"]).bse.to_numpy() - 1).max() > 0.005  # (HC0 differs)
+    summary = out["iptw"].summary()
+    assert "Weighted logistic regression" in summary and "robust (HC0) standard errors" in summary
+
+
 def test_iptw_rate_ratio_with_robust_errors_matches_statsmodels_under_the_default_policies(boards):
     cell = (
         "w = smpc.stats.propensity_weights(cohort[['age', 'prior_stroke']], cohort['doac'])\n"
