@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DisclosureError, NumericalRangeError
+from ..errors import DisclosureError, NumericalRangeError, PrecisionError
 from ..secret.atoms import refine
 from ..secret.core import SecretCore, reveal
 from ..secret.frames import SecretFrame
@@ -85,9 +85,13 @@ def check_releases(
     A rule decided by public facts (rows behind it, sites, row-level) stops the cell at once,
     naming the release and the rule. The rules that need secret data are checked inside the
     computation; with the statistics' deferred assumption checks (``pending``, each a secret
-    0/1 flag and the error it stands for), exactly two bits are opened, to every party, in one
-    round: whether every rule held and whether every assumption held. So a cell opens at most
-    two bits besides its releases, whatever its code; no check is observable before the end.
+    0/1 flag and the error it stands for), at most three bits are opened, to every party, in one
+    round: whether every rule held, whether every precision check held (a column that varies too
+    little within its declared range) and whether every other assumption held. Precision is
+    judged apart because a range far wider than the data also fails the assumptions computed from
+    it (an inverse of the normalised columns): the error names the cause to fix, not its effect.
+    So a cell opens at most three bits besides its releases, whatever its code; no check is
+    observable before the end.
     ``sites``: the session's site names, in party order (to name a site in an error)."""
     checks: list[Check] = []
     for name in names:
@@ -104,21 +108,25 @@ def check_releases(
         if not c.secret and c.violations:
             raise _withheld(c)
     secret = [c for c in checks if c.secret]
-    if secret or pending:
-        verdicts: list[Any] = [
-            np.concatenate([c.violations.reshape(1) for c in secret]).sum() if secret else None,
-            np.concatenate([p.flag.reshape(1) for p in pending]).sum() if pending else None,
-        ]
-        stacked: Any = np.concatenate([v.reshape(1) for v in verdicts if v is not None]) > 0.5
+    imprecise = [p for p in pending if issubclass(p.kind, PrecisionError)]
+    assumed = [p for p in pending if not issubclass(p.kind, PrecisionError)]
+    groups = [g for g in ([c.violations for c in secret], [p.flag for p in imprecise], [p.flag for p in assumed]) if g]
+    if groups:
+        stacked: Any = (
+            np.concatenate([np.concatenate([v.reshape(1) for v in g]).sum().reshape(1) for g in groups]) > 0.5
+        )
         opened = reveal({VERDICT: stacked}, label=VERDICT)
         assert opened is not None  # every party is a recipient
         bits = [bool(round(float(b))) for b in np.atleast_1d(opened[VERDICT])]
         rules_failed = bits.pop(0) if secret else False
-        checks_failed = bits.pop(0) if pending else False
+        precision_failed = bits.pop(0) if imprecise else False
+        assumption_failed = bits.pop(0) if assumed else False
         if rules_failed:
             raise _withheld_secretly(secret)
-        if checks_failed:
-            raise _assumption_failed(pending)
+        if precision_failed:  # the likelier cause of both: a range far wider than the data also fails an inverse
+            raise _assumption_failed(imprecise)
+        if assumption_failed:
+            raise _assumption_failed(assumed)
     return [RuleOutcome(c.name, c.rule, c.threshold, True) for c in checks]
 
 

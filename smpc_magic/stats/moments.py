@@ -109,8 +109,9 @@ def _require_resolved(variances: Any, cols: list[Column], what: str) -> None:
         PrecisionError(
             f"{what}: a column varies too little within its declared range to be computed to the stated accuracy "
             f"(its standard deviation is below {math.sqrt(floor):.2g} of the range's half-width; the ranges "
-            f"normalised are {widths}). Declare a range close to the data's for {listed} (in the study schema, "
-            f"or with `%smpc private NAME --range MIN MAX`); without one, the whole 64-bit range is assumed. "
+            f"normalised are {widths}). The cause is a declared range much wider than the data (which column "
+            f"is not opened): declare a range close to the data's for {listed} (in the study schema, with "
+            "`%smpc private NAME --range MIN MAX`, or from a released `smpc.stats.envelope`). "
             "Nothing of this cell was released"
         ),
     )

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from smpc_magic import simulate
-from smpc_magic.errors import OverflowRiskError, PrecisionError, RangeRequiredError, SecretValueError
+from smpc_magic.errors import (
+    NumericalRangeError,
+    OverflowRiskError,
+    PrecisionError,
+    RangeRequiredError,
+    SecretValueError,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -156,3 +162,32 @@ def test_a_statistic_carries_its_inputs_error_on():
         simulate(
             "r = smpc.stats.mean(1000.0 * (x - c)) - 13.0", inputs, "r", ranges={"x": (1.0, 1.002)}, public={"c": c}
         )
+
+
+def _regression_sites(collinear: bool) -> dict[str, dict[str, pd.DataFrame]]:
+    rng = np.random.default_rng(3)
+
+    def frame(n: int) -> pd.DataFrame:
+        age = rng.normal(60, 10, n).round()
+        bmi = age * 0.45 if collinear else rng.normal(27, 4, n).round(1)
+        return pd.DataFrame({"age": age, "bmi": bmi, "y": 0.5 * age + bmi + rng.normal(0, 5, n)})
+
+    return {"north": {"d": frame(200)}, "south": {"d": frame(150)}}
+
+
+def test_a_range_far_wider_than_the_data_is_named_as_the_cause_not_collinearity():
+    """A range of 0 to 10^9 for ages leaves the normalised column too few bits, and the inverse of
+    the normalised columns then fails too: the refusal named both ("varies too little" and "too close
+    to collinear"), so an analyst dropped covariates in vain. The precision checks are opened as
+    their own bit: the error names the range, and only the range."""
+    wide = {"age": (0, 1e9), "bmi": (10, 60), "y": (-100, 300)}
+    with pytest.raises(PrecisionError, match="varies too little within its declared range") as info:
+        simulate("f = smpc.stats.ols(d[['age', 'bmi']], d['y'])", _regression_sites(False), "f", ranges=wide)
+    assert "collinear" not in str(info.value) and "'age': -3.68709e+07 to 1.03687e+09" in str(info.value)
+
+
+def test_collinear_covariates_with_fitting_ranges_are_named_collinear_not_a_range():
+    ranges = {"age": (20, 100), "bmi": (9, 45), "y": (-100, 300)}
+    with pytest.raises(NumericalRangeError, match="too close to collinear") as info:
+        simulate("f = smpc.stats.ols(d[['age', 'bmi']], d['y'])", _regression_sites(True), "f", ranges=ranges)
+    assert not isinstance(info.value, PrecisionError) and "range" not in str(info.value).split("collinear")[0]
