@@ -21,7 +21,7 @@ from ..secret.frames import LEVEL_SEPARATOR, SecretFrame
 from ..secret.functions import divide, log
 from ..secret.precision import claim_bound, public_bound, times_power_of_two, working_precision
 from .checks import require_none
-from .design import Column, columns, exactly_scaled, normalised, stacked
+from .design import Column, columns, exactly_scaled, normalised_all, stacked
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .results import ReleasedResult, SecretResult
 
@@ -69,7 +69,7 @@ def gaussian_nb(X: Any, y: Any, classes: list[Any] | None = None, var_smoothing:
     largest feature variance is added to every variance."""
     what = "smpc.stats.gaussian_nb"
     xs, names = columns(X, what)
-    cols = [normalised(c, name, what) for c, name in zip(xs, names)]
+    cols = normalised_all(xs, names, what)
     onehot, labels = _class_one_hot(y, classes, what)
     z: Any = stacked(cols)
     n = z.shape[0]

@@ -37,10 +37,10 @@ from ..secret.precision import claim_bound, known_matmul, public_bound, scale_of
 from ..secret.sorting import block_first, block_last, prefix_sum, sort_rows, suffix_sum
 from .checks import require_none
 from .cox_grid import GridRiskSets, grid_cuts, on_time_scale, risk_set_terms
-from .design import columns, normalised, root, stacked, vector
+from .design import columns, normalised_all, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .missing import require_row_data, rows_observed
-from .moments import diagonal
+from .moments import diagonal, require_spread
 from .newton import inverse_information, require_converged
 from .results import ReleasedResult, SecretResult
 from .summary import Table, coefficients
@@ -114,12 +114,13 @@ def coxph(
     kept = rows_observed(
         [*xs, t, e, *([s] if s is not None else [])], n, WHAT
     )  # missing values, a filter: those rows are in no risk set
-    cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
+    cols = normalised_all(xs, names, WHAT)
     z = stacked(cols)
     upper = np.triu_indices(p)
     q = len(upper[0])
     sizes = at_risk = None
     with working_precision(z, WORKING_BITS):
+        require_spread(cols, WHAT)
         events = e * kept if kept is not None else e
         every = kept if kept is not None else as_secret(e, np.ones(n, dtype=np.int64))
         pairs = z[:, upper[0]] * z[:, upper[1]]  # z_j z_l for the information matrix (one round)

@@ -20,7 +20,7 @@ from ..secret.compare import absolute, amax, amin
 from ..secret.core import as_secret
 from ..secret.precision import claim_bound, public_bound, times_power_of_two, undeclared, working_precision
 from ..secret.streamed import extremes, streamed_parts
-from .design import Column, columns, exactly_scaled, normalised, quotient, root, stacked
+from .design import Column, columns, exactly_scaled, normalised_all, quotient, root, stacked
 from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare
 from .missing import refuse_missing, rows_observed
 from .moments import diagonal, dof_factor, jacobi_scaling, moments
@@ -32,7 +32,7 @@ WORKING_BITS = 30
 
 def _normalised_columns(x: Any, what: str) -> tuple[list[Column], list[str], int]:
     xs, names = columns(x, what, streamed=True)
-    cols = [normalised(c, name, what) for c, name in zip(xs, names)]
+    cols = normalised_all(xs, names, what)
     return cols, names, len(xs[0])
 
 

@@ -73,6 +73,20 @@ def vector(y: Any, what: str, *, streamed: bool = False) -> Any:
     return cols[0]
 
 
+def normalised_all(xs: list[Any], names: list[str], what: str) -> list[Column]:
+    """Every column :func:`normalised`; columns without a declared range are all named at once
+    (before anything is sent), not one rerun at a time."""
+    missing = [(x, name) for x, name in zip(xs, names) if not isinstance(x, StreamedColumn) and undeclared(x)]
+    if missing:
+        listed = ", ".join(repr(name) for _, name in missing)
+        raise RangeNeededError(
+            f"{what} works on each column scaled by its declared range, and "
+            f"{'column' if len(missing) == 1 else 'columns'} {listed} {'has' if len(missing) == 1 else 'have'} none",
+            inputs=tuple(x for x, _ in missing),
+        )
+    return [normalised(x, name, what) for x, name in zip(xs, names)]
+
+
 def normalised(x: SecretArray, name: str, what: str) -> Column:
     """``x`` centred by the integer nearest the middle of its declared range and divided by the
     smallest power of two that brings it into [-1, 1]."""

@@ -21,7 +21,7 @@ import numpy as np
 from ..secret.array import SecretArray
 from ..secret.core import as_secret
 from ..secret.precision import claim_bound, known_matmul, known_product, times_power_of_two, working_precision
-from .design import columns, normalised, root, vector
+from .design import columns, normalised_all, root, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
 from .missing import rows_observed
@@ -55,8 +55,7 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
     if n <= p + 1:
         raise ValueError(f"{WHAT}: {n} rows cannot fit {p + 1} coefficients")
     observed = rows_observed([*xs, target], n, WHAT)  # complete cases, if anything may be missing
-    cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
-    cols.append(normalised(target, "y", WHAT))
+    cols = normalised_all([*xs, target], [*names, "y"], WHAT)
     gamma_top = math.sqrt(p * max_condition) * 1.01  # |gamma|^2 <= lambda_max(R^-1)
     with working_precision(target, WORKING_BITS):
         mom = moments(cols, "smpc.stats.ols", observed=observed)

@@ -22,11 +22,11 @@ from ..secret.core import as_secret
 from ..secret.functions import divide, rsqrt, sigmoid
 from ..secret.precision import claim_bound, known_matmul, times_power_of_two, working_precision
 from .checks import require_none
-from .design import columns, normalised, root, stacked, vector
+from .design import columns, normalised_all, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
 from .missing import rows_observed
-from .moments import diagonal
+from .moments import diagonal, require_spread
 from .newton import require_converged as weighted_converged
 from .newton import row_weights, sandwich
 from .results import ReleasedResult, SecretResult
@@ -64,7 +64,7 @@ def logit(
     n, p = len(target), len(xs)
     w, w_top = row_weights(weights, n, robust, WHAT)
     observed = rows_observed([*xs, target, *([w] if w is not None else [])], n, WHAT)  # complete cases
-    cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
+    cols = normalised_all(xs, names, WHAT)
     z = stacked(cols)
     design: Any = np.column_stack([z[:, :1] * 0 + 1, z])  # the intercept column, then the covariates
     # unweighted: a row left out weighs 0 in the gradient and the Hessian; both are divided by the
@@ -72,6 +72,7 @@ def logit(
     # the weights' total W (secret), so that the scaled sums stay about 1 whatever the weights
     k = p + 1
     with working_precision(target, WORKING_BITS):
+        require_spread(cols, WHAT)
         each = total = None
         if w is None:
             beta, h_inv = fit_normalised(design, target, observed, iterations, max_condition)

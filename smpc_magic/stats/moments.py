@@ -80,6 +80,15 @@ def moments(cols: list[Column], what: str = "a statistic", spread: bool = True, 
     return Moments(n, m, c, count)
 
 
+def require_spread(cols: list[Column], what: str) -> None:
+    """The precision check of :func:`moments` for a statistic that fits without the moments (a
+    Newton fit): a range far wider than the data then fails as a range, with its own bit, not as
+    an inverse that did not converge. Over every row (a missing entry counts as 0, so the check
+    can only err towards passing). One Gram product, never released."""
+    if cols:
+        moments(cols, what, spread=True)
+
+
 def _observed_sums(z: Any, observed: Any, n: int) -> tuple[Any, Any, Any]:
     """Means and second moments of the rows of ``z`` (already 0 outside ``observed``) over the
     observed rows: sums and the Gram product divided by the secret count in one batch."""

@@ -23,10 +23,10 @@ from ..secret.core import as_secret
 from ..secret.functions import EXP_BOTTOM, EXP_TOP, divide, exp, log, rsqrt
 from ..secret.precision import claim_bound, known_matmul, public_bound, times_power_of_two, working_precision
 from .checks import require_none
-from .design import columns, normalised, root, stacked, vector
+from .design import columns, normalised_all, root, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .missing import require_row_data, rows_observed
-from .moments import diagonal
+from .moments import diagonal, require_spread
 from .newton import inverse_information, require_converged, row_weights, sandwich
 from .results import ReleasedResult, SecretResult
 from .summary import Table, coefficients
@@ -78,11 +78,12 @@ def poisson(
     kept = rows_observed([*xs, y, *extra], n, WHAT)  # missing values, a filter
     if t is not None:
         t = _positive_exposure(t, kept)
-    cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
+    cols = normalised_all(xs, names, WHAT)
     z = stacked(cols)
     design: Any = np.column_stack([z[:, :1] * 0 + 1, z])
     k = p + 1
     with working_precision(z, WORKING_BITS):
+        require_spread(cols, WHAT)
         counts = y * kept if kept is not None else y
         offset = log(t * 1.0) if t is not None else None
         y_top = float(public_bound(y)[1].max())

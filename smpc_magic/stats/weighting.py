@@ -24,10 +24,11 @@ from ..secret.core import as_secret
 from ..secret.functions import divide, sigmoid
 from ..secret.precision import claim_bound, public_bound, working_precision
 from .checks import require_none
-from .design import columns, normalised, stacked, vector
+from .design import columns, normalised_all, stacked, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, WEIGHTS_MARKER, Requirement, declare
 from .logistic import COEF_LIMIT, DEFAULT_ITERATIONS, DEFAULT_MAX_CONDITION, WORKING_BITS, fit_normalised
 from .missing import require_row_data, rows_observed
+from .moments import require_spread
 
 WHAT = "smpc.stats.propensity_weights"
 #: Without trim=, every propensity must lie in [POSITIVITY, 1 - POSITIVITY] (checked): weights
@@ -64,11 +65,12 @@ def propensity_weights(
         require_row_data(column, WHAT, f"covariate {name!r}")
     require_row_data(treated, WHAT, "treatment")
     observed = rows_observed([*xs, treated], n, WHAT)
-    cols = [normalised(c, name, WHAT) for c, name in zip(xs, names)]
+    cols = normalised_all(xs, names, WHAT)
     z = stacked(cols)
     design: Any = np.column_stack([z[:, :1] * 0 + 1, z])
     floor = float(trim) if trim is not None else POSITIVITY
     with working_precision(treated, WORKING_BITS):
+        require_spread(cols, WHAT)
         target = treated * observed if observed is not None else treated
         beta, _ = fit_normalised(design, target, observed, iterations, max_condition, WHAT)
         k = p + 1

@@ -175,14 +175,23 @@ def _regression_sites(collinear: bool) -> dict[str, dict[str, pd.DataFrame]]:
     return {"north": {"d": frame(200)}, "south": {"d": frame(150)}}
 
 
-def test_a_range_far_wider_than_the_data_is_named_as_the_cause_not_collinearity():
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "f = smpc.stats.ols(d[['age', 'bmi']], d['y'])",
+        "f = smpc.stats.logit(d[['age', 'bmi']], d['y'] > 50)",
+        "f = smpc.stats.poisson(d[['age', 'bmi']], d['y'] > 60)",
+    ],
+)
+def test_a_range_far_wider_than_the_data_is_named_as_the_cause_not_collinearity(cell):
     """A range of 0 to 10^9 for ages leaves the normalised column too few bits, and the inverse of
-    the normalised columns then fails too: the refusal named both ("varies too little" and "too close
-    to collinear"), so an analyst dropped covariates in vain. The precision checks are opened as
-    their own bit: the error names the range, and only the range."""
+    the normalised columns then fails too: ols's refusal named both ("varies too little" and "too
+    close to collinear"), logit's and poisson's only "collinear" and "had not converged", so an
+    analyst dropped covariates in vain. The precision checks are opened as their own bit, and the
+    Newton fits check their columns' spread as ols does: the error names the range, and only it."""
     wide = {"age": (0, 1e9), "bmi": (10, 60), "y": (-100, 300)}
     with pytest.raises(PrecisionError, match="varies too little within its declared range") as info:
-        simulate("f = smpc.stats.ols(d[['age', 'bmi']], d['y'])", _regression_sites(False), "f", ranges=wide)
+        simulate(cell, _regression_sites(False), "f", ranges=wide)
     assert "collinear" not in str(info.value) and "'age': -3.68709e+07 to 1.03687e+09" in str(info.value)
 
 
@@ -191,3 +200,20 @@ def test_collinear_covariates_with_fitting_ranges_are_named_collinear_not_a_rang
     with pytest.raises(NumericalRangeError, match="too close to collinear") as info:
         simulate("f = smpc.stats.ols(d[['age', 'bmi']], d['y'])", _regression_sites(True), "f", ranges=ranges)
     assert not isinstance(info.value, PrecisionError) and "range" not in str(info.value).split("collinear")[0]
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["f = smpc.stats.ols(d[['age', 'bmi']], d['y'])", "f = smpc.stats.logit(d[['age', 'bmi']], d['y'] > 50)"],
+)
+def test_every_column_a_model_needs_a_range_for_is_named_at_once(cell):
+    """ols named only the first column without a range ('age'): bmi and y came one rerun at a
+    time. Each model now names every one it uses (and not the frame's others)."""
+    sites = _regression_sites(False)
+    for frame in sites.values():
+        frame["d"]["other"] = 1.0
+    with pytest.raises(RangeRequiredError) as info:
+        simulate(cell, sites, "f")
+    cause = str(info.value).split("The cause: no range is declared for ", 1)[1].split(", so", 1)[0]
+    expected = {"d['age']", "d['bmi']"} | ({"d['y']"} if "ols" in cell else set())
+    assert set(cause.split(", ")) == expected
