@@ -15,12 +15,12 @@ import numpy as np
 
 from ..errors import NumericalRangeError, StreamedRowsError
 from ..secret.array import SecretArray
-from ..secret.frames import LEVEL_SEPARATOR, SecretFrame
+from ..secret.frames import SecretFrame
 from ..secret.functions import divide
 from ..secret.precision import claim_bound, public_bound, working_precision
 from ..secret.streamed import ONES, streamed_parts
 from .checks import require_none
-from .design import columns
+from .design import columns, variable_name
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
 from .missing import rows_observed, secret_values
 from .results import ReleasedResult, SecretResult
@@ -33,18 +33,6 @@ class Crosstab(SecretResult):
     KIND = "crosstab"
     SECRET = ("counts", "chi2")
     PUBLIC = ("levels_a", "levels_b", "dof", "name_a", "name_b")
-
-
-def variable_name(x: Any) -> str:
-    """A variable's public name: a frame column's, or a categorical variable's (its level
-    columns ``drug=warfarin``, ...); "" for a value the cell computed."""
-    if isinstance(x, SecretFrame) and isinstance(x.__dict__.get("_variable"), str):
-        return str(x.__dict__["_variable"])
-    if isinstance(x, SecretFrame):
-        stems = {c.split(LEVEL_SEPARATOR, 1)[0] for c in x.columns}
-        return stems.pop() if len(stems) == 1 and all(LEVEL_SEPARATOR in c for c in x.columns) else ""
-    name = getattr(x, "__dict__", {}).get("_name", "")
-    return name if isinstance(name, str) else ""
 
 
 def one_hot(x: Any, levels: list[str] | None, what: str) -> tuple[SecretArray, list[str]]:

@@ -20,7 +20,7 @@ from ..secret.compare import absolute, amax, amin
 from ..secret.core import as_secret
 from ..secret.precision import claim_bound, public_bound, times_power_of_two, undeclared, working_precision
 from ..secret.streamed import extremes, streamed_parts
-from .design import Column, columns, exactly_scaled, normalised_all, quotient, root, stacked
+from .design import Column, columns, exactly_scaled, normalised_all, quotient, root, stacked, variable_name
 from .disclosure import COUNT, DOMINANCE, LEVELS, ROW_VALUE, ROWS, Requirement, declare
 from .missing import refuse_missing, rows_observed
 from .moments import diagonal, dof_factor, jacobi_scaling, moments
@@ -76,7 +76,7 @@ def _require_ranges(x: Any, what: str) -> None:
         raise RangeNeededError(
             f"{what} states its accuracy relative to the data, and column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(repr(m) for m in missing)} {'have' if len(missing) > 1 else 'has'} no declared range (a plain "
-            "x.sum() works without one, accurate relative to its bound)",
+            "x.sum() of up to about 30,000 non-integer values works without one, accurate relative to its bound)",
             inputs=tuple(c for c in xs if undeclared(c)),
         )
 
@@ -295,7 +295,7 @@ class DescriptionResult(ReleasedResult):
 class GroupMeans(SecretResult):
     KIND = "group_means"
     SECRET = ("mean", "std", "count")
-    PUBLIC = ("levels", "names")
+    PUBLIC = ("levels", "names", "variable")  # variable: the grouping's name ("" if computed)
 
 
 def _groups(by: Any, n: int, what: str) -> tuple[Any, Any, list[str], bool]:
@@ -407,7 +407,14 @@ def group_mean(x: Any, by: Any, levels: list[str] | None = None, ddof: int = 1) 
             np.broadcast_to([c.exponent for c in cols], variance.shape),
         )
     names = [c.name for c in cols]
-    table = GroupMeans(mean=mean, std=spread, count=counts, levels=np.array(levels or found), names=np.array(names))
+    table = GroupMeans(
+        mean=mean,
+        std=spread,
+        count=counts,
+        levels=np.array(levels or found),
+        names=np.array(names),
+        variable=variable_name(by) if not isinstance(by, list | tuple | np.ndarray) else "",
+    )
     rows, few_levels, dominance = _group_rules(x, by, counts, found)
     return declare(
         table,
@@ -424,7 +431,8 @@ class GroupMeansResult(ReleasedResult):
 
     def table(self) -> Table:
         names = [str(n) for n in np.atleast_1d(self.fields["names"])]
-        header = ["level", "count"] + [f"{n} {what}" for n in names for what in ("mean", "sd")]
+        variable = str(np.asarray(self.fields.get("variable", "")))
+        header = [variable or "level", "count"] + [f"{n} {what}" for n in names for what in ("mean", "sd")]
         rows = []
         for i, level in enumerate(np.atleast_1d(self.levels)):
             row = [str(level), str(int(round(np.atleast_1d(self.count)[i]))) if self.has("count") else ""]
@@ -432,4 +440,5 @@ class GroupMeansResult(ReleasedResult):
                 row.append(f"{np.atleast_2d(self.mean)[i][j]:.4f}" if self.has("mean") else "")
                 row.append(f"{np.atleast_2d(self.std)[i][j]:.4f}" if self.has("std") else "")
             rows.append(row)
-        return Table("Group means (secure, pooled)", header, rows)
+        by = f" by {variable}" if variable else ""
+        return Table(f"Group means{by} (secure, pooled)", header, rows)

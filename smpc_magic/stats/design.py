@@ -54,7 +54,7 @@ def columns(x: Any, what: str, prefix: str = "x", *, streamed: bool = False) -> 
         return [x[c] for c in x.columns], list(x.columns)
     if isinstance(x, SecretArray):
         if x.ndim == 1:
-            return [x], [prefix]
+            return [x], [variable_name(x) or prefix]
         if x.ndim == 2:
             return [x[:, j] for j in range(x.shape[1])], [f"{prefix}{j + 1}" for j in range(x.shape[1])]
     if isinstance(x, list | tuple) and x and all(isinstance(c, SecretArray) and c.ndim == 1 for c in x):
@@ -63,6 +63,18 @@ def columns(x: Any, what: str, prefix: str = "x", *, streamed: bool = False) -> 
         f"{what} needs secret data: a private data frame (or some of its columns), a secret matrix "
         f"or a secret vector; got {type(x).__name__}"
     )
+
+
+def variable_name(x: Any) -> str:
+    """A variable's public name: a frame column's, or a categorical variable's (its level
+    columns ``drug=warfarin``, ...); "" for a value the cell computed."""
+    if isinstance(x, SecretFrame) and isinstance(x.__dict__.get("_variable"), str):
+        return str(x.__dict__["_variable"])
+    if isinstance(x, SecretFrame):
+        stems = {c.split(LEVEL_SEPARATOR, 1)[0] for c in x.columns}
+        return stems.pop() if len(stems) == 1 and all(LEVEL_SEPARATOR in c for c in x.columns) else ""
+    name = getattr(x, "__dict__", {}).get("_name", "")
+    return name if isinstance(name, str) else ""
 
 
 def vector(y: Any, what: str, *, streamed: bool = False) -> Any:

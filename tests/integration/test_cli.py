@@ -22,12 +22,20 @@ def test_keygen_and_session_new(tmp_path):
     out = smpc("keygen", "hospital_a", "--out", str(tmp_path / "a.key"))
     assert out.returncode == 0 and "public key of hospital_a" in out.stdout
     assert load_keypair(tmp_path / "a.key").public in out.stdout
-    # the printed line survives the shell: its words are the name, the address and the exact key
-    import shlex
-
+    # the printed line survives bash (Z85 keys hold $ & > { # * ...): its words are the name, the
+    # address and the exact key; keys are drawn until one holds characters bash would act on
+    for attempt in range(20):
+        key = load_keypair(tmp_path / "a.key").public
+        if set(key) & set("$&>{#*`;|<(") or attempt == 19:
+            break
+        out = smpc("keygen", "hospital_a", "--out", str(tmp_path / "a.key"))
+    assert set(key) & set("$&>{#*`;|<("), key
     line = out.stdout.strip().splitlines()[-1]
-    words = shlex.split(line)
-    assert words[:2] == ["--site", "hospital_a"] and words[3] == load_keypair(tmp_path / "a.key").public
+    echoed = subprocess.run(
+        ["bash", "-c", f"printf '%s\\n' {line}"], capture_output=True, text=True, cwd=tmp_path, timeout=30
+    )
+    words = echoed.stdout.splitlines()
+    assert words == ["--site", "hospital_a", "tcp://HOST:PORT", key], (line, echoed.stderr)
     out = smpc("session", "new", "--parties", "a,b,c", "--dir", str(tmp_path / "study"))
     assert out.returncode == 0, out.stderr
     config = load_session(tmp_path / "study" / "session.toml")

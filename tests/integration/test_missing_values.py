@@ -150,6 +150,9 @@ def test_group_means_and_correlations_leave_missing_rows_out(released, pooled):
     ref = pooled.groupby("sex")["bmi"].agg(["mean", "count"])
     assert np.asarray(g.mean).reshape(-1) == pytest.approx(ref["mean"].to_numpy(), abs=2e-3)
     assert np.asarray(g.count).reshape(-1).tolist() == ref["count"].tolist()
+    # the table names the variables (it said "level" and "x mean")
+    header = g.table().header
+    assert g.table().title.startswith("Group means by sex") and header[:3] == ["sex", "count", "bmi mean"]
     complete = pooled[["age", "bmi", "sbp"]].dropna()
     assert np.asarray(released["c"]) == pytest.approx(complete.corr().to_numpy(), abs=2e-3)
 

@@ -217,3 +217,18 @@ def test_every_column_a_model_needs_a_range_for_is_named_at_once(cell):
     cause = str(info.value).split("The cause: no range is declared for ", 1)[1].split(", so", 1)[0]
     expected = {"d['age']", "d['bmi']"} | ({"d['y']"} if "ols" in cell else set())
     assert set(cause.split(", ")) == expected
+
+
+def test_a_sum_without_a_range_works_where_readme_says_and_is_refused_beyond():
+    """README: without a range, a plain sum of up to about 30,000 non-integer values works (accurate
+    relative to its bound); a sum of whole numbers, or of more values, is refused naming the range."""
+    rng = np.random.default_rng(5)
+    few = rng.normal(50, 10, 600)
+    got = simulate("s = x.sum()", {"north": {"x": few[:300]}, "south": {"x": few[300:]}}, "s")
+    assert float(got["s"]) == pytest.approx(few.sum(), abs=5.0)
+    whole = few[:20].round().astype(np.int64)
+    many = rng.normal(50, 10, 70_000)
+    for data in (whole, many):
+        half = len(data) // 2
+        with pytest.raises(RangeRequiredError, match="The cause: no range is declared for x"):
+            simulate("s = x.sum()", {"north": {"x": data[:half]}, "south": {"x": data[half:]}}, "s")
