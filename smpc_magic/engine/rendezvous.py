@@ -154,10 +154,11 @@ def equivocations(views: Mapping[int, list[str]], me: int, names: list[str]) -> 
 
 
 def line_digests(code: str) -> list[str]:
-    """A short digest of each line of a cell (stripped), so that sites running different cells
-    can say where they first differ."""
+    """A short digest of each line of a cell, exactly as the cell's digest sees it (spaces and
+    comments included), so that sites running different cells can say where they first differ
+    (lines stripped here missed a cell that differs in indentation or trailing spaces only)."""
     lines = code.strip().splitlines()[:MAX_CELL_LINES]
-    return [hashlib.sha256(line.strip().encode("utf-8")).hexdigest()[:16] for line in lines]
+    return [hashlib.sha256(line.encode("utf-8")).hexdigest()[:16] for line in lines]
 
 
 #: the most lines whose digests a rendezvous message carries
@@ -204,7 +205,7 @@ def _first_difference(
             shown = text if len(text) <= 80 else text[:77] + "..."
             if i >= len(their):
                 return f": the cell at {other!r} ends before line {i + 1} (here: `{shown}`)"
-            return f": the first line that differs is line {i + 1} (here: `{shown}`)"
+            return f": the first line that differs is line {i + 1} (here: `{shown}`; spaces and comments count)"
     return ""
 
 

@@ -75,7 +75,12 @@ class SmpcMagics(Magics):  # type: ignore[misc]
         %smpc disconnect
         """
         args = parse_argstring(self.smpc_line, line)
-        return getattr(self, f"_cmd_{args.command}")(args)
+        try:
+            return getattr(self, f"_cmd_{args.command}")(args)
+        except KeyboardInterrupt:
+            raise CellInterrupted(
+                f"you interrupted `%smpc {args.command}`{_AFTER_INTERRUPT.get(args.command, '')}"
+            ) from None
 
     def _user_ns(self) -> dict:
         if self.shell is None:
@@ -104,6 +109,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             site.connect(args.timeout, waiting)
         except BaseException:
             progress.finish(stopped=True)
+            site.disconnect()  # free this site's port: connecting again must not find it taken
             raise
         progress.finish()
         _SITE = site
@@ -269,6 +275,14 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             join_timeout=args.join_timeout,
             on_wait=progress.waiting,
         )
+
+
+#: what an interrupted line command left, for its one-line message
+_AFTER_INTERRUPT = {
+    "connect": ": this kernel is not connected (its port is free again); run it again when the other sites start",
+    "preprocess": ": the material stored before the interrupt is kept; `%smpc status` shows the stock, and "
+    "running it again adds more",
+}
 
 
 def _show_error(shell, etype, value, tb, tb_offset=None):

@@ -93,3 +93,27 @@ def test_the_status_shows_round_trips_of_the_network_not_of_a_poll(sites):
     # a ping's own round trip (about a millisecond on loopback, more on a loaded machine), not the
     # 1 s interval at which the status polls
     assert max(trips) < 1000, text
+
+
+def test_an_interrupted_connect_is_one_line_and_frees_the_port(tmp_path):
+    """Interrupting `%smpc connect` while the other sites are absent showed the library's
+    traceback, and left this site's sockets bound, so connecting again could find its port taken."""
+    from tests.e2e.kernels import Site
+
+    session = new_session(NAMES, tmp_path, timeout=TIMEOUT)
+    site = Site("site_a", tmp_path)
+    try:
+        assert site.run("%load_ext smpc_magic").ok
+        connect = f"%smpc connect {session} --as site_a --timeout 120"
+        pending = site.submit(connect)
+        site.wait_for_output(pending, "waiting for", 60)
+        site.km.interrupt_kernel()
+        interrupted = site.collect(pending, 30)
+        assert interrupted.ename == "CellInterrupted", interrupted.error
+        assert "you interrupted `%smpc connect`" in interrupted.error and len(interrupted.traceback) <= 2
+        again = site.submit(connect)  # binds the same port: it is free again
+        site.wait_for_output(again, "waiting for", 60)
+        site.km.interrupt_kernel()
+        assert site.collect(again, 30).ename == "CellInterrupted"
+    finally:
+        site.close()

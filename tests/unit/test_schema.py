@@ -143,8 +143,13 @@ def test_a_different_cell_is_named_at_its_first_differing_line():
     mine.update(protocol="additive", cell="c", frac_bits=16, public="p", schema="")
     mine["cell_lines"] = rendezvous.line_digests(code)
     theirs = dict(mine, cell="d", cell_lines=rendezvous.line_digests(other))
-    with pytest.raises(InputMismatchError, match=r"'b' runs a different cell .*line 2 \(here: `s = m \* 2`\)"):
+    with pytest.raises(InputMismatchError, match=r"'b' runs a different cell .*line 2 \(here: `s = m \* 2`"):
         rendezvous.check_agreement(["a", "b"], 0, mine, {1: theirs}, {1: "p"}, code)
+    # lines that differ only in spaces or by a comment are named too (the cell's digest differs)
+    for changed in ("m = x.sum()\ns = m * 2 \nt = s + 1", "m = x.sum()\ns = m * 2  # doubled\nt = s + 1"):
+        theirs = dict(mine, cell="d", cell_lines=rendezvous.line_digests(changed))
+        with pytest.raises(InputMismatchError, match=r"line 2 \(here: `s = m \* 2`; spaces and comments count"):
+            rendezvous.check_agreement(["a", "b"], 0, mine, {1: theirs}, {1: "p"}, code)
 
 
 def test_categorical_columns_become_one_zero_one_column_per_level():
