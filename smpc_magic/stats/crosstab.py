@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericalRangeError, StreamedRowsError
+from ..errors import NumericalRangeError, SecretValueError, StreamedRowsError
 from ..secret.array import SecretArray
 from ..secret.frames import SecretFrame
 from ..secret.functions import divide
@@ -45,11 +45,17 @@ def one_hot(x: Any, levels: list[str] | None, what: str) -> tuple[SecretArray, l
         if levels is None and float(lo.min()) >= 0 and float(hi.max()) <= 1:
             return np.column_stack([1 - x, x]), ["0", "1"]  # type: ignore[return-value]
         if levels is None:
-            raise ValueError(f"{what}: give the levels of a coded variable (levels_a=, levels_b=)")
+            raise SecretValueError(
+                f"{what}: the levels of a coded variable are not known from its declared range "
+                f"({float(lo.min()):g} to {float(hi.max()):g}); give them (levels_a=, levels_b=: the k-th name is "
+                "the code k), or pass a frame's categorical columns (df.categorical('v'))"
+            )
         codes = np.arange(len(levels))
         matches = x[:, None] == codes[None, :]  # one comparison batch: is the code k?
         return matches, list(levels)
-    raise TypeError(f"{what}: give a frame's categorical columns (df.categorical('v')), a one-hot matrix or codes")
+    raise SecretValueError(
+        f"{what}: give a frame's categorical columns (df.categorical('v')), a one-hot matrix or codes"
+    )
 
 
 def _streamed_counts(a: Any, b: Any, levels_a: Any, levels_b: Any, what: str) -> tuple[Any, list[str], list[str]]:

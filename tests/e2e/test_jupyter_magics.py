@@ -286,6 +286,9 @@ def test_without_any_policy_file_the_default_rules_hold(study):
         "%%smpc --reveal c\nc = (x > 23).sum()": "min_count",  # a count of one, at one site
         # a pooled cell of 1 + 1: one patient at each of two sites (4 and 14)
         "%%smpc --reveal c\nc = ((x > 3.5) * (x < 4.5) + (x > 13.5) * (x < 14.5)).sum()": "min_count",
+        # the same pooled 1 + 1 as a crosstab's cells (x = 4 and x = 14: a row of 2, cells of 1)
+        "%%smpc --reveal t\npair = (x > 3.5) * (x < 4.5) + (x > 13.5) * (x < 14.5)\n"
+        "t = smpc.stats.crosstab(pair, x > 12, levels_a=['other', 'pair'])": "min_count",
     }
     for cell, rule in refused.items():
         results = run_all(sites, cell)
