@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericalRangeError
+from ..errors import NumericalRangeError, SecretValueError
 from ..secret.compare import amax, argmax, clip_below
 from ..secret.frames import LEVEL_SEPARATOR, SecretFrame
 from ..secret.functions import divide, log
@@ -23,6 +23,7 @@ from ..secret.precision import claim_bound, public_bound, times_power_of_two, wo
 from .checks import require_none
 from .design import Column, columns, exactly_scaled, normalised_all, stacked
 from .disclosure import COUNT, LEVELS, ROWS, Requirement, declare
+from .missing import rows_observed
 from .results import ReleasedResult, SecretResult
 
 WORKING_BITS = 24
@@ -73,19 +74,21 @@ def gaussian_nb(X: Any, y: Any, classes: list[Any] | None = None, var_smoothing:
     onehot, labels = _class_one_hot(y, classes, what)
     z: Any = stacked(cols)
     n = z.shape[0]
+    onehot, left_out = _complete_cases(onehot, [*xs, onehot], n, what)
     counts = onehot.sum(axis=0)
     _require_every_class(counts, what)
     with working_precision(z, WORKING_BITS):
-        sums = onehot.T @ np.column_stack([z, z * z])  # classes x 2p, one round
+        sums = onehot.T @ np.column_stack([z, z * z])  # classes x 2p, one round (a left-out row: 0)
         p = len(cols)
         count_f = claim_bound(counts * 1.0, 1.0, float(n))
+        used = _rows_used(count_f, len(labels), n, left_out)
         moments: Any = divide(sums, count_f[:, None], known=(-1.0, 1.0))  # both moments: one batch
         theta_z = claim_bound(moments[:, :p], -1.0, 1.0)
         second = claim_bound(moments[:, p:], 0.0, 1.0)
         var_z = claim_bound(second - theta_z * theta_z, 0.0, 1.0)
-        var_z = claim_bound(var_z + _smoothing(sums, n, cols, var_smoothing), 0.0, 1.0 + 2.0**-8)
+        var_z = claim_bound(var_z + _smoothing(sums, used, cols, var_smoothing), 0.0, 1.0 + 2.0**-8)
         var_z = claim_bound(clip_below(var_z, VARIANCE_FLOOR), VARIANCE_FLOOR, 1.0 + 2.0**-8)
-        prior = claim_bound(count_f / n, 1.0 / n, 1.0)
+        prior = _prior(count_f, used, n)
         inv_var = claim_bound(
             divide(var_z * 0 + 1.0, var_z, known=(1.0, 1.0 / VARIANCE_FLOOR)), 1.0, 1 / VARIANCE_FLOOR
         )
@@ -114,12 +117,35 @@ def gaussian_nb(X: Any, y: Any, classes: list[Any] | None = None, var_smoothing:
     )
 
 
-def _smoothing(sums: Any, n: int, cols: list[Column], var_smoothing: float) -> Any:
-    """var_smoothing x the largest variance of any feature (over all rows), per feature on its
-    normalised scale: scikit-learn's epsilon, exactly as it adds it."""
+def _complete_cases(onehot: Any, values: list[Any], n: int, what: str) -> tuple[Any, bool]:
+    """The class one-hot rows with the rows a filter or a missing value leaves out set to 0
+    (scikit-learn is fitted on the complete cases), and whether any may be left out."""
+    observed = rows_observed(values, n, what)
+    return (onehot, False) if observed is None else (onehot * observed[:, None], True)
+
+
+def _rows_used(count_f: Any, classes: int, n: int, left_out: bool) -> Any:
+    """The rows the fit used: n, or the secret number of complete cases."""
+    return claim_bound(count_f.sum(), float(classes), float(n)) if left_out else n
+
+
+def _share(values: Any, used: Any, known: tuple[float, float]) -> Any:
+    """``values / used``: exact for the public n, else one division batch by the secret count."""
+    return values / used if isinstance(used, int) else divide(values, used + values * 0, known=known)
+
+
+def _prior(count_f: Any, used: Any, n: int) -> Any:
+    """Each class's share of the rows used."""
+    return claim_bound(_share(count_f, used, (0.0, 1.0)), 1.0 / n, 1.0)
+
+
+def _smoothing(sums: Any, used: Any, cols: list[Column], var_smoothing: float) -> Any:
+    """var_smoothing x the largest variance of any feature (over the rows used), per feature on
+    its normalised scale: scikit-learn's epsilon, exactly as it adds it."""
     p = len(cols)
     totals = sums.sum(axis=0)  # over classes
-    mean, second = totals[:p] / n, totals[p:] / n
+    both: Any = _share(totals, used, (-1.0, 1.0))
+    mean, second = both[:p], both[p:]
     overall = claim_bound(second - mean * mean, 0.0, 1.0)
     exponents = np.array([c.exponent for c in cols])
     largest = amax(exactly_scaled(overall, 2 * exponents))
@@ -171,7 +197,7 @@ def _features(X: Any, what: str) -> tuple[Any, list[str]]:
     cols, names = columns(X, what)
     lo, hi = zip(*(public_bound(c) for c in cols))
     if min(float(v.min()) for v in lo) < 0 or max(float(v.max()) for v in hi) > 1:
-        raise ValueError(f"{what}: give 0/1 level columns (frame.categorical('v') for each feature)")
+        raise SecretValueError(f"{what}: give 0/1 level columns (frame.categorical('v') for each feature)")
     # a 0/1 column that is not one level of a categorical variable (``v=level``) is a feature
     # with two levels, 0 and 1 (as scikit-learn reads it), not a feature with one level
     expanded, levels = [], []
@@ -192,6 +218,7 @@ def categorical_nb(X: Any, y: Any, classes: list[Any] | None = None, alpha: floa
     onehot_x, names = _features(X, what)
     onehot_y, labels = _class_one_hot(y, classes, what)
     n = onehot_x.shape[0]
+    onehot_y, left_out = _complete_cases(onehot_y, [onehot_x, onehot_y], n, what)
     features = [name.split(LEVEL_SEPARATOR, 1)[0] for name in names]
     groups = {f: [i for i, g in enumerate(features) if g == f] for f in dict.fromkeys(features)}
     counts = onehot_y.sum(axis=0)
@@ -206,7 +233,8 @@ def categorical_nb(X: Any, y: Any, classes: list[Any] | None = None, alpha: floa
                 log(claim_bound(divide(part, total[:, None], known=(0.0, 1.0)), alpha / (n + alpha * len(idx)), 1.0))
             )
         log_prob = np.concatenate(per_feature, axis=1)
-        prior = claim_bound(counts * 1.0 / n, 1.0 / n, 1.0)
+        count_f = claim_bound(counts * 1.0, 1.0, float(n))
+        prior = _prior(count_f, _rows_used(count_f, len(labels), n, left_out), n)
     model = CategoricalNB(log_prob=log_prob, class_prior=prior, classes=np.array(labels), levels=np.array(names), n=n)
     rules = (Requirement(COUNT, table), Requirement(COUNT, counts), Requirement(LEVELS, len(names)))
     return declare(model, *rules, covers=(X, y))

@@ -117,7 +117,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: the statistics that leave missing values out (the others refuse a variable that may be missing)
 LEAVE_OUT_MISSING = frozenset(
-    "corr cov coxph crosstab describe envelope group_mean incidence_rate kaplan_meier logit logrank mantel_haenszel mean median ols poisson propensity_weights quantile "
+    "categorical_nb corr cov coxph crosstab describe envelope gaussian_nb group_mean incidence_rate kaplan_meier logit logrank mantel_haenszel mean median ols poisson propensity_weights quantile "
     "rate_ratio "
     "std var".split()
 )

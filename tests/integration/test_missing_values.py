@@ -104,9 +104,11 @@ def released(sites, schema):
         "t = smpc.stats.crosstab(ob.categorical('sex'), ob['stroke'])\n"
         "med = smpc.stats.median(cohort['bmi'])\n"
         "qs = smpc.stats.quantile(cohort[['age', 'bmi']], [0.25, 0.5, 0.75], where=cohort['sex=female'])\n"
+        "nb = smpc.stats.gaussian_nb(ob[['age', 'sbp']], ob['stroke'])\n"  # a filtered frame, sbp may be missing
+        "cnb = smpc.stats.categorical_nb([ob.categorical('sex')], ob['stroke'])\n"
     )
     inputs = {name: {"cohort": frame} for name, frame in sites.items()}
-    return simulate(cell, inputs, "m sd d fit lfit g c r km lr t med qs", schema=schema, timeout=180)
+    return simulate(cell, inputs, "m sd d fit lfit g c r km lr t med qs nb cnb", schema=schema, timeout=180)
 
 
 def test_means_and_spreads_use_each_columns_observed_values_as_pandas(released, pooled):
@@ -196,7 +198,6 @@ def test_quantiles_are_numpys_over_the_rows_kept(released, pooled):
         "out = cohort['bmi'].mean()",  # would count missing as 0
         "out = (cohort['bmi'] * 2).mean()",  # derived values carry their missing rows
         "out = cohort[cohort['age'] > 50]['age'].mean()",  # a filtered column: the same
-        "out = smpc.stats.gaussian_nb(cohort[['age', 'bmi']], cohort['stroke'])",  # cannot leave rows out yet
         "out = smpc.stats.ols(cohort[['age', 'bmi']], cohort['stroke'], missing='raise')",  # a study's choice
         "out = smpc.stats.mean(cohort['sbp'], where=cohort['age'] > 50, missing='raise')",
     ],
@@ -232,3 +233,21 @@ def test_missing_raise_runs_where_every_variable_is_declared_complete(sites, sch
     got = simulate(cell, inputs, "m f", schema=schema, timeout=60)
     assert float(got["m"]) == pytest.approx(pooled["age"].mean(), rel=1e-4)
     assert float(got["f"]) == pytest.approx(pooled.loc[pooled["sex"] == "female", "age"].mean(), rel=1e-4)
+
+
+def test_naive_bayes_of_a_filtered_frame_is_scikit_learns_on_its_complete_rows(released, pooled):
+    """Both naive Bayes models refused a filtered frame or a variable that may be missing; they
+    now use the complete cases of the rows kept, as scikit-learn fitted on them."""
+    from sklearn.naive_bayes import CategoricalNB, GaussianNB
+
+    ob = pooled[pooled["bmi"] > 30]
+    kept = ob.dropna(subset=["sbp"])
+    ref = GaussianNB().fit(kept[["age", "sbp"]], kept["stroke"])
+    nb = released["nb"]
+    assert np.asarray(nb.class_prior) == pytest.approx(ref.class_prior_, abs=1e-3)
+    assert np.asarray(nb.theta) == pytest.approx(ref.theta_, abs=0.02)
+    assert np.asarray(nb.var) == pytest.approx(ref.var_, rel=5e-3)
+    cref = CategoricalNB().fit((ob[["sex"]] == "male").astype(int), ob["stroke"])
+    cnb = released["cnb"]
+    assert np.asarray(cnb.class_prior) == pytest.approx(np.exp(cref.class_log_prior_), abs=1e-3)
+    assert np.asarray(cnb.log_prob) == pytest.approx(cref.feature_log_prob_[0], abs=2e-3)
