@@ -116,11 +116,20 @@ def _run_browser_test(tmp_path, stack):
             panel = page.text_content(".smpc-status")  # read now: JupyterLab may unmount cells scrolled out of view
             page.wait_for_function("document.querySelectorAll('.smpc-results table').length >= 2", timeout=150_000)
             results = page.text_content(".jp-Notebook")
+            # the released fit as an HTML table: its variables as row headers, its columns named
+            fit_rows = page.eval_on_selector_all(
+                ".smpc-results table tbody tr th", "cells => cells.map(c => c.textContent.trim())"
+            )
+            fit_head = page.eval_on_selector_all(
+                ".smpc-results table thead th", "cells => cells.map(c => c.textContent.trim())"
+            )
             page.screenshot(path=str(tmp_path / "alice-jupyterlab.png"), full_page=True)
             browser.close()
         assert "bob" in panel and "carol" in panel and "connected" in panel and "not connected" not in panel
         assert "total_salary" in results and "171750" in results.replace(",", "")
         assert "OLS regression" in results and "mean_age" in results
+        assert {"const", "age", "bmi"} <= set(fit_rows), fit_rows
+        assert {"coef", "std err", "t", "P>|t|"} <= set(fit_head), fit_head
         assert (tmp_path / "alice-jupyterlab.png").stat().st_size > 10_000
         others.join(200)
         for site, (code, path) in result.items():
