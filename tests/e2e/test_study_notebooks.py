@@ -33,8 +33,8 @@ EXPECTED = {
     ],
     "breast_cancer": ["OLS regression (secure", "Logistic regression (secure", "difference / SE"],
     "survival": ["Kaplan–Meier (secure", "Log-rank test (secure"],
-    "governance": ["Cross-tabulation (secure", "Incidence rate (secure", ": intact"],
-    "template": ["OLS regression (secure", "Cross-tabulation (secure"],
+    "governance": ["Cross-tabulation of drug by prior_stroke (secure", "Incidence rate (secure", ": intact"],
+    "template": ["OLS regression (secure", "Cross-tabulation of sex by event (secure"],
 }
 
 EXPECTED_ERRORS = {"governance": ["ApprovalRequiredError", "DisclosureError"]}
