@@ -130,3 +130,17 @@ def test_bit_slices_transpose_every_run_of_64_words(n):
         assert slices.shape == (nbits, -(-n // 64))
         for i in (0, nbits // 2, nbits - 1):  # slice i holds bit i of every word, in order
             assert np.array_equal(unslice_bit(slices[i], n), (words >> np.uint64(i)) & np.uint64(1))
+
+
+def test_prg_is_aes_256_ctr_as_nist_sp_800_38a_states_it():
+    """A known answer from outside this code (NIST SP 800-38A, F.5.5 CTR-AES256): the stream of
+    label L from block B is the AES-256 keystream at counter block (L << 64) + B, so the test
+    vector's initial counter f0f1...feff is label f0f1f2f3f4f5f6f7, block f8f9fafbfcfdfeff."""
+    key = bytes.fromhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
+    plain = bytes.fromhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51")
+    cipher = bytes.fromhex("601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5")
+    keystream = bytes(p ^ c for p, c in zip(plain, cipher))
+    words = expand(key, 0xF0F1F2F3F4F5F6F7, 4, offset=2 * 0xF8F9FAFBFCFDFEFF)
+    assert words.tobytes() == keystream
+    # a slice from the second block is the second block's keystream
+    assert expand(key, 0xF0F1F2F3F4F5F6F7, 2, offset=2 * 0xF8F9FAFBFCFDFEFF + 2).tobytes() == keystream[16:]
