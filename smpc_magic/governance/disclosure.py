@@ -239,6 +239,13 @@ def _derived(
             f"it is computed over a secret selection of rows (a comparison, a 0/1 column or a level) with fewer "
             f"than {threshold} rows in it or out of it; merge small groups or widen the selection"
         )
+        soft = sorted({str(f._soft) for sel in prov.selections for f in sel.factors if getattr(f, "_soft", None)})
+        if soft:
+            hint += (
+                f"; or it sums {', '.join(soft)} of the rows' data, whose values (scaled to 0..1 over their declared "
+                f"range) add up to fewer than {threshold} rows in it or out of it: such a function picks rows as a "
+                "comparison does. Apply it to declared ranges close to the data's, or inside smpc.stats"
+            )
         out.append(Check(name, rule, str(threshold), PendingSelections(prov.selections, threshold), hint))
     return out + _declared(name, prov.requirements, extra, policy)
 

@@ -48,7 +48,9 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
                 a, b = rows_of(fi, common), rows_of(fj, common)
                 pairs.append((a if ci is None else a[:, ci], b if cj is None else b[:, cj]))
                 common_rows.append(int(common.size))
-                strict.append(not si.counted and not sj.counted)
+                # (soft selections: the nearly-equal rule only; the four groups of two smooth
+                # weights, such as log's and sqrt's, hold fractions of every row)
+                strict.append(not si.counted and not sj.counted and not is_soft(si) and not is_soft(sj))
     sized = list(zip(selections, groups))
     products = [parts[0] for _, parts in sized]
     first_pairs: list[tuple[Any, Any, Any]] = []
@@ -71,10 +73,12 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
         ks: list[Any] = []
         sizes: list[int] = []
         limits: list[int] = []
+        crisp: list[float] = []  # 0 for a soft selection: a size near 0 is not exempt
         for (sel, _), product in zip(sized, products):
             ks.append(product.sum(axis=0).reshape(-1))
             sizes += [product.shape[0]] * ks[-1].size
             limits += [policy.min_count if sel.counted else threshold] * ks[-1].size
+            crisp += [0.0 if is_soft(sel) else 1.0] * ks[-1].size
         k: Any = np.concatenate(ks)
         n = np.asarray(sizes, dtype=np.float64)
         t = np.asarray(limits, dtype=np.float64)
@@ -97,8 +101,9 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
     small = [small_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
     empty = [empty_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
     bad: Any = small_all[:1].sum() * 0
-    if products:  # small k that is not 0, or small n - k that is not 0
-        bad = bad + (small[0] * (1 - empty[0])).sum() + (small[1] * (1 - empty[1])).sum()
+    if products:  # small k that is not 0, or small n - k that is not 0 (soft: small at all)
+        exempt = np.asarray(crisp)
+        bad = bad + (small[0] * (1 - empty[0] * exempt)).sum() + (small[1] * (1 - empty[1] * exempt)).sum()
         if not policy.zero_counts:
             bad = bad + empty[0].sum()
     if first_pairs:
@@ -117,6 +122,11 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
         else:
             bad = bad + nearly.sum()
     return bad
+
+
+def is_soft(selection: Any) -> bool:
+    """A selection by a nonlinear function's values (:func:`~smpc_magic.secret.compare.soft_indicator`)."""
+    return any(getattr(f, "_soft", None) for f in selection.factors)
 
 
 #: the most single selections whose pairwise differences a cell's releases are checked for

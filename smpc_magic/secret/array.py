@@ -50,6 +50,12 @@ class SecretArray(SecretCore):
     def __abs__(self) -> SecretCore:
         return compare.absolute(self)
 
+    def __pow__(self, exponent: Any) -> Any:
+        result = super().__pow__(exponent)
+        if isinstance(exponent, int) and exponent >= 3:  # a steep power picks the largest rows
+            return compare.soft_indicator(result, self, f"a power ({exponent})")
+        return result
+
     # ----- division ---------------------------------------------------------------------------
     def __truediv__(self, other: Any) -> Any:
         if isinstance(other, SecretCore):

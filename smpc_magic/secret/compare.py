@@ -81,6 +81,28 @@ def next_serial() -> int:
     return _SERIAL.value
 
 
+def soft_indicator(out: SecretArray, row_data: SecretArray, what: str) -> SecretArray:
+    """``out``, a nonlinear function of ``row_data`` (np.exp, a sigmoid, a reciprocal, a power),
+    marked as a soft selection of its rows: its values rescaled to [0, 1] over their public bound
+    are a weight per row, and a sum over ``out`` is checked like a sum over a comparison, except
+    that no weight near 0 is exempt: the weights must add up to ``min_rows`` rows, in it and out
+    of it. A steep function picks rows as a comparison does (``x * sigmoid(3 * (x - 94))``
+    summed is about the one value above 94; ``1 / (x - 17.999)`` is about the rows at 18), and
+    this is how the engine sees it. Outside statistics only; of row-level data only."""
+    if in_statistic() or not row_data._prov.is_row_level() or row_data._prov.untracked or not out.size:
+        return out
+    lo, hi = float(out._bound.lo.min()), float(out._bound.hi.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0:
+        return out
+    weight = (out - lo) * (1.0 / (hi - lo))
+    snapshot = weight._new(weight._share, bound=weight._bound, scale=weight._scale)
+    snapshot._serial = _SERIAL.value  # type: ignore[attr-defined]
+    snapshot._soft = what  # type: ignore[attr-defined]
+    _SERIAL.value += 1
+    out._prov = out._prov.as_indicator(snapshot)
+    return out
+
+
 def indicator(x: SecretArray) -> SecretArray:
     """``x`` (0/1 values) marked as a secret selection of its rows: sums over it are subsets whose
     sizes the engine checks before a release."""

@@ -316,6 +316,51 @@ def test_selections_disguised_as_clip_sign_abs_or_rounding_are_checked(code):
     _withheld(code, "c")
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        # a steep but unsaturated function picks the one patient above 80 (95): released, the
+        # sum was 95.0 (the rest add 0.003) and the statistic's mean 95.0 / 12
+        "s = (x * smpc.sigmoid(0.5 * (x - 80))).sum()",
+        "s = smpc.stats.mean(x * smpc.sigmoid(0.5 * (x - 80)))",
+        "s = np.exp(0.5 * (x - 100)).sum()",  # e**-2.5 from the patient at 95, about 0 from the rest
+        "s = np.tanh(0.5 * (x - 80)).sum()",  # -12 + 2 for each patient above 80
+    ],
+)
+def test_a_steep_function_of_the_rows_is_a_selection_whose_weight_is_checked(code):
+    """Soft selections (issue 22, the red team's limit): a nonlinear function of row data is a
+    weight per row; scaled to 0..1 over its declared range, the weights must add up to min_rows
+    rows in it and out of it, as a comparison's rows must (with none exempt near 0)."""
+    message = _withheld(code, "s")
+    assert "picks rows as a comparison does" in message
+
+
+def test_two_steep_functions_whose_difference_is_about_one_patient_are_withheld_together():
+    """Each weighs enough rows (the values above about 45, and above about 52), but their
+    difference is about the patient at 50: the nearly-equal rule holds for soft selections too."""
+    code = "a = (x * smpc.sigmoid(0.5 * (x - 45))).sum()\nb = (x * smpc.sigmoid(0.5 * (x - 52))).sum()"
+    _withheld(code, "a, b")
+
+
+def test_gentle_functions_of_the_rows_are_released_and_right():
+    """The same functions, gentle over a cohort's declared range (100 rows from 20 to 90 in
+    0..100), are released: their weights spread over many rows (on 12 rows, log's weights leave
+    fewer than 3 rows' worth below the top of its range, and it is withheld)."""
+    rng = np.random.default_rng(11)
+    x = np.round(rng.uniform(20, 90, 100), 1)
+    inputs = {"north": {"x": x[:60]}, "south": {"x": x[60:]}}
+    code = (
+        "a = np.log(x + 1).mean()\nb = smpc.sigmoid(0.05 * (x - 50)).mean()\nc = ((x - 50) ** 2).mean()\n"
+        "d = ((x / 100) ** 3).sum()\ne = np.sqrt(x).sum()"
+    )
+    got = simulate(code, inputs, "a, b, c, d, e", ranges=RANGES, policies=DEFAULTS)
+    assert float(got["a"]) == pytest.approx(np.log(x + 1).mean(), abs=2e-3)
+    assert float(got["b"]) == pytest.approx((1 / (1 + np.exp(-0.05 * (x - 50)))).mean(), abs=2e-3)
+    assert float(got["c"]) == pytest.approx(((x - 50) ** 2).mean(), rel=1e-3)
+    assert float(got["d"]) == pytest.approx(((x / 100) ** 3).sum(), abs=2e-2)
+    assert float(got["e"]) == pytest.approx(np.sqrt(x).sum(), rel=1e-3)
+
+
 def test_a_subgroup_of_three_conditions_is_checked_as_a_whole():
     """Each pair of conditions holds 3 patients, all three hold one."""
     a = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
