@@ -126,7 +126,7 @@ def test_a_different_cell_is_refused_everywhere_before_any_share_leaves(study):
     for r in results:
         assert not r.ok and r.ename == "InputMismatchError" and "runs a different cell" in r.error
         assert "the first line that differs is line 1" in r.error  # of the body; each site shows its text
-    assert "(here: `s = x.sum() + 1`)" in results[2].error and "(here: `s = x.sum()`)" in results[0].error
+    assert "(here: `s = x.sum() + 1`;" in results[2].error and "(here: `s = x.sum()`;" in results[0].error
     # only the rendezvous and the declarations' digests were exchanged (two rounds of public
     # metadata, 3 x 64-character digests per peer): no input-dependent message left any site
     for site in sites:
