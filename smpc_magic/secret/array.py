@@ -17,6 +17,9 @@ from . import accuracy, compare, dispatch, functions
 from .bounds import Bound
 from .core import SecretCore, public_array
 
+#: products of this many row-level factors are steep enough to pick rows (x ** 3 does)
+_STEEP_DEGREE = 3
+
 
 class SecretArray(SecretCore):
     """An array whose values are secret-shared; ``repr`` shows kind, shape and party count only."""
@@ -50,9 +53,23 @@ class SecretArray(SecretCore):
     def __abs__(self) -> SecretCore:
         return compare.absolute(self)
 
+    # ----- products: three or more row-level factors are a soft selection ----------------------
+    def __mul__(self, other: Any) -> Any:
+        result = super().__mul__(other)
+        if isinstance(other, SecretCore) and functions.outermost() and isinstance(result, SecretCore):
+            degree = result._prov.row_degree()
+            if degree >= _STEEP_DEGREE and degree > max(self._prov.row_degree(), other._prov.row_degree()):
+                # x * x * x, or (x * x) * (x * x) again and again, picks the rows where x is
+                # largest as x ** 3 does: each product that adds a factor is checked
+                return compare.soft_indicator(result, self, f"a product of {degree} row values")
+        return result
+
+    __rmul__ = __mul__
+
     def __pow__(self, exponent: Any) -> Any:
-        result = super().__pow__(exponent)
-        if isinstance(exponent, int) and exponent >= 3:  # a steep power picks the largest rows
+        with functions.nested():  # (its products are one step)
+            result = super().__pow__(exponent)
+        if isinstance(exponent, int) and exponent >= _STEEP_DEGREE:  # a steep power picks the largest rows
             return compare.soft_indicator(result, self, f"a power ({exponent})")
         return result
 

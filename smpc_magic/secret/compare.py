@@ -32,7 +32,7 @@ def _bits(x: SecretArray, shares: Any) -> SecretArray:
     bound = Bound.unit(np.ndim(shares))
     if accuracy.beyond_tolerance(x):
         bound = bound.with_error(np.ones((1,) * np.ndim(shares)))
-    return x._new(shares, 0, bound=bound, prov=x._prov.mapped("ltz"))
+    return x._new(shares, 0, bound=bound, prov=x._prov.mapped("ltz").with_degree(0))
 
 
 def less_than_zero(x: SecretArray) -> SecretArray:
@@ -94,12 +94,16 @@ def soft_indicator(out: SecretArray, row_data: SecretArray, what: str) -> Secret
     lo, hi = float(out._bound.lo.min()), float(out._bound.hi.max())
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0:
         return out
-    weight = (out - lo) * (1.0 / (hi - lo))
+    shifted, span = out - lo, hi - lo
+    if span > 2.0**16:  # (a wide range: a whole power of two first, so the scale stays in the ring)
+        power = min(40, math.floor(math.log2(span)) - 4)
+        shifted, span = shifted._div_by_public(np.asarray(float(2**power))), span / 2**power
+    weight = shifted * (1.0 / span)
     snapshot = weight._new(weight._share, bound=weight._bound, scale=weight._scale)
     snapshot._serial = _SERIAL.value  # type: ignore[attr-defined]
     snapshot._soft = what  # type: ignore[attr-defined]
     _SERIAL.value += 1
-    out._prov = out._prov.as_indicator(snapshot)
+    out._prov = out._prov.as_indicator(snapshot).with_degree(1)  # (its steepness is checked here)
     return out
 
 
@@ -111,7 +115,7 @@ def indicator(x: SecretArray) -> SecretArray:
     snapshot = x._new(x._share, bound=x._bound)
     snapshot._serial = _SERIAL.value  # type: ignore[attr-defined]
     _SERIAL.value += 1
-    x._prov = x._prov.as_indicator(snapshot)
+    x._prov = x._prov.as_indicator(snapshot).with_degree(0)  # (a 0/1 factor makes no product steeper)
     return x
 
 

@@ -9,10 +9,11 @@ default 16 fractional bits; "ulp" = 2**-16) are stated per function; rounds coun
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -39,6 +40,22 @@ class _Depth(threading.local):
 _DEPTH = _Depth()
 
 
+@contextlib.contextmanager
+def nested() -> Iterator[None]:
+    """Inside a function of the library: the products and functions it runs are its own steps,
+    not the cell's (only the outermost call's result is a soft selection)."""
+    _DEPTH.value += 1
+    try:
+        yield
+    finally:
+        _DEPTH.value -= 1
+
+
+def outermost() -> bool:
+    """Whether the cell itself, not a library function, is running this step."""
+    return _DEPTH.value == 0
+
+
 def _soft(what: str, data: int = 0) -> Callable[[F], F]:
     """A function a cell calls (the outermost one only; not inside statistics): its result, of
     row-level data, is a soft selection of rows (:func:`~.compare.soft_indicator`). ``data``:
@@ -47,11 +64,8 @@ def _soft(what: str, data: int = 0) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
-            _DEPTH.value += 1
-            try:
+            with nested():
                 out = fn(*args, **kwargs)
-            finally:
-                _DEPTH.value -= 1
             source = args[data] if len(args) > data else None
             if _DEPTH.value == 0 and isinstance(source, SecretArray) and isinstance(out, SecretArray):
                 out = soft_indicator(out, source, what)

@@ -31,6 +31,10 @@ sign or container:
   follow a result's fields wherever they go).
 - ``observed``: the secret 0/1 ``:observed`` columns of the variables that may be missing which
   the value is derived from (a missing entry is shared as 0): statistics leave those rows out.
+- ``degree``: for row-level values, how many row-level factors a cell multiplied together (an
+  input is 1, a comparison 0, a nonlinear function's result 1): a product of three or more picks
+  the rows where they are largest, as ``x ** 3`` does (a soft selection, see
+  :func:`~.compare.soft_indicator`).
 
 Like bounds, the arrays are compact: each dimension is 1 or the secret's length.
 """
@@ -185,6 +189,7 @@ class Provenance:
     forms: Mapping[int, Form] = field(default_factory=dict, compare=False)
     requirements: tuple[Any, ...] = ()
     observed: tuple[Any, ...] = ()
+    degree: int = 0
 
     # ----- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -218,7 +223,8 @@ class Provenance:
         masks = np.left_shift(1, np.asarray(row_sites, dtype=np.int64))
         name = name_hash("input:" + tag)
         if ndim == 0:
-            return cls(_arr(0, 0), _arr(masks.reshape(-1)[0], 0), _arr(NO_ROWS, 0), mix(_INPUT, name), _arr(NO_FORM, 0))
+            masks0 = _arr(masks.reshape(-1)[0], 0)
+            return cls(_arr(0, 0), masks0, _arr(NO_ROWS, 0), mix(_INPUT, name), _arr(NO_FORM, 0), degree=1)
         rows_shape = (n,) + (1,) * (ndim - 1)
         columns = _positions(None if shape is None or ndim == 1 else (1,) + tuple(shape[1:]), ndim)
         return cls(
@@ -227,6 +233,7 @@ class Provenance:
             _arr(NO_ROWS, ndim),
             _compact(mix(_INPUT, name, columns)),
             _arr(NO_FORM, ndim),
+            degree=1,
         )
 
     @classmethod
@@ -457,6 +464,7 @@ class Provenance:
             forms,
             requirements,
             observed,
+            max(self.degree, other.degree),
         )
 
     # ----- arithmetic -----------------------------------------------------------------------------
@@ -527,7 +535,17 @@ class Provenance:
             return replace(Provenance.unknown(rowid.ndim), sites=_compact(sites), observed=observed)
         arrays = [_compact(np.asarray(a)) for a in (rowid, sites, support, pattern, form)]
         merged = self._merged(other, arrays, monomials)
+        if op == _TIMES and not in_statistic():
+            return replace(merged, forms=forms, degree=self.row_degree() + other.row_degree())
         return replace(merged, forms=forms)
+
+    def row_degree(self) -> int:
+        """How many row-level factors this value multiplies together (0 if it is not row-level)."""
+        return self.degree if self.is_row_level() else 0
+
+    def with_degree(self, degree: int) -> Provenance:
+        """The same facts, counted as a product of ``degree`` row-level factors."""
+        return replace(self, degree=degree)
 
     def is_selection(self) -> bool:
         """A secret 0/1 selection of rows as made (a comparison, a 0/1 integer column; slices of
@@ -654,6 +672,7 @@ class Provenance:
             known,
             self.requirements,
             self.observed,
+            self.degree,
         )
         return result if keepdims else result._each(lambda a: a.squeeze(axis=axes))
 

@@ -335,6 +335,24 @@ def test_a_steep_function_of_the_rows_is_a_selection_whose_weight_is_checked(cod
     assert "picks rows as a comparison does" in message
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        # a steep polynomial written as products (x ** 16 by squaring): released 41.8, the patient
+        # at 95 times 0.95 ** 16 (the rest add 0.2); with y16.sum() beside it, 95 itself
+        "y = x / 100\ny2 = y * y\ny4 = y2 * y2\ny8 = y4 * y4\ny16 = y8 * y8\ns = (x * y16).sum()",
+        "y = x / 100\ns = (y * y * y * y * y * y * y * y * y * y * y * y * x).sum()",
+        "s = (x * x * x * x * x * x * x * x).sum()",  # released 6.95e15, 6.6e15 of it the patient at 95
+        "y = x / 100\ns = smpc.stats.mean(x * (y * y) * (y * y) * (y * y) * (y * y))",
+    ],
+)
+def test_a_steep_polynomial_written_as_repeated_products_is_a_selection_whose_weight_is_checked(code):
+    """A product of three or more row values is checked as ``x ** 3`` is (a soft selection):
+    every product that adds a factor, however the factors are grouped."""
+    message = _withheld(code, "s")
+    assert "a product of" in message and "row values" in message
+
+
 def test_two_steep_functions_whose_difference_is_about_one_patient_are_withheld_together():
     """Each weighs enough rows (the values above about 45, and above about 52), but their
     difference is about the patient at 50: the nearly-equal rule holds for soft selections too."""
@@ -351,14 +369,15 @@ def test_gentle_functions_of_the_rows_are_released_and_right():
     inputs = {"north": {"x": x[:60]}, "south": {"x": x[60:]}}
     code = (
         "a = np.log(x + 1).mean()\nb = smpc.sigmoid(0.05 * (x - 50)).mean()\nc = ((x - 50) ** 2).mean()\n"
-        "d = ((x / 100) ** 3).sum()\ne = np.sqrt(x).sum()"
+        "d = ((x / 100) ** 3).sum()\ne = np.sqrt(x).sum()\nf = (x * x * x).mean()"
     )
-    got = simulate(code, inputs, "a, b, c, d, e", ranges=RANGES, policies=DEFAULTS)
+    got = simulate(code, inputs, "a, b, c, d, e, f", ranges=RANGES, policies=DEFAULTS)
     assert float(got["a"]) == pytest.approx(np.log(x + 1).mean(), abs=2e-3)
     assert float(got["b"]) == pytest.approx((1 / (1 + np.exp(-0.05 * (x - 50)))).mean(), abs=2e-3)
     assert float(got["c"]) == pytest.approx(((x - 50) ** 2).mean(), rel=1e-3)
     assert float(got["d"]) == pytest.approx(((x / 100) ** 3).sum(), abs=2e-2)
     assert float(got["e"]) == pytest.approx(np.sqrt(x).sum(), rel=1e-3)
+    assert float(got["f"]) == pytest.approx((x**3).mean(), rel=1e-3)
 
 
 def test_a_subgroup_of_three_conditions_is_checked_as_a_whole():
