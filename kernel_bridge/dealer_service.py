@@ -7,6 +7,7 @@ handler returns.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -20,6 +21,8 @@ from .auth import curve_server, start_authenticator, stop_authenticator
 from .errors import BridgeError, FrameError
 from .keys import KeyPair
 from .session import SessionConfig
+
+log = logging.getLogger("kernel_bridge")  # events and public names only, never a value
 
 Handler = Callable[[int, framing.Header, list[np.ndarray]], tuple[str, dict, list[np.ndarray]]]
 
@@ -56,6 +59,7 @@ class DealerServer:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self._stop.set())
         last = time.monotonic()
+        log.info("dealer: serving session %s", self.config.session_id[:16])
         try:
             while not self._stop.is_set():
                 if not self._sock.poll(200):
@@ -69,7 +73,9 @@ class DealerServer:
                 except Exception as exc:  # noqa: BLE001 - no request, however malformed, stops the dealer
                     self.requests_failed += 1
                     self.last_failure = type(exc).__name__
+                    log.warning("dealer: a request could not be answered (%s)", type(exc).__name__)
         finally:
+            log.info("dealer: stopped after %d requests (%d failed)", self.requests_served, self.requests_failed)
             self.close()
 
     def _answer(self, frames) -> None:

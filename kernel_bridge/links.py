@@ -4,6 +4,7 @@ dropped, and fresh sockets for peers that went away (see :meth:`Links.refresh_st
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from zmq.utils.monitor import recv_monitor_message
 from .auth import curve_client
 from .keys import KeyPair
 from .session import SessionConfig
+
+log = logging.getLogger("kernel_bridge")  # events and public names only, never a value
 
 #: A fresh link that has not connected after this long means the peer is not there.
 UNREACHABLE_AFTER_S = 5.0
@@ -128,8 +131,10 @@ class Links:
                 self._on_disconnect(index)
             elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 link.auth_failed = True
+                log.warning("%s: the CurveZMQ handshake was refused (a key that is not the session's)", link.name)
             else:
                 link.handshake_failed = True
+                log.warning("%s: the CurveZMQ handshake failed", link.name)
 
     def drain_all(self) -> None:
         for index in list(self.links):

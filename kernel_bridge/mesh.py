@@ -6,6 +6,7 @@ round trips, what each site announces) that keeps a kernel's connections current
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from .keys import KeyPair
 from .links import DEALER
 from .session import SessionConfig
 from .transport import Transport
+
+log = logging.getLogger("kernel_bridge")  # events and public names only, never a value
 
 #: How long a site that comes to a cell waits before a peer's earlier give-up on it counts.
 LATE_GRACE_S = 1.0
@@ -106,6 +109,8 @@ class Mesh(Transport):
             self.links.drain_all()
             return all(self.links[j].connected for j in wanted) or None
 
+        log.debug("%s: waiting for %s", self.name, ", ".join(self.links[j].name for j in wanted))
+
         def give_up(now: float, expired: bool) -> None:
             absent = [self.links[j] for j in wanted if not self.links[j].connected]
             if expired and absent:
@@ -118,6 +123,7 @@ class Mesh(Transport):
                 on_wait([link.name for link in absent], now - started)
 
         self._wait(timeout, ready, give_up)
+        log.info("%s: connected to %s over CurveZMQ", self.name, ", ".join(self.links[j].name for j in wanted))
 
     def await_lobby(
         self,

@@ -9,6 +9,7 @@ sender's pending lobby message (``withdraw`` token) instead of aborting anything
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .framing import Header
+
+log = logging.getLogger("kernel_bridge")  # events and public names only, never a value
 
 #: At most this many messages wait for a computation; older ones are dropped first.
 MAX_BUFFERED = 4096
@@ -92,6 +95,9 @@ class Router:
             cause = header.meta.get("cause")
             cause = cause if isinstance(cause, str) and _ERROR_CLASS.match(cause) else None
             self._aborts[header.computation] = Abort(sender, label, error, peer, cause)
+            log.warning(
+                "party %d stopped computation %s at step: %s (%s)", sender, header.computation[:16], label, error
+            )
             while len(self._aborts) > MAX_ABORTS:
                 del self._aborts[next(iter(self._aborts))]
         cell = header.meta.get("cell")

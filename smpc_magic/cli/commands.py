@@ -150,7 +150,9 @@ def _cmd_schema_check(args) -> int:
 
 def _cmd_dealer(args) -> int:
     from ..engine.dealer import run_dealer
+    from ..engine.logs import log_to_folder_from_env
 
+    log_to_folder_from_env("dealer")
     run_dealer(args.session, key_path=args.key, state_dir=args.state_dir, idle_timeout=args.idle_timeout)
     return 0
 

@@ -8,6 +8,7 @@ check locally, rendezvous, share inputs, run the cell in its sandbox, release.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +49,8 @@ from .release import check_accuracy, error_bounds, fractional_bits, kept_secrets
 from .runtime import BridgeChannel, RoundHook, dealer_link
 from .sandbox import analyse, cell_digest, check_names, check_names_locally, public_digest, run_in_sandbox
 from .schema_inputs import declared_ranges, flatten_with_schema, refusals_for_peers, site_ranges
+
+log = logging.getLogger("smpc_magic.engine")  # events, steps and public names only, never a value
 
 #: ``on_wait(joined, awaited, seconds)`` while a site waits for the others to run the cell
 WaitHook = Callable[[list[str], list[str], float], None]
@@ -277,6 +280,9 @@ class Party:
                 declarations = {j: m.meta for j, m in received.items()}
                 if computation is None:
                     channel.computation = rendezvous.agreed_computation(self.index, my_meta, declarations)
+                log.info(
+                    "%s: cell %s agreed, computation %s", self.name, my_meta["cell"][:12], channel.computation[:16]
+                )
                 rendezvous.confirm_declarations(channel, self.config.names, self.index, my_meta, declarations)
                 metas = {j: rendezvous.validate(self.config.names[j], m.meta, self.suite) for j, m in received.items()}
                 expected_public = {j: public_digest(public, m["nonce"]) for j, m in metas.items()}
@@ -315,6 +321,7 @@ class Party:
                 oversight.require_site_rows(effective, site_rows, bool(reveal_names))
                 sharing.receive({j: m.arrays for j, m in received.items()})
                 secrets_ns = inputs.share_inputs(ctx, sharing, encoded, declared, self.config.names, local_streams)
+                log.debug("%s: inputs shared: %s", self.name, ", ".join(sorted(secrets_ns)))
                 # 3. the cell
                 label = "run the cell"
                 kept_ns = {k: rebind(v, ctx) for k, v in keep.items()}
@@ -327,6 +334,7 @@ class Party:
                 # the statistics' deferred checks open only where something leaves the cell
                 pending = checks.pending(ctx) if reveal_names or keep_names else []
                 rules = check_releases(namespace, reveal_names, effective.rules, facts, pending, self.config.names)
+                log.debug("%s: releases passed: %s", self.name, ", ".join(sorted({r.rule for r in rules})) or "no rule")
                 label = "reveal"
                 values, shapes = release(namespace, reveal_names, recipients, self.index, to is not None)
                 if self.suite.confirms_release(ctx.options):
@@ -338,6 +346,15 @@ class Party:
                 kept_out = kept_secrets(namespace, keep_names)
                 self.kept_facts.update({name: facts for name in kept_out})
                 namespace.clear()  # nothing of the cell outlives it but what it declared
+                log.info(
+                    "%s: cell %s released %s to %s (%d rounds, %d bytes sent)",
+                    self.name,
+                    my_meta["cell"][:12],
+                    ", ".join(reveal_names) or "nothing",
+                    ", ".join(my_meta["to"]),
+                    channel.stats.rounds,
+                    channel.stats.bytes_sent,
+                )
                 return CellOutcome(
                     values,
                     reveal_names,
@@ -372,6 +389,10 @@ class Party:
                     error = type(exc).__name__
                     mesh.broadcast_abort(channel.computation, label, error, nonce, peer, cell, cause)
                 exc.smpc_step = label  # type: ignore[attr-defined]  # for the site's audit log
+                # the error's class and the step only: its text may name this site's own data
+                log.warning(
+                    "%s: cell %s stopped at step: %s (%s)", self.name, my_meta["cell"][:12], label, type(exc).__name__
+                )
                 exc.smpc_told_peers = True  # type: ignore[attr-defined]
                 raise
             finally:

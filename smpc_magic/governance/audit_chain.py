@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from filelock import FileLock
 from kernel_bridge.files import atomic_write, open_private
 
 from .signing import SigningKey, verify
+
+log = logging.getLogger("smpc_magic.governance")  # events and public names only, never a value
 
 GENESIS = "0" * 64
 _CHAIN_FIELDS = ("seq", "prev", "hash", "signature")
@@ -124,6 +127,7 @@ class AuditChain:
             os.fsync(handle.fileno())
         head = {"seq": seq, "hash": full["hash"], "signature": self.signer.sign(f"head:{seq}:{full['hash']}".encode())}
         atomic_write(head_path(self.path), json.dumps(head).encode())
+        log.info("%s: audit record %d (%s) appended to %s", self.party, seq, full.get("kind", "cell"), self.path.name)
         return full
 
     def records(self) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ done by :class:`smpc_magic.jupyter.site.SiteSession`."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ..stats.results import assemble
 from .audit import audit_html, audit_text
 from .display import CellProgress, ReleasedResults, ReleaseNotice, StatusPanel, policy_text, status_text, stock_text
 from .site import SiteSession, as_user_value
+
+log = logging.getLogger("smpc_magic.jupyter")  # events and public names only, never a value
 
 _SITE: SiteSession | None = None
 _PANEL: StatusPanel | None = None
@@ -232,6 +235,7 @@ class SmpcMagics(Magics):  # type: ignore[misc]
             outcome = self._run_cell(site, cell, args, to, progress)
         except KeyboardInterrupt:
             progress.finish(stopped=True)
+            log.info("%s: the analyst interrupted the cell", site.name)
             raise CellInterrupted(
                 "you interrupted this cell: the other sites were told and stopped; nothing more was shared. "
                 "Run it again at every site when ready"

@@ -12,6 +12,7 @@ import numpy as np
 
 from kernel_bridge.keys import fingerprint
 
+from ..engine.logs import log_to_folder_from_env
 from ..engine.party import CellOutcome, Party
 from ..engine.sandbox import analyse
 from ..engine.schema_inputs import flatten_with_schema, site_ranges
@@ -31,6 +32,7 @@ class SiteSession:
 
     def __init__(self, session_path: str | os.PathLike, party: str, key_path: str | os.PathLike | None = None):
         self.session_path = Path(session_path).resolve()
+        log_to_folder_from_env(party)
         self.party = Party(session_path, party, key_path=key_path)
         self.config = self.party.config
         self.name = party

@@ -53,8 +53,10 @@ def main(job_path: str) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     party = None
     try:
+        from ..engine.logs import log_to_folder_from_env
         from ..engine.party import Party
 
+        log_to_folder_from_env(job["party"])
         party = Party(job["session"], job["party"], store_dir=job.get("store_dir"), record_path=job.get("record_path"))
         from .faults import from_job
 
