@@ -12,10 +12,18 @@ import numpy as np
 
 from ..secret.array import SecretArray
 from ..secret.compare import argmax, stacked_signs
+from ..secret.provenance import inside_statistic
 from .policy import SitePolicy
 
 
 def selection_violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -> Any:
+    """See :func:`_violations`; the check's own arithmetic is the engine's, not the cell's (no
+    selection or soft selection of it is recorded)."""
+    with inside_statistic():
+        return _violations(selections, threshold, policy)
+
+
+def _violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -> Any:
     """A secret 0/1: some selection's size k (or its complement's, n - k) lies in [1, threshold)
     (or k is 0 where zero counts are refused), or two selections over the same rows split them
     into a group (in both, in one only, in neither) of 1 to ``threshold - 1`` rows (``x > 63.5``
@@ -91,8 +99,11 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
         cells: Any = np.concatenate([g.reshape(1) for four in groups_of for g in four])
         small_at += [cells - (threshold - 0.5)]
         empty_at += [cells - 0.5]
-    if not small_at:
+    soft = [product for (sel, _), product in zip(sized, products) if is_soft(sel)]
+    if not small_at and not soft:
         return False
+    if not small_at:
+        return concentrated(soft, threshold)
     sizes_of = [int(v.size) for v in small_at]
     flat_small: Any = np.concatenate([v.reshape(-1) for v in small_at])
     flat_empty: Any = np.concatenate([v.reshape(-1) for v in empty_at])
@@ -121,7 +132,40 @@ def selection_violations(selections: Sequence[Any], threshold: int, policy: Site
             bad = bad + grouped + (nearly[rest].sum() if rest.size else 0)
         else:
             bad = bad + nearly.sum()
+    if soft:
+        bad = bad + concentrated(soft, threshold)
     return bad
+
+
+def concentrated(weights: Sequence[Any], k: int) -> Any:
+    """How many soft selections' weights (rows first, in [0, 1]) set a few rows apart from the
+    rest: on either side of their mean, the deviations' effective number of rows
+    ``(sum d) ** 2 / sum d ** 2`` is below ``k`` while not all about 0. A bump that is about 0.5
+    for every row but one (``1 / -(4 + (x - 95) ** 2)`` over its symmetric declared range)
+    passes the size rule, but its sum is the one row's value plus a known constant: this is the
+    rule that sees it (a sum is the same release as the sum of any shift of it). One comparison
+    batch, two product rounds, a product round and a comparison batch."""
+    columns = [w.reshape(w.shape[0], -1) for w in weights]
+    centred = [w - w.sum(axis=0) * (1.0 / w.shape[0]) for w in columns]
+    flat: Any = np.concatenate([c.transpose().reshape(-1) for c in centred])
+    sizes = [c.shape[0] for c in columns for _ in range(c.shape[1])]
+    segments = np.zeros((len(sizes), int(sum(sizes))), dtype=np.int64)
+    start = 0
+    for j, size in enumerate(sizes):  # (a public 0/1 matrix: each column's sum)
+        segments[j, start : start + size] = 1
+        start += size
+    below = stacked_signs([flat])[0]
+    negative = _products([(flat, below)])[0]
+    positive = flat - negative
+    squares = _products([(positive, positive), (negative, negative)])
+    sums = [segments @ v for v in (positive, squares[0], negative, squares[1])]
+    spread = _products([(sums[0], sums[0]), (sums[2], sums[2])])
+    few = [spread[0] - sums[1] * float(k), spread[1] - sums[3] * float(k)]  # < 0: fewer than k rows
+    flat_at = [sums[1] - 1e-3, sums[3] - 1e-3]  # < 0: no row apart on that side
+    few_all: Any = np.concatenate(few)
+    flat_all: Any = np.concatenate(flat_at)
+    signs = stacked_signs([few_all, flat_all])
+    return (signs[0] * (1 - signs[1])).sum()
 
 
 def is_soft(selection: Any) -> bool:

@@ -69,8 +69,10 @@ class SecretArray(SecretCore):
     def __pow__(self, exponent: Any) -> Any:
         with functions.nested():  # (its products are one step)
             result = super().__pow__(exponent)
-        if isinstance(exponent, int) and exponent >= _STEEP_DEGREE:  # a steep power picks the largest rows
-            return compare.soft_indicator(result, self, f"a power ({exponent})")
+        # a steep power picks the largest rows, however the powers are chained: (a ** 2) ** 2
+        degree = result._prov.row_degree()
+        if functions.outermost() and degree >= _STEEP_DEGREE and degree > self._prov.row_degree():
+            return compare.soft_indicator(result, self, f"a power ({int(exponent)})")
         return result
 
     # ----- division ---------------------------------------------------------------------------

@@ -344,13 +344,34 @@ def test_a_steep_function_of_the_rows_is_a_selection_whose_weight_is_checked(cod
         "y = x / 100\ns = (y * y * y * y * y * y * y * y * y * y * y * y * x).sum()",
         "s = (x * x * x * x * x * x * x * x).sum()",  # released 6.95e15, 6.6e15 of it the patient at 95
         "y = x / 100\ns = smpc.stats.mean(x * (y * y) * (y * y) * (y * y) * (y * y))",
+        # the red team's: a numpy integer exponent (released 0.3585: 100 * s ** (1 / 20) = 95.0003),
+        # chained squares (0.4405: 95.005), and x ** np.int64(3) (its weights add up to 1.6 rows)
+        "s = ((x / 100) ** np.int64(20)).sum()",
+        "a = x / 100\ns = ((((a ** 2) ** 2) ** 2) ** 2).sum()",
+        "s = (x ** np.int64(3)).sum()",
     ],
 )
 def test_a_steep_polynomial_written_as_repeated_products_is_a_selection_whose_weight_is_checked(code):
     """A product of three or more row values is checked as ``x ** 3`` is (a soft selection):
     every product that adds a factor, however the factors are grouped."""
     message = _withheld(code, "s")
-    assert "a product of" in message and "row values" in message
+    assert ("a product of" in message and "row values" in message) or "a power (" in message
+
+
+@pytest.mark.parametrize(
+    ("code", "reveal"),
+    [
+        # the red team's bumps: over a symmetric declared range every other row's weight is about
+        # 0.5, so the size rule passes; released -0.2538 (the patient at 95 gives -0.25, so x = 95)
+        ("s = (1 / -(4 + (x - 95) ** 2)).sum()", "s"),
+        ("d = x - 94\ns1 = (1 / -(16 + d * d)).sum()\ne = x - 97\ns2 = (1 / -(16 + e * e)).sum()", "s1, s2"),
+    ],
+)
+def test_a_function_that_sets_one_row_apart_from_a_flat_rest_is_withheld(code, reveal):
+    """A sum is the same release as the sum of any shift of it: on either side of the weights'
+    mean, the rows set apart must be min_rows rows' worth (the effective number of rows)."""
+    message = _withheld(code, reveal)
+    assert "apart from the rest" in message
 
 
 def test_two_steep_functions_whose_difference_is_about_one_patient_are_withheld_together():
@@ -371,13 +392,16 @@ def test_gentle_functions_of_the_rows_are_released_and_right():
         "a = np.log(x + 1).mean()\nb = smpc.sigmoid(0.05 * (x - 50)).mean()\nc = ((x - 50) ** 2).mean()\n"
         "d = ((x / 100) ** 3).sum()\ne = np.sqrt(x).sum()\nf = (x * x * x).mean()"
     )
-    got = simulate(code, inputs, "a, b, c, d, e, f", ranges=RANGES, policies=DEFAULTS)
+    code += "\ng = np.exp(x / 100).mean()\nh = np.tanh(x / 50).mean()"
+    got = simulate(code, inputs, "a, b, c, d, e, f, g, h", ranges=RANGES, policies=DEFAULTS)
     assert float(got["a"]) == pytest.approx(np.log(x + 1).mean(), abs=2e-3)
     assert float(got["b"]) == pytest.approx((1 / (1 + np.exp(-0.05 * (x - 50)))).mean(), abs=2e-3)
     assert float(got["c"]) == pytest.approx(((x - 50) ** 2).mean(), rel=1e-3)
     assert float(got["d"]) == pytest.approx(((x / 100) ** 3).sum(), abs=2e-2)
     assert float(got["e"]) == pytest.approx(np.sqrt(x).sum(), rel=1e-3)
     assert float(got["f"]) == pytest.approx((x**3).mean(), rel=1e-3)
+    assert float(got["g"]) == pytest.approx(np.exp(x / 100).mean(), abs=2e-3)
+    assert float(got["h"]) == pytest.approx(np.tanh(x / 50).mean(), abs=2e-3)
 
 
 def test_a_subgroup_of_three_conditions_is_checked_as_a_whole():
