@@ -242,10 +242,9 @@ def _derived(
         soft = sorted({str(f._soft) for sel in prov.selections for f in sel.factors if getattr(f, "_soft", None)})
         if soft:
             hint += (
-                f"; or it sums {', '.join(soft)} of the rows' data, whose values (scaled to 0..1 over their declared "
-                f"range) add up to fewer than {threshold} rows in it or out of it, or set fewer than {threshold} rows "
-                "apart from the rest: such a function picks rows as a comparison does. Apply it to declared ranges "
-                "close to the data's, or inside smpc.stats"
+                f"; or it sums {', '.join(soft)} of the rows' data, whose values set fewer than {threshold} rows' "
+                "worth apart from the rest (above or below their mean): such a function picks rows as a comparison "
+                "does. Use a gentler function, leave out the rows far from the others, or use it inside smpc.stats"
             )
         out.append(Check(name, rule, str(threshold), PendingSelections(prov.selections, threshold), hint))
     return out + _declared(name, prov.requirements, extra, policy)

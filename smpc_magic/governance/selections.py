@@ -12,6 +12,8 @@ import numpy as np
 
 from ..secret.array import SecretArray
 from ..secret.compare import argmax, stacked_signs
+from ..secret.functions import divide
+from ..secret.precision import claim_bound
 from ..secret.provenance import inside_statistic
 from .policy import SitePolicy
 
@@ -77,12 +79,16 @@ def _violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -
         depth += 1
     small_at: list[Any] = []
     empty_at: list[Any] = []
-    if products:
+    # a selection by soft weights alone is checked by its spread instead (:func:`concentrated`):
+    # scale-free, where a size over the weights' public range is not (exp(x / 10) over 0..100
+    # weighs every ordinary row near 0)
+    sized_products = [(sel, product) for (sel, _), product in zip(sized, products) if not all_soft(sel)]
+    if sized_products:
         ks: list[Any] = []
         sizes: list[int] = []
         limits: list[int] = []
         crisp: list[float] = []  # 0 for a soft selection: a size near 0 is not exempt
-        for (sel, _), product in zip(sized, products):
+        for sel, product in sized_products:
             ks.append(product.sum(axis=0).reshape(-1))
             sizes += [product.shape[0]] * ks[-1].size
             limits += [policy.min_count if sel.counted else threshold] * ks[-1].size
@@ -99,7 +105,7 @@ def _violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -
         cells: Any = np.concatenate([g.reshape(1) for four in groups_of for g in four])
         small_at += [cells - (threshold - 0.5)]
         empty_at += [cells - 0.5]
-    soft = [product for (sel, _), product in zip(sized, products) if is_soft(sel)]
+    soft = list({id(f): (sel, f) for sel in selections for f in sel.factors if getattr(f, "_soft", None)}.values())
     if not small_at and not soft:
         return False
     if not small_at:
@@ -112,13 +118,13 @@ def _violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -
     small = [small_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
     empty = [empty_all[cut[i] : cut[i + 1]] for i in range(len(sizes_of))]
     bad: Any = small_all[:1].sum() * 0
-    if products:  # small k that is not 0, or small n - k that is not 0 (soft: small at all)
+    if sized_products:  # small k that is not 0, or small n - k that is not 0 (soft: small at all)
         exempt = np.asarray(crisp)
         bad = bad + (small[0] * (1 - empty[0] * exempt)).sum() + (small[1] * (1 - empty[1] * exempt)).sum()
         if not policy.zero_counts:
             bad = bad + empty[0].sum()
     if first_pairs:
-        i = 2 if products else 0
+        i = 2 if sized_products else 0
         small_cells, empty_cells = small[i].reshape(-1, 4), empty[i].reshape(-1, 4)
         # two selections alone (with the total) tell apart only a small difference of nearly
         # equal sets: both differences small, not both empty; from three the cell sums itself
@@ -137,18 +143,26 @@ def _violations(selections: Sequence[Any], threshold: int, policy: SitePolicy) -
     return bad
 
 
-def concentrated(weights: Sequence[Any], k: int) -> Any:
-    """How many soft selections' weights (rows first, in [0, 1]) set a few rows apart from the
-    rest: on either side of their mean, the deviations' effective number of rows
-    ``(sum d) ** 2 / sum d ** 2`` is below ``k`` while not all about 0. A bump that is about 0.5
-    for every row but one (``1 / -(4 + (x - 95) ** 2)`` over its symmetric declared range)
-    passes the size rule, but its sum is the one row's value plus a known constant: this is the
-    rule that sees it (a sum is the same release as the sum of any shift of it). One comparison
-    batch, two product rounds, a product round and a comparison batch."""
-    columns = [w.reshape(w.shape[0], -1) for w in weights]
-    centred = [w - w.sum(axis=0) * (1.0 / w.shape[0]) for w in columns]
+def concentrated(soft: Sequence[tuple[Any, Any]], k: int) -> Any:
+    """How many soft selections set a few rows apart from the rest. ``soft``: (selection, factor)
+    pairs; the factor's values as the cell computed them (``_raw``), at its rows. On either side
+    of each column's mean, the deviations' effective number of rows ``(sum d) ** 2 / sum d ** 2``
+    must be ``k`` or more, unless the deviations are all within a few steps of the value's
+    precision (nothing to tell apart). A bump that is about the same for every row but one
+    (``1 / -(4 + (x - 95) ** 2)``) passes the size rule, but its sum is the one row's value plus
+    a known constant: this is the rule that sees it (a sum is the same release as the sum of any
+    shift of it). Scale-free: the deviations are divided by their own secret total, so a public
+    bound the cell widened on purpose changes nothing. Two comparison batches, a division batch
+    and three product rounds."""
+    raws = []
+    for sel, factor in soft:
+        part = rows_of(factor._raw, sel.rows)
+        if part is None:
+            return True  # fail closed
+        raws.append(part.reshape(part.shape[0], -1))
+    centred = [r - r.sum(axis=0) * (1.0 / r.shape[0]) for r in raws]
     flat: Any = np.concatenate([c.transpose().reshape(-1) for c in centred])
-    sizes = [c.shape[0] for c in columns for _ in range(c.shape[1])]
+    sizes = [c.shape[0] for c in centred for _ in range(c.shape[1])]
     segments = np.zeros((len(sizes), int(sum(sizes))), dtype=np.int64)
     start = 0
     for j, size in enumerate(sizes):  # (a public 0/1 matrix: each column's sum)
@@ -157,15 +171,25 @@ def concentrated(weights: Sequence[Any], k: int) -> Any:
     below = stacked_signs([flat])[0]
     negative = _products([(flat, below)])[0]
     positive = flat - negative
-    squares = _products([(positive, positive), (negative, negative)])
-    sums = [segments @ v for v in (positive, squares[0], negative, squares[1])]
-    spread = _products([(sums[0], sums[0]), (sums[2], sums[2])])
-    few = [spread[0] - sums[1] * float(k), spread[1] - sums[3] * float(k)]  # < 0: fewer than k rows
-    flat_at = [sums[1] - 1e-3, sums[3] - 1e-3]  # < 0: no row apart on that side
-    few_all: Any = np.concatenate(few)
-    flat_all: Any = np.concatenate(flat_at)
-    signs = stacked_signs([few_all, flat_all])
-    return (signs[0] * (1 - signs[1])).sum()
+    spread: Any = segments @ (positive - negative)  # each column's total deviation
+    floor = 2.0 ** (4 - flat._scale)  # a few steps of the values' precision
+    top = float(np.abs(flat._bound.magnitudes()).max()) * max(sizes) + 1.0
+    flat_column = stacked_signs([spread - floor])[0]  # 1: nothing set apart
+    total = claim_bound(spread + flat_column, floor / 2, top)
+    share = divide(np.concatenate([positive, negative]), np.concatenate([segments.T @ total] * 2), known=(-1.0, 1.0))
+    up, down = share[: flat.size], share[flat.size :]
+    squares = _products([(up, up), (down, down)])
+    sums = [segments @ v for v in (up, squares[0], down, squares[1])]
+    mass = _products([(sums[0], sums[0]), (sums[2], sums[2])])
+    few: Any = np.concatenate([mass[0] - sums[1] * float(k), mass[1] - sums[3] * float(k)])  # < 0: < k rows
+    apart = stacked_signs([few])[0]
+    exempt: Any = np.concatenate([flat_column, flat_column])
+    return (apart * (1 - exempt)).sum()
+
+
+def all_soft(selection: Any) -> bool:
+    """A selection by soft weights only (no comparison, level or 0/1 column among its factors)."""
+    return all(getattr(f, "_soft", None) for f in selection.factors)
 
 
 def is_soft(selection: Any) -> bool:

@@ -66,6 +66,14 @@ class SecretArray(SecretCore):
 
     __rmul__ = __mul__
 
+    def __matmul__(self, other: Any) -> Any:
+        result = super().__matmul__(other)  # (batches of 1 x 1 matrices multiply rows one by one)
+        if isinstance(other, SecretCore) and functions.outermost() and isinstance(result, SecretCore):
+            degree = result._prov.row_degree()
+            if degree >= _STEEP_DEGREE and degree > max(self._prov.row_degree(), other._prov.row_degree()):
+                return compare.soft_indicator(result, self, f"a product of {degree} row values")
+        return result
+
     def __pow__(self, exponent: Any) -> Any:
         with functions.nested():  # (its products are one step)
             result = super().__pow__(exponent)

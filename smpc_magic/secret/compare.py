@@ -102,6 +102,8 @@ def soft_indicator(out: SecretArray, row_data: SecretArray, what: str) -> Secret
     snapshot = weight._new(weight._share, bound=weight._bound, scale=weight._scale)
     snapshot._serial = _SERIAL.value  # type: ignore[attr-defined]
     snapshot._soft = what  # type: ignore[attr-defined]
+    # the values themselves at their own precision, for the rule that needs no bound
+    snapshot._raw = out._new(out._share, bound=out._bound)  # type: ignore[attr-defined]
     _SERIAL.value += 1
     out._prov = out._prov.as_indicator(snapshot).with_degree(1)  # (its steepness is checked here)
     return out

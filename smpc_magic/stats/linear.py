@@ -18,14 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import NumericalRangeError
 from ..secret.array import SecretArray
 from ..secret.core import as_secret
 from ..secret.precision import claim_bound, known_matmul, known_product, times_power_of_two, working_precision
-from .design import columns, normalised_all, root, vector
+from .checks import require_none
+from .design import columns, normalised_all, quotient, root, vector
 from .disclosure import COUNT, PARAMETERS, ROWS, Requirement, declare
 from .linalg import inverse_spd, symmetric
 from .missing import rows_observed
 from .moments import diagonal, dof_factor, inverse_root_rows, jacobi_scaling, moments
+from .newton import row_weights
 from .results import ReleasedResult, SecretResult
 from .summary import Table, coefficients
 
@@ -37,11 +40,16 @@ WHAT = "smpc.stats.ols"
 class OLSFit(SecretResult):
     KIND = "ols"
     SECRET = ("coef", "se", "sigma2", "nobs")  # nobs: the complete rows used (n without missing values)
-    PUBLIC = ("n", "names")
+    PUBLIC = ("n", "names", "weighted")
 
 
-def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSFit:
+def ols(X: Any, y: Any, *, weights: Any = None, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSFit:
     """Least squares of ``y`` on ``X`` with an intercept (named ``const``, first).
+
+    ``weights``: each row's weight (weighted least squares, statsmodels' ``WLS``), such as
+    propensity weights from :func:`propensity_weights` or a survey weight column of the private
+    inputs: the coefficients and standard errors are WLS's, ``sigma2`` its scale (the weighted
+    residual sum of squares over n - p - 1).
 
     ``X``: a private frame (or some of its columns) or a secret matrix; ``y``: a secret vector.
     ``max_condition`` caps the condition number of the covariates' correlation matrix (the
@@ -54,11 +62,16 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
         raise ValueError(f"{WHAT}: X and y need the same number of rows")
     if n <= p + 1:
         raise ValueError(f"{WHAT}: {n} rows cannot fit {p + 1} coefficients")
-    observed = rows_observed([*xs, target], n, WHAT)  # complete cases, if anything may be missing
+    w, w_top = row_weights(weights, n, False, WHAT)
+    observed = rows_observed([*xs, target, *([w] if w is not None else [])], n, WHAT)  # complete cases
     cols = normalised_all([*xs, target], [*names, "y"], WHAT)
     gamma_top = math.sqrt(p * max_condition) * 1.01  # |gamma|^2 <= lambda_max(R^-1)
     with working_precision(target, WORKING_BITS):
-        mom = moments(cols, "smpc.stats.ols", observed=observed)
+        mom = moments(cols, "smpc.stats.ols", observed=observed, weights=w, weight_top=w_top)
+        if mom.total is not None:
+            require_none(
+                mom.total < 1.0, NumericalRangeError(f"{WHAT}: the weights sum to less than 1; nothing was released")
+            )
         cxx, cxy, cyy = mom.c[:p, :p], mom.c[:p, p], mom.c[p, p]
         d, r = jacobi_scaling(cxx)
         r_inv = symmetric(inverse_spd(r, max_condition, WHAT))
@@ -97,9 +110,18 @@ def ols(X: Any, y: Any, *, max_condition: float = DEFAULT_MAX_CONDITION) -> OLSF
             + [times_power_of_two(spread[j : j + 1] * root_n, shifts[j]) for j in range(p)]
         )
         sigma2 = times_power_of_two(sigma2_z, 2 * k_y)
+        if mom.total is not None:  # WLS's scale: the weighted residual sum of squares over n - p - 1
+            used_rows = mom.used
+            if isinstance(used_rows, SecretArray):  # (complete cases: a secret count)
+                mean_weight = quotient(mom.total, claim_bound(used_rows + (used_rows < 0.5), 0.5, n), (0.0, w_top))
+            else:
+                mean_weight = mom.total * (1.0 / n)
+            sigma2 = sigma2 * claim_bound(mean_weight, 0.0, w_top)
     used = mom.used
     nobs = used if isinstance(used, SecretArray) else as_secret(sigma2, np.asarray(n, dtype=np.int64))
-    fit = OLSFit(coef=coef, se=se, sigma2=sigma2, nobs=nobs, n=n, names=np.array(["const", *names]))
+    fit = OLSFit(
+        coef=coef, se=se, sigma2=sigma2, nobs=nobs, n=n, names=np.array(["const", *names]), weighted=w is not None
+    )
     rules = (
         Requirement(ROWS, used),
         Requirement(PARAMETERS, used, parameters=p + 1),
@@ -129,6 +151,7 @@ class OLSResult(ReleasedResult):
         return np.asarray(self.coef) / np.asarray(self.se)
 
     def table(self) -> Table:
-        title = f"OLS regression (secure, pooled n = {self.nobs_used})"
+        kind = "Weighted least squares" if bool(getattr(self, "weighted", False)) else "OLS regression"
+        title = f"{kind} (secure, pooled n = {self.nobs_used})"
         extra = f"residual variance sigma2 = {self.sigma2:.6g}" if self.has("sigma2") else ""
         return coefficients(title, self.fields, self.df_resid, "t", extra)

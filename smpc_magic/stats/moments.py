@@ -31,6 +31,7 @@ class Moments:
     m: SecretArray
     c: SecretArray
     count: Any = None
+    total: Any = None  # the weights' sum, for weighted moments
 
     @property
     def used(self) -> Any:
@@ -38,7 +39,14 @@ class Moments:
         return self.n if self.count is None else self.count
 
 
-def moments(cols: list[Column], what: str = "a statistic", spread: bool = True, observed: Any = None) -> Moments:
+def moments(
+    cols: list[Column],
+    what: str = "a statistic",
+    spread: bool = True,
+    observed: Any = None,
+    weights: Any = None,
+    weight_top: float = 1.0,
+) -> Moments:
     """Means and covariance of the columns over the n rows (one Gram product, one outer product).
     Columns of rows read in blocks come from the sites' own passes over their rows instead.
 
@@ -49,10 +57,16 @@ def moments(cols: list[Column], what: str = "a statistic", spread: bool = True, 
 
     ``observed``: a secret 0/1 vector of the rows to use (the complete cases,
     :func:`~smpc_magic.stats.missing.rows_observed`); the means and covariance are then over
-    those rows, and ``count`` says how many they are."""
-    count = None
+    those rows, and ``count`` says how many they are.
+
+    ``weights``: a secret weight per row (from 0 to ``weight_top``): the means and covariance are
+    weighted (each row's share its weight over the weights' total), as weighted least squares
+    needs; ``count`` stays the number of rows used and ``total`` is the weights' sum."""
+    count = total = None
     streamed: list[StreamedColumn] = [c.z for c in cols if isinstance(c.z, StreamedColumn)]
     if streamed:
+        if weights is not None:
+            raise StreamedRowsError.about(streamed[0].frame.name, "weights= needs rows that are shared")
         frame = streamed[0].frame
         if len(streamed) < len(cols) or any(c.frame is not frame for c in streamed):
             raise StreamedRowsError.about(frame.name, "every column of this statistic must come from the same rows")
@@ -63,6 +77,12 @@ def moments(cols: list[Column], what: str = "a statistic", spread: bool = True, 
             [c.exponent for c in cols],
             frame._streams.ctx.frac_bits,
         )
+    elif weights is not None:
+        each = weights * observed if observed is not None else weights
+        z = stacked(cols)
+        n = z.shape[0]
+        m, second, total = _weighted_sums(z, each, n, weight_top)
+        count = claim_bound(observed.sum() * 1.0, 0.0, float(n)) if observed is not None else None
     elif observed is not None:
         z = stacked(cols) * observed[:, None]  # a missing row: all 0 (and 0 * 0 = 0 in the Gram)
         n = z.shape[0]
@@ -77,7 +97,7 @@ def moments(cols: list[Column], what: str = "a statistic", spread: bool = True, 
     c = claim_bound(second - outer, -1.0, 1.0)
     if spread:
         _require_resolved(diagonal(c), cols, what)
-    return Moments(n, m, c, count)
+    return Moments(n, m, c, count, total)
 
 
 def require_spread(cols: list[Column], what: str) -> None:
@@ -87,6 +107,20 @@ def require_spread(cols: list[Column], what: str) -> None:
     can only err towards passing). One Gram product, never released."""
     if cols:
         moments(cols, what, spread=True)
+
+
+def _weighted_sums(z: Any, each: Any, n: int, top: float) -> tuple[Any, Any, Any]:
+    """Weighted means and second moments of the rows of ``z`` (|z| <= 1) with weights ``each``
+    (0 to ``top``): the weighted sums and Gram product divided by the weights' total in one batch;
+    and that total."""
+    k = z.shape[1]
+    weighted = z * each[:, None]
+    gram = claim_bound(weighted.T @ z, -float(n) * top, float(n) * top)
+    total = claim_bound(each.sum() * 1.0, 0.0, float(n) * top)
+    size = claim_bound(total + (total < 0.5), 0.5, float(n) * top + 1.0)  # no weight at all: divide by 1
+    tops = np.concatenate([weighted.sum(axis=0), gram.reshape(-1)])
+    ratios: Any = quotient(tops, size + np.zeros(k + k * k), known=(-1.0, 1.0))
+    return claim_bound(ratios[:k], -1.0, 1.0), claim_bound(ratios[k:].reshape(k, k), -1.0, 1.0), total
 
 
 def _observed_sums(z: Any, observed: Any, n: int) -> tuple[Any, Any, Any]:

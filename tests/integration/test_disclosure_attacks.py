@@ -365,6 +365,25 @@ def test_a_steep_polynomial_written_as_repeated_products_is_a_selection_whose_we
         # 0.5, so the size rule passes; released -0.2538 (the patient at 95 gives -0.25, so x = 95)
         ("s = (1 / -(4 + (x - 95) ** 2)).sum()", "s"),
         ("d = x - 94\ns1 = (1 / -(16 + d * d)).sum()\ne = x - 97\ns2 = (1 / -(16 + e * e)).sum()", "s1, s2"),
+        # round 2: a secret zero with a wide public range shrank the weights' spread under a
+        # fixed floor (released 0.2539: a patient at 95); the rule is now scale-free
+        ("u = (x - x) / 100\ns = ((1 + 20 * u) / (4 + (x - 95) ** 2 + 0.5 * u)).sum()", "s"),
+        (
+            "u = (x - x) / 100\nb = 4 + (x - 95) ** 2 + 0.5 * u\n"
+            "den = ((1 + 20 * u) / b).sum()\nnum = ((x / 100) * (1 + 20 * u) / b).sum()",
+            "den, num",
+        ),
+        # products through @ (batches of 1 x 1 matrices, an outer product's diagonal): released
+        # 0.3586 and 0.3407 (100 * b / a = 95.0) and the sum of cubes
+        (
+            "X = (x / 100).reshape(-1, 1, 1)\np = X\nfor i in range(19):\n    p = p @ X\na = p.sum()\nb = (p @ X).sum()",
+            "a, b",
+        ),
+        (
+            "c = x.reshape(-1, 1) / 100\nM = c @ c.T\nq = (M * np.eye(12)).sum(axis=1).reshape(-1, 1)\n"
+            "M3 = q @ c.T\ns = (M3 * np.eye(12)).sum(axis=1).sum()",
+            "s",
+        ),
     ],
 )
 def test_a_function_that_sets_one_row_apart_from_a_flat_rest_is_withheld(code, reveal):
@@ -372,6 +391,16 @@ def test_a_function_that_sets_one_row_apart_from_a_flat_rest_is_withheld(code, r
     mean, the rows set apart must be min_rows rows' worth (the effective number of rows)."""
     message = _withheld(code, reveal)
     assert "apart from the rest" in message
+
+
+def test_a_function_one_patient_dominates_is_withheld_on_a_cohort():
+    """exp(x / 10) over 99 ages from 20 to 60 and one of 95: the patient at 95 gives 13,360 of
+    a sum of about 23,000, so the sum is about that patient's value."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([np.round(rng.uniform(20, 60, 99), 1), [95.0]])
+    inputs = {"north": {"x": x[:50]}, "south": {"x": x[50:]}}
+    with pytest.raises(DisclosureError, match="apart from the rest"):
+        simulate("s = np.exp(x / 10).sum()", inputs, "s", ranges=RANGES, policies=DEFAULTS)
 
 
 def test_two_steep_functions_whose_difference_is_about_one_patient_are_withheld_together():
@@ -382,9 +411,10 @@ def test_two_steep_functions_whose_difference_is_about_one_patient_are_withheld_
 
 
 def test_gentle_functions_of_the_rows_are_released_and_right():
-    """The same functions, gentle over a cohort's declared range (100 rows from 20 to 90 in
-    0..100), are released: their weights spread over many rows (on 12 rows, log's weights leave
-    fewer than 3 rows' worth below the top of its range, and it is withheld)."""
+    """The same functions, gentle over a cohort (100 rows from 20 to 90 in 0..100), are
+    released and right: the rows they set apart from the rest are many on both sides of the
+    mean, wherever the values sit in their public range (1 / (x + 1) is near the bottom of its
+    range for every row)."""
     rng = np.random.default_rng(11)
     x = np.round(rng.uniform(20, 90, 100), 1)
     inputs = {"north": {"x": x[:60]}, "south": {"x": x[60:]}}
@@ -392,8 +422,8 @@ def test_gentle_functions_of_the_rows_are_released_and_right():
         "a = np.log(x + 1).mean()\nb = smpc.sigmoid(0.05 * (x - 50)).mean()\nc = ((x - 50) ** 2).mean()\n"
         "d = ((x / 100) ** 3).sum()\ne = np.sqrt(x).sum()\nf = (x * x * x).mean()"
     )
-    code += "\ng = np.exp(x / 100).mean()\nh = np.tanh(x / 50).mean()"
-    got = simulate(code, inputs, "a, b, c, d, e, f, g, h", ranges=RANGES, policies=DEFAULTS)
+    code += "\ng = np.exp(x / 100).mean()\nh = np.tanh(x / 50).mean()\ni = (1 / (x + 1)).sum()"
+    got = simulate(code, inputs, "a, b, c, d, e, f, g, h, i", ranges=RANGES, policies=DEFAULTS)
     assert float(got["a"]) == pytest.approx(np.log(x + 1).mean(), abs=2e-3)
     assert float(got["b"]) == pytest.approx((1 / (1 + np.exp(-0.05 * (x - 50)))).mean(), abs=2e-3)
     assert float(got["c"]) == pytest.approx(((x - 50) ** 2).mean(), rel=1e-3)
@@ -402,6 +432,7 @@ def test_gentle_functions_of_the_rows_are_released_and_right():
     assert float(got["f"]) == pytest.approx((x**3).mean(), rel=1e-3)
     assert float(got["g"]) == pytest.approx(np.exp(x / 100).mean(), abs=2e-3)
     assert float(got["h"]) == pytest.approx(np.tanh(x / 50).mean(), abs=2e-3)
+    assert float(got["i"]) == pytest.approx((1 / (x + 1)).sum(), rel=2e-3)
 
 
 def test_a_subgroup_of_three_conditions_is_checked_as_a_whole():

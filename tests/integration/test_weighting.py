@@ -90,6 +90,29 @@ def test_weighted_and_robust_logistic_regression_match_statsmodels(boards):
     assert "Weighted logistic regression" in summary and "robust (HC0) standard errors" in summary
 
 
+def test_weighted_least_squares_matches_statsmodels_wls(boards):
+    """weights= on ols (issue 26): IPTW-weighted least squares of the follow-up time on the
+    treatment and age, against statsmodels' WLS (coefficients, standard errors, scale)."""
+    cell = (
+        "w = smpc.stats.propensity_weights(cohort[['age', 'prior_stroke']], cohort['doac'])\n"
+        "wls = smpc.stats.ols(cohort[['doac', 'age']], cohort['followup'], weights=w)\n"
+        "plain = smpc.stats.ols(cohort[['doac', 'age']], cohort['followup'])"
+    )
+    out = simulate(cell, _inputs(boards), "wls plain", ranges=RANGES, policies={k: {} for k in boards}, timeout=280)
+    pooled = pd.concat(list(boards.values()), ignore_index=True)
+    design = sm.add_constant(pooled[["doac", "age"]])
+    for fit, ref in (
+        (out["wls"], sm.WLS(pooled["followup"], design, weights=_reference_weights(pooled)).fit()),
+        (out["plain"], sm.OLS(pooled["followup"], design).fit()),
+    ):
+        assert np.abs((np.asarray(fit.coef) - ref.params.to_numpy()) / ref.bse.to_numpy()).max() < 0.05
+        assert np.asarray(fit.se) == pytest.approx(ref.bse.to_numpy(), rel=0.05)
+        assert float(fit.sigma2) == pytest.approx(ref.scale, rel=0.05)
+    assert "Weighted least squares" in out["wls"].summary() and "OLS regression" in out["plain"].summary()
+    # the weights matter here (confounding by indication): WLS and OLS differ
+    assert abs(float(np.asarray(out["wls"].coef)[1]) - float(np.asarray(out["plain"].coef)[1])) > 1e-3
+
+
 def test_iptw_rate_ratio_with_robust_errors_matches_statsmodels_under_the_default_policies(boards):
     cell = (
         "w = smpc.stats.propensity_weights(cohort[['age', 'prior_stroke']], cohort['doac'])\n"
