@@ -16,6 +16,7 @@ from ..errors import SecretValueError
 from . import accuracy, compare, dispatch, functions
 from .bounds import Bound
 from .core import SecretCore, public_array
+from .provenance import in_statistic
 
 #: products of this many row-level factors are steep enough to pick rows (x ** 3 does)
 _STEEP_DEGREE = 3
@@ -54,34 +55,51 @@ class SecretArray(SecretCore):
         return compare.absolute(self)
 
     # ----- products: three or more row-level factors are a soft selection ----------------------
+    def _steep(self, result: Any, other: Any, what: str) -> Any:
+        """``result``, a product of this value and ``other`` (secret or None), marked as a soft
+        selection when it multiplies three or more row-level factors and adds one: ``x * x * x``,
+        ``(x * x) * (x * x)`` again and again, chained powers, batched ``@`` pick the rows where x
+        is largest as ``x ** 3`` does. It keeps its true degree, so squaring it again is checked
+        again. The cell's own steps only (not inside library functions or statistics)."""
+        if not isinstance(result, SecretCore) or not functions.outermost() or in_statistic():
+            return result
+        degree = result._prov.row_degree()
+        before = max(self._prov.row_degree(), other._prov.row_degree() if isinstance(other, SecretCore) else 0)
+        if degree < _STEEP_DEGREE or degree <= before:
+            return result
+        marked = compare.soft_indicator(result, self, what)
+        marked._prov = marked._prov.with_degree(degree)
+        return marked
+
     def __mul__(self, other: Any) -> Any:
         result = super().__mul__(other)
-        if isinstance(other, SecretCore) and functions.outermost() and isinstance(result, SecretCore):
-            degree = result._prov.row_degree()
-            if degree >= _STEEP_DEGREE and degree > max(self._prov.row_degree(), other._prov.row_degree()):
-                # x * x * x, or (x * x) * (x * x) again and again, picks the rows where x is
-                # largest as x ** 3 does: each product that adds a factor is checked
-                return compare.soft_indicator(result, self, f"a product of {degree} row values")
-        return result
+        if not isinstance(other, SecretCore):
+            return result
+        return self._steep(result, other, "a product of three or more row values")
 
     __rmul__ = __mul__
 
     def __matmul__(self, other: Any) -> Any:
+        inner = self._prov.row_degree() + (other._prov.row_degree() if isinstance(other, SecretCore) else 0)
+        cell_step = isinstance(other, SecretCore) and functions.outermost() and not in_statistic()
+        if cell_step and inner >= _STEEP_DEGREE and self.ndim == 1 and other.ndim == 1:
+            return (self * other).sum()  # (the products it sums are checked as any product)
         result = super().__matmul__(other)  # (batches of 1 x 1 matrices multiply rows one by one)
-        if isinstance(other, SecretCore) and functions.outermost() and isinstance(result, SecretCore):
-            degree = result._prov.row_degree()
-            if degree >= _STEEP_DEGREE and degree > max(self._prov.row_degree(), other._prov.row_degree()):
-                return compare.soft_indicator(result, self, f"a product of {degree} row values")
-        return result
+        if not cell_step:
+            return result
+        if inner >= _STEEP_DEGREE and not result._prov.is_row_level():
+            raise SecretValueError(
+                f"a matrix product that sums products of {inner} row values (such as (x * x) @ x or X.T @ X with "
+                "squared columns) picks the rows where they are largest; write it as an elementwise product and "
+                "a sum, (a * b).sum(axis=0), which the engine checks as any product, or use smpc.stats"
+            )
+        return self._steep(result, other, "a product of three or more row values")
 
     def __pow__(self, exponent: Any) -> Any:
         with functions.nested():  # (its products are one step)
             result = super().__pow__(exponent)
         # a steep power picks the largest rows, however the powers are chained: (a ** 2) ** 2
-        degree = result._prov.row_degree()
-        if functions.outermost() and degree >= _STEEP_DEGREE and degree > self._prov.row_degree():
-            return compare.soft_indicator(result, self, f"a power ({int(exponent)})")
-        return result
+        return self._steep(result, None, f"a power ({int(exponent)})")
 
     # ----- division ---------------------------------------------------------------------------
     def __truediv__(self, other: Any) -> Any:

@@ -393,14 +393,46 @@ def test_a_function_that_sets_one_row_apart_from_a_flat_rest_is_withheld(code, r
     assert "apart from the rest" in message
 
 
+def _cohort_with_one_at_95() -> dict[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(5)
+    x = np.concatenate([np.round(rng.uniform(20, 60, 99), 1), [95.0]])
+    return {"north": {"x": x[:50]}, "south": {"x": x[50:]}}
+
+
+@pytest.mark.parametrize(
+    ("code", "small"),
+    [
+        # red team round 3: a dot product sums products without making them (released the sum
+        # of x ** 3, 1617750, on 12 rows; and 0.4430 = mostly 0.95 ** 16 on 100 rows), and a
+        # checked product squared again was degree 2 (its degree was reset when checked)
+        ("s = (x * x) @ x", True),
+        ("t = x / 100\nh = (t * t) * (t * t)\nk = h * h\ns = k @ k", False),
+        ("g = (x - 40) * (x - 40)\ns = g @ g", False),  # released 12574570, 73% the patient's
+        ("t = (x - 40) / 20\ng = 2 * t * t - 1\ns = g @ g", False),
+    ],
+)
+def test_a_dot_product_or_a_checked_product_squared_again_is_checked_as_a_product(code, small):
+    inputs = None if small else _cohort_with_one_at_95()
+    with pytest.raises(DisclosureError, match="apart from the rest"):
+        simulate(code, inputs or _inputs(), "s", ranges=RANGES, policies=DEFAULTS)
+
+
+def test_a_matrix_product_that_sums_products_of_three_row_values_is_refused_naming_the_fix():
+    """X.T @ X with a squared column sums x ** 4 and x ** 3 (released before); an ordinary Gram
+    of row values (degree 2) is released."""
+    with pytest.raises(SecretValueError, match=r"elementwise product and a sum"):
+        simulate("X = np.column_stack([x * x, x])\ns = X.T @ X", _inputs(), "s", ranges=RANGES, policies=DEFAULTS)
+    inputs = _cohort_with_one_at_95()
+    x = np.concatenate([inputs["north"]["x"], inputs["south"]["x"]])
+    got = simulate("X = np.column_stack([x, x / 2])\ng = X.T @ X", inputs, "g", ranges=RANGES, policies=DEFAULTS)
+    assert np.asarray(got["g"])[0, 0] == pytest.approx((x * x).sum(), rel=1e-4)
+
+
 def test_a_function_one_patient_dominates_is_withheld_on_a_cohort():
     """exp(x / 10) over 99 ages from 20 to 60 and one of 95: the patient at 95 gives 13,360 of
     a sum of about 23,000, so the sum is about that patient's value."""
-    rng = np.random.default_rng(5)
-    x = np.concatenate([np.round(rng.uniform(20, 60, 99), 1), [95.0]])
-    inputs = {"north": {"x": x[:50]}, "south": {"x": x[50:]}}
     with pytest.raises(DisclosureError, match="apart from the rest"):
-        simulate("s = np.exp(x / 10).sum()", inputs, "s", ranges=RANGES, policies=DEFAULTS)
+        simulate("s = np.exp(x / 10).sum()", _cohort_with_one_at_95(), "s", ranges=RANGES, policies=DEFAULTS)
 
 
 def test_two_steep_functions_whose_difference_is_about_one_patient_are_withheld_together():
