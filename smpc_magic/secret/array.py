@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SecretValueError
-from . import accuracy, compare, dispatch, functions
+from . import accuracy, compare, dispatch, functions, soft
 from .bounds import Bound
 from .core import SecretCore, public_array
 from .provenance import in_statistic
@@ -61,7 +61,7 @@ class SecretArray(SecretCore):
         ``(x * x) * (x * x)`` again and again, chained powers, batched ``@`` pick the rows where x
         is largest as ``x ** 3`` does. It keeps its true degree, so squaring it again is checked
         again. The cell's own steps only (not inside library functions or statistics)."""
-        if not isinstance(result, SecretCore) or not functions.outermost() or in_statistic():
+        if not isinstance(result, SecretCore) or not soft.outermost() or in_statistic():
             return result
         degree = result._prov.row_degree()
         before = max(self._prov.row_degree(), other._prov.row_degree() if isinstance(other, SecretCore) else 0)
@@ -81,7 +81,7 @@ class SecretArray(SecretCore):
 
     def __matmul__(self, other: Any) -> Any:
         inner = self._prov.row_degree() + (other._prov.row_degree() if isinstance(other, SecretCore) else 0)
-        cell_step = isinstance(other, SecretCore) and functions.outermost() and not in_statistic()
+        cell_step = isinstance(other, SecretCore) and soft.outermost() and not in_statistic()
         if cell_step and inner >= _STEEP_DEGREE and self.ndim == 1 and other.ndim == 1:
             return (self * other).sum()  # (the products it sums are checked as any product)
         result = super().__matmul__(other)  # (batches of 1 x 1 matrices multiply rows one by one)
@@ -96,7 +96,7 @@ class SecretArray(SecretCore):
         return self._steep(result, other, "a product of three or more row values")
 
     def __pow__(self, exponent: Any) -> Any:
-        with functions.nested():  # (its products are one step)
+        with soft.nested():  # (its products are one step)
             result = super().__pow__(exponent)
         # a steep power picks the largest rows, however the powers are chained: (a ** 2) ** 2
         return self._steep(result, None, f"a power ({int(exponent)})")

@@ -9,71 +9,22 @@ default 16 fractional bits; "ulp" = 2**-16) are stated per function; rounds coun
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from ..errors import OverflowRiskError
 from . import accuracy, scaling
 from .bounds import Bound
-from .compare import amax, clip_below, indicator, secret_arg, soft_indicator, stacked_signs
+from .compare import amax, clip_below, indicator, secret_arg, stacked_signs
 from .core import SecretCore as SecretArray
 from .core import as_secret
 from .products import _multiply
+from .soft import soft
 
 #: Extra fractional bits of the public weights that undo the scaling (powers of two below 2**-16).
 WEIGHT_BITS = 12
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _Depth(threading.local):
-    value = 0
-
-
-_DEPTH = _Depth()
-
-
-@contextlib.contextmanager
-def nested() -> Iterator[None]:
-    """Inside a function of the library: the products and functions it runs are its own steps,
-    not the cell's (only the outermost call's result is a soft selection)."""
-    _DEPTH.value += 1
-    try:
-        yield
-    finally:
-        _DEPTH.value -= 1
-
-
-def outermost() -> bool:
-    """Whether the cell itself, not a library function, is running this step."""
-    return _DEPTH.value == 0
-
-
-def _soft(what: str, data: int = 0) -> Callable[[F], F]:
-    """A function a cell calls (the outermost one only; not inside statistics): its result, of
-    row-level data, is a soft selection of rows (:func:`~.compare.soft_indicator`). ``data``:
-    which argument holds the row data (a divisor: 1)."""
-
-    def wrap(fn: F) -> F:
-        @functools.wraps(fn)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with nested():
-                out = fn(*args, **kwargs)
-            source = args[data] if len(args) > data else None
-            if _DEPTH.value == 0 and isinstance(source, SecretArray) and isinstance(out, SecretArray):
-                out = soft_indicator(out, source, what)
-            return out
-
-        return run  # type: ignore[return-value]
-
-    return wrap
 
 
 # ----- scaling into [1, 2) -----------------------------------------------------------------------------
@@ -210,7 +161,7 @@ def _reciprocal_parts(x: SecretArray) -> Any:
     return inv, weight, low
 
 
-@_soft("a reciprocal")
+@soft("a reciprocal")
 @accuracy.stated(1e-4, 2, accuracy.reciprocal_error)
 def reciprocal(x: SecretArray) -> SecretArray:
     """1/x for any x the public bound allows; 1/0 gives 0.
@@ -229,7 +180,7 @@ def reciprocal(x: SecretArray) -> SecretArray:
     return secret_arg(known_product(inv, weight, Bound.of(bottom, top, inv.ndim), "smpc.reciprocal"))
 
 
-@_soft("a division by row data", data=1)
+@soft("a division by row data", data=1)
 def divide(a: Any, b: Any, known: tuple[Any, Any] | None = None) -> SecretArray:
     """a / b for a secret b (range as :func:`reciprocal`; a / 0 gives 0): (a / z) * (+-2**-e).
 
@@ -288,7 +239,7 @@ def _rsqrt_parts(x: SecretArray) -> Any:
     return z, y._with_bound(Bound.of(0.0, 4.4, y.ndim)), exps, pos  # 4.37 where z = 0 (weight 0)
 
 
-@_soft("smpc.rsqrt")
+@soft("smpc.rsqrt")
 @accuracy.stated(1e-4, 2, accuracy.rsqrt_error)
 def rsqrt(x: SecretArray) -> SecretArray:
     """1/sqrt(x) for x > 0 in the public bound (0 and negative values give 0).
@@ -301,7 +252,7 @@ def rsqrt(x: SecretArray) -> SecretArray:
     return known_product(y, _weighted(pos, [2.0 ** (-e / 2) for e in exps]), Bound.of(0.0, top, y.ndim), "smpc.rsqrt")
 
 
-@_soft("np.sqrt")
+@soft("np.sqrt")
 @accuracy.stated(1e-4, 2, accuracy.sqrt_error)
 def sqrt(x: SecretArray) -> SecretArray:
     """sqrt(x) for x >= 0 in the public bound (negative values give 0): z * rsqrt(z) scaled back.
@@ -335,7 +286,7 @@ def _exp_by_squaring(x: SecretArray) -> SecretArray:
     return y
 
 
-@_soft("np.exp")
+@soft("np.exp")
 @accuracy.stated(5e-4, 2, accuracy.exp_error)
 def exp(x: SecretArray) -> SecretArray:
     """e**x for x <= 11 (e**11 = 59874); the public bound must show x <= 11.
@@ -361,7 +312,7 @@ def exp(x: SecretArray) -> SecretArray:
     return _exp_by_squaring(x)
 
 
-@_soft("np.log")
+@soft("np.log")
 @accuracy.stated(0.0, 2, accuracy.log_error, absolute=1e-4)
 def log(x: SecretArray) -> SecretArray:
     """Natural log for x > 0; the public bound must show x > 0.
@@ -387,7 +338,7 @@ def log(x: SecretArray) -> SecretArray:
     return result._with_bound(Bound.of(low * math.log(2) - 0.01, (high + 1) * math.log(2) + 0.01, z.ndim))
 
 
-@_soft("smpc.sigmoid")
+@soft("smpc.sigmoid")
 @accuracy.stated(0.0, 2, accuracy.lipschitz(0.25), absolute=2e-4)
 def sigmoid(x: SecretArray) -> SecretArray:
     """1 / (1 + e**-x) for any x (|x| beyond 32 is treated as 32: sigmoid(32) = 1 - 1.3e-14).
@@ -407,13 +358,13 @@ def sigmoid(x: SecretArray) -> SecretArray:
     return (s + negative * (1 - 2 * s))._with_bound(Bound.of(-0.001, 1.001, x.ndim))
 
 
-@_soft("np.tanh")
+@soft("np.tanh")
 def tanh(x: SecretArray) -> SecretArray:
     """tanh x = 2 sigmoid(2x) - 1; absolute error below 4e-4 (measured: 1.6e-4). 52 rounds."""
     return 2 * sigmoid(secret_arg(x) * 2) - 1
 
 
-@_soft("smpc.softmax")
+@soft("smpc.softmax")
 @accuracy.stated(0.0, 2, accuracy.lipschitz(2.0), absolute=3e-4)
 def softmax(x: SecretArray, axis: int = -1) -> SecretArray:
     """exp(x - max) / sum along ``axis``; absolute error below 3e-4 per entry (measured: 5e-5).
